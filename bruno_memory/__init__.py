@@ -1,0 +1,41 @@
+"""bruno-memory: a tiered cache-and-store memory layer for Bruno assistants."""
+
+from bruno_memory.build import build_memory
+from bruno_memory.config import StackConfig, load_config
+from bruno_memory.errors import (
+    Backpressure,
+    BrunoMemoryConfigError,
+    BrunoMemoryError,
+    CapabilityMissing,
+    CircuitOpen,
+    CorruptRecord,
+    InvalidInput,
+    MissingDependency,
+    NotFound,
+    TierError,
+    TierUnavailable,
+    UnknownKind,
+)
+from bruno_memory.stack import MemoryStack
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Backpressure",
+    "BrunoMemoryConfigError",
+    "BrunoMemoryError",
+    "CapabilityMissing",
+    "CircuitOpen",
+    "CorruptRecord",
+    "InvalidInput",
+    "MemoryStack",
+    "MissingDependency",
+    "NotFound",
+    "StackConfig",
+    "TierError",
+    "TierUnavailable",
+    "UnknownKind",
+    "__version__",
+    "build_memory",
+    "load_config",
+]

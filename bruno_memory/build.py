@@ -1,0 +1,70 @@
+"""build_memory(): load the config, create each tier, wrap its policies, open, compose."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from bruno_memory.config.loader import Source, load_config
+from bruno_memory.config.models import StackConfig, TierConfig
+from bruno_memory.registry import tier_class
+from bruno_memory.routing import check
+from bruno_memory.stack import MemoryStack
+from bruno_memory.tiers.base import Tier, TierContext
+
+POLICIES: dict[str, str] = {
+    "write-behind": "bruno_memory.policies.write_behind:wrap",
+}
+
+
+def create_tier(cfg: TierConfig, context: TierContext) -> Tier:
+    """An unopened tier with its policies wrapped around it (innermost first)."""
+    tier: Tier = tier_class(cfg.kind)(cfg, context)
+    for name in policies_of(cfg):
+        module, _, attr = POLICIES[name].partition(":")
+        tier = getattr(importlib.import_module(module), attr)(tier, cfg, context)
+    return tier
+
+
+def policies_of(cfg: TierConfig) -> list[str]:
+    """The policy wrappers a tier's config asks for, innermost first."""
+    return ["write-behind"] if cfg.write == "write-behind" else []
+
+
+def check_config(cfg: StackConfig) -> None:
+    """Refuse a stack that cannot serve ``MemoryInterface``, before anything connects."""
+    classes = [tier_class(t.kind) for t in cfg.tiers]
+    check([c.capabilities for c in classes], [t.name or t.kind for t in cfg.tiers])
+
+
+async def open_tiers(
+    source: Source | StackConfig = None, *, base_dir: Path | None = None
+) -> tuple[list[Tier], StackConfig]:
+    """Validate, create and open every tier; on a failure close the ones already open."""
+    cfg = source if isinstance(source, StackConfig) else load_config(source)
+    check_config(cfg)
+    context = TierContext(namespace=cfg.namespace, base_dir=base_dir or Path.cwd())
+    tiers = [create_tier(t, context) for t in cfg.tiers]
+    opened: list[Tier] = []
+    try:
+        for tier in tiers:
+            await tier.open()
+            opened.append(tier)
+    except BaseException:
+        for tier in reversed(opened):
+            await tier.aclose()
+        raise
+    return tiers, cfg
+
+
+async def build_memory(source: Source | StackConfig = None, **options: Any) -> MemoryStack:
+    """Build an opened ``MemoryStack``.
+
+    Args:
+        source: a YAML path, YAML text, a dict, a ``StackConfig``, or ``None`` for the
+            embedded default (an LRU over SQLite in ``./bruno-memory.db``).
+        options: passed to ``MemoryStack`` (e.g. ``clock``).
+    """
+    tiers, cfg = await open_tiers(source)
+    return MemoryStack(tiers, context_messages=cfg.context_messages, **options)

@@ -1,0 +1,39 @@
+"""What a tier can do, declared so a stack is checked before anything connects."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import Enum
+
+
+class Capability(str, Enum):
+    """One ability of a tier."""
+
+    MESSAGES = "messages"  # holds messages by id
+    WINDOWS = "windows"  # answers the newest N messages of a conversation
+    SESSIONS = "sessions"  # sessions by id and by conversation id
+    USERS = "users"  # user profiles by id
+    MEMORIES = "memories"  # memory entries by id
+    MEMORY_QUERY = "memory_query"  # filters of MemoryQuery, authoritative
+    TEXT_SEARCH = "text_search"  # ranked full-text search of messages and memories
+    VECTOR_SEARCH = "vector_search"  # nearest neighbours of an embedding
+    STATS = "stats"  # per-user statistics
+    DURABLE = "durable"  # authoritative: its answers are final, it never misses
+
+
+REQUIRED: dict[Capability, str] = {
+    Capability.DURABLE: "an authoritative store (sqlite or postgres)",
+    Capability.SESSIONS: "sessions",
+    Capability.MESSAGES: "messages",
+    Capability.MEMORIES: "memories",
+    Capability.MEMORY_QUERY: "memory queries",
+    Capability.TEXT_SEARCH: "message search",
+    Capability.STATS: "statistics",
+}
+
+
+def missing(declared: Iterable[frozenset[Capability]]) -> list[str]:
+    """What the union of the tiers' durable capabilities lacks, as readable names."""
+    sets = list(declared)
+    durable = frozenset().union(*(s for s in sets if Capability.DURABLE in s))
+    return [need for cap, need in REQUIRED.items() if cap not in durable]

@@ -1,0 +1,69 @@
+"""Per-tier counters and health probes, and write generations for safe cache fills."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from bruno_memory.errors import BrunoMemoryError
+
+
+@dataclass
+class TierStats:
+    """Hits and misses the stack saw on one tier."""
+
+    hits: int = 0
+    misses: int = 0
+
+    def count(self, hit: bool) -> None:
+        if hit:
+            self.hits += 1
+        else:
+            self.misses += 1
+
+    async def probe(self, tier: Any) -> dict[str, Any]:
+        """Ping the tier: up or down, latency in milliseconds, and the counters."""
+        started = time.perf_counter()
+        report: dict[str, Any] = {"kind": getattr(tier.config, "kind", type(tier).__name__)}
+        try:
+            await tier.ping()
+            report["status"] = "up"
+        except BrunoMemoryError as exc:
+            report.update(status="down", error=str(exc))
+        report.update(
+            latency_ms=round((time.perf_counter() - started) * 1000, 3),
+            hits=self.hits,
+            misses=self.misses,
+            capabilities=sorted(c.value for c in tier.capabilities),
+        )
+        metrics = getattr(tier, "metrics", None)
+        if callable(metrics):
+            report["metrics"] = metrics()
+        return report
+
+
+class Generations:
+    """Write counters over hashed key slots (fixed memory).
+
+    A read stamps its key before asking a lower tier and fills the caches only if
+    the stamp is unchanged, so a racing write is never overwritten by older data.
+    """
+
+    ALL: Final = ("*",)
+    SLOTS: Final = 4096
+
+    def __init__(self) -> None:
+        self._slots = [0] * self.SLOTS
+        self._epoch = 0
+
+    def stamp(self, key: object) -> int:
+        return self._slots[hash(key) % self.SLOTS] + self._epoch
+
+    def bump(self, keys: Iterable[object]) -> None:
+        for key in keys:
+            if key == "*":
+                self._epoch += 1
+            else:
+                self._slots[hash(key) % self.SLOTS] += 1

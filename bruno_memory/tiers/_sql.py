@@ -1,0 +1,125 @@
+"""What the SQL tiers share: column lists and the ``MemoryQuery`` filter (pure).
+
+Queries use ``?`` placeholders; PostgreSQL numbers them with ``numbered``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from bruno_core.models.memory import MemoryQuery
+
+from bruno_memory.ops import Key
+
+MESSAGE_COLUMNS = "id, conversation_id, user_id, role, ts, content, payload, version"
+SESSION_COLUMNS = "session_id, user_id, conversation_id, is_active, started, payload, version"
+USER_COLUMNS = "user_id, payload, version"
+MEMORY_COLUMNS = (
+    "id, user_id, conversation_id, memory_type, category, tags, confidence, importance, "
+    "created, updated, expires, content, payload, version"
+)
+
+
+def upsert(table: str, columns: str, key: str) -> str:
+    """An upsert that never lets an older version overwrite a newer one."""
+    cols = [c.strip() for c in columns.split(",")]
+    marks = ", ".join("?" for _ in cols)
+    sets = ", ".join(f"{c} = excluded.{c}" for c in cols if c != key)
+    return (
+        f"INSERT INTO {table} AS t ({columns}) VALUES ({marks}) ON CONFLICT ({key}) "
+        f"DO UPDATE SET {sets} WHERE excluded.version >= t.version"
+    )
+
+
+def memory_filters(
+    q: MemoryQuery, now: float, tags_any: Callable[[list[str]], tuple[str, list[Any]]]
+) -> tuple[str, list[Any]]:
+    """The WHERE clause (alias ``m``) for every filter field of a ``MemoryQuery``."""
+    clauses = ["m.user_id = ?", "m.confidence >= ?", "m.importance >= ?"]
+    params: list[Any] = [q.user_id, q.min_confidence, q.min_importance]
+    if q.memory_types:
+        clauses.append(f"m.memory_type IN ({_marks(q.memory_types)})")
+        params += [t.value for t in q.memory_types]
+    if q.categories:
+        clauses.append(f"m.category IN ({_marks(q.categories)})")
+        params += list(q.categories)
+    if q.tags:
+        sql, tag_params = tags_any(list(q.tags))
+        clauses.append(sql)
+        params += tag_params
+    if not q.include_expired:
+        clauses.append("(m.expires IS NULL OR m.expires > ?)")
+        params.append(now)
+    return " AND ".join(clauses), params
+
+
+DEFAULT_MEMORY_ORDER = "m.importance DESC, m.updated DESC, m.id"
+
+
+def relative_scores(raw: list[float]) -> list[float]:
+    """Scores in [0, 1] relative to the best hit (higher is better)."""
+    best = max(raw, default=0.0)
+    return [r / best if best > 0 else 1.0 for r in raw]
+
+
+def _marks(values: list[Any]) -> str:
+    return ", ".join("?" for _ in values)
+
+
+_MARK = re.compile(r"\?")
+
+
+def numbered(sql: str) -> str:
+    """``?`` placeholders -> ``$1, $2, ...`` (the SQL here has no literal question marks)."""
+    counter = iter(range(1, 10_000))
+    return _MARK.sub(lambda _: f"${next(counter)}", sql)
+
+
+WINDOW = (
+    "SELECT conversation_id, user_id, payload FROM messages WHERE conversation_id = ? "
+    "ORDER BY ts DESC, seq DESC LIMIT ?"
+)
+LATEST_SESSION = (
+    "SELECT payload FROM sessions WHERE user_id = ? AND is_active = TRUE "
+    "ORDER BY started DESC LIMIT 1"
+)
+STATISTICS = (
+    "SELECT (SELECT COUNT(*) FROM messages WHERE user_id = ?),"
+    " (SELECT COUNT(DISTINCT conversation_id) FROM messages WHERE user_id = ?),"
+    " (SELECT COUNT(*) FROM sessions WHERE user_id = ?),"
+    " (SELECT COUNT(*) FROM sessions WHERE user_id = ? AND is_active = TRUE),"
+    " (SELECT COUNT(*) FROM memories WHERE user_id = ?)"
+)
+MEMORIES_BY_TYPE = (
+    "SELECT memory_type, COUNT(*) FROM memories WHERE user_id = ? GROUP BY memory_type"
+)
+
+_BY_KEY = {
+    "message": "SELECT conversation_id, user_id, payload FROM messages WHERE id = ?",
+    "session": "SELECT payload FROM sessions WHERE session_id = ?",
+    "conversation": (
+        "SELECT payload FROM sessions WHERE conversation_id = ? ORDER BY started DESC LIMIT 1"
+    ),
+    "user": "SELECT payload FROM users WHERE user_id = ?",
+    "memory": "SELECT payload FROM memories WHERE id = ?",
+}
+
+
+def by_key(key: Key) -> tuple[str, list[Any]]:
+    """The query reading one record."""
+    return _BY_KEY[key.ns], [key.id]
+
+
+def statistics(counts: Sequence[Any], by_type: Iterable[Sequence[Any]]) -> dict[str, Any]:
+    """The ``get_statistics`` answer from the two statistics queries."""
+    messages, conversations, sessions, active, memories = (int(c) for c in counts)
+    return {
+        "total_messages": messages,
+        "conversations": conversations,
+        "sessions": sessions,
+        "active_sessions": active,
+        "memories": memories,
+        "memories_by_type": {str(t): int(n) for t, n in by_type},
+    }
