@@ -1,0 +1,356 @@
+"""The ``MemoryInterface`` contract: plain async tests taking a ``stack`` fixture.
+
+Import them into a test module (``from bruno_memory.testing.stack_contract import *``) and
+provide a ``stack`` fixture yielding an opened memory (e.g. from ``build_memory``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from bruno_core.models.memory import MemoryEntry, MemoryMetadata, MemoryQuery, MemoryType
+from bruno_core.models.message import Message, MessageRole, MessageType
+from bruno_core.utils.exceptions import MemoryError as CoreMemoryError
+
+from bruno_memory.errors import InvalidInput, NotFound
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+HOSTILE = [
+    "'; DROP TABLE messages; --",
+    'he said "hi" AND NOT (x OR y) NEAR/3 z*',
+    "col:value ^start -minus +plus {braces} [brackets] \\ backslash",
+    "nul\x00byte inside",
+    "%_% LIKE wildcards",
+]
+
+
+async def session_of(stack: Any, user: str = "alice") -> str:
+    return (await stack.create_session(user)).conversation_id
+
+
+def say(text: str, i: int = 0, role: MessageRole = MessageRole.USER, **kw: Any) -> Message:
+    return Message(role=role, content=text, timestamp=T0 + timedelta(seconds=i), **kw)
+
+
+async def test_message_round_trips_every_field(stack: Any) -> None:
+    """A message comes back equal: id, enums, metadata, parent, embedding, aware timestamp."""
+    conv = await session_of(stack)
+    tz = timezone(timedelta(hours=5, minutes=30))
+    parent = uuid.uuid4()
+    m = Message(role=MessageRole.TOOL, content="résumé 🎉 日本語", message_type=MessageType.COMMAND,
+                timestamp=datetime(2026, 5, 4, 3, 2, 1, 123456, tzinfo=tz), parent_id=parent,
+                conversation_id=conv, metadata={"intent": "x", "nested": {"a": [1, 2.5, None, True]},
+                                                "embedding": [0.1, -0.2, 3e-8]})
+    await stack.store_message(m, conv)
+    (got,) = await stack.retrieve_messages(conv)
+    assert got == m
+    assert got.timestamp.utcoffset() == timedelta(hours=5, minutes=30)
+    assert isinstance(got.role, MessageRole) and got.parent_id == parent
+
+
+async def test_naive_timestamps_stay_naive(stack: Any) -> None:
+    """bruno-core's default naive UTC timestamps come back naive and equal."""
+    conv = await session_of(stack)
+    m = Message(role=MessageRole.USER, content="naive")
+    await stack.store_message(m, conv)
+    (got,) = await stack.retrieve_messages(conv)
+    assert got.timestamp == m.timestamp and got.timestamp.tzinfo is None
+
+
+async def test_retrieve_messages_newest_first_with_limit(stack: Any) -> None:
+    """retrieve_messages returns the newest ``limit`` messages, most recent first."""
+    conv = await session_of(stack)
+    msgs = [say(f"turn {i}", i) for i in range(30)]
+    await stack.store_messages(msgs, conv)
+    for _ in range(2):  # second read may come from a cache
+        assert [m.content for m in await stack.retrieve_messages(conv, limit=5)] == [
+            f"turn {i}" for i in range(29, 24, -1)]
+    assert len(await stack.retrieve_messages(conv)) == 30
+    assert len(await stack.retrieve_messages(conv, limit=100)) == 30
+    assert await stack.retrieve_messages(conv, limit=0) == []
+    assert await stack.retrieve_messages("no-such-conversation", limit=5) == []
+
+
+async def test_order_follows_instants_across_timezones(stack: Any) -> None:
+    """Messages are ordered by the instant they happened, whatever their offsets."""
+    conv = await session_of(stack)
+    east = timezone(timedelta(hours=9))
+    early = say("early", 0).model_copy(update={"timestamp": datetime(2026, 1, 1, 18, 0, tzinfo=east)})
+    late = say("late", 0).model_copy(update={"timestamp": datetime(2026, 1, 1, 10, 0, tzinfo=timezone.utc)})
+    await stack.store_messages([late, early], conv)
+    assert [m.content for m in await stack.retrieve_messages(conv)] == ["late", "early"]
+
+
+async def test_new_message_after_a_cached_read_is_visible(stack: Any) -> None:
+    """A read that filled a cache never hides a message stored after it."""
+    conv = await session_of(stack)
+    await stack.store_messages([say("one", 1), say("two", 2)], conv)
+    await stack.retrieve_messages(conv, limit=2)
+    await stack.store_message(say("three", 3), conv)
+    assert [m.content for m in await stack.retrieve_messages(conv, limit=2)] == ["three", "two"]
+    ctx = await stack.get_context("alice", conv)
+    assert [m.content for m in ctx.messages] == ["one", "two", "three"]
+
+
+async def test_returned_models_are_copies(stack: Any) -> None:
+    """Mutating a stored or returned model never changes what is stored."""
+    conv = await session_of(stack)
+    m = say("original", metadata={"tags": ["a"]})
+    await stack.store_message(m, conv)
+    m.metadata["tags"].append("caller-side")
+    m.content = "mutated before read"
+    (got,) = await stack.retrieve_messages(conv)
+    got.metadata["tags"].append("x")
+    got.content = "mutated after read"
+    (again,) = await stack.retrieve_messages(conv)
+    assert again.content == "original" and again.metadata == {"tags": ["a"]}
+
+
+async def test_same_message_id_twice_keeps_one(stack: Any) -> None:
+    """Storing a message id again replaces it (upsert), never duplicates it."""
+    conv = await session_of(stack)
+    m = say("first version", 1)
+    await stack.store_message(m, conv)
+    await stack.store_message(m.model_copy(update={"content": "second version"}), conv)
+    got = await stack.retrieve_messages(conv)
+    assert [x.content for x in got] == ["second version"]
+    assert (await stack.get_statistics("alice"))["total_messages"] == 1
+
+
+async def test_large_and_hostile_content_round_trips(stack: Any) -> None:
+    """1 MB content and SQL/FTS syntax, quotes and NUL bytes are stored verbatim."""
+    conv = await session_of(stack)
+    big = "x" * (1 << 20)
+    msgs = [say(big, 0)] + [say(text, i + 1) for i, text in enumerate(HOSTILE)]
+    await stack.store_messages(msgs, conv)
+    got = list(reversed(await stack.retrieve_messages(conv)))
+    assert [m.content for m in got] == [big, *HOSTILE]
+
+
+async def test_hostile_queries_are_searched_not_executed(stack: Any) -> None:
+    """Search treats syntax as words; nothing is dropped or raised."""
+    conv = await session_of(stack)
+    await stack.store_messages([say(text, i) for i, text in enumerate(HOSTILE)], conv)
+    for q in [*HOSTILE, "", "   ", '"', "*", "AND", "NOT"]:
+        await stack.search_messages(q, user_id="alice")
+    hits = await stack.search_messages("DROP TABLE messages", user_id="alice")
+    assert hits and hits[0].content == HOSTILE[0]
+    assert len(await stack.retrieve_messages(conv)) == len(HOSTILE)
+
+
+async def test_search_is_ranked_relevance_scoped_to_user(stack: Any) -> None:
+    """search_messages ranks by relevance (not substring) and never crosses users."""
+    a, b = await session_of(stack, "alice"), await session_of(stack, "bob")
+    await stack.store_messages([
+        say("I adopted a small cat last spring", 1),
+        say("The weather was sunny in Lisbon", 2),
+        say("My cat hates the vet, the cat hides", 3),
+    ], a)
+    await stack.store_message(say("bob also has a cat and a vet appointment", 4), b)
+    hits = await stack.search_messages("vet appointment for my cat", user_id="alice", limit=10)
+    assert hits[0].content == "My cat hates the vet, the cat hides"
+    assert "The weather was sunny in Lisbon" not in [h.content for h in hits[:2]]
+    assert all("bob" not in h.content for h in hits)
+    assert [h.content for h in await stack.search_messages("cat", user_id="bob")] == [
+        "bob also has a cat and a vet appointment"]
+    assert len(await stack.search_messages("cat", user_id="alice", limit=1)) == 1
+
+
+async def test_user_metadata_overrides_session_owner(stack: Any) -> None:
+    """A message's metadata user_id names its user; otherwise the session owner does."""
+    conv = await session_of(stack, "alice")
+    await stack.store_message(say("owned by carol", metadata={"user_id": "carol"}), conv)
+    await stack.store_message(say("owned by alice"), conv)
+    assert [m.content for m in await stack.search_messages("owned", user_id="carol")] == ["owned by carol"]
+    assert [m.content for m in await stack.search_messages("owned", user_id="alice")] == ["owned by alice"]
+
+
+async def test_hundred_concurrent_writers_lose_nothing(stack: Any) -> None:
+    """100 concurrent store_message calls on one conversation all land."""
+    conv = await session_of(stack)
+    msgs = [say(f"concurrent {i}", i) for i in range(100)]
+    await asyncio.gather(*(stack.store_message(m, conv) for m in msgs))
+    got = await stack.retrieve_messages(conv)
+    assert sorted(m.id for m in got) == sorted(m.id for m in msgs)
+
+
+async def test_sessions_lifecycle(stack: Any) -> None:
+    """Sessions are created, found, ended; unknown ids give None or NotFound."""
+    s = await stack.create_session("alice", metadata={"device": "phone"})
+    got = await stack.get_session(s.session_id)
+    assert got == s and got.metadata == {"device": "phone"} and got.is_active
+    await stack.end_session(s.session_id)
+    ended = await stack.get_session(s.session_id)
+    assert not ended.is_active and ended.ended_at is not None
+    assert await stack.get_session("no-such-session") is None
+    with pytest.raises(NotFound):
+        await stack.end_session("no-such-session")
+    assert issubclass(NotFound, CoreMemoryError)
+
+
+async def test_get_context_accepts_session_or_conversation_id(stack: Any) -> None:
+    """get_context finds a session by its id or its conversation id, messages chronological."""
+    s = await stack.create_session("alice")
+    await stack.store_messages([say(f"m{i}", i) for i in range(25)], s.conversation_id)
+    for ident in (s.session_id, s.conversation_id):
+        ctx = await stack.get_context("alice", ident)
+        assert ctx.session.session_id == s.session_id
+        assert ctx.conversation_id == s.conversation_id
+        assert [m.content for m in ctx.messages] == [f"m{i}" for i in range(5, 25)]
+        assert ctx.user.user_id == "alice"
+
+
+async def test_unknown_id_starts_a_session_owning_that_conversation(stack: Any) -> None:
+    """An unknown id becomes a session of the user, so later messages are the user's."""
+    ctx = await stack.get_context("dora", "chat-42")
+    assert ctx.conversation_id == "chat-42" and ctx.session.user_id == "dora" and ctx.messages == []
+    await stack.store_message(say("dora likes kayaking"), "chat-42")
+    assert [m.content for m in await stack.search_messages("kayaking", user_id="dora")] == ["dora likes kayaking"]
+    assert [m.content for m in await stack.retrieve_context(user_id="dora", query="kayak trips", limit=5)] == [
+        "dora likes kayaking"]
+    assert (await stack.get_context("dora", "chat-42")).messages[0].content == "dora likes kayaking"
+
+
+async def test_get_context_refuses_another_users_session(stack: Any) -> None:
+    """User A can never read user B's conversation through get_context."""
+    conv = await session_of(stack, "bob")
+    await stack.store_message(say("bob secret"), conv)
+    with pytest.raises(NotFound):
+        await stack.get_context("alice", conv)
+
+
+async def test_get_context_without_id_uses_latest_active_session(stack: Any) -> None:
+    """Without a session id, the user's latest active session is used, or one is started."""
+    ctx = await stack.get_context("erin")
+    assert ctx.session.user_id == "erin"
+    again = await stack.get_context("erin")
+    assert again.session.session_id == ctx.session.session_id
+
+
+async def test_clear_history(stack: Any) -> None:
+    """clear_history keeps system messages by default; clear_conversation removes all."""
+    conv = await session_of(stack)
+    await stack.store_messages([say("rules", 0, MessageRole.SYSTEM), say("hi", 1), say("yo", 2, MessageRole.ASSISTANT)], conv)
+    await stack.retrieve_messages(conv)
+    await stack.clear_history(conv)
+    assert [m.content for m in await stack.retrieve_messages(conv)] == ["rules"]
+    await stack.clear_history(conv, keep_system_messages=False)
+    assert await stack.retrieve_messages(conv) == []
+    await stack.store_message(say("again", 3), conv)
+    await stack.clear_conversation(conv)
+    assert await stack.retrieve_messages(conv) == []
+    assert await stack.search_messages("again", user_id="alice") == []
+
+
+def memory(content: str, user: str = "alice", **kw: Any) -> MemoryEntry:
+    md = MemoryMetadata(**kw.pop("md", {}))
+    return MemoryEntry(content=content, user_id=user, memory_type=kw.pop("t", MemoryType.FACT),
+                       metadata=md, **kw)
+
+
+async def test_memories_honour_every_query_field(stack: Any) -> None:
+    """retrieve_memories applies types, categories, tags, confidence, importance, expiry, limit."""
+    now = datetime.now(timezone.utc)
+    entries = [
+        memory("loves jazz and blues", md={"category": "preference", "tags": ["music"], "importance": 0.9,
+                                           "embedding": [0.1, 0.2]}),
+        memory("lives in Porto", t=MemoryType.LONG_TERM, md={"category": "profile", "confidence": 0.3}),
+        memory("had a dentist appointment", t=MemoryType.EPISODIC, expires_at=now - timedelta(hours=1)),
+        memory("bob loves jazz too", user="bob"),
+    ]
+    for e in entries:
+        await stack.store_memory(e)
+
+    async def q(**kw: Any) -> list[str]:
+        return sorted(e.content for e in await stack.retrieve_memories(MemoryQuery(user_id="alice", **kw)))
+
+    assert await q() == ["lives in Porto", "loves jazz and blues"]
+    assert await q(include_expired=True) == ["had a dentist appointment", "lives in Porto", "loves jazz and blues"]
+    assert await q(memory_types=[MemoryType.LONG_TERM, MemoryType.SEMANTIC]) == ["lives in Porto"]
+    assert await q(categories=["preference"]) == ["loves jazz and blues"]
+    assert await q(tags=["music"]) == ["loves jazz and blues"]
+    assert await q(min_confidence=0.5) == ["loves jazz and blues"]
+    assert await q(min_importance=0.95) == ["lives in Porto"]
+    assert len(await q(limit=1)) == 1
+    ranked = await stack.retrieve_memories(MemoryQuery(user_id="alice", query_text="jazz music"))
+    assert ranked[0].content == "loves jazz and blues" and all(e.user_id == "alice" for e in ranked)
+    strict = await stack.retrieve_memories(MemoryQuery(user_id="alice", query_text="jazz", similarity_threshold=1.0))
+    assert len(strict) <= len(ranked)
+    (stored,) = [e for e in await stack.retrieve_memories(MemoryQuery(user_id="alice", tags=["music"]))]
+    assert stored == entries[0]
+
+
+async def test_delete_memory_is_idempotent_and_total(stack: Any) -> None:
+    """A deleted memory is gone from every tier; deleting again is fine."""
+    e = memory("temporary fact")
+    await stack.store_memory(e)
+    assert (await stack.get_memory(str(e.id))) == e
+    await stack.delete_memory(str(e.id))
+    await stack.delete_memory(str(e.id))
+    await stack.delete_memory(str(uuid.uuid4()))
+    assert await stack.get_memory(str(e.id)) is None
+    assert await stack.retrieve_memories(MemoryQuery(user_id="alice", query_text="temporary")) == []
+
+
+async def test_statistics_count_one_user(stack: Any) -> None:
+    """Statistics count the user's messages, conversations, sessions and memories only."""
+    c1, c2 = await session_of(stack), await session_of(stack)
+    await stack.store_messages([say("a", 1), say("b", 2)], c1)
+    await stack.store_message(say("c", 3), c2)
+    await stack.store_memory(memory("m"))
+    await stack.store_message(say("bob's"), await session_of(stack, "bob"))
+    stats = await stack.get_statistics("alice")
+    assert stats["total_messages"] == 3 and stats["conversations"] == 2
+    assert stats["sessions"] == 2 and stats["memories"] == 1
+
+
+async def test_forget_user_erases_everywhere(stack: Any) -> None:
+    """forget_user leaves nothing of the user in any tier and keeps other users intact."""
+    s = await stack.create_session("gone")
+    await stack.store_message(say("secret"), s.conversation_id)
+    await stack.store_memory(memory("secret memory", user="gone"))
+    await stack.retrieve_messages(s.conversation_id)
+    await stack.get_session(s.session_id)
+    keep = await session_of(stack, "kept")
+    await stack.store_message(say("kept message"), keep)
+    await stack.forget_user("gone")
+    assert await stack.get_session(s.session_id) is None
+    assert await stack.retrieve_messages(s.conversation_id) == []
+    assert await stack.search_messages("secret", user_id="gone") == []
+    assert await stack.retrieve_memories(MemoryQuery(user_id="gone")) == []
+    assert (await stack.get_statistics("gone"))["total_messages"] == 0
+    assert [m.content for m in await stack.retrieve_messages(keep)] == ["kept message"]
+
+
+async def test_bad_input_is_refused_clearly(stack: Any) -> None:
+    """Bad arguments raise InvalidInput (a bruno-core MemoryError) naming the argument."""
+    conv = await session_of(stack)
+    await stack.store_message(say("safe"), conv)
+    cases = [
+        stack.store_message(say("x"), ""),
+        stack.store_message("not a message", conv),
+        stack.retrieve_messages(conv, limit=-1),
+        stack.retrieve_messages(None),
+        stack.search_messages(None),
+        stack.create_session(""),
+        stack.store_memory({"content": "dict"}),
+        stack.get_context("alice", "bad\x00id"),
+    ]
+    for call in cases:
+        with pytest.raises(InvalidInput) as info:
+            await call
+        assert isinstance(info.value, CoreMemoryError)
+    assert [m.content for m in await stack.retrieve_messages(conv)] == ["safe"]
+
+
+async def test_health_reports_every_tier(stack: Any) -> None:
+    """health() names every tier as up with a latency and counters."""
+    report = await stack.health()
+    assert report and all(r["status"] == "up" and r["latency_ms"] >= 0 for r in report.values())
+
+
+__all__ = [name for name in list(globals()) if name.startswith("test_")]

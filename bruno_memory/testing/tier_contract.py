@@ -1,0 +1,266 @@
+"""The tier contract: plain async tests taking a ``tier`` fixture.
+
+Import them into a test module (``from bruno_memory.testing.tier_contract import *``) and
+provide a ``tier`` fixture yielding an opened tier. Each test names the capabilities it
+needs and is skipped, never passed, on a tier that lacks them.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from bruno_core.models.context import SessionContext, UserContext
+from bruno_core.models.memory import MemoryEntry, MemoryMetadata, MemoryQuery, MemoryType
+from bruno_core.models.message import Message, MessageRole
+
+from bruno_memory.capabilities import Capability as C
+from bruno_memory.ops import EMPTY, MISS, ClearHistory, Delete, FillWindow, Key, Put, PurgeUser
+from bruno_memory.records import MessageRecord
+from bruno_memory.tiers.base import Durable, TextSearch, Windowed
+
+__all__ = [name for name in dir() if name.startswith("test_")]  # filled at the end
+
+Test = Callable[[Any], Awaitable[None]]
+T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def needs(*caps: C) -> Callable[[Test], Test]:
+    """Skip the test on a tier that does not declare every one of ``caps``."""
+
+    def decorate(fn: Test) -> Test:
+        @functools.wraps(fn)
+        async def run(tier: Any) -> None:
+            lacking = [c.value for c in caps if c not in tier.capabilities]
+            if lacking:
+                pytest.skip(f"{tier.name} lacks {', '.join(lacking)}")
+            await fn(tier)
+
+        return run
+
+    return decorate
+
+
+def msg(conv: str, i: int, user: str = "u1", role: MessageRole = MessageRole.USER, text: str = "") -> MessageRecord:
+    m = Message(role=role, content=text or f"message number {i}", timestamp=T0 + timedelta(seconds=i),
+                conversation_id=conv)
+    return MessageRecord(m, conv, user)
+
+
+def put(value: Any) -> Put:
+    from bruno_memory.codec import key_of
+
+    return Put(key_of(value), value)
+
+
+def durable(tier: Any) -> bool:
+    return C.DURABLE in tier.capabilities
+
+
+async def window(tier: Any, conv: str, limit: int | None) -> Any:
+    return await tier.window(conv, limit)
+
+
+async def test_declared_capabilities_are_implemented(tier: Any) -> None:
+    """Every capability a tier declares comes with the methods it promises."""
+    promised = {C.WINDOWS: Windowed, C.TEXT_SEARCH: TextSearch, C.DURABLE: Durable}
+    for cap, proto in promised.items():
+        if cap in tier.capabilities:
+            assert isinstance(tier, proto), f"{tier.name} declares {cap.value} without {proto.__name__}"
+    await tier.ping()
+    assert tier.name in repr(tier)
+
+
+@needs(C.SESSIONS)
+async def test_absent_key_is_a_miss_in_caches_and_empty_in_durable_tiers(tier: Any) -> None:
+    """A cache answers 'don't know' by leaving the key out; a durable tier answers EMPTY."""
+    key = Key("session", "nope")
+    got = await tier.get([key])
+    assert got.get(key, MISS) is (EMPTY if durable(tier) else MISS)
+
+
+@needs(C.SESSIONS, C.USERS)
+async def test_sessions_and_users_round_trip(tier: Any) -> None:
+    """A stored session and user come back equal, and a session is found by its conversation."""
+    s = SessionContext(user_id="u1", metadata={"k": [1, 2]}, state={"mode": "x"})
+    u = UserContext(user_id="u1", name="Ann", preferences={"lang": "fr"})
+    await tier.write([put(s), put(u)])
+    got = await tier.get([Key("session", s.session_id), Key("user", "u1"), Key("conversation", s.conversation_id)])
+    assert got[Key("session", s.session_id)] == s
+    assert got[Key("user", "u1")] == u
+    assert got[Key("conversation", s.conversation_id)] == s
+
+
+@needs(C.MEMORIES)
+async def test_memory_put_get_delete(tier: Any) -> None:
+    """A memory round-trips with its metadata, and a delete (twice) removes it."""
+    e = MemoryEntry(content="likes jazz", memory_type=MemoryType.FACT, user_id="u1",
+                    metadata=MemoryMetadata(tags=["music"], embedding=[0.5, 0.25]))
+    key = Key("memory", str(e.id))
+    await tier.write([Put(key, e)])
+    assert (await tier.get([key]))[key] == e
+    await tier.write([Delete(key), Delete(key)])
+    assert (await tier.get([key])).get(key, MISS) in (MISS, EMPTY)
+
+
+@needs(C.WINDOWS)
+async def test_window_serves_newest_messages_oldest_first(tier: Any) -> None:
+    """A window answer holds the newest messages, oldest first, or is a miss."""
+    records = [msg("c1", i) for i in range(5)]
+    if durable(tier):
+        await tier.write([put(r) for r in records])
+    else:
+        await tier.write([FillWindow("c1", tuple(records), True)])
+    got = await window(tier, "c1", 3)
+    assert [r.id for r in got] == [r.id for r in records[2:]]
+    assert [r.id for r in await window(tier, "c1", None)] == [r.id for r in records]
+    assert [r.id for r in await window(tier, "c1", 50)] == [r.id for r in records]
+
+
+@needs(C.WINDOWS)
+async def test_incomplete_window_misses_rather_than_answering_short(tier: Any) -> None:
+    """A cache holding only the newest 3 messages misses a request for 5."""
+    if durable(tier):
+        pytest.skip("durable tiers hold everything")
+    records = tuple(msg("c2", i) for i in range(3))
+    await tier.write([FillWindow("c2", records, False)])
+    assert await window(tier, "c2", 5) is MISS
+    assert await window(tier, "c2", None) is MISS
+    assert [r.id for r in await window(tier, "c2", 2)] == [r.id for r in records[1:]]
+
+
+@needs(C.WINDOWS)
+async def test_put_message_keeps_a_cached_window_exact(tier: Any) -> None:
+    """Storing a newer message or replacing one by id keeps the window exact."""
+    records = [msg("c3", i) for i in range(3)]
+    first = [put(r) for r in records] if durable(tier) else [FillWindow("c3", tuple(records), True)]
+    await tier.write(first)
+    newer = msg("c3", 10)
+    edited = MessageRecord(records[1].message.model_copy(update={"content": "edited"}), "c3", "u1")
+    await tier.write([put(newer), put(edited)])
+    got = await window(tier, "c3", None)
+    if got is MISS:
+        return  # invalidating is also exact
+    assert [r.id for r in got] == [records[0].id, records[1].id, records[2].id, newer.id]
+    assert got[1].message.content == "edited"
+
+
+@needs(C.WINDOWS)
+async def test_clear_history_keeps_system_messages_when_asked(tier: Any) -> None:
+    """Clearing a conversation leaves no user messages, and system messages only when kept."""
+    records = [msg("c4", 0, role=MessageRole.SYSTEM), msg("c4", 1), msg("c4", 2)]
+    if durable(tier):
+        await tier.write([put(r) for r in records])
+    else:
+        await tier.write([FillWindow("c4", tuple(records), True)])
+    await tier.write([ClearHistory("c4", keep_system=True)])
+    got = await window(tier, "c4", None)
+    if durable(tier):
+        assert [r.message.role for r in got] == [MessageRole.SYSTEM]
+        await tier.write([ClearHistory("c4", keep_system=False)])
+        assert list(await window(tier, "c4", None)) == []
+    else:
+        assert got is MISS or [r.message.role for r in got] == [MessageRole.SYSTEM]
+
+
+@needs(C.SESSIONS, C.MEMORIES)
+async def test_purge_user_removes_only_that_user(tier: Any) -> None:
+    """PurgeUser erases one user's sessions and memories and nobody else's."""
+    mine = [SessionContext(user_id="gone"), MemoryEntry(content="x", memory_type=MemoryType.FACT, user_id="gone")]
+    theirs = [SessionContext(user_id="kept"), MemoryEntry(content="y", memory_type=MemoryType.FACT, user_id="kept")]
+    await tier.write([put(v) for v in mine + theirs])
+    await tier.write([PurgeUser("gone")])
+    from bruno_memory.codec import key_of
+
+    got = await tier.get([key_of(v) for v in mine + theirs])
+    assert all(got.get(key_of(v), MISS) in (MISS, EMPTY) for v in mine)
+    assert all(got[key_of(v)] == v for v in theirs)
+
+
+@needs(C.DURABLE, C.WINDOWS)
+async def test_older_version_never_overwrites_newer(tier: Any) -> None:
+    """A replayed older write does not regress a record."""
+    r = msg("c5", 1, text="new text")
+    old = MessageRecord(r.message.model_copy(update={"content": "old text"}), "c5", "u1")
+    await tier.write([Put(Key("message", r.id), r, version=2)])
+    await tier.write([Put(Key("message", r.id), old, version=1)])
+    assert [x.message.content for x in await window(tier, "c5", None)] == ["new text"]
+
+
+@needs(C.DURABLE, C.WINDOWS)
+async def test_batch_of_a_thousand_messages_lands_once(tier: Any) -> None:
+    """One write of 1,000 messages (with a repeated id) stores each message once."""
+    records = [msg("c6", i) for i in range(1000)]
+    await tier.write([put(r) for r in records] + [put(records[0])])
+    got = await window(tier, "c6", None)
+    assert len(got) == 1000 and got[0].id == records[0].id
+
+
+@needs(C.TEXT_SEARCH)
+async def test_text_search_ranks_and_scopes_by_user(tier: Any) -> None:
+    """Search ranks the best match first and returns only the asked user's messages."""
+    await tier.write([
+        put(msg("s1", 1, "ann", text="my cat is called Tom and the cat likes milk")),
+        put(msg("s1", 2, "ann", text="the weather is nice today")),
+        put(msg("s2", 3, "bob", text="my cat is called Felix")),
+    ])
+    hits = await tier.search_messages("cat milk", "ann", 10)
+    assert [h.item.message.content for h in hits][:1] == ["my cat is called Tom and the cat likes milk"]
+    assert all(h.item.user_id == "ann" for h in hits)
+    assert len(await tier.search_messages("cat", None, 10)) == 2
+
+
+@needs(C.TEXT_SEARCH)
+async def test_text_search_survives_hostile_queries(tier: Any) -> None:
+    """Query syntax, quotes, SQL and NUL bytes are searched as words, never executed."""
+    await tier.write([put(msg("s3", 1, text="robert'); DROP TABLE messages;-- said hi"))])
+    for q in ['"', "'", "a OR b", "NEAR(x y)", "*", "col:val", "'; DROP TABLE messages;--", "\x00", "(((", ""]:
+        await tier.search_messages(q, "u1", 5)
+    hits = await tier.search_messages("robert DROP TABLE", "u1", 5)
+    assert len(hits) == 1
+
+
+@needs(C.MEMORY_QUERY)
+async def test_memory_query_filters(tier: Any) -> None:
+    """Every MemoryQuery filter narrows the answer."""
+    now = datetime.now(timezone.utc)
+    def entry(content: str, **kw: Any) -> MemoryEntry:
+        md = MemoryMetadata(**kw.pop("md", {}))
+        return MemoryEntry(content=content, user_id=kw.pop("user", "u1"), metadata=md,
+                           memory_type=kw.pop("t", MemoryType.FACT), **kw)
+    entries = [
+        entry("jazz fan", md={"category": "pref", "tags": ["music"], "importance": 0.9}),
+        entry("lives in Paris", t=MemoryType.LONG_TERM, md={"category": "fact", "confidence": 0.4}),
+        entry("old news", expires_at=now - timedelta(days=1)),
+        entry("other user jazz", user="u2"),
+    ]
+    await tier.write([put(e) for e in entries])
+    async def q(**kw: Any) -> list[str]:
+        hits = await tier.query_memories(MemoryQuery(user_id="u1", **kw), now.timestamp())
+        return sorted(h.item.content for h in hits)
+    assert await q() == ["jazz fan", "lives in Paris"]
+    assert await q(include_expired=True) == ["jazz fan", "lives in Paris", "old news"]
+    assert await q(memory_types=[MemoryType.LONG_TERM]) == ["lives in Paris"]
+    assert await q(categories=["pref"]) == ["jazz fan"]
+    assert await q(tags=["music", "x"]) == ["jazz fan"]
+    assert await q(min_confidence=0.5) == ["jazz fan"]
+    assert await q(min_importance=0.95) == ["lives in Paris"]
+    assert await q(query_text="jazz") == ["jazz fan"]
+    assert len(await q(limit=1)) == 1
+
+
+@needs(C.DURABLE)
+async def test_statistics_and_latest_session(tier: Any) -> None:
+    """Statistics count the user's records and the latest active session is found."""
+    old = SessionContext(user_id="st", started_at=T0)
+    new = SessionContext(user_id="st", started_at=T0 + timedelta(hours=1))
+    await tier.write([put(old), put(new), put(msg(new.conversation_id, 1, "st"))])
+    assert (await tier.latest_session("st")).session_id == new.session_id
+    stats = await tier.statistics("st")
+    assert stats["total_messages"] == 1 and stats["sessions"] == 2 and stats["conversations"] == 1
+
+
+__all__ = [name for name in list(globals()) if name.startswith("test_")]

@@ -1,0 +1,80 @@
+"""Tier and stack factories, collected from the modules of this package.
+
+Each module defines ``TIERS`` and/or ``STACKS`` lists; a new tier kind adds a module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import pkgutil
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bruno_memory.build import build_memory, create_tier
+from bruno_memory.config.loader import load_config
+from bruno_memory.tiers.base import TierContext
+
+
+@dataclass(frozen=True)
+class TierFactory:
+    """Makes one opened tier; ``config`` gets (request, namespace, tmp_path) -> tier config dict."""
+
+    id: str
+    config: Callable[[pytest.FixtureRequest, str, Path], dict[str, Any]]
+    marks: Sequence[Any] = field(default_factory=tuple)
+    cleanup: Callable[[Any], Any] | None = None  # async, gets the open tier
+
+    @contextlib.asynccontextmanager
+    async def open(self, request: pytest.FixtureRequest, ns: str, tmp: Path) -> AsyncIterator[Any]:
+        raw = self.config(request, ns, tmp)
+        cfg = load_config({"namespace": ns, "tiers": [raw]}).tiers[0]
+        tier = create_tier(cfg, TierContext(namespace=ns, base_dir=tmp))
+        await tier.open()
+        try:
+            yield tier
+        finally:
+            try:
+                if self.cleanup is not None:
+                    await self.cleanup(tier)
+            finally:
+                await tier.aclose()
+
+
+@dataclass(frozen=True)
+class StackFactory:
+    """Makes one opened stack from a config dict or a YAML file (env applied by ``env``)."""
+
+    id: str
+    config: Callable[[pytest.FixtureRequest, str, Path], Any]
+    marks: Sequence[Any] = field(default_factory=tuple)
+    cleanup: Callable[[Any], Any] | None = None  # async, gets the open stack
+
+    @contextlib.asynccontextmanager
+    async def open(self, request: pytest.FixtureRequest, ns: str, tmp: Path) -> AsyncIterator[Any]:
+        memory = await build_memory(self.config(request, ns, tmp))
+        try:
+            yield memory
+        finally:
+            try:
+                if self.cleanup is not None:
+                    await self.cleanup(memory)
+            finally:
+                await memory.close()
+
+
+def _collect() -> tuple[list[TierFactory], list[StackFactory]]:
+    tiers: list[TierFactory] = []
+    stacks: list[StackFactory] = []
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        tiers += getattr(module, "TIERS", [])
+        stacks += getattr(module, "STACKS", [])
+    return tiers, stacks
+
+
+TIERS, STACKS = _collect()
