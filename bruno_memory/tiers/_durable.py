@@ -1,16 +1,32 @@
-"""What the SQL tiers share beyond SQL text: write ops -> statements, rows -> records."""
+"""What the SQL tiers share beyond SQL text: write ops -> statements, rows -> records,
+and every read, over a tier's ``_fetch``."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 from bruno_core.models.context import SessionContext, UserContext
+from bruno_core.models.memory import MemoryEntry, MemoryQuery
 
 from bruno_memory import codec
-from bruno_memory.ops import ClearHistory, Delete, FillWindow, Key, Put, PurgeUser, Value, WriteOp
+from bruno_memory.ops import (
+    EMPTY,
+    ClearHistory,
+    Delete,
+    Empty,
+    FillWindow,
+    Key,
+    PurgeUser,
+    Put,
+    Value,
+    WriteOp,
+)
 from bruno_memory.records import MessageRecord
+from bruno_memory.text import terms
 from bruno_memory.tiers import _sql
+from bruno_memory.tiers.base import Scored
 
 Statement = tuple[str, list[tuple[Any, ...]]]
 
@@ -95,10 +111,66 @@ class DurableWrites:
         if statements:
             await self._run(statements)
 
-    @staticmethod
-    def _decode_row(key: Key, row: Sequence[Any]) -> Value:
-        if key.ns == "message":
-            conversation_id, user_id, text = row
-            return codec.message_from_row(text, conversation_id, user_id)
-        value: Value = codec.from_payload(key.ns, row[0])
-        return value
+
+
+def decode_row(key: Key, row: Sequence[Any]) -> Value:
+    """The record of a ``_sql.by_key`` row."""
+    if key.ns == "message":
+        conversation_id, user_id, text = row
+        return codec.message_from_row(text, conversation_id, user_id)
+    value: Value = codec.from_payload(key.ns, row[0])
+    return value
+
+
+class DurableReads:
+    """Mixin: every read of a SQL tier, over its ``_fetch`` and ``_errors`` and its ``dialect``."""
+
+    dialect: _sql.Dialect
+
+    async def _fetch(self, sql: str, params: Iterable[Any], op: str) -> list[Any]:
+        raise NotImplementedError
+
+    def _errors(self, op: str) -> AbstractContextManager[None]:
+        raise NotImplementedError
+
+    async def get(self, keys: Sequence[Key]) -> Mapping[Key, Value | Empty]:
+        out: dict[Key, Value | Empty] = {}
+        for key in keys:
+            rows = await self._fetch(*_sql.by_key(key), "get")
+            with self._errors("get"):
+                out[key] = decode_row(key, rows[0]) if rows else EMPTY
+        return out
+
+    async def window(self, conversation_id: str, limit: int | None) -> Sequence[MessageRecord]:
+        n = self.dialect.no_limit if limit is None else limit
+        rows = await self._fetch(_sql.WINDOW, (conversation_id, n), "window")
+        with self._errors("window"):
+            return [codec.message_from_row(p, c, u) for c, u, p in reversed(rows)]
+
+    async def search_messages(
+        self, query: str, user_id: str | None, limit: int, conversation_id: str | None = None
+    ) -> list[Scored[MessageRecord]]:
+        words = terms(query)
+        if not words:
+            return []
+        sql = _sql.search_messages(self.dialect, words, user_id, conversation_id, limit)
+        rows = await self._fetch(*sql, "search")
+        with self._errors("search"):
+            return [Scored(codec.message_from_row(p, c, u), s) for c, u, p, s in rows]
+
+    async def query_memories(self, query: MemoryQuery, now: float) -> list[Scored[MemoryEntry]]:
+        sql = _sql.query_memories(self.dialect, query, terms(query.query_text or ""), now)
+        rows = await self._fetch(*sql, "query_memories")
+        scores = _sql.relative_scores([float(s) for _, s in rows])
+        with self._errors("query_memories"):
+            return [Scored(codec.from_payload("memory", p), s) for (p, _), s in zip(rows, scores)]
+
+    async def latest_session(self, user_id: str) -> SessionContext | None:
+        rows = await self._fetch(_sql.LATEST_SESSION, (user_id,), "latest_session")
+        with self._errors("latest_session"):
+            return codec.from_payload("session", rows[0][0]) if rows else None
+
+    async def statistics(self, user_id: str) -> dict[str, Any]:
+        rows = await self._fetch(_sql.STATISTICS, [user_id] * 5, "statistics")
+        by_type = await self._fetch(_sql.MEMORIES_BY_TYPE, (user_id,), "statistics")
+        return _sql.statistics(rows[0], by_type)

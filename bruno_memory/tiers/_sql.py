@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from bruno_core.models.memory import MemoryQuery
@@ -56,6 +57,64 @@ def memory_filters(
 
 
 DEFAULT_MEMORY_ORDER = "m.importance DESC, m.updated DESC, m.id"
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """What differs between the SQL engines in the shared read queries.
+
+    ``{t}`` in the full-text pieces stands for the table (``messages`` or ``memories``);
+    ``fts_source`` is the FROM clause (alias ``m``), ``fts_match`` the predicate taking
+    one ``?`` (the joined terms), ``fts_score`` the rank (higher is better).
+    """
+
+    fts_source: str
+    fts_match: str
+    fts_score: str
+    join_terms: Callable[[list[str]], str]
+    tags_any: Callable[[list[str]], tuple[str, list[Any]]]
+    no_limit: Any  # the LIMIT parameter meaning "every row"
+
+    def fts(self, table: str) -> tuple[str, str, str]:
+        """(FROM, match predicate, score) for ``table``."""
+        return tuple(  # type: ignore[return-value]
+            part.replace("{t}", table) for part in (self.fts_source, self.fts_match, self.fts_score)
+        )
+
+
+def search_messages(
+    d: Dialect, words: list[str], user_id: str | None, conversation_id: str | None, limit: int
+) -> tuple[str, list[Any]]:
+    """Ranked full-text search of messages matching any of ``words``, optionally scoped."""
+    source, match, score = d.fts("messages")
+    where, params = [match], [d.join_terms(words)]
+    for column, value in (("m.user_id", user_id), ("m.conversation_id", conversation_id)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    sql = (
+        f"SELECT m.conversation_id, m.user_id, m.payload, {score} AS score FROM {source} "
+        f"WHERE {' AND '.join(where)} ORDER BY score DESC LIMIT ?"
+    )
+    return sql, [*params, limit]
+
+
+def query_memories(d: Dialect, q: MemoryQuery, words: list[str], now: float) -> tuple[str, list[Any]]:
+    """Memories passing every filter of ``q``: ranked by ``words`` if any, else by importance."""
+    where, params = memory_filters(q, now, d.tags_any)
+    if words:
+        source, match, score = d.fts("memories")
+        sql = (
+            f"SELECT m.payload, {score} AS score FROM {source} "
+            f"WHERE {match} AND {where} ORDER BY score DESC LIMIT ?"
+        )
+        params = [d.join_terms(words), *params]
+    else:
+        sql = (
+            f"SELECT m.payload, 1.0 FROM memories m WHERE {where} "
+            f"ORDER BY {DEFAULT_MEMORY_ORDER} LIMIT ?"
+        )
+    return sql, [*params, q.limit]
 
 
 def relative_scores(raw: list[float]) -> list[float]:

@@ -4,25 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import aiosqlite
 import orjson
-from bruno_core.models.context import SessionContext
-from bruno_core.models.memory import MemoryEntry, MemoryQuery
 
 from bruno_memory import codec
 from bruno_memory.capabilities import Capability
 from bruno_memory.config.models import Duration, TierConfig
 from bruno_memory.errors import CorruptRecord, TierError, TierUnavailable, translate_errors
-from bruno_memory.ops import EMPTY, Empty, Key, Value, WriteOp
-from bruno_memory.records import MessageRecord
-from bruno_memory.text import terms
 from bruno_memory.tiers import _sql
-from bruno_memory.tiers._durable import DurableWrites, Statement
-from bruno_memory.tiers.base import BaseTier, Scored
+from bruno_memory.tiers._durable import DurableReads, DurableWrites, Statement
+from bruno_memory.tiers.base import BaseTier
 from bruno_memory.tiers.sqlite_schema import MIGRATIONS
 
 ERRORS: dict[type[BaseException], type[TierError]] = {
@@ -31,6 +26,21 @@ ERRORS: dict[type[BaseException], type[TierError]] = {
     sqlite3.DatabaseError: TierError,  # integrity, interface, corrupt file
     ValueError: TierError,  # closed connection
 }
+
+
+def _tags_any(tags: list[str]) -> tuple[str, list[Any]]:
+    marks = ", ".join("?" for _ in tags)
+    return f"EXISTS (SELECT 1 FROM json_each(m.tags) WHERE json_each.value IN ({marks}))", tags
+
+
+DIALECT = _sql.Dialect(
+    fts_source="{t}_fts JOIN {t} m ON m.seq = {t}_fts.rowid",
+    fts_match="{t}_fts MATCH ?",
+    fts_score="-bm25({t}_fts)",
+    join_terms=lambda words: " OR ".join(f'"{w}"' for w in words),
+    tags_any=_tags_any,
+    no_limit=-1,
+)
 
 
 class SQLiteConfig(TierConfig):
@@ -42,12 +52,13 @@ class SQLiteConfig(TierConfig):
     synchronous: Literal["OFF", "NORMAL", "FULL"] = "NORMAL"
 
 
-class SQLiteTier(DurableWrites, BaseTier[SQLiteConfig]):
+class SQLiteTier(DurableReads, DurableWrites, BaseTier[SQLiteConfig]):
     """Everything, authoritative, in one SQLite file."""
 
     config_model = SQLiteConfig
     capabilities = frozenset(Capability) - {Capability.VECTOR_SEARCH}
     placeholder = "?"
+    dialect = DIALECT
 
     async def open(self) -> None:
         cfg = self.config
@@ -114,75 +125,10 @@ class SQLiteTier(DurableWrites, BaseTier[SQLiteConfig]):
     def _tags_param(self, tags: list[str]) -> Any:
         return orjson.dumps(tags).decode()
 
-    # -- reads --------------------------------------------------------------------------
+    # -- reads (the queries live in _durable.DurableReads) ---------------------------------
 
     async def _fetch(self, sql: str, params: Iterable[Any], op: str) -> list[Any]:
         with self._errors(op):
             async with self._reader.execute(sql, tuple(params)) as cur:
                 return list(await cur.fetchall())
 
-    async def get(self, keys: Sequence[Key]) -> Mapping[Key, Value | Empty]:
-        out: dict[Key, Value | Empty] = {}
-        for key in keys:
-            rows = await self._fetch(*_sql.by_key(key), "get")
-            with self._errors("get"):
-                out[key] = self._decode_row(key, rows[0]) if rows else EMPTY
-        return out
-
-    async def window(self, conversation_id: str, limit: int | None) -> Sequence[MessageRecord]:
-        rows = await self._fetch(_sql.WINDOW, (conversation_id, -1 if limit is None else limit), "window")
-        with self._errors("window"):
-            return [codec.message_from_row(p, c, u) for c, u, p in reversed(rows)]
-
-    async def search_messages(
-        self, query: str, user_id: str | None, limit: int, conversation_id: str | None = None
-    ) -> list[Scored[MessageRecord]]:
-        words = terms(query)
-        if not words:
-            return []
-        match = " OR ".join(f'"{w}"' for w in words)
-        where, params = ["messages_fts MATCH ?"], [match]
-        for column, value in (("m.user_id", user_id), ("m.conversation_id", conversation_id)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        sql = (
-            "SELECT m.conversation_id, m.user_id, m.payload, -bm25(messages_fts) AS score "
-            "FROM messages_fts JOIN messages m ON m.seq = messages_fts.rowid "
-            f"WHERE {' AND '.join(where)} ORDER BY score DESC LIMIT ?"
-        )
-        rows = await self._fetch(sql, [*params, limit], "search")
-        with self._errors("search"):
-            return [Scored(codec.message_from_row(p, c, u), s) for c, u, p, s in rows]
-
-    async def query_memories(self, query: MemoryQuery, now: float) -> list[Scored[MemoryEntry]]:
-        where, params = _sql.memory_filters(query, now, _tags_any)
-        words = terms(query.query_text or "")
-        if words:
-            sql = (
-                "SELECT m.payload, -bm25(memories_fts) AS score FROM memories_fts "
-                "JOIN memories m ON m.seq = memories_fts.rowid "
-                f"WHERE memories_fts MATCH ? AND {where} ORDER BY score DESC LIMIT ?"
-            )
-            params = [" OR ".join(f'"{w}"' for w in words), *params]
-        else:
-            sql = f"SELECT m.payload, 1.0 FROM memories m WHERE {where} ORDER BY {_sql.DEFAULT_MEMORY_ORDER} LIMIT ?"
-        rows = await self._fetch(sql, [*params, query.limit], "query_memories")
-        scores = _sql.relative_scores([s for _, s in rows])
-        with self._errors("query_memories"):
-            return [Scored(codec.from_payload("memory", p), s) for (p, _), s in zip(rows, scores)]
-
-    async def latest_session(self, user_id: str) -> SessionContext | None:
-        rows = await self._fetch(_sql.LATEST_SESSION, (user_id,), "latest_session")
-        with self._errors("latest_session"):
-            return codec.from_payload("session", rows[0][0]) if rows else None
-
-    async def statistics(self, user_id: str) -> dict[str, Any]:
-        rows = await self._fetch(_sql.STATISTICS, [user_id] * 5, "statistics")
-        by_type = await self._fetch(_sql.MEMORIES_BY_TYPE, (user_id,), "statistics")
-        return _sql.statistics(rows[0], by_type)
-
-
-def _tags_any(tags: list[str]) -> tuple[str, list[Any]]:
-    marks = ", ".join("?" for _ in tags)
-    return f"EXISTS (SELECT 1 FROM json_each(m.tags) WHERE json_each.value IN ({marks}))", tags
