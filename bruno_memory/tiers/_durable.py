@@ -80,7 +80,7 @@ def _rows(ops: Sequence[WriteOp], tags: Any) -> Any:
         elif isinstance(op, ClearHistory):
             yield (CLEAR_KEEP_SYSTEM if op.keep_system else CLEAR_ALL), (op.conversation_id,)
         elif isinstance(op, PurgeUser):
-            for sql, arity in zip(PURGE, _PURGE_ARITY):
+            for sql, arity in zip(PURGE, _PURGE_ARITY, strict=True):
                 yield sql, (op.user_id,) * arity
         elif not isinstance(op, FillWindow):
             raise TypeError(f"unknown write op {op!r}")
@@ -163,7 +163,8 @@ class DurableReads:
         rows = await self._fetch(*sql, "query_memories")
         scores = _sql.relative_scores([float(s) for _, s in rows])
         with self._errors("query_memories"):
-            return [Scored(codec.from_payload("memory", p), s) for (p, _), s in zip(rows, scores)]
+            entries = [codec.from_payload("memory", p) for p, _ in rows]
+        return [Scored(e, s) for e, s in zip(entries, scores, strict=True)]
 
     async def latest_session(self, user_id: str) -> SessionContext | None:
         rows = await self._fetch(_sql.LATEST_SESSION, (user_id,), "latest_session")

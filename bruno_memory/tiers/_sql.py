@@ -99,7 +99,9 @@ def search_messages(
     return sql, [*params, limit]
 
 
-def query_memories(d: Dialect, q: MemoryQuery, words: list[str], now: float) -> tuple[str, list[Any]]:
+def query_memories(
+    d: Dialect, q: MemoryQuery, words: list[str], now: float
+) -> tuple[str, list[Any]]:
     """Memories passing every filter of ``q``: ranked by ``words`` if any, else by importance."""
     where, params = memory_filters(q, now, d.tags_any)
     if words:

@@ -99,7 +99,8 @@ class SQLiteTier(DurableReads, DurableWrites, BaseTier[SQLiteConfig]):
             raise
 
     async def aclose(self) -> None:
-        for conn in {id(c): c for c in (getattr(self, "_reader", None), getattr(self, "_writer", None)) if c}.values():
+        conns = (getattr(self, "_reader", None), getattr(self, "_writer", None))
+        for conn in {id(c): c for c in conns if c}.values():
             await conn.close()
 
     async def ping(self) -> None:
