@@ -44,7 +44,9 @@ async def open_tiers(
     """Validate, create and open every tier; on a failure close the ones already open."""
     cfg = source if isinstance(source, StackConfig) else load_config(source)
     check_config(cfg)
-    context = TierContext(namespace=cfg.namespace, base_dir=base_dir or Path.cwd())
+    context = TierContext(
+        namespace=cfg.namespace, base_dir=base_dir or Path.cwd(), embedding=_embedding(cfg)
+    )
     tiers = [create_tier(t, context) for t in cfg.tiers]
     opened: list[Tier] = []
     try:
@@ -56,6 +58,15 @@ async def open_tiers(
             await tier.aclose()
         raise
     return tiers, cfg
+
+
+def _embedding(cfg: StackConfig) -> Any:
+    """The stack's embedding provider (cached, batching), or ``None`` if none is configured."""
+    if cfg.embedding is None:
+        return None
+    from bruno_memory.embedding import create_embedding
+
+    return create_embedding(cfg.embedding)
 
 
 async def build_memory(source: Source | StackConfig = None, **options: Any) -> MemoryStack:

@@ -58,6 +58,8 @@ class EmbeddingConfig(Strict):
     provider: str = "hashing"
     model: str | None = None
     settings: dict[str, Any] = Field(default_factory=dict)
+    dimension: PositiveInt | None = None  # hashing: vector length; others: skip the probe
+    cache_size: int = Field(default=10_000, ge=0)  # cached (model, text) vectors
 
 
 class StackConfig(Strict):

@@ -77,6 +77,14 @@ class Durable(Protocol):
     async def statistics(self, user_id: str) -> dict[str, Any]: ...
 
 
+@runtime_checkable
+class VectorSearch(Protocol):
+    """Nearest neighbours of a query text (``VECTOR_SEARCH``); ``where`` is a
+    ``tiers._vector.VectorFilter``; scores are cosine similarities of record keys."""
+
+    async def search_vector(self, query: str, where: Any, limit: int) -> list[Scored[Key]]: ...
+
+
 class BaseTier(Generic[C]):
     """Shared plumbing: the config, the name and a ``repr`` without secrets."""
 
