@@ -5,7 +5,14 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_serializer,
+    model_validator,
+)
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -44,12 +51,131 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def mask_password(url: str) -> str:
+    """``url`` with the password of its user part replaced by ``***``."""
+    scheme, sep, rest = url.partition("://")
+    user, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in user:
+        return url
+    return f"{scheme}://{user.partition(':')[0]}:***@{host}"
+
+
+class _HasUrl(Strict):
+    """A model with a ``url`` that may carry a password: shown masked in dumps and reprs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    @field_serializer("url", check_fields=False)
+    def _masked(self, url: str | None) -> str | None:
+        return None if url is None else mask_password(url)
+
+    def __repr_args__(self) -> Any:
+        for name, value in super().__repr_args__():
+            yield name, mask_password(value) if name == "url" and value else value
+
+
+class WriteBehindConfig(Strict):
+    """Queue, batch and backpressure settings of a write-behind tier."""
+
+    batch_size: PositiveInt = 500  # ops per flush
+    interval: Duration = 0.05  # longest an op waits before its batch is flushed
+    max_pending: PositiveInt = 10_000  # queued ops before backpressure
+    when_full: Literal["block", "reject"] = "block"
+    block_timeout: Duration = 5.0  # `block`: how long a write waits for room
+    max_attempts: PositiveInt = 5  # failures (other than unavailability) before dead-letter
+    backoff: Duration = 0.05  # first pause after the tier was unavailable
+    max_backoff: Duration = 2.0
+    drain_timeout: Duration = 30.0  # flush()/close() give up after this while the tier is down
+
+
+class JournalConfig(_HasUrl):
+    """Where write-behind ops are journaled before they are acknowledged.
+
+    ``redis``: a Redis Stream with a consumer group (``url`` required); ``file``: an
+    SQLite WAL file (``path``, default ``<namespace>-<tier>.journal`` in the working
+    directory). ``owner`` names this writer (default: host, pid and a random part);
+    ``lease``: how long a dead writer's entries wait before another process replays them
+    (redis; the file journal detects a dead writer at once). ``on_down``: what a write
+    does when the journal cannot be written: ``reject`` it, or ``write-through``.
+    """
+
+    kind: Literal["redis", "file"]
+    url: str | None = None
+    path: str | None = None
+    stream: str | None = None
+    group: str = "bruno-memory"
+    owner: str | None = None
+    lease: Duration = 10.0
+    timeout: Duration = 2.0
+    on_down: Literal["reject", "write-through"] = "reject"
+
+    @model_validator(mode="after")
+    def _where(self) -> JournalConfig:
+        if self.kind == "redis" and not self.url:
+            raise ValueError("a redis journal needs 'url' (redis://host:port/db)")
+        if self.kind == "redis" and not str(self.url).startswith(("redis://", "rediss://")):
+            raise ValueError("expected 'url' to be a redis:// or rediss:// URL")
+        if self.kind == "file" and self.url:
+            raise ValueError("a file journal takes 'path', not 'url'")
+        return self
+
+
+class RetryConfig(Strict):
+    """Retries of an unavailable tier: exponential backoff with jitter, in one time budget."""
+
+    attempts: PositiveInt = 3
+    initial: Duration = 0.02
+    max_wait: Duration = 0.5
+    jitter: Duration = 0.02
+    budget: Duration = 2.0  # the whole call, every attempt and pause included
+
+
+class BreakerConfig(Strict):
+    """Circuit breaker: open after ``failures`` failed calls in a row, probe after ``reset``."""
+
+    failures: PositiveInt = 5
+    reset: Duration = 5.0
+
+
+class InvalidationConfig(_HasUrl):
+    """Cross-process invalidation of a local cache over Redis pub/sub."""
+
+    url: str
+    channel: str | None = None  # default: <namespace>:invalidate
+    max_lag: Duration = 1.0  # a change elsewhere stops being served here within this
+
+    @model_validator(mode="after")
+    def _url(self) -> InvalidationConfig:
+        if not self.url.startswith(("redis://", "rediss://")):
+            raise ValueError("expected 'url' to be a redis:// or rediss:// URL")
+        if self.max_lag < 0.05:
+            raise ValueError("expected max_lag of at least 50ms")
+        return self
+
+
 class TierConfig(Strict):
     """Fields every tier has; each kind adds its own."""
 
     kind: str
     name: str | None = None
     write: Literal["write-through", "write-behind"] = "write-through"
+    on_error: Literal["fail", "skip", "queue"] = "fail"
+    write_behind: WriteBehindConfig | None = None
+    journal: JournalConfig | None = None
+    retry: RetryConfig | None = None
+    breaker: BreakerConfig | None = None
+    invalidation: InvalidationConfig | None = None
+
+    @model_validator(mode="after")
+    def _policies(self) -> TierConfig:
+        if self.on_error == "queue" and self.journal is None:
+            raise ValueError(
+                "on_error: queue needs a journal to queue into: add journal: {kind: file} "
+                "or journal: {kind: redis, url: ...}"
+            )
+        if self.journal is not None and self.write != "write-behind" and self.on_error != "queue":
+            raise ValueError("a journal is used by write: write-behind or on_error: queue")
+        return self
 
 
 class EmbeddingConfig(Strict):
