@@ -1,0 +1,333 @@
+"""``redis``: the shared hot cache tier (redis-py asyncio + hiredis, single node or Cluster).
+
+Windows, sessions, users and memories by id, each kind with its own TTL, under a key
+prefix per namespace (see ``redis_keys`` for the layout). A missing key is a miss.
+Every ``write`` is one pipeline (one round trip per node); every command in it is
+idempotent, so a pipeline cut by a dropped connection is re-sent once, whole.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
+
+import structlog
+from pydantic import ConfigDict, SecretStr, field_serializer, field_validator, model_validator
+from redis import exceptions as rx
+from redis.asyncio import Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.connection import SSLConnection, parse_url
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from bruno_memory import codec
+from bruno_memory.capabilities import Capability
+from bruno_memory.config.models import Duration, PositiveInt, TierConfig
+from bruno_memory.errors import CorruptRecord, TierError, TierUnavailable, translate_errors
+from bruno_memory.ops import Empty, Key, Miss, PurgeUser, Value, WriteOp
+from bruno_memory.records import MessageRecord
+from bruno_memory.tiers.base import BaseTier, TierContext
+from bruno_memory.tiers.redis_keys import (
+    PUT_MESSAGE,
+    Command,
+    KeyNames,
+    Ttls,
+    address,
+    decode_record,
+    mask_url,
+    parse_window,
+    plan,
+    window_range,
+)
+
+T = TypeVar("T")
+log = structlog.get_logger(__name__)
+
+ERRORS: dict[type[BaseException], type[TierError]] = {
+    codec.DecodeError: CorruptRecord,
+    rx.AuthenticationError: TierError,  # a ConnectionError, but retrying will not help
+    rx.ConnectionError: TierUnavailable,  # refused, reset, pool exhausted, loading
+    rx.TimeoutError: TierUnavailable,
+    rx.ClusterDownError: TierUnavailable,
+    rx.TryAgainError: TierUnavailable,
+    rx.RedisClusterException: TierUnavailable,  # no reachable node, no slot map
+    rx.ResponseError: TierError,  # wrong type, OOM, read-only replica, script error
+    rx.RedisError: TierError,
+    OSError: TierUnavailable,
+}
+_PREFIX = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+_NODE = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.\-]+):(\d{1,5})$")
+
+
+class RedisConfig(TierConfig):
+    """``url`` may carry a password (or give it in ``password``); it is never shown.
+
+    ``cluster: true`` treats ``url`` as one seed node of a Redis Cluster; ``nodes``
+    lists seed nodes (``host:port``) and implies a cluster. ``ttl`` applies to every
+    kind of key unless ``window_ttl``/``session_ttl``/``user_ttl``/``memory_ttl`` says
+    otherwise; ``null`` never expires. ``prefix`` defaults to the stack's namespace.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    kind: Literal["redis"] = "redis"
+    url: str = "redis://127.0.0.1:6379/0"
+    password: SecretStr | None = None
+    cluster: bool = False
+    nodes: tuple[str, ...] | None = None
+    ttl: Duration | None = 3600.0
+    window_ttl: Duration | None = None
+    session_ttl: Duration | None = None
+    user_ttl: Duration | None = None
+    memory_ttl: Duration | None = None
+    window: PositiveInt = 100
+    socket_timeout: Duration = 5.0
+    connect_timeout: Duration = 2.0
+    max_connections: PositiveInt = 64
+    prefix: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+            raise ValueError(
+                f"expected a redis:// or rediss:// URL with a host, got {mask_url(url)!r}"
+            )
+        try:
+            parse_url(url)
+        except ValueError as exc:
+            raise ValueError(f"{exc} in {mask_url(url)!r}") from None
+        return url
+
+    @field_validator("nodes")
+    @classmethod
+    def _nodes(cls, nodes: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if nodes is not None and not nodes:
+            raise ValueError("expected at least one host:port, or no 'nodes' key")
+        for node in nodes or ():
+            if not _NODE.match(node) or not 0 < int(node.rpartition(":")[2]) < 65536:
+                raise ValueError(f"expected host:port (e.g. 127.0.0.1:7000), got {node!r}")
+        return nodes
+
+    @field_validator("ttl", "window_ttl", "session_ttl", "user_ttl", "memory_ttl")
+    @classmethod
+    def _ttl(cls, ttl: float | None) -> float | None:
+        if ttl is not None and ttl < 0.001:
+            raise ValueError("expected a TTL of at least 1ms (or null: never expire)")
+        return ttl
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, prefix: str | None) -> str | None:
+        if prefix is not None and not _PREFIX.match(prefix):
+            raise ValueError(f"expected 1-64 letters, digits, '_', '.' or '-', got {prefix!r}")
+        return prefix
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RedisConfig:
+        if self.password is not None and urlsplit(self.url).password is not None:
+            raise ValueError("give the password either in 'url' or in 'password', not both")
+        if self.is_cluster and parse_url(self.url).get("db", 0) not in (0, None):
+            raise ValueError("a Redis Cluster has only database 0: drop the /N from 'url'")
+        return self
+
+    @field_serializer("url")
+    def _masked(self, url: str) -> str:
+        return mask_url(url)
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        for name, value in super().__repr_args__():
+            yield name, mask_url(value) if name == "url" else value
+
+    @property
+    def is_cluster(self) -> bool:
+        return self.cluster or self.nodes is not None
+
+    def ms(self, ttl: float | None) -> int | None:
+        """A per-kind TTL (falling back on ``ttl``) in whole milliseconds."""
+        chosen = self.ttl if ttl is None else ttl
+        return None if chosen is None else max(1, round(chosen * 1000))
+
+
+class RedisTier(BaseTier[RedisConfig]):
+    """Recent windows, sessions, users and memories shared by every process.
+
+    ``retries`` counts operations re-sent after a dropped connection.
+    """
+
+    config_model = RedisConfig
+    capabilities = frozenset(
+        {Capability.WINDOWS, Capability.SESSIONS, Capability.USERS, Capability.MEMORIES}
+    )
+
+    def __init__(self, config: RedisConfig, context: TierContext | None = None) -> None:
+        super().__init__(config, context)
+        self.names = KeyNames(config.prefix or self.context.namespace)
+        self.ttls = Ttls(config.ms(config.window_ttl), config.ms(config.session_ttl),
+                         config.ms(config.user_ttl), config.ms(config.memory_ttl))
+        self.retries = 0
+        self._client: Any = None
+
+    @property
+    def address(self) -> str:
+        """Where the tier connects, without credentials: for messages and logs."""
+        if self.config.nodes:
+            return "redis cluster " + ",".join(self.config.nodes)
+        kind = "redis cluster" if self.config.cluster else "redis"
+        return f"{kind} {address(self.config.url)}"
+
+    def metrics(self) -> dict[str, Any]:
+        return {"retries": self.retries, "prefix": self.names.prefix}
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    async def open(self) -> None:
+        self._client = self._connect()
+        try:
+            await self._run("open", self._hello, retry=False)
+        except BaseException:
+            await self.aclose()
+            raise
+
+    def _connect(self) -> Any:
+        cfg = self.config
+        common: dict[str, Any] = {
+            "socket_timeout": cfg.socket_timeout,
+            "socket_connect_timeout": cfg.connect_timeout,
+            "retry": Retry(NoBackoff(), 0),  # the one retry is ours: see _run
+            "client_name": f"bruno-memory.{self.names.prefix}",
+            "max_connections": cfg.max_connections,
+        }
+        if cfg.password is not None:
+            common["password"] = cfg.password.get_secret_value()
+        if cfg.nodes:
+            url: dict[str, Any] = dict(parse_url(cfg.url))
+            for name in ("host", "port", "db"):
+                url.pop(name, None)
+            if url.pop("connection_class", None) is SSLConnection:
+                common["ssl"] = True
+            seeds = [ClusterNode(*_host_port(n)) for n in cfg.nodes]
+            return RedisCluster(startup_nodes=seeds, **url, **common)
+        if cfg.cluster:
+            return RedisCluster.from_url(cfg.url, **common)
+        return Redis.from_url(cfg.url, **common)
+
+    async def _hello(self) -> None:
+        if isinstance(self._client, RedisCluster):
+            await self._client.initialize()
+        await self._client.ping()
+        await self._client.script_load(PUT_MESSAGE)
+
+    async def ping(self) -> None:
+        await self._run("ping", self._client.ping)
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    # -- reads ------------------------------------------------------------------------
+
+    async def get(self, keys: Sequence[Key]) -> Mapping[Key, Value | Empty]:
+        wanted = [k for k in keys if k.ns != "message"]  # messages live in windows
+        if not wanted:
+            return {}
+        names = [self.names.record(k) for k in wanted]
+        client = self._client
+        fetch = client.mget_nonatomic if isinstance(client, RedisCluster) else client.mget
+        raw = await self._run("get", lambda: fetch(names))
+        with self._errors("get"):
+            pairs = zip(wanted, raw, strict=True)
+            return {k: decode_record(k, v) for k, v in pairs if v is not None}
+
+    async def window(
+        self, conversation_id: str, limit: int | None
+    ) -> Sequence[MessageRecord] | Miss:
+        start, stop = window_range(limit)
+        name = self.names.window(conversation_id)
+        items = await self._run("window", lambda: self._client.lrange(name, start, stop))
+        with self._errors("window"):
+            return parse_window(items, limit)
+
+    async def clear(self) -> int:
+        """Delete every key under this tier's prefix (SCAN, then DEL); returns how many."""
+
+        async def scan_and_delete() -> int:
+            found = [k async for k in self._client.scan_iter(match=self.names.pattern, count=500)]
+            if found:
+                await self._send([("DEL", k) for k in found])
+            return len(found)
+
+        return await self._run("clear", scan_and_delete)
+
+    # -- writes -----------------------------------------------------------------------
+
+    async def write(self, ops: Sequence[WriteOp]) -> None:
+        purged = await self._index_members([op.user_id for op in ops if isinstance(op, PurgeUser)])
+        cmds = plan(ops, self.names, self.ttls, self.config.window, purged)
+        if cmds:
+            await self._run("write", lambda: self._pipeline(cmds))
+
+    async def _index_members(self, users: list[str]) -> dict[str, list[bytes]]:
+        """The keys written for each user about to be purged (one round trip)."""
+        if not users:
+            return {}
+        names = [self.names.user_index(u) for u in users]
+        members = await self._run("write", lambda: self._send([("SMEMBERS", n) for n in names]))
+        return {u: list(m) for u, m in zip(users, members, strict=True)}
+
+    async def _pipeline(self, cmds: list[Command]) -> list[Any]:
+        try:
+            return await self._send(cmds)
+        except rx.NoScriptError:  # the server restarted or flushed its scripts
+            await self._client.script_load(PUT_MESSAGE)
+            return await self._send(cmds)
+
+    async def _send(self, cmds: list[Command]) -> list[Any]:
+        pipe = self._client.pipeline(transaction=False)
+        for cmd in cmds:
+            pipe.execute_command(*cmd)
+        result: list[Any] = await pipe.execute()
+        return result
+
+    # -- errors and the single retry --------------------------------------------------
+
+    def _errors(self, op: str) -> Any:
+        return translate_errors(self.name, op, ERRORS)
+
+    async def _run(self, op: str, call: Callable[[], Awaitable[T]], *, retry: bool = True) -> T:
+        """Call the driver: errors translated; a dropped connection re-sends once."""
+        with self._errors(op):
+            try:
+                return await self._attempt(call)
+            except rx.ConnectionError as exc:
+                if not retry or isinstance(exc, rx.AuthenticationError):
+                    raise
+                await self._dropped(op, exc)
+            return await self._attempt(call)
+
+    async def _attempt(self, call: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await call()
+        except rx.AuthenticationError as exc:
+            raise rx.AuthenticationError(
+                f"{self.address} refused the credentials ({exc}): check the password"
+            ) from exc
+
+    async def _dropped(self, op: str, exc: Exception) -> None:
+        self.retries += 1
+        log.warning("redis connection dropped, retrying once", tier=self.name, op=op,
+                    address=self.address, error=type(exc).__name__)
+        if isinstance(self._client, RedisCluster):
+            await self._client.aclose()  # rediscover the topology on the next call
+
+
+def _host_port(node: str) -> tuple[str, int]:
+    host, _, port = node.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+__all__ = ["RedisConfig", "RedisTier"]

@@ -1,0 +1,297 @@
+"""What the ``redis`` tier stores, as pure functions: key names, window elements, commands.
+
+A conversation's keys share one hash tag, hence one cluster slot::
+
+    {<prefix>:conv:<id>}:win    LIST  [marker, oldest message .. newest message]
+    {<prefix>:conv:<id>}:sess   the conversation's session
+    {<prefix>:session:<id>}     {<prefix>:user:<id>}     {<prefix>:memory:<id>}
+    {<prefix>:user:<id>}:keys   SET of every key written for that user (exact purge)
+
+The window's first element is a marker (``#1`` complete, ``#0`` newest only), so one
+``LRANGE -N -1`` answers a read: N messages, or fewer plus the marker saying whether
+they are all there. Each message element is ``<sort key> <id>\\n`` + ``codec.encode``,
+which lets a Lua script keep the window exact on a put without decoding payloads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from bruno_core.models.context import SessionContext
+
+from bruno_memory import codec
+from bruno_memory.ops import (
+    MISS,
+    ClearHistory,
+    Delete,
+    FillWindow,
+    Key,
+    Miss,
+    Namespace,
+    PurgeUser,
+    Put,
+    Value,
+    WriteOp,
+)
+from bruno_memory.records import MessageRecord
+from bruno_memory.tiers.window import Window, serve
+
+COMPLETE, PARTIAL = b"#1", b"#0"
+Command = tuple[Any, ...]
+
+PUT_MESSAGE = """
+-- KEYS[1] window; ARGV: sort key, message id, element, window size, ttl in ms (0: none)
+local win = KEYS[1]
+if redis.call('LLEN', win) == 0 then return 0 end
+local items = redis.call('LRANGE', win, 1, -1)
+local key = tonumber(ARGV[1])
+local at = 0
+for i, item in ipairs(items) do
+  local s, id = string.match(item, '^(%S+) (%S+)\\n')
+  if not s or not tonumber(s) then redis.call('DEL', win) return -1 end
+  if id == ARGV[2] then
+    if tonumber(s) ~= key then redis.call('DEL', win) return -1 end
+    redis.call('LSET', win, i, ARGV[3])
+    return 1
+  end
+  if tonumber(s) <= key then at = i end
+end
+if at == 0 and #items > 0 and redis.call('LINDEX', win, 0) ~= '#1' then return 0 end
+if at == #items then
+  redis.call('RPUSH', win, ARGV[3])
+else
+  redis.call('LINSERT', win, 'BEFORE', items[at + 1], ARGV[3])
+end
+if #items + 1 > tonumber(ARGV[4]) then
+  redis.call('LSET', win, 1, '#0')
+  redis.call('LPOP', win)
+end
+if tonumber(ARGV[5]) > 0 then redis.call('PEXPIRE', win, ARGV[5]) end
+return 1
+"""
+PUT_MESSAGE_SHA = hashlib.sha1(PUT_MESSAGE.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Ttls:
+    """Milliseconds per kind of key; ``None`` never expires."""
+
+    window: int | None
+    session: int | None
+    user: int | None
+    memory: int | None
+
+    def of(self, ns: Namespace) -> int | None:
+        return {"conversation": self.session, "session": self.session, "user": self.user,
+                "memory": self.memory}.get(ns, self.window)
+
+    @property
+    def index(self) -> int | None:
+        """A user's key index outlives every key it lists."""
+        values = (self.window, self.session, self.user, self.memory)
+        return None if None in values else max(v for v in values if v is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyNames:
+    """Key names under one prefix (a namespace)."""
+
+    prefix: str
+
+    def conversation(self, conversation_id: str, part: str) -> str:
+        return f"{{{self.prefix}:conv:{conversation_id}}}:{part}"
+
+    def window(self, conversation_id: str) -> str:
+        return self.conversation(conversation_id, "win")
+
+    def record(self, key: Key) -> str:
+        if key.ns == "conversation":
+            return self.conversation(key.id, "sess")
+        return f"{{{self.prefix}:{key.ns}:{key.id}}}"
+
+    def user_index(self, user_id: str) -> str:
+        return f"{{{self.prefix}:user:{user_id}}}:keys"
+
+    @property
+    def pattern(self) -> str:
+        """A SCAN pattern matching every key of this prefix."""
+        return "{" + "".join(f"[{c}]" if c in "*?[]\\" else c for c in self.prefix) + ":*"
+
+
+# -- window elements -------------------------------------------------------------------
+
+
+def element(rec: MessageRecord) -> bytes:
+    """A window element: what the Lua script compares, then the codec's bytes."""
+    return f"{rec.sort_key!r} {rec.id}\n".encode() + codec.encode(rec)
+
+
+def from_element(item: bytes) -> MessageRecord:
+    """Inverse of ``element``; raises ``codec.DecodeError``."""
+    _, sep, data = item.partition(b"\n")
+    value = codec.decode(data) if sep else None
+    if not isinstance(value, MessageRecord):
+        raise codec.DecodeError("window element is not a message")
+    return value
+
+
+def window_range(limit: int | None) -> tuple[int, int]:
+    """LRANGE bounds for a read of ``limit`` messages (0 only checks presence)."""
+    if limit is None:
+        return 0, -1
+    return -max(limit, 1), -1
+
+
+def parse_window(items: Sequence[bytes], limit: int | None) -> Sequence[MessageRecord] | Miss:
+    """Serve a read from the LRANGE answer, or miss (absent, or not complete enough)."""
+    if not items:
+        return MISS
+    complete = items[0] == COMPLETE
+    body = items[1:] if items[0][:1] == b"#" else items
+    if limit == 0:
+        return ()
+    if not complete and (limit is None or len(body) < limit):
+        return MISS
+    return serve(Window(tuple(from_element(i) for i in body), complete), limit)
+
+
+# -- records ---------------------------------------------------------------------------
+
+
+def decode_record(key: Key, data: bytes) -> Value:
+    """A cached record, checked to be of the kind its key names."""
+    value = codec.decode(data)
+    expected = "session" if key.ns == "conversation" else key.ns
+    if codec.key_of(value).ns != expected:
+        raise codec.DecodeError(f"key {key} holds a {codec.key_of(value).ns} record")
+    return value
+
+
+def owner(value: Value) -> str | None:
+    """The user whose purge must remove this record."""
+    return getattr(value, "user_id", None)
+
+
+# -- writes ----------------------------------------------------------------------------
+
+
+@dataclass
+class _Plan:
+    names: KeyNames
+    ttls: Ttls
+    size: int
+    purged: Mapping[str, Iterable[bytes | str]]
+    cmds: list[Command]
+    owned: dict[str, dict[str, None]]
+
+    def own(self, user: str | None, *keys: str) -> None:
+        if user is not None:
+            self.owned.setdefault(user, {}).update(dict.fromkeys(keys))
+
+    def set(self, name: str, data: bytes, ttl: int | None) -> None:
+        self.cmds.append(("SET", name, data, "PX", ttl) if ttl else ("SET", name, data))
+
+    def expire(self, name: str, ttl: int | None) -> None:
+        if ttl:
+            self.cmds.append(("PEXPIRE", name, ttl))
+
+    def put(self, op: Put) -> None:
+        value, names = op.value, self.names
+        if isinstance(value, MessageRecord):
+            win = names.window(value.conversation_id)
+            self.cmds.append(("EVALSHA", PUT_MESSAGE_SHA, 1, win, repr(value.sort_key), value.id,
+                              element(value), self.size, self.ttls.window or 0))
+            self.own(value.user_id, win)
+            return
+        keys = [op.key]
+        if isinstance(value, SessionContext):
+            keys.append(Key("conversation", value.conversation_id))
+            self.own(value.user_id, names.window(value.conversation_id))
+        data = codec.encode(value)
+        for key in dict.fromkeys(keys):
+            self.set(names.record(key), data, self.ttls.of(key.ns))
+            self.own(owner(value), names.record(key))
+
+    def fill(self, op: FillWindow) -> None:
+        w = Window(op.messages, op.complete).trimmed(self.size)
+        win = self.names.window(op.conversation_id)
+        marker = COMPLETE if w.complete else PARTIAL
+        self.cmds += [("DEL", win), ("RPUSH", win, marker, *map(element, w.messages))]
+        self.expire(win, self.ttls.window)
+        self.own_all(win, w.messages)
+
+    def own_all(self, name: str, messages: Iterable[MessageRecord]) -> None:
+        for user in {m.user_id for m in messages}:
+            self.own(user, name)
+
+    def purge(self, op: PurgeUser) -> None:
+        keys = dict.fromkeys(k.decode() if isinstance(k, bytes) else k
+                             for k in self.purged.get(op.user_id, ()))
+        keys.update(self.owned.pop(op.user_id, {}))
+        index = self.names.user_index(op.user_id)
+        for name in (*keys, self.names.record(Key("user", op.user_id)), index):
+            self.cmds.append(("DEL", name))
+
+    def indexes(self) -> None:
+        for user, keys in self.owned.items():
+            index = self.names.user_index(user)
+            self.cmds.append(("SADD", index, *keys))
+            self.expire(index, self.ttls.index)
+
+
+def plan(
+    ops: Sequence[WriteOp], names: KeyNames, ttls: Ttls, size: int,
+    purged: Mapping[str, Iterable[bytes | str]],
+) -> list[Command]:
+    """The commands applying ``ops`` in order; each is idempotent, so a batch may be re-sent.
+
+    Args:
+        purged: for each purged user, the members of its key index (read beforehand).
+    """
+    p = _Plan(names, ttls, size, purged, [], {})
+    for op in ops:
+        if isinstance(op, Put):
+            p.put(op)
+        elif isinstance(op, Delete):
+            if op.key.ns != "message":  # messages live in windows, found by conversation
+                p.cmds.append(("DEL", names.record(op.key)))
+        elif isinstance(op, FillWindow):
+            p.fill(op)
+        elif isinstance(op, ClearHistory):
+            p.cmds.append(("DEL", names.window(op.conversation_id)))
+        elif isinstance(op, PurgeUser):
+            p.purge(op)
+    p.indexes()
+    return p.cmds
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password (userinfo or ``?password=``) replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is not None:
+        host = parts.netloc.rpartition("@")[2]
+        parts = parts._replace(netloc=f"{parts.username or ''}:***@{host}")
+    if "password" in parts.query:
+        query = _SECRET_QUERY.sub(r"\1***", parts.query)
+        parts = parts._replace(query=query)
+    return parts.geturl()
+
+
+_SECRET_QUERY = re.compile(r"((?:^|&)password=)[^&]*")
+
+
+def address(url: str) -> str:
+    """``host:port`` of a redis URL (never its credentials)."""
+    parts = urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
+    host = f"[{host}]" if ":" in host else host
+    try:
+        port = parts.port or 6379
+    except ValueError:
+        port = 6379
+    return f"{host}:{port}"
