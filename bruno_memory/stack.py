@@ -13,7 +13,7 @@ from bruno_core.models.memory import MemoryEntry, MemoryQuery
 from bruno_core.models.message import Message
 from cachetools import LRUCache
 
-from bruno_memory import guards
+from bruno_memory import guards, hybrid
 from bruno_memory.errors import NotFound
 from bruno_memory.ops import (
     EMPTY, MISS, ClearHistory, Delete, FillWindow, Key, Put, PurgeUser, Value, WriteOp,
@@ -203,8 +203,8 @@ class MemoryStack(MemoryInterface):
         """Messages ranked by relevance to ``query``, only ``user_id``'s when given."""
         guards.query(query)
         guards.limit(limit)
-        hits = await (await self._durable()).search_messages(query, user_id, limit)
-        return [message_out(h.item) for h in hits]
+        found = await hybrid.search_messages(await self._ready(), query, user_id, limit)
+        return [message_out(r) for r in found]
 
     async def clear_history(self, conversation_id: str, keep_system_messages: bool = True) -> None:
         """Remove a conversation's messages from every tier."""
@@ -223,8 +223,8 @@ class MemoryStack(MemoryInterface):
     async def retrieve_memories(self, query: MemoryQuery) -> list[MemoryEntry]:
         """Memories matching every field of ``query``; ranked by ``query_text`` when given."""
         guards.model(query, MemoryQuery, "query")
-        hits = await (await self._durable()).query_memories(query, self._clock())
-        return [h.item for h in hits if h.score >= query.similarity_threshold]
+        hits = await hybrid.query_memories(await self._ready(), query, self._clock())
+        return [h.item for h in hits]
 
     async def delete_memory(self, memory_id: str) -> None:
         """Delete a memory from every tier; deleting an unknown id does nothing."""

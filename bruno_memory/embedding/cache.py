@@ -127,6 +127,10 @@ class CachedEmbedder(BaseEmbeddingProvider):
     async def embed_text(self, text: str) -> list[float]:
         return (await self.embed_texts([text]))[0]
 
+    def clear(self) -> None:
+        """Forget every cached vector."""
+        self._cache.clear()
+
     async def dimension(self) -> int:
         """The vector length, loading the model or asking the provider once if needed."""
         if self._dimension is None:

