@@ -30,12 +30,7 @@ from bruno_memory.tiers.base import Scored
 
 Statement = tuple[str, list[tuple[Any, ...]]]
 
-_UPSERT = {
-    "message": _sql.upsert("messages", _sql.MESSAGE_COLUMNS, "id"),
-    "session": _sql.upsert("sessions", _sql.SESSION_COLUMNS, "session_id"),
-    "user": _sql.upsert("users", _sql.USER_COLUMNS, "user_id"),
-    "memory": _sql.upsert("memories", _sql.MEMORY_COLUMNS, "id"),
-}
+UPSERTS = {ns: _sql.upsert(*target) for ns, target in _sql.UPSERT_TARGETS.items()}
 _DELETE = {
     "message": "DELETE FROM messages WHERE id = ?",
     "session": "DELETE FROM sessions WHERE session_id = ?",
@@ -74,7 +69,7 @@ def plan(ops: Sequence[WriteOp], tags: Any) -> list[Statement]:
 def _rows(ops: Sequence[WriteOp], tags: Any) -> Any:
     for op in ops:
         if isinstance(op, Put):
-            yield _UPSERT[op.key.ns], (*_row(op.value, tags), op.version)
+            yield UPSERTS[op.key.ns], (*_row(op.value, tags), op.version)
         elif isinstance(op, Delete):
             yield _DELETE[op.key.ns], (op.key.id,)
         elif isinstance(op, ClearHistory):

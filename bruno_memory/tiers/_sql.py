@@ -23,13 +23,25 @@ MEMORY_COLUMNS = (
 )
 
 
-def upsert(table: str, columns: str, key: str) -> str:
-    """An upsert that never lets an older version overwrite a newer one."""
+UPSERT_TARGETS: dict[str, tuple[str, str, str]] = {
+    "message": ("messages", MESSAGE_COLUMNS, "id"),
+    "session": ("sessions", SESSION_COLUMNS, "session_id"),
+    "user": ("users", USER_COLUMNS, "user_id"),
+    "memory": ("memories", MEMORY_COLUMNS, "id"),
+}
+"""Record namespace -> (table, columns, key column) of its upsert."""
+
+
+def upsert(table: str, columns: str, key: str, source: str | None = None) -> str:
+    """An upsert that never lets an older version overwrite a newer one.
+
+    ``source`` replaces the ``VALUES (?, ...)`` row, e.g. with a ``SELECT`` of many rows.
+    """
     cols = [c.strip() for c in columns.split(",")]
-    marks = ", ".join("?" for _ in cols)
+    rows = source or f"VALUES ({', '.join('?' for _ in cols)})"
     sets = ", ".join(f"{c} = excluded.{c}" for c in cols if c != key)
     return (
-        f"INSERT INTO {table} AS t ({columns}) VALUES ({marks}) ON CONFLICT ({key}) "
+        f"INSERT INTO {table} AS t ({columns}) {rows} ON CONFLICT ({key}) "
         f"DO UPDATE SET {sets} WHERE excluded.version >= t.version"
     )
 

@@ -18,7 +18,7 @@ from bruno_memory.capabilities import Capability
 from bruno_memory.config.models import Duration, PositiveInt, TierConfig
 from bruno_memory.errors import CorruptRecord, TierError, TierUnavailable, translate_errors
 from bruno_memory.tiers import _sql, postgres_schema
-from bruno_memory.tiers._durable import DurableReads, DurableWrites, Statement
+from bruno_memory.tiers._durable import UPSERTS, DurableReads, DurableWrites, Statement
 from bruno_memory.tiers.base import BaseTier, TierContext
 
 T = TypeVar("T")
@@ -34,6 +34,7 @@ ERRORS: dict[type[BaseException], type[TierError]] = {
     asyncpg.InsufficientResourcesError: TierUnavailable,  # too many connections, disk full
     asyncpg.PostgresError: TierError,  # data and SQL errors
     asyncpg.InterfaceError: TierUnavailable,  # connection or pool closed under us
+    asyncpg.InternalClientError: TierUnavailable,  # protocol state broken, stale statement cache
     OSError: TierUnavailable,  # refused, unknown host, reset (ConnectionError is one)
     TimeoutError: TierUnavailable,  # connect_timeout, client-side command timeout
 }
@@ -41,6 +42,7 @@ ERRORS: dict[type[BaseException], type[TierError]] = {
 DROPPED: tuple[type[BaseException], ...] = (
     asyncpg.ConnectionDoesNotExistError,  # "connection was closed in the middle of operation"
     asyncpg.AdminShutdownError,  # pg_terminate_backend, server shutdown
+    asyncpg.InternalClientError,  # a FATAL error read while idle broke the protocol state
     ConnectionResetError,
     BrokenPipeError,
 )
@@ -158,7 +160,7 @@ class PostgresTier(DurableReads, DurableWrites, BaseTier[PostgresConfig]):
         settings = {
             "search_path": postgres_schema.quoted(self.schema),
             "statement_timeout": str(int(cfg.statement_timeout * 1000)),
-            "application_name": "bruno-memory",
+            "application_name": f"bruno-memory:{self.schema}"[:63],
         }
         with self._errors("open"):
             self._pool = await asyncpg.create_pool(
@@ -262,8 +264,41 @@ class PostgresTier(DurableReads, DurableWrites, BaseTier[PostgresConfig]):
         return rows
 
 
+def _batch_upsert(ns: str) -> tuple[str, str]:
+    """(row upsert, the same upsert of a whole batch from one array per column)."""
+    table, columns, key = _sql.UPSERT_TARGETS[ns]
+    arrays = ", ".join(f"?::{t}[]" for t in postgres_schema.ARRAY_TYPES[table])
+    source = (
+        f"SELECT {columns} FROM unnest({arrays}) WITH ORDINALITY AS u({columns}, ord) "
+        "ORDER BY ord"
+    )
+    return numbered(UPSERTS[ns]), numbered(_sql.upsert(table, columns, key, source))
+
+
+BATCHED = dict(_batch_upsert(ns) for ns in ("message", "session", "user"))
+"""Row upsert -> batch upsert: one statement instead of one execution per row (measured
+~20% faster than executemany for 1,000 messages; see benchmarks/postgres_bench.py)."""
+
+
+def winners(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """One row per key (first column): what applying the upserts in order would leave.
+
+    The newest version wins (the later row on a tie), at the key's first position, so
+    one statement never updates a row twice and sequence numbers keep the batch order.
+    """
+    best: dict[Any, tuple[Any, ...]] = {}
+    for row in rows:
+        held = best.get(row[0])
+        if held is None or row[-1] >= held[-1]:
+            best[row[0]] = row
+    return list(best.values())
+
+
 async def _execute(conn: Any, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    batched = BATCHED.get(sql)
     if len(rows) == 1:
         await conn.execute(sql, *rows[0])
+    elif batched is not None:
+        await conn.execute(batched, *(list(column) for column in zip(*winners(rows), strict=True)))
     else:
         await conn.executemany(sql, rows)

@@ -71,6 +71,14 @@ V1 = [
 
 MIGRATIONS: list[list[str]] = [V1]
 
+ARRAY_TYPES: dict[str, tuple[str, ...]] = {
+    "messages": ("text", "text", "text", "text", "float8", "text", "text", "int8"),
+    "sessions": ("text", "text", "text", "bool", "float8", "text", "int8"),
+    "users": ("text", "text", "int8"),
+}
+"""Per table, the array type of each upserted column (``_sql`` column order), for batch
+upserts through ``unnest``; memories have an array column, which ``unnest`` would flatten."""
+
 VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (
     version INTEGER PRIMARY KEY,
     search_config TEXT NOT NULL,
