@@ -14,7 +14,9 @@ from bruno_memory.stack import MemoryStack
 from bruno_memory.tiers.base import Tier, TierContext
 
 POLICIES: dict[str, str] = {
+    "fallback": "bruno_memory.policies.fallback:wrap",
     "write-behind": "bruno_memory.policies.write_behind:wrap",
+    "invalidation": "bruno_memory.policies.invalidation:wrap",
 }
 
 
@@ -29,7 +31,14 @@ def create_tier(cfg: TierConfig, context: TierContext) -> Tier:
 
 def policies_of(cfg: TierConfig) -> list[str]:
     """The policy wrappers a tier's config asks for, innermost first."""
-    return ["write-behind"] if cfg.write == "write-behind" else []
+    out = []
+    if cfg.retry or cfg.breaker or cfg.on_error != "fail":
+        out.append("fallback")
+    if cfg.write == "write-behind" or cfg.on_error == "queue":
+        out.append("write-behind")
+    if cfg.invalidation is not None:
+        out.append("invalidation")
+    return out
 
 
 def check_config(cfg: StackConfig) -> None:

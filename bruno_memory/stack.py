@@ -22,6 +22,7 @@ from bruno_memory.records import MessageRecord, fresh, message_out, message_reco
 from bruno_memory.routing import Routes, accepts, plan_routes
 from bruno_memory.stats import Generations, TierStats
 from bruno_memory.tiers.base import Durable, TextSearch, Tier, Windowed
+from bruno_memory.versions import stamp
 
 V = TypeVar("V")
 
@@ -109,6 +110,7 @@ class MemoryStack(MemoryInterface):
 
     async def _write(self, ops: list[WriteOp], touched: Sequence[object]) -> None:
         routes = await self._ready()
+        ops = stamp(ops)  # every write carries a version: replays never regress a record
         gens = self._generations
         gens.bump(touched)
         await routes.durable.write([op for op in ops if accepts(routes.durable, op)])

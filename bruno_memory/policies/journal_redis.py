@@ -1,0 +1,224 @@
+"""The Redis Stream journal: one stream per tier, one consumer group, a consumer per writer.
+
+An append adds the entry and puts it straight into this writer's pending list (one
+script call, atomic), so an acknowledged entry always has an owner. Each writer keeps a
+liveness key alive (``lease``); a writer whose key expired is dead, and any process
+claims (``XCLAIM``) its pending entries and replays them. An entry is acknowledged and
+deleted (``XACK`` + ``XDEL``) only once applied; a failing one moves to ``<stream>:dead``
+with its error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import structlog
+from redis import exceptions as rx
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from bruno_memory.config.models import JournalConfig, mask_password
+from bruno_memory.errors import TierError, TierUnavailable, translate_errors
+from bruno_memory.policies.journal import DeadLetter, GroupCommit, Item
+
+log = structlog.get_logger(__name__)
+
+ERRORS: dict[type[BaseException], type[TierError]] = {
+    rx.AuthenticationError: TierError,
+    rx.ConnectionError: TierUnavailable,
+    rx.TimeoutError: TierUnavailable,
+    rx.BusyLoadingError: TierUnavailable,
+    rx.RedisError: TierError,
+    OSError: TierUnavailable,
+}
+
+APPEND = """
+local ids = {}
+for i = 3, #ARGV do
+  local id = redis.call('XADD', KEYS[1], '*', 'op', ARGV[i])
+  redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, id, 'FORCE', 'JUSTID')
+  ids[#ids + 1] = id
+end
+redis.call('XGROUP', 'SETID', KEYS[1], ARGV[1], ids[#ids])
+return ids
+"""
+"""Append entries owned by consumer ARGV[2] of group ARGV[1]; ``>`` readers never see them."""
+
+PAGE = 500
+
+
+class RedisJournal:
+    """A Redis Stream with a consumer group; this process is one consumer."""
+
+    kind = "redis"
+
+    def __init__(self, cfg: JournalConfig, stream: str, owner: str, tier: str) -> None:
+        self.cfg, self.stream, self.owner, self.tier = cfg, stream, owner, tier
+        self.group = cfg.group
+        self._client: Any = None
+        self._script: Any = None
+        self._beat: asyncio.Task[None] | None = None
+        self._group_commit = GroupCommit(self._append)
+
+    def __repr__(self) -> str:
+        url = mask_password(self.cfg.url or "")
+        return f"RedisJournal({url!r}, stream={self.stream!r}, owner={self.owner!r})"
+
+    def _alive_key(self, owner: str) -> str:
+        return f"{self.stream}:alive:{owner}"
+
+    def _errors(self, op: str) -> Any:
+        return translate_errors(f"{self.tier}.journal", op, ERRORS)
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    async def open(self) -> list[Item]:
+        cfg = self.cfg
+        assert cfg.url is not None
+        self._client = Redis.from_url(
+            cfg.url, socket_timeout=cfg.timeout, socket_connect_timeout=cfg.timeout,
+            retry=Retry(NoBackoff(), 0), client_name=f"bruno-memory.journal.{self.tier}",
+        )
+        self._script = self._client.register_script(APPEND)
+        try:
+            with self._errors("open"):
+                await self._ensure_group()
+                await self._heartbeat()
+                own = await self._own_pending()
+            self._beat = asyncio.create_task(self._beating())
+            return own + await self.reclaim()
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def _ensure_group(self) -> None:
+        try:
+            await self._client.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+        except rx.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def _heartbeat(self) -> None:
+        ms = max(1, int(self.cfg.lease * 1000))
+        await self._client.set(self._alive_key(self.owner), b"1", px=ms)
+
+    async def _beating(self) -> None:
+        while True:
+            await asyncio.sleep(self.cfg.lease / 3)
+            try:
+                with self._errors("heartbeat"):
+                    await self._heartbeat()
+            except TierUnavailable as exc:
+                log.warning("journal heartbeat failed", tier=self.tier, error=str(exc))
+
+    async def aclose(self) -> None:
+        beat, self._beat = self._beat, None
+        if beat is not None:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(rx.RedisError, OSError):
+                await client.delete(self._alive_key(self.owner))
+            await client.aclose()
+
+    # -- writes ---------------------------------------------------------------------
+
+    async def append(self, items: list[bytes]) -> list[Any]:
+        return await self._group_commit.submit(items)
+
+    async def _append(self, items: list[bytes]) -> list[Any]:
+        with self._errors("append"):
+            try:
+                ids = await self._script(keys=[self.stream], args=[self.group, self.owner, *items])
+            except rx.ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                await self._ensure_group()  # the stream was deleted under us
+                ids = await self._script(keys=[self.stream], args=[self.group, self.owner, *items])
+        return [i.decode() if isinstance(i, bytes) else i for i in ids]
+
+    async def ack(self, ids: list[Any]) -> None:
+        if not ids:
+            return
+        with self._errors("ack"):
+            pipe = self._client.pipeline(transaction=False)
+            for at in range(0, len(ids), PAGE):
+                chunk = ids[at : at + PAGE]
+                pipe.xack(self.stream, self.group, *chunk)
+                pipe.xdel(self.stream, *chunk)
+            await pipe.execute()
+
+    async def dead_letter(self, id: Any, data: bytes, error: str) -> None:
+        with self._errors("dead_letter"):
+            pipe = self._client.pipeline(transaction=True)
+            pipe.xadd(f"{self.stream}:dead", {"op": data, "error": error, "entry": str(id)})
+            pipe.xack(self.stream, self.group, id)
+            pipe.xdel(self.stream, id)
+            await pipe.execute()
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        with self._errors("dead_letters"):
+            rows = await self._client.xrange(f"{self.stream}:dead", count=limit)
+        return [DeadLetter(f[b"entry"].decode(), f[b"op"], f[b"error"].decode()) for _, f in rows]
+
+    # -- replay ---------------------------------------------------------------------
+
+    async def _own_pending(self) -> list[Item]:
+        """What this owner (a stable name reused by a restarted process) left unapplied."""
+        out: list[Item] = []
+        start = "0"
+        while True:
+            got = await self._client.xreadgroup(
+                self.group, self.owner, {self.stream: start}, count=PAGE
+            )
+            rows = got[0][1] if got else []
+            if not rows:
+                return out
+            gone = [i for i, fields in rows if not fields]  # deleted before its ack
+            if gone:
+                await self._client.xack(self.stream, self.group, *gone)
+            out += [(i.decode(), f[b"op"]) for i, f in rows if f]
+            start = rows[-1][0]
+
+    async def reclaim(self) -> list[Item]:
+        """Claim the pending entries of every dead consumer; returns them, oldest first."""
+        with self._errors("reclaim"):
+            consumers = await self._client.xinfo_consumers(self.stream, self.group)
+            others = [c["name"] for c in consumers if _text(c["name"]) != self.owner]
+            if not others:
+                return []
+            alive = await self._client.mget([self._alive_key(_text(c)) for c in others])
+            out: list[Item] = []
+            for name, beat in zip(others, alive, strict=True):
+                if beat is None:
+                    out += await self._claim_from(_text(name))
+        out.sort(key=lambda item: tuple(int(p) for p in str(item[0]).split("-")))
+        return out
+
+    async def _claim_from(self, dead: str) -> list[Item]:
+        out: list[Item] = []
+        while True:
+            pending = await self._client.xpending_range(
+                self.stream, self.group, min="-", max="+", count=PAGE, consumername=dead
+            )
+            if not pending:
+                break
+            ids = [p["message_id"] for p in pending]
+            claimed = await self._client.xclaim(self.stream, self.group, self.owner, 0, ids)
+            out += [(i.decode(), f[b"op"]) for i, f in claimed if f]
+            if len(pending) < PAGE:
+                break
+        await self._client.xgroup_delconsumer(self.stream, self.group, dead)
+        if out:
+            log.warning("journal entries of a dead writer replayed", tier=self.tier,
+                        dead=dead, entries=len(out))
+        return out
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
