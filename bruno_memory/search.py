@@ -32,11 +32,11 @@ class Fusion:
         min_depth: at least this many candidates per list.
     """
 
-    k: float = 60.0
+    k: float = 5.0
     text_weight: float = 1.0
-    vector_weight: float = 1.0
+    vector_weight: float = 0.85
     depth: int = 3
-    min_depth: int = 30
+    min_depth: int = 50
 
     def candidates(self, limit: int) -> int:
         """How many hits to ask of each list for a final ``limit``."""

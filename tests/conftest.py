@@ -11,6 +11,7 @@ import pytest
 
 from bruno_memory.testing import services
 from tests.factories import STACKS, TIERS, StackFactory, TierFactory
+from tests.factories.semantic import chroma_server_url  # noqa: F401  (fixture)
 
 
 def _require(factory: Iterator[str], what: str) -> Iterator[str]:

@@ -15,7 +15,8 @@ from bruno_core.models.memory import MemoryEntry, MemoryQuery
 
 from bruno_memory.capabilities import Capability
 from bruno_memory.config.models import TierConfig
-from bruno_memory.errors import BrunoMemoryConfigError
+from bruno_memory import codec
+from bruno_memory.errors import BrunoMemoryConfigError, CorruptRecord
 from bruno_memory.ops import (
     ClearHistory,
     Delete,
@@ -143,6 +144,7 @@ def payload_of(value: Value) -> dict[str, Any]:
     """The filterable fields of a message or memory; every key always present."""
     if isinstance(value, MessageRecord):
         return {
+            "record": codec.payload(value),
             "ns": "message",
             "id": value.id,
             "user_id": value.user_id or "",
@@ -153,6 +155,7 @@ def payload_of(value: Value) -> dict[str, Any]:
     assert isinstance(value, MemoryEntry)
     md = value.metadata
     return {
+        "record": codec.payload(value),
         "ns": "memory",
         "id": str(value.id),
         "user_id": value.user_id,
@@ -164,6 +167,17 @@ def payload_of(value: Value) -> dict[str, Any]:
         "importance": float(md.importance),
         "expires": timestamp_key(value.expires_at) if value.expires_at else NEVER,
     }
+
+
+def record_of_payload(p: Mapping[str, Any]) -> Value:
+    """The record kept in a payload's ``record`` field."""
+    try:
+        if p["ns"] == "message":
+            return codec.message_from_row(p["record"], p["conversation_id"], p["user_id"] or None)
+        value: Value = codec.from_payload("memory", p["record"])
+        return value
+    except codec.DecodeError as exc:
+        raise CorruptRecord(str(exc), tier="vector", op="get", cause=exc) from exc
 
 
 def key_of_payload(payload: Mapping[str, Any]) -> Key:
@@ -229,7 +243,10 @@ class VectorTier(BaseTier[C]):
             await self._create(self.record)
 
     async def get(self, keys: Sequence[Key]) -> Mapping[Key, Value | Empty]:
-        return {}
+        """Records this tier holds (a miss for anything else); the stack never reads here."""
+        wanted = [k for k in keys if k.ns in ("message", "memory")]
+        payloads = await self._retrieve(wanted) if wanted else []
+        return {key_of_payload(p): record_of_payload(p) for p in payloads}
 
     async def aclose(self) -> None:
         await self._close()
@@ -297,6 +314,9 @@ class VectorTier(BaseTier[C]):
         raise NotImplementedError
 
     async def _delete(self, keys: Sequence[Key]) -> None:
+        raise NotImplementedError
+
+    async def _retrieve(self, keys: Sequence[Key]) -> list[Mapping[str, Any]]:
         raise NotImplementedError
 
     async def _delete_where(self, where: VectorFilter) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 from urllib.parse import urlparse
@@ -155,6 +155,12 @@ class ChromaTier(VectorTier[ChromaConfig]):
 
     async def _delete(self, keys: Sequence[Key]) -> None:
         await self._run("write", self._collection.delete, ids=[_doc_id(k) for k in keys])
+
+    async def _retrieve(self, keys: Sequence[Key]) -> list[Mapping[str, Any]]:
+        found = await self._run(
+            "get", self._collection.get, ids=[_doc_id(k) for k in keys], include=["metadatas"]
+        )
+        return [m for m in found["metadatas"] or [] if m]
 
     async def _delete_where(self, where: VectorFilter) -> None:
         await self._run("write", self._collection.delete, where=chroma_where(where))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
@@ -93,6 +93,9 @@ class QdrantTier(VectorTier[QdrantConfig]):
 
     async def _delete_where(self, where: VectorFilter) -> None:
         await self._backend.delete_where(where)
+
+    async def _retrieve(self, keys: Sequence[Key]) -> list[Mapping[str, Any]]:
+        return await self._backend.retrieve([point_id(k) for k in keys])
 
     async def _query(
         self, vector: list[float], where: VectorFilter, limit: int
@@ -195,6 +198,10 @@ class _Edge:
         await self._call(
             "write", lambda: self.shard.update(self.m.UpdateOperation.delete_points(ids))
         )
+
+    async def retrieve(self, ids: list[str]) -> list[Mapping[str, Any]]:
+        found = await self._call("get", lambda: self.shard.retrieve(ids, True, False))
+        return [r.payload for r in found if r.payload]
 
     async def delete_where(self, where: VectorFilter) -> None:
         flt = qdrant_filter(where, self.m, self.m.RangeFloat)
@@ -304,6 +311,11 @@ class _Client:
     async def delete(self, ids: list[str]) -> None:
         with self._errors("write"):
             await self.client.delete(self.name, self.m.PointIdsList(points=ids), wait=True)
+
+    async def retrieve(self, ids: list[str]) -> list[Mapping[str, Any]]:
+        with self._errors("get"):
+            found = await self.client.retrieve(self.name, ids, with_payload=True)
+        return [r.payload for r in found if r.payload]
 
     async def delete_where(self, where: VectorFilter) -> None:
         selector = self.m.FilterSelector(filter=qdrant_filter(where, self.m, self.m.Range))
