@@ -1,0 +1,33 @@
+"""Timing helpers shared by the benchmarks: run an async callable, report JSON-able stats."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+
+async def measure(fn: Callable[[], Awaitable[Any]], n: int, *, per_call: int = 1, warmup: int = 20) -> dict[str, float]:
+    """Call ``fn`` ``n`` times; ops/s counts ``per_call`` operations per call."""
+    for _ in range(warmup):
+        await fn()
+    samples = []
+    started = time.perf_counter()
+    for _ in range(n):
+        t = time.perf_counter()
+        await fn()
+        samples.append(time.perf_counter() - t)
+    total = time.perf_counter() - started
+    samples.sort()
+    return {
+        "ops_per_s": round(n * per_call / total, 1),
+        "p50_us": round(statistics.median(samples) * 1e6, 1),
+        "p99_us": round(samples[min(len(samples) - 1, int(len(samples) * 0.99))] * 1e6, 1),
+        "calls": n,
+    }
+
+
+def ratio(a: dict[str, float], b: dict[str, float], key: str = "p50_us") -> float:
+    """a / b of one statistic, rounded."""
+    return round(a[key] / b[key], 3) if b[key] else float("inf")
