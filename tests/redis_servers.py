@@ -82,20 +82,41 @@ def spare_port(*, bus: bool = False) -> int:
     raise RuntimeError("no spare port in 7100-7999")
 
 
-def start_server(folder: Path, *, password: str | None = None, cluster: bool = False) -> RedisServer:
+def start_server(
+    folder: Path, *, password: str | None = None, cluster: bool = False
+) -> RedisServer:
     """Start a redis-server without persistence; retries on a port race."""
     if REDIS_SERVER is None:
         unavailable("redis-server is not installed")
     for _ in range(3):
         port = spare_port(bus=cluster)
         log = folder / f"redis-{port}.log"
-        args = [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "no", "--dir", str(folder), "--logfile", str(log)]
+        args = [
+            REDIS_SERVER,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(folder),
+            "--logfile",
+            str(log),
+        ]
         if password:
             args += ["--requirepass", password]
         if cluster:
-            args += ["--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf",
-                     "--cluster-node-timeout", "2000"]
+            args += [
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                f"nodes-{port}.conf",
+                "--cluster-node-timeout",
+                "2000",
+            ]
         server = RedisServer(port, subprocess.Popen(args, stdin=subprocess.DEVNULL), password, log)
         if _answers(server):
             return server
@@ -136,9 +157,18 @@ def start_cluster(folder: Path, masters: int = 3) -> Cluster:
     try:
         cluster.nodes = [start_server(folder, cluster=True) for _ in range(masters)]
         subprocess.run(
-            [REDIS_CLI, "--cluster", "create", *(n.address for n in cluster.nodes),
-             "--cluster-replicas", "0", "--cluster-yes"],
-            check=True, capture_output=True, timeout=60,
+            [
+                REDIS_CLI,
+                "--cluster",
+                "create",
+                *(n.address for n in cluster.nodes),
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
         )
         _wait_ok(cluster)
     except BaseException:

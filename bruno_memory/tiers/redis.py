@@ -8,6 +8,7 @@ idempotent, so a pipeline cut by a dropped connection is re-sent once, whole.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal, TypeVar
@@ -55,8 +56,11 @@ ERRORS: dict[type[BaseException], type[TierError]] = {
     rx.RedisClusterException: TierUnavailable,  # no reachable node, no slot map
     rx.ResponseError: TierError,  # wrong type, OOM, read-only replica, script error
     rx.RedisError: TierError,
+    rx.ChildDeadlockedError: TierError,  # a pool used across fork()
+    rx.IncorrectPolicyType: TierError,
     OSError: TierUnavailable,
 }
+_NOT_DROPPED = (rx.AuthenticationError, rx.MaxConnectionsError)
 _PREFIX = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 _NODE = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.\-]+):(\d{1,5})$")
 
@@ -170,6 +174,7 @@ class RedisTier(BaseTier[RedisConfig]):
                          config.ms(config.user_ttl), config.ms(config.memory_ttl))
         self.retries = 0
         self._client: Any = None
+        self._slots = asyncio.Semaphore(config.max_connections)
 
     @property
     def address(self) -> str:
@@ -250,7 +255,7 @@ class RedisTier(BaseTier[RedisConfig]):
         name = self.names.window(conversation_id)
         items = await self._run("window", lambda: self._client.lrange(name, start, stop))
         with self._errors("window"):
-            return parse_window(items, limit)
+            return parse_window(items, conversation_id, limit)
 
     async def clear(self) -> int:
         """Delete every key under this tier's prefix (SCAN, then DEL); returns how many."""
@@ -299,23 +304,30 @@ class RedisTier(BaseTier[RedisConfig]):
         return translate_errors(self.name, op, ERRORS)
 
     async def _run(self, op: str, call: Callable[[], Awaitable[T]], *, retry: bool = True) -> T:
-        """Call the driver: errors translated; a dropped connection re-sends once."""
-        with self._errors(op):
-            try:
+        """Call the driver: errors translated; a dropped connection re-sends once.
+
+        At most ``max_connections`` calls are in flight; the others wait their turn.
+        """
+        async with self._slots:
+            with self._errors(op):
+                try:
+                    return await self._attempt(call)
+                except rx.ConnectionError as exc:
+                    if not retry or isinstance(exc, _NOT_DROPPED):
+                        raise
+                    await self._dropped(op, exc)
                 return await self._attempt(call)
-            except rx.ConnectionError as exc:
-                if not retry or isinstance(exc, rx.AuthenticationError):
-                    raise
-                await self._dropped(op, exc)
-            return await self._attempt(call)
 
     async def _attempt(self, call: Callable[[], Awaitable[T]]) -> T:
         try:
             return await call()
         except rx.AuthenticationError as exc:
-            raise rx.AuthenticationError(
-                f"{self.address} refused the credentials ({exc}): check the password"
-            ) from exc
+            cfg = self.config
+            if cfg.password is None and "password" not in parse_url(cfg.url):
+                hint = "it needs a password: give it in url (redis://:PASSWORD@host) or password"
+            else:
+                hint = f"it refused the credentials ({exc}): check the password"
+            raise rx.AuthenticationError(f"{self.address}: {hint}") from exc
 
     async def _dropped(self, op: str, exc: Exception) -> None:
         self.retries += 1

@@ -9,8 +9,8 @@ A conversation's keys share one hash tag, hence one cluster slot::
 
 The window's first element is a marker (``#1`` complete, ``#0`` newest only), so one
 ``LRANGE -N -1`` answers a read: N messages, or fewer plus the marker saying whether
-they are all there. Each message element is ``<sort key> <id>\\n`` + ``codec.encode``,
-which lets a Lua script keep the window exact on a put without decoding payloads.
+they are all there. Each message element is a header line ``<sort key> <id> <user>``
+and the message's JSON: a Lua script keeps the window exact on a put from the headers.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
 from bruno_core.models.context import SessionContext
 
 from bruno_memory import codec
@@ -52,7 +53,7 @@ local items = redis.call('LRANGE', win, 1, -1)
 local key = tonumber(ARGV[1])
 local at = 0
 for i, item in ipairs(items) do
-  local s, id = string.match(item, '^(%S+) (%S+)\\n')
+  local s, id = string.match(item, '^(%S+) (%S+) ')
   if not s or not tonumber(s) then redis.call('DEL', win) return -1 end
   if id == ARGV[2] then
     if tonumber(s) ~= key then redis.call('DEL', win) return -1 end
@@ -127,17 +128,34 @@ class KeyNames:
 
 
 def element(rec: MessageRecord) -> bytes:
-    """A window element: what the Lua script compares, then the codec's bytes."""
-    return f"{rec.sort_key!r} {rec.id}\n".encode() + codec.encode(rec)
+    """A window element: ``<sort key> <id> <user id as JSON>\\n`` then the message's JSON."""
+    head = f"{rec.sort_key!r} {rec.id} ".encode() + orjson.dumps(rec.user_id)
+    return head + b"\n" + codec.payload(rec).encode()
 
 
-def from_element(item: bytes) -> MessageRecord:
-    """Inverse of ``element``; raises ``codec.DecodeError``."""
-    _, sep, data = item.partition(b"\n")
-    value = codec.decode(data) if sep else None
-    if not isinstance(value, MessageRecord):
-        raise codec.DecodeError("window element is not a message")
-    return value
+def from_elements(items: Sequence[bytes], conversation_id: str) -> list[MessageRecord]:
+    """Inverse of ``element`` for a window's items; raises ``codec.DecodeError``."""
+    payloads: list[bytes] = []
+    users: list[str | None] = []
+    known: dict[bytes, str | None] = {}  # a window has few distinct users
+    for item in items:
+        head, _, text = item.partition(b"\n")
+        parts = head.split(b" ", 2)
+        raw = parts[2] if len(parts) == 3 else b"0"
+        user = known[raw] if raw in known else known.setdefault(raw, _user(raw))
+        payloads.append(text)
+        users.append(user)
+    return codec.messages_from_payloads(payloads, conversation_id, users)
+
+
+def _user(raw: bytes) -> str | None:
+    try:
+        user = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        user = 0
+    if user is not None and not isinstance(user, str):
+        raise codec.DecodeError("window element has no valid header")
+    return user
 
 
 def window_range(limit: int | None) -> tuple[int, int]:
@@ -147,7 +165,9 @@ def window_range(limit: int | None) -> tuple[int, int]:
     return -max(limit, 1), -1
 
 
-def parse_window(items: Sequence[bytes], limit: int | None) -> Sequence[MessageRecord] | Miss:
+def parse_window(
+    items: Sequence[bytes], conversation_id: str, limit: int | None
+) -> Sequence[MessageRecord] | Miss:
     """Serve a read from the LRANGE answer, or miss (absent, or not complete enough)."""
     if not items:
         return MISS
@@ -157,7 +177,7 @@ def parse_window(items: Sequence[bytes], limit: int | None) -> Sequence[MessageR
         return ()
     if not complete and (limit is None or len(body) < limit):
         return MISS
-    return serve(Window(tuple(from_element(i) for i in body), complete), limit)
+    return serve(Window(tuple(from_elements(body, conversation_id)), complete), limit)
 
 
 # -- records ---------------------------------------------------------------------------

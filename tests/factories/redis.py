@@ -59,15 +59,17 @@ TIERS = [
 STACKS = [
     StackFactory(
         "lru->redis->postgres",
-        lambda r, ns, tmp: _stack(ns, {"kind": "lru"}, redis(r, name="hot"),
-                                  {"name": "durable", **postgres(r, ns)}),
+        lambda r, ns, tmp: _stack(
+            ns, {"kind": "lru"}, redis(r, name="hot"), {"name": "durable", **postgres(r, ns)}
+        ),
         REDIS_PG,
         clear_stack,
     ),
     StackFactory(
         "redis-cluster->postgres",
-        lambda r, ns, tmp: _stack(ns, redis_cluster(r, name="hot"),
-                                  {"name": "durable", **postgres(r, ns)}),
+        lambda r, ns, tmp: _stack(
+            ns, redis_cluster(r, name="hot"), {"name": "durable", **postgres(r, ns)}
+        ),
         REDIS_PG,
         clear_stack,
     ),

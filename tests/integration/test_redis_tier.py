@@ -1,0 +1,549 @@
+"""Redis-specific behaviour of the ``redis`` tier, against real servers.
+
+Command counts and pauses use test-owned servers, so no other test's traffic is counted
+or paused; the shared server and the session's test-owned Cluster serve the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+import redis as sync_redis
+import structlog
+from bruno_core.models.context import SessionContext, UserContext
+from bruno_core.models.memory import MemoryEntry, MemoryType
+from bruno_core.models.message import Message, MessageRole
+from redis import exceptions as rx
+from redis.asyncio.connection import AbstractConnection
+
+from bruno_memory.build import create_tier
+from bruno_memory.codec import key_of
+from bruno_memory.config.loader import load_config
+from bruno_memory.errors import (
+    BrunoMemoryConfigError,
+    CorruptRecord,
+    TierError,
+    TierUnavailable,
+    translate_errors,
+)
+from bruno_memory.ops import MISS, FillWindow, Key, PurgeUser, Put, WriteOp
+from bruno_memory.records import MessageRecord
+from bruno_memory.tiers.base import TierContext
+from bruno_memory.tiers.redis import ERRORS, RedisConfig, RedisTier
+from bruno_memory.tiers.redis_keys import KeyNames
+from tests.redis_servers import RedisServer, cluster_url, owned_server
+
+pytestmark = pytest.mark.redis
+T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+SECRET = "s3cret-Pa55"
+
+
+# -- fixtures and helpers ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def own(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A redis-server only this module uses (its counters and pauses are ours)."""
+    yield from owned_server(tmp_path_factory.mktemp("redis-own"))
+
+
+@pytest.fixture(scope="module")
+def locked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A test-owned redis-server that requires a password."""
+    yield from owned_server(tmp_path_factory.mktemp("redis-locked"), password=SECRET)
+
+
+@pytest.fixture(params=["single", "cluster"])
+def target(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Tier settings for the shared server, then for the test-owned Redis Cluster."""
+    if request.param == "single":
+        return {"url": request.getfixturevalue("redis_url")}
+    return {"url": cluster_url(request), "cluster": True}
+
+
+@contextlib.asynccontextmanager
+async def opened(namespace: str, **config: Any) -> AsyncIterator[RedisTier]:
+    """A redis tier built from a validated config, its keys deleted afterwards."""
+    cfg = load_config({"namespace": namespace, "tiers": [{"kind": "redis", **config}]}).tiers[0]
+    tier = create_tier(cfg, TierContext(namespace=namespace))
+    assert isinstance(tier, RedisTier)
+    await tier.open()
+    try:
+        yield tier
+    finally:
+        with contextlib.suppress(TierError):
+            await tier.clear()
+        await tier.aclose()
+
+
+def msg(conv: str, i: float, user: str | None = "u1") -> MessageRecord:
+    m = Message(role=MessageRole.USER, content=f"message {i}", timestamp=T0 + timedelta(seconds=i))
+    return MessageRecord(m, conv, user)
+
+
+def put(value: Any) -> Put:
+    return Put(key_of(value), value)
+
+
+def memory(user: str = "u1") -> MemoryEntry:
+    return MemoryEntry(content="likes tea", memory_type=MemoryType.FACT, user_id=user)
+
+
+def client_of(url: str, cluster: bool = False) -> Any:
+    if cluster:
+        return sync_redis.RedisCluster.from_url(url)
+    return sync_redis.Redis.from_url(url)
+
+
+def connection_ids(admin: sync_redis.Redis, tier: RedisTier) -> list[int]:
+    name = f"bruno-memory.{tier.names.prefix}"
+    return [c["id"] for c in admin.client_list() if c["name"] == name]
+
+
+@pytest.fixture
+def round_trips(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts every write of a request to any Redis socket (a round trip each)."""
+    sent = [0]
+    real = AbstractConnection.send_packed_command
+
+    async def counting(self: Any, command: Any, check_health: bool = True) -> None:
+        sent[0] += 1
+        await real(self, command, check_health)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
+    return sent
+
+
+def calls(server: RedisServer, *commands: str) -> int:
+    stats = server.client().info("commandstats")
+    return sum(stats.get(f"cmdstat_{c}", {}).get("calls", 0) for c in commands)
+
+
+# -- configuration and secrets -----------------------------------------------------------
+
+
+def test_bad_scheme_is_a_config_error_naming_the_key_without_the_password() -> None:
+    """A non-redis URL fails at load time at tiers[0].url, and the password is masked."""
+    with pytest.raises(BrunoMemoryConfigError) as info:
+        load_config({"tiers": [{"kind": "redis", "url": f"http://:{SECRET}@127.0.0.1:6379"}]})
+    assert "tiers[0].url" in str(info.value) and "redis://" in str(info.value)
+    assert SECRET not in str(info.value)
+    with pytest.raises(ValueError) as direct:
+        RedisConfig(url=f"postgres://:{SECRET}@127.0.0.1")
+    assert SECRET not in str(direct.value)
+
+
+def test_config_rejects_bad_nodes_ttls_and_password_twice() -> None:
+    """Malformed nodes, a zero TTL and a password given twice are refused at load time."""
+    bad = [
+        ({"nodes": ["127.0.0.1"]}, "tiers[0].nodes"),
+        ({"nodes": []}, "tiers[0].nodes"),
+        ({"window_ttl": "0s"}, "tiers[0].window_ttl"),
+        ({"url": f"redis://:{SECRET}@h:1", "password": "x"}, "not both"),
+        ({"cluster": True, "url": "redis://h:1/3"}, "database 0"),
+        ({"prefix": "a:b"}, "tiers[0].prefix"),
+    ]
+    for extra, expected in bad:
+        with pytest.raises(BrunoMemoryConfigError) as info:
+            load_config({"tiers": [{"kind": "redis", **extra}]})
+        assert expected in str(info.value) and SECRET not in str(info.value)
+
+
+def test_password_never_appears_in_repr_or_dump() -> None:
+    """Neither a URL password nor a ``password`` key shows in repr, str or model_dump."""
+    for extra in ({"url": f"redis://user:{SECRET}@10.0.0.1:6379/0"}, {"password": SECRET}):
+        cfg = load_config({"tiers": [{"kind": "redis", **extra}]}).tiers[0]
+        tier = create_tier(cfg, TierContext())
+        for text in (repr(cfg), str(cfg), repr(tier), str(cfg.model_dump()), cfg.model_dump_json()):
+            assert SECRET not in text
+    assert "user:***@10.0.0.1" in repr(RedisConfig(url=f"redis://user:{SECRET}@10.0.0.1:6379/0"))
+
+
+async def test_refused_connection_at_open_names_tier_and_address(namespace: str) -> None:
+    """open() on a port nobody listens on raises TierUnavailable naming the tier and host:port."""
+    from tests.redis_servers import spare_port
+
+    port = spare_port()
+    with pytest.raises(TierUnavailable) as info:
+        async with opened(namespace, name="hot", url=f"redis://:{SECRET}@127.0.0.1:{port}/0"):
+            pass
+    text = str(info.value)
+    assert "'hot'" in text and f"127.0.0.1:{port}" in text and SECRET not in text
+
+
+async def test_wrong_password_is_a_tier_error_naming_the_address(
+    locked: RedisServer, namespace: str
+) -> None:
+    """A refused or missing password is a TierError naming tier and address, never the password."""
+    wrong = "not-the-" + SECRET
+    with pytest.raises(TierError) as info:
+        async with opened(namespace, name="hot", url=f"redis://:{wrong}@{locked.address}/0"):
+            pass
+    assert not isinstance(info.value, TierUnavailable)
+    text = str(info.value)
+    assert "'hot'" in text and locked.address in text and "password" in text
+    assert wrong not in text and SECRET not in text
+    with pytest.raises(TierError, match="needs a password"):
+        async with opened(namespace, url=f"redis://{locked.address}/0"):
+            pass
+    async with opened(namespace, url=f"redis://{locked.address}/0", password=SECRET) as tier:
+        await tier.ping()
+
+
+async def test_timeout_is_tier_unavailable(own: RedisServer, namespace: str) -> None:
+    """A server that does not answer within socket_timeout gives TierUnavailable."""
+    async with opened(namespace, url=own.url, socket_timeout="100ms") as tier:
+        own.client().client_pause(400, all=True)  # CLIENT UNPAUSE would wait too
+        with pytest.raises(TierUnavailable):
+            await tier.get([Key("user", "u1")])
+        await asyncio.sleep(0.5)  # the pause ends by itself
+
+
+# -- keys, prefixes, TTLs ----------------------------------------------------------------
+
+
+async def test_prefixes_isolate_namespaces(redis_url: str, namespace: str) -> None:
+    """Two prefixes never see (or clear) each other's keys, even when one extends the other."""
+    session = SessionContext(user_id="u1")
+    async with opened(namespace, url=redis_url) as a, opened(namespace + "x", url=redis_url) as b:
+        await a.write([put(session), FillWindow(session.conversation_id, (msg("c", 1),), True)])
+        await b.write([put(SessionContext(user_id="u2", session_id=session.session_id))])
+        assert (await a.get([key_of(session)]))[key_of(session)] == session
+        assert (await b.get([key_of(session)]))[key_of(session)].user_id == "u2"
+        assert await b.window(session.conversation_id, 5) is MISS
+        assert await b.clear() == 3  # session, conversation, user index
+        assert (await a.get([key_of(session)]))[key_of(session)] == session
+
+
+async def test_ttl_is_applied_per_kind(redis_url: str, namespace: str) -> None:
+    """Each kind of key gets its own TTL; the user index outlives them all."""
+    ttls = {"ttl": "1h", "window_ttl": "10m", "session_ttl": "20m", "memory_ttl": "40m"}
+    session, entry = SessionContext(user_id="u1"), memory()
+    async with opened(namespace, url=redis_url, **ttls) as tier:
+        conv = session.conversation_id
+        await tier.write(
+            [
+                put(session),
+                put(UserContext(user_id="u1")),
+                put(entry),
+                FillWindow(conv, (msg(conv, 1),), True),
+            ]
+        )
+        n, admin = tier.names, client_of(redis_url)
+        expected = {
+            n.window(conv): 600,
+            n.record(Key("conversation", conv)): 1200,
+            n.record(key_of(session)): 1200,
+            n.record(Key("user", "u1")): 3600,
+            n.record(key_of(entry)): 2400,
+            n.user_index("u1"): 3600,
+        }
+        for name, seconds in expected.items():
+            assert seconds * 1000 - 60_000 < admin.pttl(name) <= seconds * 1000, name
+        admin.pexpire(n.window(conv), 5000)
+        await tier.write([put(msg(conv, 2))])  # a put into a cached window refreshes its TTL
+        assert admin.pttl(n.window(conv)) > 540_000
+
+
+async def test_ttl_null_never_expires(redis_url: str, namespace: str) -> None:
+    """``ttl: null`` writes keys without expiry."""
+    async with opened(namespace, url=redis_url, ttl=None) as tier:
+        await tier.write([put(UserContext(user_id="u1")), FillWindow("c", (msg("c", 1),), True)])
+        admin = client_of(redis_url)
+        assert admin.pttl(tier.names.record(Key("user", "u1"))) == -1
+        assert admin.pttl(tier.names.window("c")) == -1
+
+
+async def test_conversation_keys_share_one_cluster_slot(
+    request: pytest.FixtureRequest, namespace: str
+) -> None:
+    """A conversation's window and session keys share a slot; conversations spread over nodes."""
+    url = cluster_url(request)
+    admin = client_of(url, cluster=True)
+    names = KeyNames(namespace)
+    slots = {admin.keyslot(names.window(c)) for c in ("a", "b", "{x}")}
+    assert len(slots) == 3
+    for conv in ("a", "a}b", "{x}", "ä-😀"):
+        assert admin.keyslot(names.window(conv)) == admin.keyslot(names.conversation(conv, "sess"))
+    async with opened(namespace, url=url, cluster=True) as tier:
+        sessions = [SessionContext(user_id="u1") for _ in range(12)]
+        await tier.write([put(s) for s in sessions])
+        await tier.write(
+            [FillWindow(s.conversation_id, (msg(s.conversation_id, 1),), True) for s in sessions]
+        )
+        await tier.write([put(msg(s.conversation_id, 2)) for s in sessions])
+        for s in sessions:
+            assert [r.message.content for r in await tier.window(s.conversation_id, 2)] == [
+                "message 1",
+                "message 2",
+            ]
+        owners = {
+            admin.get_node_from_key(tier.names.window(s.conversation_id)).name for s in sessions
+        }
+        assert len(owners) > 1
+
+
+async def test_seed_nodes_list_connects_to_the_cluster(
+    request: pytest.FixtureRequest, namespace: str
+) -> None:
+    """``nodes: [host:port]`` reaches the whole cluster from its seeds."""
+    seed = cluster_url(request).split("//")[1].split("/")[0]
+    async with opened(namespace, nodes=[seed]) as tier:
+        entries = [memory() for _ in range(20)]
+        await tier.write([put(e) for e in entries])
+        got = await tier.get([key_of(e) for e in entries])
+        assert [got[key_of(e)] for e in entries] == entries
+
+
+# -- round trips --------------------------------------------------------------------------
+
+
+async def test_a_write_is_one_round_trip(
+    own: RedisServer, namespace: str, round_trips: list[int]
+) -> None:
+    """One write of 70 records and a window fill is one pipeline: one round trip."""
+    async with opened(namespace, url=own.url) as tier:
+        sessions = [SessionContext(user_id=f"u{i % 3}") for i in range(20)]
+        entries = [memory(f"u{i % 3}") for i in range(50)]
+        ops: list[WriteOp] = [put(v) for v in (*sessions, *entries)]
+        ops.append(FillWindow("c", tuple(msg("c", i) for i in range(20)), True))
+        sets = calls(own, "set")
+        round_trips[0] = 0
+        await tier.write(ops)
+        assert round_trips[0] == 1
+        assert calls(own, "set") - sets == 2 * len(sessions) + len(entries)
+        round_trips[0] = 0
+        got = await tier.get([key_of(v) for v in (*sessions, *entries)])
+        assert len(got) == 70 and round_trips[0] == 1
+        round_trips[0] = 0
+        assert len(await tier.window("c", 20)) == 20 and round_trips[0] == 1
+
+
+async def test_cluster_write_is_one_round_trip_per_node(
+    request: pytest.FixtureRequest, namespace: str, round_trips: list[int]
+) -> None:
+    """On a cluster a write sends at most one pipeline to each of the 3 masters."""
+    async with opened(namespace, url=cluster_url(request), cluster=True) as tier:
+        entries = [memory() for _ in range(60)]
+        await tier.write([put(memory())])  # warm: topology and connections
+        round_trips[0] = 0
+        await tier.write([put(e) for e in entries])
+        assert 1 <= round_trips[0] <= 3
+        round_trips[0] = 0
+        assert len(await tier.get([key_of(e) for e in entries])) == 60
+        assert round_trips[0] <= 3
+
+
+# -- errors --------------------------------------------------------------------------------
+
+
+def test_error_map_covers_every_driver_exception() -> None:
+    """Every redis-py exception class translates to one of our TierErrors."""
+    classes = [c for c in vars(rx).values() if isinstance(c, type) and issubclass(c, Exception)]
+    assert len(classes) > 20
+    for cls in classes:
+        try:
+            exc = cls("3999 127.0.0.1:7000")  # MOVED/ASK parse their message
+        except (TypeError, ValueError):
+            continue
+        with pytest.raises(TierError), translate_errors("hot", "get", ERRORS):
+            raise exc
+    with pytest.raises(TierUnavailable), translate_errors("hot", "get", ERRORS):
+        raise rx.ConnectionError("reset")
+    with pytest.raises(TierError) as info, translate_errors("hot", "get", ERRORS):
+        raise rx.AuthenticationError("bad")
+    assert not isinstance(info.value, TierUnavailable)
+
+
+async def test_undecodable_values_are_corrupt_records(redis_url: str, namespace: str) -> None:
+    """Garbage under a record key or in a window is CorruptRecord; a wrong type is a TierError."""
+    async with opened(namespace, url=redis_url) as tier:
+        admin = client_of(redis_url)
+        admin.set(tier.names.record(Key("user", "u1")), b"u{not json")
+        admin.set(
+            tier.names.record(Key("memory", "m1")), UserContext(user_id="x").model_dump_json()
+        )
+        admin.rpush(tier.names.window("c"), b"#1", b"garbage")
+        for call in (
+            tier.get([Key("user", "u1")]),
+            tier.get([Key("memory", "m1")]),
+            tier.window("c", 5),
+        ):
+            with pytest.raises(CorruptRecord):
+                await call
+        admin.set(tier.names.window("d"), b"a string")
+        with pytest.raises(TierError) as info:
+            await tier.window("d", 5)
+        assert not isinstance(info.value, (TierUnavailable, CorruptRecord))
+
+
+# -- windows under concurrency, retries, idempotence ---------------------------------------
+
+
+async def test_concurrent_writers_keep_a_window_exact(
+    target: dict[str, Any], namespace: str
+) -> None:
+    """Eight tiers (own connections) putting 80 messages in random order leave the exact window."""
+    records = [msg("busy", i) for i in range(80)]
+    shuffled = sorted(records, key=lambda r: uuid.uuid4().hex)
+    async with contextlib.AsyncExitStack() as stack:
+        tiers = [
+            await stack.enter_async_context(opened(namespace, window=1000, **target))
+            for _ in range(8)
+        ]
+        await tiers[0].write([FillWindow("busy", (), True)])
+        await asyncio.gather(*(tiers[i % 8].write([put(r)]) for i, r in enumerate(shuffled)))
+        got = await tiers[0].window("busy", None)
+        assert [r.id for r in got] == [r.id for r in records]
+        small = await stack.enter_async_context(opened(namespace + "s", window=10, **target))
+        await small.write([FillWindow("busy", (), True)])
+        await asyncio.gather(*(small.write([put(r)]) for r in shuffled))
+        assert await small.window("busy", 11) is MISS
+        assert [r.id for r in await small.window("busy", 10)] == [r.id for r in records[-10:]]
+
+
+async def test_purge_user_removes_windows_sessions_and_conversations(
+    target: dict[str, Any], namespace: str
+) -> None:
+    """PurgeUser drops the user's windows (own and by conversation), sessions and memories only."""
+    gone, kept = SessionContext(user_id="gone"), SessionContext(user_id="kept")
+    async with opened(namespace, **target) as tier:
+        await tier.write(
+            [
+                put(gone),
+                put(kept),
+                put(memory("gone")),
+                put(memory("kept")),
+                FillWindow(gone.conversation_id, (msg(gone.conversation_id, 1, None),), True),
+                FillWindow("shared", (msg("shared", 1, "kept"), msg("shared", 2, "gone")), True),
+                FillWindow(kept.conversation_id, (msg(kept.conversation_id, 1, "kept"),), True),
+            ]
+        )
+        await tier.write([put(UserContext(user_id="gone")), PurgeUser("gone")])
+        assert await tier.window(gone.conversation_id, 1) is MISS
+        assert await tier.window("shared", 1) is MISS
+        assert len(await tier.window(kept.conversation_id, 1)) == 1
+        keys = [key_of(gone), Key("conversation", gone.conversation_id), Key("user", "gone")]
+        assert await tier.get(keys) == {}
+        assert (await tier.get([key_of(kept)]))[key_of(kept)] == kept
+
+
+async def test_dropped_idle_connection_is_invisible(target: dict[str, Any], namespace: str) -> None:
+    """A connection killed between two calls costs nothing: the next call succeeds."""
+    async with opened(namespace, **target) as tier:
+        await tier.write([put(UserContext(user_id="u1"))])
+        admin = client_of(target["url"], target.get("cluster", False))
+        for node in admin.get_nodes() if target.get("cluster") else [None]:
+            one = admin.get_redis_connection(node) if node else admin
+            for cid in connection_ids(one, tier):
+                one.client_kill_filter(_id=cid)
+        assert (await tier.get([Key("user", "u1")]))[Key("user", "u1")].user_id == "u1"
+        await tier.write([put(UserContext(user_id="u2"))])
+        assert tier.retries <= 1
+
+
+async def test_connection_dropped_mid_write_is_retried_once(
+    own: RedisServer, namespace: str
+) -> None:
+    """A write whose connection is killed while in flight is re-sent once and applied once."""
+    async with opened(namespace, url=own.url) as tier:
+        conv = "mid"
+        await tier.write([FillWindow(conv, (msg(conv, 1),), True)])
+        admin = own.client()
+        admin.client_pause(10_000, all=False)  # WRITE: the tier's next write waits
+        try:
+            with structlog.testing.capture_logs() as logs:
+                task = asyncio.create_task(
+                    tier.write([put(msg(conv, 2)), put(UserContext(user_id="u1"))])
+                )
+                blocked = await _wait_blocked(admin, tier)
+                admin.client_kill_filter(_id=blocked)
+                await asyncio.sleep(0.05)
+                admin.client_unpause()
+                await task
+        finally:
+            admin.client_unpause()
+        assert tier.retries == 1
+        assert [r.message.content for r in await tier.window(conv, None)] == [
+            "message 1",
+            "message 2",
+        ]
+        assert logs and all(e["address"] == f"redis {own.address}" for e in logs)
+
+
+async def _wait_blocked(admin: sync_redis.Redis, tier: RedisTier) -> int:
+    name = f"bruno-memory.{tier.names.prefix}"
+    for _ in range(200):
+        for c in admin.client_list():
+            if c["name"] == name and "b" in c["flags"]:
+                return int(c["id"])
+        await asyncio.sleep(0.01)
+    raise AssertionError("the tier's write never reached the paused server")
+
+
+async def test_resending_a_write_changes_nothing(target: dict[str, Any], namespace: str) -> None:
+    """Applying the same batch twice leaves exactly the state of applying it once."""
+    s = SessionContext(user_id="u1")
+    conv = s.conversation_id
+    async with opened(namespace, window=3, **target) as tier:
+        batch: list[WriteOp] = [
+            put(s),
+            put(memory()),
+            FillWindow(conv, (msg(conv, 1),), True),
+            put(msg(conv, 2)),
+            put(msg(conv, 3)),
+            put(msg(conv, 4)),
+            put(msg(conv, 0.5)),
+        ]
+        await tier.write(batch)
+        once = await _dump(tier, target)
+        await tier.write(batch)
+        assert await _dump(tier, target) == once
+        assert [r.message.content for r in await tier.window(conv, 3)] == [
+            "message 2",
+            "message 3",
+            "message 4",
+        ]
+
+
+async def _dump(tier: RedisTier, target: dict[str, Any]) -> dict[str, Any]:
+    admin = client_of(target["url"], target.get("cluster", False))
+    out: dict[str, Any] = {}
+    for key in admin.scan_iter(match=tier.names.pattern):
+        kind = admin.type(key)
+        out[key] = {
+            b"string": admin.get,
+            b"list": lambda k: admin.lrange(k, 0, -1),
+            b"set": admin.smembers,
+        }[kind](key)
+    return out
+
+
+async def test_flushed_scripts_are_reloaded(own: RedisServer, namespace: str) -> None:
+    """After SCRIPT FLUSH (e.g. a restarted server) a put into a window still works."""
+    async with opened(namespace, url=own.url) as tier:
+        await tier.write([FillWindow("c", (msg("c", 1),), True)])
+        own.client().script_flush()
+        await tier.write([put(msg("c", 2))])
+        assert len(await tier.window("c", 2)) == 2
+
+
+async def test_window_semantics_match_the_pure_rules(redis_url: str, namespace: str) -> None:
+    """Older-than-held puts skip a partial window, a moved timestamp invalidates, limit 0 hits."""
+    async with opened(namespace, url=redis_url, window=3) as tier:
+        records = tuple(msg("w", i) for i in (5, 6, 7))
+        await tier.write([FillWindow("w", records, False)])
+        await tier.write([put(msg("w", 1))])
+        assert [r.id for r in await tier.window("w", 3)] == [r.id for r in records]
+        assert await tier.window("w", 0) == () and await tier.window("nothing", 0) is MISS
+        moved = MessageRecord(records[0].message.model_copy(update={"timestamp": T0}), "w", "u1")
+        await tier.write([put(moved)])
+        assert await tier.window("w", 1) is MISS
+        await tier.write([FillWindow("e", (), True)])
+        assert await tier.window("e", 10) == ()
