@@ -6,13 +6,14 @@ ids, enums, metadata, embeddings, and timestamps with their timezone.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 from bruno_core.models.context import SessionContext, UserContext
 from bruno_core.models.memory import MemoryEntry
 from bruno_core.models.message import Message
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from bruno_memory.ops import Key, Namespace, Value
 from bruno_memory.records import MessageRecord, timestamp_key
@@ -60,6 +61,22 @@ def message_from_row(text: str | bytes, conversation_id: str, user_id: str | Non
         return MessageRecord(Message.model_validate_json(text), conversation_id, user_id)
     except ValidationError as exc:
         raise DecodeError(f"message payload is not valid: {exc.errors()[0]['msg']}") from exc
+
+
+_MESSAGES: TypeAdapter[list[Message]] = TypeAdapter(list[Message])
+
+
+def messages_from_payloads(
+    payloads: Sequence[bytes], conversation_id: str, user_ids: Sequence[str | None]
+) -> list[MessageRecord]:
+    """Many message records of one conversation, validated in one call (a window read)."""
+    try:
+        models = _MESSAGES.validate_json(b"[" + b",".join(payloads) + b"]")
+    except ValidationError as exc:
+        raise DecodeError(f"message payload is not valid: {exc.errors()[0]['msg']}") from exc
+    if len(models) != len(payloads) or len(user_ids) != len(payloads):
+        raise DecodeError("message payloads are not valid: the counts do not match")
+    return [MessageRecord(m, conversation_id, u) for m, u in zip(models, user_ids, strict=True)]
 
 
 _TAG: dict[Namespace, bytes] = {"message": b"m", "session": b"s", "user": b"u", "memory": b"e"}

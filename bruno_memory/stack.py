@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from bruno_core.interfaces.memory import MemoryInterface
 from bruno_core.models.context import ConversationContext, SessionContext, UserContext
@@ -142,8 +142,7 @@ class MemoryStack(MemoryInterface):
         stamp = self._generations.stamp(wkey)
         missed: list[Tier] = []
         for tier in routes.windowed():
-            assert isinstance(tier, Windowed)
-            got = await tier.window(conversation_id, limit)
+            got = await cast(Windowed, tier).window(conversation_id, limit)  # no runtime check: ~10us
             self._stats[tier.name].count(got is not MISS)
             if got is MISS:
                 missed.append(tier)
