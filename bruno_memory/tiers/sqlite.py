@@ -74,7 +74,13 @@ class SQLiteTier(DurableReads, DurableWrites, BaseTier[SQLiteConfig]):
 
     async def _connect(self) -> aiosqlite.Connection:
         cfg = self.config
-        conn = await aiosqlite.connect(cfg.path, timeout=cfg.busy_timeout)
+        conn = aiosqlite.connect(cfg.path, timeout=cfg.busy_timeout)
+        # aiosqlite's worker thread is not a daemon: a stack never closed would hang the
+        # interpreter at exit. Committed data is safe either way (WAL).
+        thread = getattr(conn, "_thread", None)
+        if thread is not None:
+            thread.daemon = True
+        await conn
         for pragma in (
             "journal_mode = WAL",
             f"synchronous = {cfg.synchronous}",
