@@ -21,6 +21,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("check", help="validate a config, open each tier, print a table")
     check.add_argument("config", nargs="?", help="YAML file (default: the embedded default)")
+    reindex = commands.add_parser("reindex", help="re-embed everything with the configured model")
+    reindex.add_argument("config", help="YAML file of the stack")
     args = parser.parse_args(argv)
     try:
         return int(asyncio.run(COMMANDS[args.command](args)))
@@ -59,7 +61,16 @@ def table(rows: list[list[str]]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
 
 
-COMMANDS = {"check": _check}
+async def _reindex(args: argparse.Namespace) -> int:
+    from bruno_memory.reindex import reindex
+
+    done = await reindex(args.config)
+    print(f"re-embedded {done['records']} records into {', '.join(done['tiers']) or 'no tier'}"
+          + (f"; dropped {', '.join(done['dropped'])}" if done["dropped"] else ""))
+    return 0
+
+
+COMMANDS = {"check": _check, "reindex": _reindex}
 
 if __name__ == "__main__":
     raise SystemExit(main())

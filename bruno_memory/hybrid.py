@@ -54,7 +54,8 @@ async def query_memories(
     routes: Routes, query: MemoryQuery, now: float, *, fusion: search.Fusion = search.DEFAULT
 ) -> list[Scored[MemoryEntry]]:
     """``retrieve_memories``: every filter of ``query``; ranked by meaning and words when a
-    semantic tier exists and ``query_text`` is given; ``similarity_threshold`` applied."""
+    semantic tier exists and ``query_text`` is given. ``similarity_threshold`` is then a
+    minimum cosine similarity (without a semantic tier: a minimum relative bm25 score)."""
     durable: Any = routes.durable
     vectors = semantic(routes)
     threshold = query.similarity_threshold
@@ -68,8 +69,10 @@ async def query_memories(
         durable.query_memories(deeper, now),
         [t.search_vector(query.query_text, where, n) for t in vectors],
     )
-    text_hits = [h for h in text_hits if h.score >= threshold]
     vector_lists = [[h for h in hits if h.score >= threshold] for hits in vector_lists]
+    if threshold > 0:  # the similarity is the cosine: words alone cannot pass it
+        similar = {h.item for hits in vector_lists for h in hits}
+        text_hits = [h for h in text_hits if Key("memory", str(h.item.id)) in similar]
     known = {Key("memory", str(h.item.id)): h.item for h in text_hits}
     ranked = _fused(list(known), vector_lists, fusion)
     found = await _authoritative(durable, ranked, known, query.limit)

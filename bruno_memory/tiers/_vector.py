@@ -218,7 +218,7 @@ class VectorTier(BaseTier[C]):
     """Embeds what it stores, keeps vectors with filterable payloads, answers ``search_vector``.
 
     Holds no records: ``get`` always misses, and the stack re-reads hits from the
-    authoritative tier. Backends implement ``_connect``, ``_collections``, ``_create``,
+    authoritative tier. Backends implement ``_connect``, ``_collections``, ``_create``, ``_use``,
     ``_upsert``, ``_delete``, ``_delete_where``, ``_query``, ``_drop`` and ``_close``.
     """
 
@@ -236,11 +236,17 @@ class VectorTier(BaseTier[C]):
         model = self.embedding.get_model_name()
         self.record = CollectionRecord(self.context.namespace, model, int(dim))
         await self._connect()
-        found = await self._collections()
-        if not self.reindexing:
-            check_model(self.name, found, self.record)
-        if self.record not in found:
-            await self._create(self.record)
+        try:
+            found = await self._collections()
+            if not self.reindexing:
+                check_model(self.name, found, self.record)
+            if self.record in found:
+                await self._use(self.record)
+            else:
+                await self._create(self.record)
+        except BaseException:
+            await self._close()
+            raise
 
     async def get(self, keys: Sequence[Key]) -> Mapping[Key, Value | Empty]:
         """Records this tier holds (a miss for anything else); the stack never reads here."""
@@ -308,6 +314,9 @@ class VectorTier(BaseTier[C]):
         raise NotImplementedError
 
     async def _create(self, record: CollectionRecord) -> None:
+        raise NotImplementedError
+
+    async def _use(self, record: CollectionRecord) -> None:
         raise NotImplementedError
 
     async def _upsert(self, docs: Sequence[Doc], vectors: Sequence[Sequence[float]]) -> None:

@@ -127,12 +127,10 @@ class ChromaTier(VectorTier[ChromaConfig]):
     async def _collections(self) -> list[CollectionRecord]:
         found = await self._run("open", self._client.list_collections)
         records = [CollectionRecord.from_metadata(c.metadata) for c in found]
-        mine = [r for r in records if r is not None]
-        if self.record in mine:
-            self._collection = await self._run(
-                "open", self._client.get_collection, self.record.name
-            )
-        return mine
+        return [r for r in records if r is not None]
+
+    async def _use(self, record: CollectionRecord) -> None:
+        self._collection = await self._run("open", self._client.get_collection, record.name)
 
     async def _create(self, record: CollectionRecord) -> None:
         self._collection = await self._run(

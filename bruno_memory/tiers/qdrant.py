@@ -85,6 +85,9 @@ class QdrantTier(VectorTier[QdrantConfig]):
     async def _create(self, record: CollectionRecord) -> None:
         await self._backend.create(record)
 
+    async def _use(self, record: CollectionRecord) -> None:
+        await self._backend.use(record)
+
     async def _upsert(self, docs: Sequence[Doc], vectors: Sequence[Sequence[float]]) -> None:
         await self._backend.upsert(docs, vectors)
 
@@ -151,12 +154,11 @@ class _Edge:
             return [r for r in found if r is not None]
 
         records: list[CollectionRecord] = await self._call("open", scan)
-        if self.tier.record in records:
-            await self._call("open", self._load, self.tier.record)
         return records
 
-    def _load(self, record: CollectionRecord) -> None:
-        self.shard = self.m.EdgeShard.load(str(self.root / record.name))
+    async def use(self, record: CollectionRecord) -> None:
+        path = str(self.root / record.name)
+        self.shard = await self._call("open", self.m.EdgeShard.load, path)
 
     async def create(self, record: CollectionRecord) -> None:
         def make() -> None:
@@ -280,6 +282,9 @@ class _Client:
             infos = [await self.client.get_collection(n) for n in names if n.startswith(prefix)]
         found = (CollectionRecord.from_metadata(i.config.metadata) for i in infos)
         return [r for r in found if r is not None]
+
+    async def use(self, record: CollectionRecord) -> None:
+        """Nothing to load: the server holds the collection."""
 
     async def create(self, record: CollectionRecord) -> None:
         m = self.m

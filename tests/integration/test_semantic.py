@@ -1,0 +1,245 @@
+"""Search by meaning: the real all-MiniLM-L6-v2 model (loaded once per session) over the
+shipped semantic stack, and pushed-down filters, isolation, deletion and model changes on
+every semantic tier (with the hashing embedder)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from bruno_core.models.memory import MemoryEntry, MemoryMetadata, MemoryQuery, MemoryType
+from bruno_core.models.message import Message, MessageRole
+
+from bruno_memory import build_memory
+from bruno_memory.config.loader import load_config
+from bruno_memory.config.models import EmbeddingConfig
+from bruno_memory.embedding import create_embedding
+from bruno_memory.reindex import reindex
+from bruno_memory.tiers._vector import ModelMismatch, VectorFilter
+from tests.factories import TierFactory
+from tests.factories.semantic import HASHING, STACKS, TIERS
+
+ROOT = Path(__file__).resolve().parents[2]
+HISTORY = [
+    "My flight to Lisbon leaves on Friday morning",
+    "I adopted a puppy and named him Biscuit",
+    "The quarterly report is due next Tuesday",
+    "I have been learning to play the cello",
+]
+
+
+def _msg(text: str) -> Message:
+    return Message(role=MessageRole.USER, content=text)
+
+
+@pytest.fixture(scope="session")
+def minilm_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Environment for tiers/semantic.yaml in a private folder."""
+    return {"BRUNO_MEMORY_DATA": str(tmp_path_factory.mktemp("semantic"))}
+
+
+@pytest.fixture
+async def semantic_stack(tmp_path: Path, namespace: str) -> AsyncIterator[Any]:
+    """The shipped tiers/semantic.yaml (real model), in its own files and namespace."""
+    saved = {k: os.environ.get(k) for k in ("BRUNO_MEMORY_DB", "BRUNO_MEMORY_DATA", "BRUNO_MEMORY_NAMESPACE")}
+    os.environ.update(BRUNO_MEMORY_DB=str(tmp_path / "m.db"), BRUNO_MEMORY_DATA=str(tmp_path / "d"),
+                      BRUNO_MEMORY_NAMESPACE=namespace)
+    try:
+        cfg = load_config(ROOT / "tiers" / "semantic.yaml")
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+    memory = await build_memory(cfg)
+    yield memory
+    await memory.close()
+
+
+async def test_paraphrase_is_found_where_full_text_finds_nothing(semantic_stack: Any, tmp_path: Path) -> None:
+    """A question sharing no word with the stored message finds it through the semantic tier."""
+    session = await semantic_stack.create_session("ana")
+    await semantic_stack.store_messages([_msg(t) for t in HISTORY], session.conversation_id)
+    question = "When is the trip to Portugal?"
+    found = await semantic_stack.search_messages(question, user_id="ana", limit=2)
+    assert found and found[0].content == HISTORY[0]
+    durable = semantic_stack.tiers[1]
+    assert await durable.search_messages(question, "ana", 5) == []
+    context = await semantic_stack.retrieve_context("ana", "a new dog in the family", limit=1)
+    assert [m.content for m in context] == [HISTORY[1]]
+
+
+async def test_memories_are_ranked_by_meaning_within_their_filters(semantic_stack: Any) -> None:
+    """retrieve_memories(query_text=) ranks by meaning and still honours every filter."""
+    def mem(text: str, kind: MemoryType, tags: list[str], importance: float = 1.0) -> MemoryEntry:
+        return MemoryEntry(content=text, memory_type=kind, user_id="ana",
+                           metadata=MemoryMetadata(tags=tags, importance=importance))
+    cello = mem("Ana practises the cello every evening", MemoryType.FACT, ["music"])
+    soup = mem("Ana is allergic to peanuts", MemoryType.FACT, ["health"])
+    pref = mem("Ana prefers string instruments", MemoryType.EPISODIC, ["music"], 0.2)
+    for m in (cello, soup, pref):
+        await semantic_stack.store_memory(m)
+    q = MemoryQuery(user_id="ana", query_text="which musical instrument does she play?", limit=3)
+    got = await semantic_stack.retrieve_memories(q)
+    assert {m.id for m in got[:2]} == {cello.id, pref.id}
+    facts = await semantic_stack.retrieve_memories(q.model_copy(update={"memory_types": [MemoryType.EPISODIC]}))
+    assert [m.id for m in facts] == [pref.id]
+    important = await semantic_stack.retrieve_memories(q.model_copy(update={"min_importance": 0.5, "tags": ["music"]}))
+    assert [m.id for m in important] == [cello.id]
+    strict = await semantic_stack.retrieve_memories(q.model_copy(update={"similarity_threshold": 0.99}))
+    assert strict == []
+
+
+async def test_deleted_and_forgotten_items_never_come_back(semantic_stack: Any) -> None:
+    """Deleting a memory or forgetting a user removes it from semantic results and vectors."""
+    m = MemoryEntry(content="Ana's passport number ends in 42", memory_type=MemoryType.FACT, user_id="ana",
+                    metadata=MemoryMetadata())
+    await semantic_stack.store_memory(m)
+    q = MemoryQuery(user_id="ana", query_text="travel document identifier", limit=5)
+    assert [x.id for x in await semantic_stack.retrieve_memories(q)] == [m.id]
+    await semantic_stack.delete_memory(str(m.id))
+    assert await semantic_stack.retrieve_memories(q) == []
+    session = await semantic_stack.create_session("ana")
+    await semantic_stack.store_messages([_msg(t) for t in HISTORY], session.conversation_id)
+    await semantic_stack.forget_user("ana")
+    assert await semantic_stack.search_messages("holiday by plane", user_id="ana") == []
+    vectors = semantic_stack.tiers[2]
+    assert await vectors.search_vector("holiday by plane", VectorFilter(user_id="ana"), 10) == []
+
+
+async def test_concurrent_writes_share_embedding_batches(semantic_stack: Any) -> None:
+    """Fifty concurrent single-message writes reach the model in far fewer than fifty calls."""
+    session = await semantic_stack.create_session("bo")
+    embedding = semantic_stack.tiers[2].embedding
+    before = embedding.batches
+    await asyncio.gather(*(semantic_stack.store_message(_msg(f"note number {i}"), session.conversation_id)
+                           for i in range(50)))
+    assert embedding.batches - before < 25
+    assert len(await semantic_stack.search_messages("note number 7", user_id="bo", limit=50)) == 50
+
+
+async def test_batcher_coalesces_requests_made_while_a_batch_runs() -> None:
+    """Requests arriving while the provider is busy go out together in the next call."""
+    from bruno_memory.embedding.cache import Batcher
+
+    calls: list[list[str]] = []
+
+    async def slow(texts: list[str]) -> list[list[float]]:
+        calls.append(texts)
+        await asyncio.sleep(0.01)
+        return [[float(len(t))] for t in texts]
+
+    batcher = Batcher(slow, max_batch=8)
+    first = asyncio.create_task(batcher.embed(["a"]))
+    await asyncio.sleep(0.001)
+    rest = await asyncio.gather(*(batcher.embed([f"t{i}", "a"]) for i in range(10)))
+    assert await first == [[1.0]] and rest[3] == [[2.0], [1.0]]
+    assert [len(c) for c in calls] == [1, 5, 5, 3]  # 4 requests (8 texts) per call, deduplicated
+
+
+async def test_embedding_cache_never_embeds_a_text_twice() -> None:
+    """The (model, text) cache answers a repeated text without calling the provider."""
+    embedding = create_embedding(EmbeddingConfig(provider="hashing", dimension=32))
+    first = await embedding.embed_texts(["alpha", "beta", "alpha"])
+    calls = embedding.batches
+    again = await embedding.embed_texts(["beta", "alpha"])
+    assert embedding.batches == calls and again == [first[1], first[0]]
+    assert embedding.lexical_only
+
+
+# -- every semantic tier, with the hashing embedder ---------------------------------------
+
+@pytest.fixture(params=[pytest.param(f, id=f.id, marks=f.marks) for f in TIERS])
+async def vector_tier(request: pytest.FixtureRequest, namespace: str, tmp_path: Path) -> AsyncIterator[Any]:
+    """Each semantic tier kind, opened in its own namespace."""
+    factory: TierFactory = request.param
+    async with factory.open(request, namespace, tmp_path) as t:
+        yield t
+
+
+T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def _memory(text: str, user: str = "u1", **md: Any) -> MemoryEntry:
+    kind = md.pop("kind", MemoryType.FACT)
+    expires = md.pop("expires_at", None)
+    return MemoryEntry(content=text, memory_type=kind, user_id=user, expires_at=expires,
+                       metadata=MemoryMetadata(**md))
+
+
+async def test_every_memory_filter_is_pushed_down(vector_tier: Any) -> None:
+    """Types, categories, tags, confidence, importance and expiry filter the vector search."""
+    from bruno_memory.codec import key_of
+    from bruno_memory.ops import Put
+
+    items = {
+        "fact": _memory("coffee in the morning", category="food", tags=["drink"], confidence=0.9),
+        "pref": _memory("coffee without sugar", kind=MemoryType.EPISODIC, category="food", tags=["taste"]),
+        "weak": _memory("coffee maybe", confidence=0.2, importance=0.1, tags=["drink"]),
+        "old": _memory("coffee last year", expires_at=T0),
+        "other": _memory("coffee for someone else", user="u2"),
+    }
+    await vector_tier.write([Put(key_of(v), v) for v in items.values()])
+
+    async def ids(**q: Any) -> set[str]:
+        query = MemoryQuery(user_id=q.pop("user_id", "u1"), query_text="coffee", **q)
+        hits = await vector_tier.search_vector("coffee", VectorFilter.memories(query, T0.timestamp() + 1), 10)
+        return {h.item.id for h in hits}
+
+    name = {str(v.id): k for k, v in items.items()}
+    assert {name[i] for i in await ids()} == {"fact", "pref", "weak"}
+    assert {name[i] for i in await ids(include_expired=True)} == {"fact", "pref", "weak", "old"}
+    assert {name[i] for i in await ids(memory_types=[MemoryType.EPISODIC])} == {"pref"}
+    assert {name[i] for i in await ids(categories=["food"])} == {"fact", "pref"}
+    assert {name[i] for i in await ids(tags=["drink", "none"])} == {"fact", "weak"}
+    assert {name[i] for i in await ids(min_confidence=0.5, min_importance=0.5)} == {"fact", "pref"}
+    assert {name[i] for i in await ids(user_id="u2")} == {"other"}
+
+
+async def test_message_search_is_scoped_to_user_and_conversation(vector_tier: Any) -> None:
+    """A vector search for one user or conversation never returns another's messages."""
+    from bruno_memory.ops import Put
+    from bruno_memory.records import message_record
+
+    recs = [message_record(_msg("the red bicycle"), c, u) for c, u in (("c1", "u1"), ("c2", "u1"), ("c3", "u2"))]
+    await vector_tier.write([Put(k, r) for k, r in ((_key(r), r) for r in recs)])
+    by_user = await vector_tier.search_vector("red bicycle", VectorFilter.messages("u1"), 10)
+    assert {h.item.id for h in by_user} == {recs[0].id, recs[1].id}
+    by_conv = await vector_tier.search_vector("red bicycle", VectorFilter.messages("u1", "c2"), 10)
+    assert [h.item.id for h in by_conv] == [recs[1].id]
+
+
+def _key(rec: Any) -> Any:
+    from bruno_memory.ops import Key
+
+    return Key("message", rec.id)
+
+
+async def test_another_model_is_refused_until_reindex(tmp_path: Path) -> None:
+    """Opening vectors of one model with another fails with a hint; reindex makes it work."""
+    def cfg(dimension: int) -> dict[str, Any]:
+        return {"namespace": "mm", "embedding": {"provider": "hashing", "dimension": dimension},
+                "tiers": [{"kind": "sqlite", "path": str(tmp_path / "m.db")},
+                          {"kind": "qdrant", "path": str(tmp_path / "q")}]}
+    memory = await build_memory(cfg(64))
+    session = await memory.create_session("cy")
+    await memory.store_messages([_msg(t) for t in HISTORY], session.conversation_id)
+    await memory.close()
+    with pytest.raises(ModelMismatch, match="bruno-memory reindex"):
+        await build_memory(cfg(128))
+    done = await reindex(cfg(128), progress=False)
+    assert done["records"] == len(HISTORY) and len(done["dropped"]) == 1
+    memory = await build_memory(cfg(128))
+    try:
+        found = await memory.search_messages("puppy Biscuit", user_id="cy", limit=1)
+        assert [m.content for m in found] == [HISTORY[1]]
+    finally:
+        await memory.close()
+
+
+def test_stacks_cover_every_semantic_tier() -> None:
+    """The factories put a stack over each semantic tier kind under the contract suite."""
+    assert {s.id.split("->")[-1] for s in STACKS} == {"qdrant-edge", "chroma-path", "chroma-server"}
