@@ -1,0 +1,89 @@
+"""What only the embedded tiers promise: LRU bounds and clock, SQLite schema and plans."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+from bruno_core.models.context import SessionContext
+
+from bruno_memory.codec import key_of
+from bruno_memory.config.loader import load_config
+from bruno_memory.ops import MISS, FillWindow, Put
+from bruno_memory.testing.tier_contract import msg
+from bruno_memory.tiers.base import TierContext
+from bruno_memory.tiers.lru import LRUTier
+from bruno_memory.tiers.sqlite import SQLiteTier
+from bruno_memory.tiers.sqlite_schema import MIGRATIONS
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def lru(clock: FakeClock, **cfg: object) -> LRUTier:
+    config = load_config({"tiers": [{"kind": "lru", **cfg}, {"kind": "sqlite"}]}).tiers[0]
+    tier = LRUTier(config, TierContext(clock=clock))  # type: ignore[arg-type]
+    await tier.open()
+    return tier
+
+
+async def test_lru_ttl_expires_on_the_injected_clock() -> None:
+    """Entries expire when the injected clock passes the TTL; no sleeping."""
+    clock = FakeClock()
+    tier = await lru(clock, ttl="60s")
+    s = SessionContext(user_id="u")
+    await tier.write([Put(key_of(s), s)])
+    clock.now += 59
+    assert key_of(s) in await tier.get([key_of(s)])
+    clock.now += 2
+    assert key_of(s) not in await tier.get([key_of(s)])
+
+
+async def test_lru_is_bounded_by_records_with_windows_weighed_by_messages() -> None:
+    """maxsize counts records; a window weighs its messages; the oldest entries go first."""
+    tier = await lru(FakeClock(), maxsize=10)
+    await tier.write([FillWindow("big", tuple(msg("big", i) for i in range(8)), True)])
+    sessions = [SessionContext(user_id="u") for _ in range(3)]
+    await tier.write([Put(key_of(s), s) for s in sessions])
+    assert await tier.window("big", 8) is MISS  # evicted to make room: 8 + 3 > 10
+    assert len(await tier.get([key_of(s) for s in sessions])) == 3
+    await tier.write([FillWindow("huge", tuple(msg("huge", i) for i in range(50)), True)])
+    assert await tier.window("huge", 5) is MISS  # larger than the whole cache: not cached
+    assert len(await tier.get([key_of(s) for s in sessions])) == 3  # and nothing evicted for it
+
+
+async def test_lru_window_is_trimmed_to_its_size() -> None:
+    """A window keeps the newest `window` messages and stops claiming completeness."""
+    tier = await lru(FakeClock(), window=5)
+    await tier.write([FillWindow("c", tuple(msg("c", i) for i in range(8)), True)])
+    assert [r.message.content for r in await tier.window("c", 5)] == [f"message number {i}" for i in range(3, 8)]
+    assert await tier.window("c", 6) is MISS
+
+
+async def test_sqlite_schema_is_versioned_wal_and_indexed(tmp_path: Path) -> None:
+    """Opening applies every migration once, in WAL mode, and hot queries use indexes."""
+    cfg = load_config({"tiers": [{"kind": "sqlite", "path": str(tmp_path / "m.db")}]}).tiers[0]
+    tiers = [SQLiteTier(cfg) for _ in range(3)]  # type: ignore[arg-type]
+    await asyncio.gather(*(t.open() for t in tiers))  # concurrent opens are safe
+    for t in tiers:
+        await t.aclose()
+    db = sqlite3.connect(tmp_path / "m.db")
+    assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    plans = {
+        "window": "SELECT payload FROM messages WHERE conversation_id = ? ORDER BY ts DESC, seq DESC LIMIT 20",
+        "session by conversation": "SELECT payload FROM sessions WHERE conversation_id = ? ORDER BY started DESC",
+        "latest session": "SELECT payload FROM sessions WHERE user_id = ? AND is_active = 1 ORDER BY started DESC",
+        "memories": "SELECT payload FROM memories WHERE user_id = ? ORDER BY importance DESC, updated DESC",
+        "messages by user": "SELECT COUNT(*) FROM messages WHERE user_id = ?",
+    }
+    for name, sql in plans.items():
+        plan = " ".join(str(r[-1]) for r in db.execute(f"EXPLAIN QUERY PLAN {sql}", ("x",)))
+        assert "USING INDEX" in plan or "USING COVERING INDEX" in plan, f"{name}: {plan}"
+        assert "TEMP B-TREE" not in plan, f"{name} sorts: {plan}"
