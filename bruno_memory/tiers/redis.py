@@ -333,8 +333,8 @@ class RedisTier(BaseTier[RedisConfig]):
         self.retries += 1
         log.warning("redis connection dropped, retrying once", tier=self.name, op=op,
                     address=self.address, error=type(exc).__name__)
-        if isinstance(self._client, RedisCluster):
-            await self._client.aclose()  # rediscover the topology on the next call
+        if isinstance(self._client, RedisCluster):  # a node may have failed over: refresh
+            await self._client.nodes_manager.initialize()  # the slot map, keep healthy links
 
 
 def _host_port(node: str) -> tuple[str, int]:

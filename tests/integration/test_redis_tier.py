@@ -445,7 +445,7 @@ async def test_dropped_idle_connection_is_invisible(target: dict[str, Any], name
                 one.client_kill_filter(_id=cid)
         assert (await tier.get([Key("user", "u1")]))[Key("user", "u1")].user_id == "u1"
         await tier.write([put(UserContext(user_id="u2"))])
-        assert tier.retries <= 1
+        assert tier.retries <= 1  # 0 when the pool noticed the dead link first
 
 
 async def test_connection_dropped_mid_write_is_retried_once(
@@ -464,7 +464,6 @@ async def test_connection_dropped_mid_write_is_retried_once(
                 )
                 blocked = await _wait_blocked(admin, tier)
                 admin.client_kill_filter(_id=blocked)
-                await asyncio.sleep(0.05)
                 admin.client_unpause()
                 await task
         finally:
