@@ -21,9 +21,12 @@ def shipped_files() -> list[Path]:
 
 
 def servers_of(path: Path) -> set[str]:
-    """The server kinds a shipped stack needs (tests supply their URLs through the env)."""
-    raw = yaml.safe_load(path.read_text())
-    return {t.get("kind") for t in raw.get("tiers", [])} & SERVER_KINDS
+    """The servers a shipped stack needs (tests supply their URLs through the env)."""
+    tiers = yaml.safe_load(path.read_text()).get("tiers", [])
+    kinds = {t.get("kind") for t in tiers} & SERVER_KINDS
+    if any(t.get("kind") == "redis" and t.get("cluster") for t in tiers):
+        kinds.add("redis-cluster")
+    return kinds
 
 
 def _env_for(request: pytest.FixtureRequest, ns: str, tmp: Path, kinds: set[str]) -> dict[str, str]:
@@ -31,6 +34,10 @@ def _env_for(request: pytest.FixtureRequest, ns: str, tmp: Path, kinds: set[str]
            "BRUNO_MEMORY_NAMESPACE": ns}
     if "redis" in kinds:
         env["REDIS_URL"] = request.getfixturevalue("redis_url")
+    if "redis-cluster" in kinds:
+        from tests.redis_servers import cluster_url
+
+        env["REDIS_CLUSTER_URL"] = cluster_url(request)
     if "postgres" in kinds:
         env["DATABASE_URL"] = request.getfixturevalue("postgres_dsn")
     return env
@@ -67,6 +74,12 @@ def shipped_stacks(*, needs_server: bool) -> Iterator[StackFactory]:
         kinds = servers_of(path)
         if bool(kinds) == needs_server:
             marks = [getattr(pytest.mark, k) for k in kinds if k in SERVER_KINDS]
-            yield StackFactory(f"tiers/{path.name}", _loader(path, kinds), marks)
+            cleanup = None
+            if kinds:
+                from tests.factories.redis import clear_stack as cleanup
+            yield StackFactory(f"tiers/{path.name}", _loader(path, kinds), marks, cleanup)
+
+
+STACKS = list(shipped_stacks(needs_server=True))
 
 
