@@ -6,8 +6,8 @@ Measures (medians of interleaved repetitions, so machine load hits both sides al
   messages, against raw asyncpg ``executemany`` INSERT and ``COPY`` of the same messages
   into an identical table (the raw side serializes each message to JSON too);
 - ``store_message``: one message through the stack against one raw autocommit INSERT;
-- ``pool``: ``SELECT 1`` on a direct connection, through a pool with asyncpg's default
-  reset on release, and with the tier's no-op reset;
+- ``pool``: ``SELECT 1`` on a direct connection, through asyncpg's pool (with its reset
+  query on release, and without), and through the tier's own pool;
 - ``search``: ``search_messages`` p50/p95 over ``--messages`` stored messages (synthetic
   Zipf-distributed text), scoped to one user and unscoped.
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import random
@@ -34,7 +35,9 @@ from bruno_core.models.message import Message, MessageRole
 
 from bruno_memory import build_memory, codec
 from bruno_memory.records import MessageRecord
+from bruno_memory.text import STOPWORDS
 from bruno_memory.tiers import _sql, postgres_schema
+from bruno_memory.tiers._pgpool import Pool
 
 Conn = asyncpg.Connection
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -42,17 +45,19 @@ COLUMNS = [c.strip() for c in _sql.MESSAGE_COLUMNS.split(",")]
 INSERT = f"INSERT INTO messages ({_sql.MESSAGE_COLUMNS}) VALUES " + "({})".format(
     ", ".join(f"${i + 1}" for i in range(len(COLUMNS)))
 )
-VOCAB = [f"w{i}" for i in range(5000)] + (
-    "cat dog weather lisbon paris jazz music coffee vet garden book movie trip sister "
-    "brother birthday dinner work project meeting doctor school painting piano run"
-).split()
+# English-like text: Zipf-distributed ranks whose head is real stop words (dropped by the
+# 'english' search config and by text.terms, as in real messages), then 30,000 content words.
+VOCAB = sorted(STOPWORDS) + [f"w{i}" for i in range(30_000)]
+WEIGHTS = list(itertools.accumulate(1 / (rank + 1) for rank in range(len(VOCAB))))
 
 
-def text(rng: random.Random, words: int = 14) -> str:
-    """A sentence of Zipf-distributed vocabulary words."""
-    picks = [VOCAB[min(int(rng.paretovariate(1.1)) - 1, len(VOCAB) - 1)] for _ in range(words)]
-    named = rng.choice(VOCAB[-25:])
-    return " ".join([*picks[: words // 2], named, *picks[words // 2 :]])
+def words(rng: random.Random, n: int) -> list[str]:
+    """``n`` words drawn by Zipf's law over ``VOCAB``."""
+    return rng.choices(VOCAB, cum_weights=WEIGHTS, k=n)
+
+
+def text(rng: random.Random, n: int = 14) -> str:
+    return " ".join(words(rng, n))
 
 
 def messages(rng: random.Random, n: int, start: int = 0) -> list[Message]:
@@ -122,27 +127,38 @@ async def bench_single(memory: Any, raw: Conn, rng: random.Random, reps: int) ->
             "stack_over_raw": round(ms(stack_t) / ms(raw_t), 3)}
 
 
-async def bench_pool(dsn: str, reps: int) -> dict[str, Any]:
-    """SELECT 1: direct connection vs pool acquire+release with default and no-op reset."""
-    from bruno_memory.tiers.postgres import _keep_session
+async def _no_reset(conn: Any) -> None:
+    """An asyncpg pool reset that skips the reset query."""
 
+
+async def bench_pool(dsn: str, reps: int) -> dict[str, Any]:
+    """What getting a connection costs: SELECT 1 on a direct connection, through asyncpg's
+    pool (default reset query on release, and no reset), and through the tier's pool."""
     direct = await asyncpg.connect(dsn)
     default = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
-    noop = await asyncpg.create_pool(dsn, min_size=1, max_size=1, reset=_keep_session)
+    no_reset = await asyncpg.create_pool(dsn, min_size=1, max_size=1, reset=_no_reset)
+    tier_pool = Pool(lambda: asyncpg.connect(dsn), min_size=1, max_size=1)
+    await tier_pool.fill()
 
     async def via(pool: asyncpg.Pool) -> None:
         async with pool.acquire() as conn:
             await conn.fetchval("SELECT 1")
 
-    t: dict[str, list[float]] = {"direct": [], "pool_default_reset": [], "pool_noop_reset": []}
+    def select(conn: Any) -> Any:
+        return conn.fetchval("SELECT 1")
+
+    t: dict[str, list[float]] = {"direct": [], "asyncpg_pool": [], "asyncpg_pool_no_reset": [],
+                                 "tier_pool": []}
     for _ in range(reps):
         t["direct"].append(await timed(direct.fetchval, "SELECT 1"))
-        t["pool_default_reset"].append(await timed(via, default))
-        t["pool_noop_reset"].append(await timed(via, noop))
+        t["asyncpg_pool"].append(await timed(via, default))
+        t["asyncpg_pool_no_reset"].append(await timed(via, no_reset))
+        t["tier_pool"].append(await timed(tier_pool.run, select))
     await direct.close()
     await default.close()
-    await noop.close()
-    return {"p50_ms": {k: ms(v) for k, v in t.items()}}
+    await no_reset.close()
+    await tier_pool.close()
+    return {"select_1_p50_ms": {k: ms(v) for k, v in t.items()}}
 
 
 async def load(raw: Conn, schema: str, n: int, users: int, rng: random.Random) -> None:
@@ -167,7 +183,7 @@ async def bench_search(memory: Any, users: int, rng: random.Random, reps: int) -
     unscoped: list[float] = []
     hits = 0
     for _ in range(reps):
-        query = " ".join(rng.sample(VOCAB[-25:] + VOCAB[:200], rng.randint(2, 4)))
+        query = text(rng, rng.randint(3, 6))  # stop words included, as people type
         user = f"u{rng.randrange(users)}"
         started = time.perf_counter()
         hits += len(await memory.search_messages(query, user_id=user, limit=10))

@@ -1,4 +1,4 @@
-"""``postgres``: the server durable tier (asyncpg pool, tsvector/GIN search, migrations)."""
+"""``postgres``: the server durable tier (asyncpg, tsvector/GIN search, migrations)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from bruno_memory.config.models import Duration, PositiveInt, TierConfig
 from bruno_memory.errors import CorruptRecord, TierError, TierUnavailable, translate_errors
 from bruno_memory.tiers import _sql, postgres_schema
 from bruno_memory.tiers._durable import UPSERTS, DurableReads, DurableWrites, Statement
+from bruno_memory.tiers._pgpool import Pool
 from bruno_memory.tiers.base import BaseTier, TierContext
 
 T = TypeVar("T")
@@ -137,10 +138,6 @@ def numbered(sql: str) -> str:
     return _sql.numbered(sql)
 
 
-async def _keep_session(conn: Any) -> None:
-    """Pool reset: nothing to undo (no SET, LISTEN or session locks), so no round trip."""
-
-
 class PostgresTier(DurableReads, DurableWrites, BaseTier[PostgresConfig]):
     """Everything, authoritative, in one PostgreSQL schema, through an asyncpg pool."""
 
@@ -153,33 +150,36 @@ class PostgresTier(DurableReads, DurableWrites, BaseTier[PostgresConfig]):
         self.address = masked(config.dsn.get_secret_value())
         self.dialect = dialect(config.search_config)
         self.retries = 0
-        self._pool: asyncpg.Pool | None = None
+        self._pool: Pool | None = None
 
     async def open(self) -> None:
+        cfg = self.config
+        with self._errors("open"):
+            self._pool = Pool(self._connect, min_size=cfg.min_size, max_size=cfg.max_size)
+            try:
+                await self._pool.fill()
+                await self._pool.run(
+                    lambda conn: postgres_schema.migrate(conn, self.schema, cfg.search_config)
+                )
+            except BaseException:
+                await self.aclose()
+                raise
+
+    async def _connect(self) -> Any:
         cfg = self.config
         settings = {
             "search_path": postgres_schema.quoted(self.schema),
             "statement_timeout": str(int(cfg.statement_timeout * 1000)),
             "application_name": f"bruno-memory:{self.schema}"[:63],
         }
-        with self._errors("open"):
-            self._pool = await asyncpg.create_pool(
-                cfg.dsn.get_secret_value(),
-                min_size=cfg.min_size,
-                max_size=cfg.max_size,
-                timeout=cfg.connect_timeout,
-                command_timeout=cfg.statement_timeout + cfg.connect_timeout
-                if cfg.statement_timeout
-                else None,
-                server_settings=settings,
-                reset=_keep_session,
-            )
-            try:
-                async with self._pool.acquire() as conn:
-                    await postgres_schema.migrate(conn, self.schema, cfg.search_config)
-            except BaseException:
-                await self.aclose()
-                raise
+        return await asyncpg.connect(
+            cfg.dsn.get_secret_value(),
+            timeout=cfg.connect_timeout,
+            command_timeout=cfg.statement_timeout + cfg.connect_timeout
+            if cfg.statement_timeout
+            else None,
+            server_settings=settings,
+        )
 
     async def aclose(self) -> None:
         pool, self._pool = self._pool, None
@@ -191,9 +191,8 @@ class PostgresTier(DurableReads, DurableWrites, BaseTier[PostgresConfig]):
 
     def metrics(self) -> dict[str, Any]:
         """Pool occupancy and how many dropped connections were retried."""
-        pool = self._pool
-        size, idle = (pool.get_size(), pool.get_idle_size()) if pool else (0, 0)
-        return {"pool_size": size, "pool_idle": idle, "retries": self.retries}
+        pool = self._pool.metrics() if self._pool else {"pool_size": 0, "pool_idle": 0}
+        return {**pool, "retries": self.retries}
 
     # -- the driver boundary ------------------------------------------------------------
 
@@ -231,14 +230,13 @@ class PostgresTier(DurableReads, DurableWrites, BaseTier[PostgresConfig]):
                 log.warning("postgres connection dropped; retrying once", tier=self.name, op=op,
                             address=self.address, error=type(exc).__name__)
                 if self._pool is not None:
-                    await self._pool.expire_connections()
+                    self._pool.expire()
                 return await self._attempt(work)
 
     async def _attempt(self, work: Callable[[Any], Awaitable[T]]) -> T:
         if self._pool is None:
             raise TierUnavailable("the tier is not open (call open())", tier=self.name, op="use")
-        async with self._pool.acquire() as conn:
-            return await work(conn)
+        return await self._pool.run(work)
 
     # -- writes and reads ---------------------------------------------------------------
 

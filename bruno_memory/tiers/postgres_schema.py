@@ -14,6 +14,11 @@ INDEXED_CHARS = 100_000
 """Full text is indexed up to this many characters: a tsvector holds at most 1 MB, and
 the tsvector of 1 MB of distinct words is larger than that."""
 
+GIN = "USING GIN (tsv) WITH (gin_pending_list_limit = 256)"
+"""Full-text indexes keep a small pending list: a search scans the whole list, so the 4 MB
+default made searches over 100k messages ~6x slower (p50 ~6 ms vs ~1 ms) until a vacuum;
+``fastupdate = off`` halves search time again but doubles the cost of a 1,000-row batch."""
+
 _TSV = (
     f"TSVECTOR GENERATED ALWAYS AS (to_tsvector({{config}}, left(content, {INDEXED_CHARS}))) "
     "STORED"
@@ -33,7 +38,7 @@ V1 = [
         tsv {_TSV})""",
     "CREATE INDEX messages_conversation ON messages (conversation_id, ts, seq)",
     "CREATE INDEX messages_user ON messages (user_id, conversation_id)",
-    "CREATE INDEX messages_tsv ON messages USING GIN (tsv)",
+    f"CREATE INDEX messages_tsv ON messages {GIN}",
     """CREATE TABLE sessions (
         session_id TEXT PRIMARY KEY,
         user_id TEXT NOT NULL,
@@ -66,7 +71,7 @@ V1 = [
         tsv {_TSV})""",
     "CREATE INDEX memories_user ON memories (user_id, importance DESC, updated DESC)",
     "CREATE INDEX memories_user_type ON memories (user_id, memory_type)",
-    "CREATE INDEX memories_tsv ON memories USING GIN (tsv)",
+    f"CREATE INDEX memories_tsv ON memories {GIN}",
 ]
 
 MIGRATIONS: list[list[str]] = [V1]

@@ -30,6 +30,7 @@ from bruno_memory.records import MessageRecord
 from bruno_memory.testing.tier_contract import msg, put
 from bruno_memory.tiers.base import TierContext
 from bruno_memory.tiers.postgres import PostgresTier, masked, winners
+from bruno_memory.tiers.postgres_schema import MIGRATIONS
 from tests.factories.postgres import drop_schema
 
 pytestmark = pytest.mark.postgres
@@ -107,7 +108,7 @@ async def test_concurrent_opens_migrate_a_fresh_schema_exactly_once(pg: Pg, admi
     try:
         await asyncio.gather(*(t.open() for t in tiers))
         rows = await admin.fetch(f'SELECT version FROM "{pg.ns}".schema_version')
-        assert [r[0] for r in rows] == [1]
+        assert [r[0] for r in rows] == list(range(1, len(MIGRATIONS) + 1))
         record = msg("c", 1)
         await tiers[0].write([put(record)])
         assert [r.id for r in await tiers[5].window("c", None)] == [record.id]
