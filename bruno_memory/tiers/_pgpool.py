@@ -29,7 +29,7 @@ UNHEALTHY: tuple[type[BaseException], ...] = (
 )
 
 
-class PoolClosed(asyncpg.InterfaceError):  # type: ignore[misc]
+class PoolClosed(asyncpg.InterfaceError):
     """The pool was closed; the tier maps this like any closed connection."""
 
 
