@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -81,8 +82,8 @@ class SQLiteTier(DurableReads, DurableWrites, BaseTier[SQLiteConfig]):
         if thread is not None:
             thread.daemon = True
         await conn
+        await _enable_wal(conn, cfg.busy_timeout)
         for pragma in (
-            "journal_mode = WAL",
             f"synchronous = {cfg.synchronous}",
             f"busy_timeout = {int(cfg.busy_timeout * 1000)}",
             "temp_store = MEMORY",
@@ -139,3 +140,15 @@ class SQLiteTier(DurableReads, DurableWrites, BaseTier[SQLiteConfig]):
             async with self._reader.execute(sql, tuple(params)) as cur:
                 return list(await cur.fetchall())
 
+
+async def _enable_wal(conn: aiosqlite.Connection, patience: float) -> None:
+    """Switch to WAL; the switch takes no busy handler, so wait out a concurrent opener."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            await conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.02)
