@@ -35,14 +35,8 @@ class TierFactory:
         cfg = load_config({"namespace": ns, "tiers": [raw]}).tiers[0]
         tier = create_tier(cfg, TierContext(namespace=ns, base_dir=tmp))
         await tier.open()
-        try:
+        async with _closing(tier, self.cleanup, tier.aclose):
             yield tier
-        finally:
-            try:
-                if self.cleanup is not None:
-                    await self.cleanup(tier)
-            finally:
-                await tier.aclose()
 
 
 @dataclass(frozen=True)
@@ -57,14 +51,23 @@ class StackFactory:
     @contextlib.asynccontextmanager
     async def open(self, request: pytest.FixtureRequest, ns: str, tmp: Path) -> AsyncIterator[Any]:
         memory = await build_memory(self.config(request, ns, tmp))
-        try:
+        async with _closing(memory, self.cleanup, memory.close):
             yield memory
+
+
+@contextlib.asynccontextmanager
+async def _closing(
+    thing: Any, cleanup: Callable[[Any], Any] | None, close: Callable[[], Any]
+) -> AsyncIterator[None]:
+    """Run the test, then its cleanup, then close, whatever fails."""
+    try:
+        yield
+    finally:
+        try:
+            if cleanup is not None:
+                await cleanup(thing)
         finally:
-            try:
-                if self.cleanup is not None:
-                    await self.cleanup(memory)
-            finally:
-                await memory.close()
+            await close()
 
 
 def _collect() -> tuple[list[TierFactory], list[StackFactory]]:
