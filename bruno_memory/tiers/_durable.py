@@ -50,8 +50,27 @@ PURGE = [
 _PURGE_ARITY = [2, 1, 1, 1]
 
 
+TOMBSTONE = (
+    "INSERT INTO tombstones AS t (scope, id, version) VALUES (?, ?, ?) ON CONFLICT (scope, id) "
+    "DO UPDATE SET version = excluded.version WHERE excluded.version > t.version"
+)
+PRUNE_TOMBSTONES = "DELETE FROM tombstones WHERE version < ?"
+TOMBSTONE_HORIZON = 7 * 86400 * 10**9
+"""Tombstones older than this (in version nanoseconds) than a newer one are pruned: a
+replayed write older than a week could resurrect what it predates."""
+_NEWER = " AND version <= ?"
+PURGE_VERSIONED = [
+    "DELETE FROM messages WHERE (user_id = ? OR conversation_id IN "
+    "(SELECT conversation_id FROM sessions WHERE user_id = ?)) AND version <= ?",
+    *(sql + _NEWER for sql in PURGE[1:]),
+]
+
+
 def plan(ops: Sequence[WriteOp], tags: Any) -> list[Statement]:
     """Statements for ``ops``, consecutive ones with the same SQL batched together.
+
+    Versioned deletes (``version > 0``) remove only rows not newer than themselves and
+    leave a tombstone (see ``_sql.TOMBSTONES``).
 
     Args:
         ops: the writes, in order.
@@ -63,13 +82,22 @@ def plan(ops: Sequence[WriteOp], tags: Any) -> list[Statement]:
             out[-1][1].append(row)
         else:
             out.append((sql, [row]))
+    newest = max((_version(op) for op in ops if not isinstance(op, (Put, FillWindow))), default=0)
+    if newest:
+        out.append((PRUNE_TOMBSTONES, [(newest - TOMBSTONE_HORIZON,)]))
     return out
+
+
+def _version(op: WriteOp) -> int:
+    return getattr(op, "version", 0)
 
 
 def _rows(ops: Sequence[WriteOp], tags: Any) -> Any:
     for op in ops:
         if isinstance(op, Put):
             yield UPSERTS[op.key.ns], (*_row(op.value, tags), op.version)
+        elif isinstance(op, (Delete, ClearHistory, PurgeUser)) and op.version:
+            yield from _versioned(op)
         elif isinstance(op, Delete):
             yield _DELETE[op.key.ns], (op.key.id,)
         elif isinstance(op, ClearHistory):
@@ -79,6 +107,22 @@ def _rows(ops: Sequence[WriteOp], tags: Any) -> Any:
                 yield sql, (op.user_id,) * arity
         elif not isinstance(op, FillWindow):
             raise TypeError(f"unknown write op {op!r}")
+
+
+def _versioned(op: Delete | ClearHistory | PurgeUser) -> Any:
+    """A delete that spares newer rows, and its tombstone."""
+    v = op.version
+    if isinstance(op, Delete):
+        yield _DELETE[op.key.ns] + _NEWER, (op.key.id, v)
+        yield TOMBSTONE, (op.key.ns, op.key.id, v)
+    elif isinstance(op, ClearHistory):
+        sql = CLEAR_KEEP_SYSTEM if op.keep_system else CLEAR_ALL
+        yield sql + _NEWER, (op.conversation_id, v)
+        yield TOMBSTONE, ("clear" if op.keep_system else "clear-all", op.conversation_id, v)
+    else:
+        for sql, arity in zip(PURGE_VERSIONED, _PURGE_ARITY, strict=True):
+            yield sql, (*(op.user_id,) * arity, v)
+        yield TOMBSTONE, ("purge", op.user_id, v)
 
 
 def _row(value: Value, tags: Any) -> tuple[Any, ...]:

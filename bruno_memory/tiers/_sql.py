@@ -32,6 +32,42 @@ UPSERT_TARGETS: dict[str, tuple[str, str, str]] = {
 """Record namespace -> (table, columns, key column) of its upsert."""
 
 
+TOMBSTONES = [
+    "CREATE TABLE tombstones (scope TEXT NOT NULL, id TEXT NOT NULL, version BIGINT NOT NULL, "
+    "PRIMARY KEY (scope, id))",
+    "CREATE INDEX tombstones_version ON tombstones (version)",
+]
+"""Versioned deletes leave a tombstone, so an older put replayed later cannot resurrect.
+
+``scope`` is a record namespace (a deleted record), ``clear`` / ``clear-all`` (a cleared
+conversation, system messages kept or not) or ``purge`` (a forgotten user).
+"""
+
+_GUARDS: dict[str, list[tuple[str, str]]] = {
+    "messages": [("message", "NEW.id"), ("clear-all", "NEW.conversation_id"),
+                 ("clear", "CASE WHEN NEW.role <> 'system' THEN NEW.conversation_id END"),
+                 ("purge", "NEW.user_id")],
+    "sessions": [("session", "NEW.session_id"), ("conversation", "NEW.conversation_id"),
+                 ("purge", "NEW.user_id")],
+    "users": [("user", "NEW.user_id"), ("purge", "NEW.user_id")],
+    "memories": [("memory", "NEW.id"), ("purge", "NEW.user_id")],
+}
+
+
+def tombstoned(table: str) -> str:
+    """The predicate (over the trigger row ``NEW``) true when a newer tombstone covers it.
+
+    Both engines run it in a ``BEFORE INSERT`` trigger that drops the row: an upsert older
+    than a delete, a clear or a purge of its record is not applied.
+    """
+    scopes = " OR ".join(f"(t.scope = '{s}' AND t.id = {col})" for s, col in _GUARDS[table])
+    return (f"NEW.version > 0 AND EXISTS (SELECT 1 FROM tombstones t "
+            f"WHERE t.version >= NEW.version AND ({scopes}))")
+
+
+GUARDED_TABLES = tuple(_GUARDS)
+
+
 def upsert(table: str, columns: str, key: str, source: str | None = None) -> str:
     """An upsert that never lets an older version overwrite a newer one.
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from bruno_memory.tiers import _sql
+
 INDEXED_CHARS = 100_000
 """Full text is indexed up to this many characters: a tsvector holds at most 1 MB, and
 the tsvector of 1 MB of distinct words is larger than that."""
@@ -74,7 +76,19 @@ V1 = [
     f"CREATE INDEX memories_tsv ON memories {GIN}",
 ]
 
-MIGRATIONS: list[list[str]] = [V1]
+def _guard(table: str) -> list[str]:
+    """A trigger dropping an insert that a newer tombstone covers (see _sql.TOMBSTONES)."""
+    return [
+        f"CREATE FUNCTION {table}_tombstoned() RETURNS trigger LANGUAGE plpgsql AS $$ "
+        f"BEGIN IF {_sql.tombstoned(table)} THEN RETURN NULL; END IF; RETURN NEW; END $$",
+        f"CREATE TRIGGER {table}_tombstoned BEFORE INSERT ON {table} "
+        f"FOR EACH ROW EXECUTE FUNCTION {table}_tombstoned()",
+    ]
+
+
+V2 = [*_sql.TOMBSTONES, *(s for t in _sql.GUARDED_TABLES for s in _guard(t))]
+
+MIGRATIONS: list[list[str]] = [V1, V2]
 
 ARRAY_TYPES: dict[str, tuple[str, ...]] = {
     "messages": ("text", "text", "text", "text", "float8", "text", "text", "int8"),

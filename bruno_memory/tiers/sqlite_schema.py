@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bruno_memory.tiers import _sql
+
 
 def _fts(t: str) -> list[str]:
     """An external-content FTS5 index of ``t.content`` kept in step by triggers."""
@@ -67,4 +69,10 @@ V1 = [
     *_fts("memories"),
 ]
 
-MIGRATIONS: list[list[str]] = [V1]
+V2 = [  # tombstones: versioned deletes (see _sql.TOMBSTONES)
+    *_sql.TOMBSTONES,
+    *(f"CREATE TRIGGER {t}_tombstoned BEFORE INSERT ON {t} WHEN {_sql.tombstoned(t)} "
+      "BEGIN SELECT RAISE(IGNORE); END" for t in _sql.GUARDED_TABLES),
+]
+
+MIGRATIONS: list[list[str]] = [V1, V2]
