@@ -45,9 +45,40 @@ async def search_messages(
         [t.search_vector(query, where, n) for t in vectors],
     )
     known = {Key("message", h.item.id): h.item for h in text_hits}
-    ranked = _fused(list(known), vector_lists, fusion)
+    lists = [(list(known), fusion.text_weight)]
+    lists += [([h.item for h in hits], fusion.vector_weight) for hits in vector_lists]
+    lists += await _neighbours(vectors[0], [h.item for h in text_hits], where, fusion)
+    ranked = await _reranked(vectors[0], query, search.fuse(lists, fusion.k), where, fusion)
     found = await _authoritative(durable, ranked, known, limit)
     return [r for r in found if isinstance(r, MessageRecord) and _owned(r, user_id, conversation_id)][:limit]
+
+
+async def _reranked(
+    vectors: Any, query: str, ranked: list[tuple[Key, float]], where: VectorFilter,
+    fusion: search.Fusion,
+) -> list[tuple[Key, float]]:
+    """The fused head re-scored with each candidate's cosine similarity to ``query``."""
+    head, tail = ranked[: fusion.rerank], ranked[fusion.rerank :]
+    if not head or fusion.rerank_weight <= 0 or not hasattr(vectors, "similarities"):
+        return ranked
+    cosine = await vectors.similarities(query, [k for k, _ in head], where)
+    return [*search.rerank(head, cosine, fusion.rerank_weight), *tail]
+
+
+async def _neighbours(
+    vectors: Any, top: list[MessageRecord], where: VectorFilter, fusion: search.Fusion
+) -> list[tuple[Sequence[Key], float]]:
+    """Replies to the top full-text hits, and what they reply to, as two ranked lists."""
+    top = top[: fusion.neighbours]
+    if not top or not hasattr(vectors, "replies_to"):
+        return []
+    keys = [Key("message", r.id) for r in top]
+    replies = await vectors.replies_to([r.id for r in top], where, 4 * len(top))
+    by_parent = {Key("message", p): kids for p, kids in replies.items()}
+    parent = {k: Key("message", str(r.message.parent_id)) if r.message.parent_id else None
+              for k, r in zip(keys, top, strict=True)}
+    return [(search.replies_ranked(keys, by_parent), fusion.reply_weight),
+            (search.parents_ranked(keys, parent), fusion.parent_weight)]
 
 
 async def query_memories(

@@ -11,7 +11,7 @@ weights and a small ``k`` (rank 1 counts much more than rank 10), tuned on locom
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -28,13 +28,25 @@ class Fusion:
         k: the RRF constant: score of rank r is ``weight / (k + r)``.
         text_weight: weight of the full-text list.
         vector_weight: weight of each vector list.
+        reply_weight: weight of the replies to the top full-text hits (ranked as their
+            parents), found through ``Message.parent_id``: an answer rarely repeats the
+            words of the question it answers.
+        parent_weight: weight of the messages the top full-text hits reply to.
+        neighbours: how many top full-text hits lend their rank to replies and parents.
+        rerank: how many fused candidates are re-scored with their cosine similarity.
+        rerank_weight: weight of the (min-max scaled) cosine against the fused score.
         depth: candidates asked of each list, as a multiple of the requested limit.
         min_depth: at least this many candidates per list.
     """
 
-    k: float = 5.0
+    k: float = 1.5
     text_weight: float = 1.0
-    vector_weight: float = 0.85
+    vector_weight: float = 0.5
+    reply_weight: float = 0.8
+    parent_weight: float = 0.4
+    neighbours: int = 20
+    rerank: int = 30
+    rerank_weight: float = 0.25
     depth: int = 3
     min_depth: int = 50
 
@@ -65,6 +77,33 @@ def fuse(
             seen.add(key)
             scores[key] = scores.get(key, 0.0) + weight / (k + rank)
     return sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
+
+
+def rerank(
+    ranked: Sequence[tuple[K, float]], cosine: Mapping[K, float], weight: float
+) -> list[tuple[K, float]]:
+    """Re-score a fused head: fused score (relative to the best) plus ``weight`` times the
+    cosine similarity scaled to [0, 1] over the head; keys without a cosine count as the
+    lowest."""
+    if not ranked or not cosine or weight <= 0:
+        return list(ranked)
+    low, high = min(cosine.values()), max(cosine.values())
+    span = (high - low) or 1.0
+    best = ranked[0][1] or 1.0
+    scored = [(k, s / best + weight * (cosine.get(k, low) - low) / span) for k, s in ranked]
+    return sorted(scored, key=lambda kv: kv[1], reverse=True)
+
+
+def replies_ranked(
+    ranked: Sequence[K], replies: Mapping[K, Sequence[K]]
+) -> list[K]:
+    """The replies of ``ranked`` items, each at the rank of the item it replies to."""
+    return [r for key in ranked for r in replies.get(key, ())]
+
+
+def parents_ranked(ranked: Sequence[K], parent: Mapping[K, K | None]) -> list[K]:
+    """The items ``ranked`` items reply to, each at the rank of its reply."""
+    return [p for key in ranked if (p := parent.get(key)) is not None]
 
 
 _QUESTION = re.compile(r"\w+", re.UNICODE)

@@ -3,6 +3,7 @@ and the write/search plumbing. A backend implements a handful of ``_``-methods."
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 import uuid
@@ -101,6 +102,8 @@ class VectorFilter:
     min_importance: float = 0.0
     expires_after: float | None = None  # keep only memories expiring later than this
     role_not: str | None = None
+    parent_ids: tuple[str, ...] = ()  # only replies to these messages
+    keys: tuple[Key, ...] = ()  # only these records (engines filter ids their own way)
 
     @classmethod
     def messages(cls, user_id: str | None, conversation_id: str | None = None) -> VectorFilter:
@@ -151,6 +154,7 @@ def payload_of(value: Value) -> dict[str, Any]:
             "conversation_id": value.conversation_id,
             "role": value.message.role.value,
             "ts": value.sort_key,
+            "parent_id": str(value.message.parent_id or ""),
         }
     assert isinstance(value, MemoryEntry)
     md = value.metadata
@@ -191,7 +195,9 @@ def conditions(f: VectorFilter) -> list[tuple[str, str, Any]]:
         value = getattr(f, field)
         if value is not None:
             out.append((field, "eq", value))
-    for field, values in (("memory_type", f.memory_types), ("category", f.categories)):
+    for field, values in (
+        ("memory_type", f.memory_types), ("category", f.categories), ("parent_id", f.parent_ids)
+    ):
         if values:
             out.append((field, "in", list(values)))
     if f.tags:
@@ -305,6 +311,27 @@ class VectorTier(BaseTier[C]):
         vector = await self.embedding.embed_text(query) if isinstance(query, str) else list(query)
         return await self._query(vector, where, limit)
 
+    async def similarities(
+        self, query: str, keys: Sequence[Key], where: VectorFilter
+    ) -> dict[Key, float]:
+        """Cosine similarity of ``query`` to each of ``keys`` this tier holds under ``where``."""
+        if not keys:
+            return {}
+        scoped = dataclasses.replace(where, keys=tuple(keys))
+        return {h.item: h.score for h in await self.search_vector(query, scoped, len(keys))}
+
+    async def replies_to(
+        self, parent_ids: Sequence[str], where: VectorFilter, limit: int
+    ) -> dict[str, list[Key]]:
+        """Messages under ``where`` whose ``parent_id`` is one of ``parent_ids``, by parent."""
+        if not parent_ids or limit <= 0:
+            return {}
+        scoped = dataclasses.replace(where, ns="message", parent_ids=tuple(parent_ids))
+        out: dict[str, list[Key]] = {}
+        for p in await self._scroll(scoped, limit):
+            out.setdefault(str(p["parent_id"]), []).append(key_of_payload(p))
+        return out
+
     # -- the backend ----------------------------------------------------------------------
 
     async def _connect(self) -> None:
@@ -326,6 +353,10 @@ class VectorTier(BaseTier[C]):
         raise NotImplementedError
 
     async def _retrieve(self, keys: Sequence[Key]) -> list[Mapping[str, Any]]:
+        raise NotImplementedError
+
+    async def _scroll(self, where: VectorFilter, limit: int) -> list[Mapping[str, Any]]:
+        """Payloads (at least ns, id, parent_id) of up to ``limit`` points under ``where``."""
         raise NotImplementedError
 
     async def _delete_where(self, where: VectorFilter) -> None:

@@ -160,6 +160,13 @@ class ChromaTier(VectorTier[ChromaConfig]):
         )
         return [m for m in found["metadatas"] or [] if m]
 
+    async def _scroll(self, where: VectorFilter, limit: int) -> list[Mapping[str, Any]]:
+        found = await self._run(
+            "search", self._collection.get, where=chroma_where(where), limit=limit,
+            include=["metadatas"],
+        )
+        return [m for m in found["metadatas"] or [] if m]
+
     async def _delete_where(self, where: VectorFilter) -> None:
         await self._run("write", self._collection.delete, where=chroma_where(where))
 
@@ -172,6 +179,7 @@ class ChromaTier(VectorTier[ChromaConfig]):
             query_embeddings=[vector],
             n_results=limit,
             where=chroma_where(where),
+            ids=[_doc_id(k) for k in where.keys] or None,
             include=["metadatas", "distances"],
         )
         metas, dists = found["metadatas"][0], found["distances"][0]

@@ -32,7 +32,10 @@ from bruno_memory.tiers._vector import (
 )
 from bruno_memory.tiers.base import Scored
 
-_KEYWORDS = ("ns", "user_id", "conversation_id", "memory_type", "category", "tags", "role")
+_KEYWORDS = (
+    "ns", "user_id", "conversation_id", "memory_type", "category", "tags", "role", "parent_id",
+)
+_SCROLLED = ["ns", "id", "parent_id"]
 _FLOATS = ("confidence", "importance", "expires")
 
 
@@ -65,6 +68,10 @@ def qdrant_filter(where: VectorFilter, m: Any, range_cls: Any) -> Any:
             must.append(m.FieldCondition(key=field, match=m.MatchAny(any=value)))
         else:
             must.append(m.FieldCondition(key=field, range=range_cls(**{op: value})))
+    if where.keys:
+        ids = [point_id(k) for k in where.keys]
+        has_id = m.HasIdCondition(point_ids=set(ids)) if hasattr(m, "EdgeShard") else m.HasIdCondition(has_id=ids)
+        must.append(has_id)
     return m.Filter(must=must or None, must_not=must_not or None)
 
 
@@ -99,6 +106,9 @@ class QdrantTier(VectorTier[QdrantConfig]):
 
     async def _retrieve(self, keys: Sequence[Key]) -> list[Mapping[str, Any]]:
         return await self._backend.retrieve([point_id(k) for k in keys])
+
+    async def _scroll(self, where: VectorFilter, limit: int) -> list[Mapping[str, Any]]:
+        return await self._backend.scroll(where, limit)
 
     async def _query(
         self, vector: list[float], where: VectorFilter, limit: int
@@ -200,6 +210,15 @@ class _Edge:
         await self._call(
             "write", lambda: self.shard.update(self.m.UpdateOperation.delete_points(ids))
         )
+
+    async def scroll(self, where: VectorFilter, limit: int) -> list[Mapping[str, Any]]:
+        m = self.m
+        request = m.ScrollRequest(
+            limit=limit, filter=qdrant_filter(where, m, m.RangeFloat), with_payload=_SCROLLED,
+            with_vector=False,
+        )
+        found, _ = await self._call("search", self.shard.scroll, request)
+        return [r.payload for r in found if r.payload]
 
     async def retrieve(self, ids: list[str]) -> list[Mapping[str, Any]]:
         found = await self._call("get", lambda: self.shard.retrieve(ids, True, False))
@@ -316,6 +335,14 @@ class _Client:
     async def delete(self, ids: list[str]) -> None:
         with self._errors("write"):
             await self.client.delete(self.name, self.m.PointIdsList(points=ids), wait=True)
+
+    async def scroll(self, where: VectorFilter, limit: int) -> list[Mapping[str, Any]]:
+        with self._errors("search"):
+            found, _ = await self.client.scroll(
+                self.name, scroll_filter=qdrant_filter(where, self.m, self.m.Range), limit=limit,
+                with_payload=_SCROLLED,
+            )
+        return [r.payload for r in found if r.payload]
 
     async def retrieve(self, ids: list[str]) -> list[Mapping[str, Any]]:
         with self._errors("get"):

@@ -63,6 +63,7 @@ async def test_paraphrase_is_found_where_full_text_finds_nothing(semantic_stack:
     """A question sharing no word with the stored message finds it through the semantic tier."""
     session = await semantic_stack.create_session("ana")
     await semantic_stack.store_messages([_msg(t) for t in HISTORY], session.conversation_id)
+    await semantic_stack.flush()  # vectors are written behind
     question = "When is the trip to Portugal?"
     found = await semantic_stack.search_messages(question, user_id="ana", limit=2)
     assert found and found[0].content == HISTORY[0]
@@ -82,6 +83,7 @@ async def test_memories_are_ranked_by_meaning_within_their_filters(semantic_stac
     pref = mem("Ana prefers string instruments", MemoryType.EPISODIC, ["music"], 0.2)
     for m in (cello, soup, pref):
         await semantic_stack.store_memory(m)
+    await semantic_stack.flush()
     q = MemoryQuery(user_id="ana", query_text="which musical instrument does she play?", limit=3)
     got = await semantic_stack.retrieve_memories(q)
     assert {m.id for m in got[:2]} == {cello.id, pref.id}
@@ -98,6 +100,7 @@ async def test_deleted_and_forgotten_items_never_come_back(semantic_stack: Any) 
     m = MemoryEntry(content="Ana's passport number ends in 42", memory_type=MemoryType.FACT, user_id="ana",
                     metadata=MemoryMetadata())
     await semantic_stack.store_memory(m)
+    await semantic_stack.flush()
     q = MemoryQuery(user_id="ana", query_text="travel document identifier", limit=5)
     assert [x.id for x in await semantic_stack.retrieve_memories(q)] == [m.id]
     await semantic_stack.delete_memory(str(m.id))
@@ -105,6 +108,7 @@ async def test_deleted_and_forgotten_items_never_come_back(semantic_stack: Any) 
     session = await semantic_stack.create_session("ana")
     await semantic_stack.store_messages([_msg(t) for t in HISTORY], session.conversation_id)
     await semantic_stack.forget_user("ana")
+    await semantic_stack.flush()
     assert await semantic_stack.search_messages("holiday by plane", user_id="ana") == []
     vectors = semantic_stack.tiers[2]
     assert await vectors.search_vector("holiday by plane", VectorFilter(user_id="ana"), 10) == []
@@ -117,6 +121,7 @@ async def test_concurrent_writes_share_embedding_batches(semantic_stack: Any) ->
     before = embedding.batches
     await asyncio.gather(*(semantic_stack.store_message(_msg(f"note number {i}"), session.conversation_id)
                            for i in range(50)))
+    await semantic_stack.flush()
     assert embedding.batches - before < 25
     assert len(await semantic_stack.search_messages("note number 7", user_id="bo", limit=50)) == 50
 
