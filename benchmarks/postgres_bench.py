@@ -7,7 +7,8 @@ Measures (medians of interleaved repetitions, so machine load hits both sides al
   into an identical table (the raw side serializes each message to JSON too);
 - ``store_message``: one message through the stack against one raw autocommit INSERT;
 - ``pool``: ``SELECT 1`` on a direct connection, through asyncpg's pool (with its reset
-  query on release, and without), and through the tier's own pool;
+  query on release, and without it, as the tier runs it), and the tier's ``ping`` (the
+  same pool plus the tier's error translation and retry wrapper);
 - ``search``: ``search_messages`` p50/p95 over ``--messages`` stored messages (synthetic
   Zipf-distributed text), scoped to one user and unscoped.
 
@@ -28,7 +29,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 from bruno_core.models.message import Message, MessageRole
@@ -37,9 +38,8 @@ from bruno_memory import build_memory, codec
 from bruno_memory.records import MessageRecord
 from bruno_memory.text import STOPWORDS
 from bruno_memory.tiers import _sql, postgres_schema
-from bruno_memory.tiers._pgpool import Pool
 
-Conn = asyncpg.Connection
+Conn: TypeAlias = asyncpg.Connection
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 COLUMNS = [c.strip() for c in _sql.MESSAGE_COLUMNS.split(",")]
 INSERT = f"INSERT INTO messages ({_sql.MESSAGE_COLUMNS}) VALUES " + "({})".format(
@@ -128,36 +128,30 @@ async def bench_single(memory: Any, raw: Conn, rng: random.Random, reps: int) ->
 
 
 async def _no_reset(conn: Any) -> None:
-    """An asyncpg pool reset that skips the reset query."""
+    """An asyncpg pool reset that skips the reset query (what the tier passes)."""
 
 
-async def bench_pool(dsn: str, reps: int) -> dict[str, Any]:
+async def bench_pool(dsn: str, tier: Any, reps: int) -> dict[str, Any]:
     """What getting a connection costs: SELECT 1 on a direct connection, through asyncpg's
-    pool (default reset query on release, and no reset), and through the tier's pool."""
+    pool (default reset query on release, and no reset), and through the tier's ``ping``."""
     direct = await asyncpg.connect(dsn)
     default = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
     no_reset = await asyncpg.create_pool(dsn, min_size=1, max_size=1, reset=_no_reset)
-    tier_pool = Pool(lambda: asyncpg.connect(dsn), min_size=1, max_size=1)
-    await tier_pool.fill()
 
     async def via(pool: asyncpg.Pool) -> None:
         async with pool.acquire() as conn:
             await conn.fetchval("SELECT 1")
 
-    def select(conn: Any) -> Any:
-        return conn.fetchval("SELECT 1")
-
     t: dict[str, list[float]] = {"direct": [], "asyncpg_pool": [], "asyncpg_pool_no_reset": [],
-                                 "tier_pool": []}
+                                 "tier_ping": []}
     for _ in range(reps):
         t["direct"].append(await timed(direct.fetchval, "SELECT 1"))
         t["asyncpg_pool"].append(await timed(via, default))
         t["asyncpg_pool_no_reset"].append(await timed(via, no_reset))
-        t["tier_pool"].append(await timed(tier_pool.run, select))
+        t["tier_ping"].append(await timed(tier.ping))
     await direct.close()
     await default.close()
     await no_reset.close()
-    await tier_pool.close()
     return {"select_1_p50_ms": {k: ms(v) for k, v in t.items()}}
 
 
@@ -223,7 +217,7 @@ async def main() -> None:
         report: dict[str, Any] = {"postgres": await raw.fetchval("SHOW server_version")}
         report["store_messages_1000"] = await bench_batches(memory, raw, rng, args.batches)
         report["store_message"] = await bench_single(memory, raw, rng, args.singles)
-        report["pool"] = await bench_pool(args.dsn, args.singles)
+        report["pool"] = await bench_pool(args.dsn, memory.tiers[0], args.singles)
         started = time.perf_counter()
         await load(raw, search_schema, args.messages, args.users, rng)
         report["search"] = {"messages": args.messages, "users": args.users,

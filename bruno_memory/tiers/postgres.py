@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import warnings
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
@@ -19,7 +20,6 @@ from bruno_memory.config.models import Duration, PositiveInt, TierConfig
 from bruno_memory.errors import CorruptRecord, TierError, TierUnavailable, translate_errors
 from bruno_memory.tiers import _sql, postgres_schema
 from bruno_memory.tiers._durable import UPSERTS, DurableReads, DurableWrites, Statement
-from bruno_memory.tiers._pgpool import Pool
 from bruno_memory.tiers.base import BaseTier, TierContext
 
 T = TypeVar("T")
@@ -138,6 +138,22 @@ def numbered(sql: str) -> str:
     return _sql.numbered(sql)
 
 
+CLOSE_TIMEOUT = 5.0
+"""Seconds ``aclose`` waits for busy connections to come back before terminating them."""
+
+
+async def _keep_session(conn: Any) -> None:
+    """Pool reset: nothing to undo, so skip asyncpg's reset query (a round trip per release).
+
+    asyncpg still rolls back a transaction left open before calling this. Nothing else
+    outlives one unit of work: settings are fixed at connect (``server_settings``), the
+    migration's advisory lock and ``SET LOCAL``s are transaction-scoped, and the tier never
+    LISTENs, declares cursors, creates temporary tables or holds session locks. Prepared
+    statements are asyncpg's statement cache, which the reset query leaves alone anyway.
+    tests/integration/test_postgres_tier.py checks a used connection for each of these.
+    """
+
+
 class PostgresTier(DurableReads, DurableWrites, BaseTier[PostgresConfig]):
     """Everything, authoritative, in one PostgreSQL schema, through an asyncpg pool."""
 
@@ -150,49 +166,57 @@ class PostgresTier(DurableReads, DurableWrites, BaseTier[PostgresConfig]):
         self.address = masked(config.dsn.get_secret_value())
         self.dialect = dialect(config.search_config)
         self.retries = 0
-        self._pool: Pool | None = None
+        self._pool: asyncpg.Pool | None = None
 
     async def open(self) -> None:
         cfg = self.config
         with self._errors("open"):
-            self._pool = Pool(self._connect, min_size=cfg.min_size, max_size=cfg.max_size)
+            # On a failed connect, create_pool closes what it opened and raises the error.
+            self._pool = await asyncpg.create_pool(
+                cfg.dsn.get_secret_value(),
+                min_size=cfg.min_size,
+                max_size=cfg.max_size,
+                reset=_keep_session,
+                timeout=cfg.connect_timeout,
+                command_timeout=cfg.statement_timeout + cfg.connect_timeout
+                if cfg.statement_timeout
+                else None,
+                server_settings=self._settings(),  # in the startup packet: no init round trip
+            )
             try:
-                await self._pool.fill()
-                await self._pool.run(
-                    lambda conn: postgres_schema.migrate(conn, self.schema, cfg.search_config)
-                )
+                async with self._pool.acquire() as conn:
+                    await postgres_schema.migrate(conn, self.schema, cfg.search_config)
             except BaseException:
                 await self.aclose()
                 raise
 
-    async def _connect(self) -> Any:
-        cfg = self.config
-        settings = {
+    def _settings(self) -> dict[str, str]:
+        return {
             "search_path": postgres_schema.quoted(self.schema),
-            "statement_timeout": str(int(cfg.statement_timeout * 1000)),
+            "statement_timeout": str(int(self.config.statement_timeout * 1000)),
             "application_name": f"bruno-memory:{self.schema}"[:63],
         }
-        return await asyncpg.connect(
-            cfg.dsn.get_secret_value(),
-            timeout=cfg.connect_timeout,
-            command_timeout=cfg.statement_timeout + cfg.connect_timeout
-            if cfg.statement_timeout
-            else None,
-            server_settings=settings,
-        )
 
     async def aclose(self) -> None:
+        """Close the pool once busy connections come back; terminate them after a while."""
         pool, self._pool = self._pool, None
-        if pool is not None:
-            await pool.close()
+        if pool is None:
+            return
+        try:
+            await asyncio.wait_for(pool.close(), CLOSE_TIMEOUT)
+        except Exception as exc:  # timed out, or a connection failed to close cleanly
+            log.warning("postgres pool did not close cleanly; terminating it", tier=self.name,
+                        address=self.address, error=type(exc).__name__)
+            pool.terminate()
 
     async def ping(self) -> None:
         await self._call("ping", lambda conn: conn.fetchval("SELECT 1"))
 
     def metrics(self) -> dict[str, Any]:
         """Pool occupancy and how many dropped connections were retried."""
-        pool = self._pool.metrics() if self._pool else {"pool_size": 0, "pool_idle": 0}
-        return {**pool, "retries": self.retries}
+        pool = self._pool
+        size, idle = (pool.get_size(), pool.get_idle_size()) if pool else (0, 0)
+        return {"pool_size": size, "pool_idle": idle, "retries": self.retries}
 
     # -- the driver boundary ------------------------------------------------------------
 
@@ -229,14 +253,16 @@ class PostgresTier(DurableReads, DurableWrites, BaseTier[PostgresConfig]):
                 self.retries += 1
                 log.warning("postgres connection dropped; retrying once", tier=self.name, op=op,
                             address=self.address, error=type(exc).__name__)
-                if self._pool is not None:
-                    self._pool.expire()
+                if self._pool is not None:  # its siblings likely died too: replace them all
+                    await self._pool.expire_connections()
                 return await self._attempt(work)
 
     async def _attempt(self, work: Callable[[Any], Awaitable[T]]) -> T:
+        """``work`` on a pooled connection; asyncpg's release survives a cancelled caller."""
         if self._pool is None:
             raise TierUnavailable("the tier is not open (call open())", tier=self.name, op="use")
-        return await self._pool.run(work)
+        async with self._pool.acquire() as conn:
+            return await work(conn)
 
     # -- writes and reads ---------------------------------------------------------------
 

@@ -21,13 +21,15 @@ import asyncpg.exceptions
 import pytest
 from bruno_core.models.context import SessionContext, UserContext
 from bruno_core.models.memory import MemoryEntry, MemoryQuery, MemoryType
+from bruno_core.models.message import MessageRole
 
 from bruno_memory.build import create_tier
 from bruno_memory.config.loader import load_config
 from bruno_memory.errors import BrunoMemoryConfigError, CorruptRecord, TierError, TierUnavailable
-from bruno_memory.ops import Key, Put
+from bruno_memory.ops import ClearHistory, Delete, Key, PurgeUser, Put
 from bruno_memory.records import MessageRecord
 from bruno_memory.testing.tier_contract import msg, put
+from bruno_memory.tiers import postgres
 from bruno_memory.tiers.base import TierContext
 from bruno_memory.tiers.postgres import PostgresTier, masked, winners
 from bruno_memory.tiers.postgres_schema import MIGRATIONS
@@ -427,6 +429,139 @@ async def test_metrics_show_the_pool_and_retries(pg: Pg) -> None:
     """metrics() reports pool occupancy and the retry count for health reports."""
     async with opened(pg.dsn, pg.ns, min_size=2, max_size=3) as tier:
         assert tier.metrics() == {"pool_size": 2, "pool_idle": 2, "retries": 0}
+
+
+# -- the connection pool (asyncpg's) -----------------------------------------------------
+
+SESSION_STATE = r"""
+SELECT pg_backend_pid() AS pid,
+       (SELECT count(*) FROM pg_listening_channels()) AS listening,
+       (SELECT count(*) FROM pg_cursors WHERE name <> '') AS cursors,  -- '': this query
+       (SELECT count(*) FROM pg_locks
+         WHERE pid = pg_backend_pid() AND locktype = 'advisory') AS advisory_locks,
+       pg_my_temp_schema()::int AS temp_schema,
+       (SELECT count(*) FROM pg_settings  -- what RESET ALL would undo
+         WHERE source = 'session' AND setting IS DISTINCT FROM reset_val) AS session_sets,
+       (SELECT count(*) FROM pg_prepared_statements
+         WHERE name NOT LIKE '\_\_asyncpg\_%') AS own_statements,
+       current_setting('search_path') AS search_path,
+       current_setting('statement_timeout') AS statement_timeout,
+       current_setting('application_name') AS application_name
+"""
+
+
+async def backends(admin: Any, ns: str) -> set[int]:
+    """The pids of the server backends a tier on schema ``ns`` holds."""
+    rows = await admin.fetch(
+        "SELECT pid FROM pg_stat_activity WHERE application_name = $1", f"bruno-memory:{ns}"
+    )
+    return {r[0] for r in rows}
+
+
+async def test_used_connections_carry_no_session_state(pg: Pg) -> None:
+    """After migrations, writes, deletes and reads, the pooled connection is as it connected."""
+    memory = MemoryEntry(content="a fact", memory_type=MemoryType.FACT, user_id="u1")
+    session = SessionContext(user_id="u1")
+    async with opened(pg.dsn, pg.ns, min_size=1, max_size=1, statement_timeout="7s") as tier:
+        first = await tier._call("probe", lambda c: c.fetchrow(SESSION_STATE))
+        await tier.write([put(msg("c", 1)), put(msg("c", 2, role=MessageRole.SYSTEM)),
+                          put(memory), put(session), put(UserContext(user_id="u1"))])
+        await tier.write([put(msg("c", i)) for i in range(3, 8)])  # one batched upsert
+        await tier.get([Key("memory", str(memory.id)), Key("session", session.session_id)])
+        await tier.window("c", 3)
+        await tier.search_messages("hello world", "u1", 5)
+        await tier.query_memories(MemoryQuery(user_id="u1", query_text="fact"), 0.0)
+        await tier.latest_session("u1")
+        await tier.statistics("u1")
+        await tier.write([Delete(Key("memory", str(memory.id)), 10), ClearHistory("c", True, 11),
+                          PurgeUser("u1", 12)])  # a transaction, with tombstones
+        state = dict(await tier._call("probe", lambda c: c.fetchrow(SESSION_STATE)))
+    assert state["pid"] == first["pid"]  # every call above ran on this one connection
+    assert {k: state[k] for k in ("listening", "cursors", "advisory_locks", "temp_schema",
+                                  "session_sets", "own_statements")} == dict.fromkeys(
+        ("listening", "cursors", "advisory_locks", "temp_schema", "session_sets",
+         "own_statements"), 0)
+    assert (state["search_path"], state["statement_timeout"]) == (f'"{pg.ns}"', "7s")
+    assert state["application_name"] == f"bruno-memory:{pg.ns}"
+
+
+async def test_a_cancelled_write_stops_on_the_server_and_lands_nowhere(pg: Pg, admin: Any) -> None:
+    """Cancelling a write stuck on a lock cancels its statement; the tier then works on."""
+    async with opened(pg.dsn, pg.ns, min_size=1, max_size=1) as tier:
+        async with locked(pg.dsn, pg.ns) as lock:
+            writing = asyncio.ensure_future(tier.write([put(msg("c", 1))]))
+            await _waiting_backend(admin, lock.get_server_pid(), set())
+            writing.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await writing
+            blocked = "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))"
+            assert await admin.fetchval(blocked, lock.get_server_pid()) == 0
+        assert await admin.fetchval(f'SELECT count(*) FROM "{pg.ns}".messages') == 0
+        await tier.write([put(msg("c", 2))])
+        assert len(await tier.window("c", None)) == 1
+        assert tier.retries == 0 and tier.metrics()["pool_size"] == 1
+
+
+async def test_concurrent_writes_hold_at_most_max_size_connections(pg: Pg, admin: Any) -> None:
+    """Six writes stuck on a lock hold max_size (two) backends; the others wait their turn."""
+    async with opened(pg.dsn, pg.ns, min_size=0, max_size=2) as tier:
+        async with locked(pg.dsn, pg.ns) as lock:
+            writes = [asyncio.ensure_future(tier.write([put(msg("c", i))])) for i in range(6)]
+            first = await _waiting_backend(admin, lock.get_server_pid(), set())
+            await _waiting_backend(admin, lock.get_server_pid(), {first})
+            await asyncio.sleep(0.1)  # room for a third connection, were the pool to open one
+            assert len(await backends(admin, pg.ns)) == 2
+            assert tier.metrics()["pool_size"] == 2
+        await asyncio.gather(*writes)
+        assert len(await tier.window("c", None)) == 6
+
+
+async def test_a_dropped_connection_retires_every_older_one(pg: Pg, admin: Any) -> None:
+    """After one connection drops, the retry and later calls use only connections made since."""
+    async with opened(pg.dsn, pg.ns, min_size=2, max_size=2) as tier:
+        before = await backends(admin, pg.ns)
+        assert len(before) == 2
+        async with locked(pg.dsn, pg.ns) as lock:
+            writing = asyncio.ensure_future(tier.write([put(msg("c", 1))]))
+            first = await _waiting_backend(admin, lock.get_server_pid(), set())
+            await admin.execute("SELECT pg_terminate_backend($1)", first)
+            retry = await _waiting_backend(admin, lock.get_server_pid(), {first})
+        await writing
+        async with locked(pg.dsn, pg.ns) as lock:  # two stuck writes show both connections
+            writes = [asyncio.ensure_future(tier.write([put(msg("c", i))])) for i in (2, 3)]
+            a = await _waiting_backend(admin, lock.get_server_pid(), set())
+            b = await _waiting_backend(admin, lock.get_server_pid(), {a})
+        await asyncio.gather(*writes)
+        assert not {retry, a, b} & before
+        assert tier.retries == 1
+
+
+async def test_close_terminates_calls_still_running_after_the_timeout(
+    pg: Pg, admin: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """aclose() waits CLOSE_TIMEOUT for busy connections, then terminates them."""
+    monkeypatch.setattr(postgres, "CLOSE_TIMEOUT", 0.2)
+    tier = make(pg.dsn, pg.ns)
+    await tier.open()
+    try:
+        async with locked(pg.dsn, pg.ns) as lock:
+            writing = asyncio.ensure_future(tier.write([put(msg("c", 1))]))
+            await _waiting_backend(admin, lock.get_server_pid(), set())
+            await tier.aclose()
+            with pytest.raises(TierUnavailable):
+                await writing
+            assert tier.metrics()["pool_size"] == 0
+    finally:
+        await tier.aclose()
+        await drop_schema(pg.dsn, pg.ns)
+
+
+async def test_a_closed_tier_refuses_work_clearly(pg: Pg) -> None:
+    """After aclose(), calls fail with TierUnavailable saying the tier is not open."""
+    async with opened(pg.dsn, pg.ns) as tier:
+        await tier.aclose()
+        with pytest.raises(TierUnavailable, match="not open"):
+            await tier.ping()
 
 
 # -- a server of the test's own that checks passwords ----------------------------------
