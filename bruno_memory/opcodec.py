@@ -25,7 +25,7 @@ from bruno_memory.ops import (
 )
 from bruno_memory.records import MessageRecord
 
-__all__ = ["DecodeError", "decode_op", "encode_op"]
+__all__ = ["DecodeError", "decode_op", "encode_op", "frame", "unframe"]
 
 
 def encode_op(op: WriteOp) -> bytes:
@@ -39,7 +39,7 @@ def encode_op(op: WriteOp) -> bytes:
     if isinstance(op, PurgeUser):
         return _head("u", op.version, op.user_id)
     if isinstance(op, FillWindow):
-        body = b"".join(_framed(codec.encode(m)) for m in op.messages)
+        body = frame([codec.encode(m) for m in op.messages])
         return _head("f", 0, op.conversation_id, op.complete) + body
     raise TypeError(f"not a write op: {op!r}")
 
@@ -85,18 +85,28 @@ def _head(tag: str, version: int, *fields: object) -> bytes:
     return orjson.dumps([tag, version, *fields]) + b"\n"
 
 
-def _framed(data: bytes) -> bytes:
-    return len(data).to_bytes(4, "big") + data
+def frame(parts: list[bytes]) -> bytes:
+    """Parts joined, each prefixed by its length (4 bytes)."""
+    return b"".join(len(p).to_bytes(4, "big") + p for p in parts)
+
+
+def unframe(body: bytes) -> list[bytes]:
+    """Inverse of ``frame``; raises ``DecodeError`` on a truncated body."""
+    out, at = [], 0
+    while at < len(body):
+        size = int.from_bytes(body[at : at + 4], "big")
+        if at + 4 + size > len(body):
+            raise DecodeError("truncated frame")
+        out.append(body[at + 4 : at + 4 + size])
+        at += 4 + size
+    return out
 
 
 def _unframed(body: bytes) -> tuple[MessageRecord, ...]:
     out: list[MessageRecord] = []
-    at = 0
-    while at < len(body):
-        size = int.from_bytes(body[at : at + 4], "big")
-        value = codec.decode(body[at + 4 : at + 4 + size])
-        if not isinstance(value, MessageRecord) or at + 4 + size > len(body):
+    for part in unframe(body):
+        value = codec.decode(part)
+        if not isinstance(value, MessageRecord):
             raise ValueError("a window fill holds messages only")
         out.append(value)
-        at += 4 + size
     return tuple(out)

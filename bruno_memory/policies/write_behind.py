@@ -182,6 +182,7 @@ class WriteBehind(PolicyTier):
                 self.stats.rejected += 1
                 raise Backpressure(f"tier {self.name!r}: write-behind queue is full "
                                    f"({len(self._log)} of {self.cfg.max_pending} ops pending)")
+            self._urgent += 1  # a full queue is a due batch, whatever the interval
             self._kick.set()
             try:
                 async with self._changed:
@@ -191,6 +192,8 @@ class WriteBehind(PolicyTier):
                 raise Backpressure(
                     f"tier {self.name!r}: write-behind queue stayed full for "
                     f"{self.cfg.block_timeout}s ({len(self._log)} ops pending)") from None
+            finally:
+                self._urgent -= 1
         self._reserved += n
 
     async def _accept(self, ops: list[WriteOp]) -> None:

@@ -107,6 +107,10 @@ class LRUTier(BaseTier[LRUConfig]):
         except ValueError:  # larger than the whole cache: not cached
             self._cache.pop(key, None)
 
+    async def clear(self) -> None:
+        """Forget everything (a cache that may have missed invalidations)."""
+        self._cache.clear()
+
     def __len__(self) -> int:
         return len(self._cache)
 

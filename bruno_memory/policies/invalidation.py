@@ -1,0 +1,214 @@
+"""Cross-process invalidation of a local cache over Redis pub/sub.
+
+Every process publishes what its writes change (as drops: see ``drops``) on one channel
+per namespace; every other process applies those drops to its local cache. The bound
+holds even when messages are lost: a subscriber pings its channel and, if it has not
+heard from Redis for ``max_lag``, it stops serving from the cache (misses) until it is
+subscribed again, and it clears the cache before serving again.
+
+Why pub/sub rather than RESP3 client tracking: the local cache is filled from every
+tier below it (Redis *and* SQL), and tracking only covers keys read through one Redis
+connection; pub/sub carries our own drops, so it covers windows, purges and records
+whatever tier they came from, on a single node or a cluster, with any client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import Any
+
+import structlog
+from redis import exceptions as rx
+from redis.asyncio import Redis
+
+from bruno_memory.config.models import InvalidationConfig, TierConfig, mask_password
+from bruno_memory.errors import BrunoMemoryConfigError
+from bruno_memory.opcodec import DecodeError, decode_op, encode_op, frame, unframe
+from bruno_memory.ops import MISS, Empty, FillWindow, Key, Miss, Put, Value, WriteOp
+from bruno_memory.policies.base import PolicyTier
+from bruno_memory.policies.drops import drops_for
+from bruno_memory.policies.overlay import owner
+from bruno_memory.records import MessageRecord
+from bruno_memory.tiers.base import Tier, TierContext
+
+log = structlog.get_logger(__name__)
+LOST = (rx.ConnectionError, rx.TimeoutError, OSError, TimeoutError)
+
+
+class Invalidation(PolicyTier):
+    """Keeps a local cache coherent with the other processes sharing its namespace.
+
+    Args:
+        cfg: the Redis URL, channel and ``max_lag``.
+        namespace: the stack's namespace (the default channel is ``<namespace>:invalidate``).
+        clock: monotonic seconds.
+    """
+
+    def __init__(self, inner: Tier, cfg: InvalidationConfig, namespace: str,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(inner)
+        self.cfg, self._clock = cfg, clock
+        self.channel = cfg.channel or f"{namespace}:invalidate"
+        self.sender = uuid.uuid4().hex.encode()
+        self._heard = float("-inf")  # when Redis last spoke on the subscription
+        self._synced = False
+        self._guard: dict[Hashable, float] = {}  # target -> fills ignored until then
+        self._listener: asyncio.Task[None] | None = None
+        self._pub: Any = None
+        self.received = self.published = self.publish_failures = 0
+
+    def _settings(self) -> str:
+        url = mask_password(self.cfg.url)
+        return f"url={url!r}, channel={self.channel!r}, max_lag={self.cfg.max_lag}"
+
+    async def open(self) -> None:
+        if not callable(getattr(self.inner, "clear", None)):
+            raise BrunoMemoryConfigError(
+                f"invalidation needs a local cache it can clear (kind: lru), not {self.inner!r}",
+                path="invalidation")
+        await self.inner.open()
+        self._pub = self._client()
+        self._listener = asyncio.create_task(self._listen())
+
+    def _client(self) -> Any:
+        t = self.cfg.max_lag
+        return Redis.from_url(self.cfg.url, socket_timeout=t, socket_connect_timeout=t,
+                              client_name="bruno-memory.invalidation")
+
+    async def aclose(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+        if self._pub is not None:
+            await self._pub.aclose()
+        await self.inner.aclose()
+
+    # -- serving only while in sync -------------------------------------------------
+
+    def in_sync(self) -> bool:
+        """Subscribed, and Redis was heard from within ``max_lag``."""
+        return self._synced and self._clock() - self._heard <= self.cfg.max_lag
+
+    async def get(self, keys: Sequence[Key]) -> Mapping[Key, Value | Empty]:
+        return await self.inner.get(keys) if self.in_sync() else {}
+
+    async def window(
+        self, conversation_id: str, limit: int | None
+    ) -> Sequence[MessageRecord] | Miss:
+        return await super().window(conversation_id, limit) if self.in_sync() else MISS
+
+    async def write(self, ops: Sequence[WriteOp]) -> None:
+        changes = [op for op in ops if not _is_fill(op)]
+        fills = [op for op in ops if _is_fill(op) and self._fill_allowed(op)]
+        if fills and self.in_sync():
+            await self.inner.write(fills)
+        if changes:
+            await self.inner.write(changes)
+            await self._publish(changes)
+
+    def _fill_allowed(self, op: WriteOp) -> bool:
+        """A fill read before a remote change arrived must not bring the old value back."""
+        now = self._clock()
+        targets = drops_for([op]) if not isinstance(op, FillWindow) else {
+            ("window", op.conversation_id): op}
+        if any(self._guard.get(t, 0.0) > now for t in targets):
+            return False
+        user = owner(op.value) if isinstance(op, Put) else None
+        return not (user and self._guard.get(("user", user), 0.0) > now)
+
+    # -- publishing -----------------------------------------------------------------
+
+    async def _publish(self, ops: list[WriteOp]) -> None:
+        drops = [encode_op(d) for d in drops_for(ops).values()]
+        payload = self.sender + b"\n" + frame(drops)
+        for attempt in (1, 2):
+            try:
+                await self._pub.publish(self.channel, payload)
+                self.published += 1
+                return
+            except LOST as exc:
+                if attempt == 2:
+                    self.publish_failures += 1
+                    log.error("invalidation not published", tier=self.name, error=str(exc))
+
+    # -- listening ------------------------------------------------------------------
+
+    async def _listen(self) -> None:
+        pause = 0.05
+        while True:
+            try:
+                await self._subscribed()
+            except LOST as exc:
+                log.warning("invalidation channel lost; cache bypassed", tier=self.name,
+                            error=str(exc))
+            self._synced = False
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, self.cfg.max_lag)
+
+    async def _subscribed(self) -> None:
+        client = self._client()
+        pubsub = client.pubsub()
+        try:
+            await pubsub.subscribe(self.channel)
+            beat = self.cfg.max_lag / 4
+            if await pubsub.get_message(timeout=self.cfg.max_lag) is None:
+                raise TimeoutError("no subscribe confirmation")
+            await self.inner.clear()  # type: ignore[attr-defined]  # what we missed is gone
+            self._heard, self._synced, pinged = self._clock(), True, self._clock()
+            while True:
+                message = await pubsub.get_message(timeout=beat)
+                now = self._clock()
+                if message is not None:
+                    self._heard = now
+                    await self._received(message)
+                if now - pinged >= beat:
+                    await pubsub.ping()
+                    pinged = now
+                if now - self._heard > self.cfg.max_lag:
+                    raise TimeoutError(f"no word from Redis for {self.cfg.max_lag}s")
+        finally:
+            self._synced = False
+            with contextlib.suppress(*LOST, rx.RedisError):
+                await pubsub.aclose()
+            await client.aclose()
+
+    async def _received(self, message: Mapping[str, Any]) -> None:
+        if message.get("type") != "message":
+            return
+        sender, _, body = bytes(message["data"]).partition(b"\n")
+        if sender == self.sender:
+            return
+        try:
+            drops = [decode_op(d) for d in unframe(body)]
+        except DecodeError as exc:
+            log.warning("invalidation message ignored", tier=self.name, error=str(exc))
+            return
+        self.received += 1
+        until = self._clock() + self.cfg.max_lag
+        self._guard.update(dict.fromkeys(drops_for(drops), until))
+        if len(self._guard) > 10_000:
+            now = self._clock()
+            self._guard = {k: t for k, t in self._guard.items() if t > now}
+        await self.inner.write(drops)
+
+    def metrics(self) -> dict[str, Any]:
+        mine = {"in_sync": self.in_sync(), "received": self.received,
+                "published": self.published, "publish_failures": self.publish_failures}
+        return {**super().metrics(), "invalidation": mine}
+
+
+def _is_fill(op: WriteOp) -> bool:
+    """Cache fills carry no version; every write through the stack does."""
+    return isinstance(op, FillWindow) or (isinstance(op, Put) and op.version == 0)
+
+
+def wrap(tier: Tier, cfg: TierConfig, context: TierContext) -> Invalidation:
+    """The ``invalidation`` policy from a tier's config."""
+    assert cfg.invalidation is not None
+    return Invalidation(tier, cfg.invalidation, context.namespace, context.clock)
+

@@ -1,0 +1,197 @@
+"""Journals: an acknowledged write is journaled, replayed by the next owner, trimmed only
+once applied, dead-lettered with its error; a journal that is down never gets a silent ack."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from bruno_core.models.memory import MemoryEntry, MemoryType
+from redis.asyncio import Redis
+
+from bruno_memory.config.models import JournalConfig, WriteBehindConfig
+from bruno_memory.errors import CorruptRecord, TierUnavailable
+from bruno_memory.opcodec import decode_op, encode_op
+from bruno_memory.ops import EMPTY, Key, Put
+from bruno_memory.policies.journal import FileJournal, Journal, create_journal
+from bruno_memory.policies.journal_redis import RedisJournal
+from bruno_memory.policies.write_behind import WriteBehind
+from bruno_memory.testing.faults import FlakyTier, TcpProxy
+from bruno_memory.tiers.sqlite import SQLiteConfig, SQLiteTier
+
+SLOW = WriteBehindConfig(interval=3600, backoff=0.005, max_backoff=0.05, max_attempts=1,
+                         drain_timeout=0.2)
+
+
+def memory(text: str = "likes jazz") -> MemoryEntry:
+    return MemoryEntry(content=text, memory_type=MemoryType.LONG_TERM, user_id="u1")
+
+
+def mput(entry: MemoryEntry) -> Put:
+    return Put(Key("memory", str(entry.id)), entry)
+
+
+async def stored(tier: SQLiteTier, entries: list[MemoryEntry]) -> list[Any]:
+    keys = [Key("memory", str(e.id)) for e in entries]
+    found = await tier.get(keys)
+    return [found[k] for k in keys]
+
+
+@pytest.fixture(params=["file", pytest.param("redis", marks=pytest.mark.redis)])
+def journal_cfg(request: pytest.FixtureRequest, tmp_path: Path, namespace: str) -> JournalConfig:
+    """A journal config of each kind, private to the test."""
+    if request.param == "file":
+        return JournalConfig(kind="file", path=str(tmp_path / "journal"))
+    url = request.getfixturevalue("redis_url")
+    return JournalConfig(kind="redis", url=url, stream=f"{namespace}:journal", lease=0.3)
+
+
+@pytest.fixture
+async def cleanup_stream(journal_cfg: JournalConfig) -> AsyncIterator[None]:
+    yield
+    if journal_cfg.kind == "redis":
+        client = Redis.from_url(journal_cfg.url or "")
+        keys = [k async for k in client.scan_iter(match=f"{journal_cfg.stream}*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+
+
+def journal(cfg: JournalConfig, tmp: Path, owner: str | None = None) -> Journal:
+    return create_journal(cfg.model_copy(update={"owner": owner}), "durable", "t", tmp)
+
+
+async def test_a_closed_writers_journal_is_replayed_by_the_next(
+    journal_cfg: JournalConfig, tmp_path: Path, cleanup_stream: None
+) -> None:
+    """Writes acknowledged while the tier was down are applied by the next process to open."""
+    sqlite = SQLiteTier(SQLiteConfig(path=str(tmp_path / "d.db")))
+    flaky = FlakyTier(sqlite)
+    first = WriteBehind(flaky, SLOW, journal(journal_cfg, tmp_path))
+    await first.open()
+    flaky.fail(only=["write"])
+    entries = [memory(f"m{i}") for i in range(50)]
+    for e in entries:
+        await first.write([mput(e)])
+    await first.aclose()  # cannot drain: the entries stay journaled
+    again = SQLiteTier(SQLiteConfig(path=str(tmp_path / "d.db")))
+    second = WriteBehind(again, SLOW, journal(journal_cfg, tmp_path))
+    await second.open()
+    await second.flush()
+    assert await stored(again, entries) == entries
+    assert second.metrics()["write_behind"]["replayed"] == 50
+    await second.aclose()
+
+
+async def test_a_live_writers_entries_are_left_alone_until_it_is_gone(
+    journal_cfg: JournalConfig, tmp_path: Path, cleanup_stream: None
+) -> None:
+    """Another process claims nothing while the writer lives, everything once it is dead."""
+    a, b = journal(journal_cfg, tmp_path, "a"), journal(journal_cfg, tmp_path, "b")
+    await a.open()
+    await b.open()
+    op = encode_op(mput(memory()))
+    ids = await a.append([op, op])
+    assert await b.reclaim() == []
+    if isinstance(a, RedisJournal):  # a SIGKILL leaves the liveness key to expire
+        assert a._beat is not None
+        a._beat.cancel()
+        await asyncio.sleep(journal_cfg.lease + 0.1)
+        claimed = await b.reclaim()
+    else:
+        await a.aclose()
+        claimed = await b.reclaim()
+    assert [i for i, _ in claimed] == ids and all(d == op for _, d in claimed)
+    await b.ack(ids)
+    assert await b.reclaim() == []
+    if isinstance(a, RedisJournal):
+        await a.aclose()
+    await b.aclose()
+
+
+async def test_entries_are_trimmed_only_once_applied(
+    journal_cfg: JournalConfig, tmp_path: Path, cleanup_stream: None
+) -> None:
+    """Journal entries stay while the tier is down and are deleted once applied."""
+    sqlite = SQLiteTier(SQLiteConfig(path=str(tmp_path / "d.db")))
+    flaky = FlakyTier(sqlite)
+    j = journal(journal_cfg, tmp_path)
+    wb = WriteBehind(flaky, SLOW, j)
+    await wb.open()
+    flaky.fail(only=["write"])
+    await wb.write([mput(memory(f"m{i}")) for i in range(10)])
+    with pytest.raises(TierUnavailable):
+        await wb.flush()
+    assert await held(j) == 10
+    flaky.heal()
+    await wb.flush()
+    assert await held(j) == 0
+    await wb.aclose()
+
+
+async def held(j: Journal) -> int:
+    if isinstance(j, FileJournal):
+        return await j._do(lambda: j._db().execute("SELECT COUNT(*) FROM journal").fetchone()[0])
+    assert isinstance(j, RedisJournal)
+    return int(await j._client.xlen(j.stream))
+
+
+async def test_an_entry_that_keeps_failing_is_dead_lettered_with_its_error(
+    journal_cfg: JournalConfig, tmp_path: Path, cleanup_stream: None
+) -> None:
+    """The failing op moves to the dead letters with its error; the journal is emptied."""
+    sqlite = SQLiteTier(SQLiteConfig(path=str(tmp_path / "d.db")))
+    flaky = FlakyTier(sqlite)
+    j = journal(journal_cfg, tmp_path)
+    wb = WriteBehind(flaky, SLOW, j)
+    await wb.open()
+    flaky.fail(times=2, error=CorruptRecord, only=["write"])  # the batch, then the op alone
+    entry = memory()
+    await wb.write([mput(entry)])
+    await wb.flush()
+    [dead] = await wb.dead_letters()
+    assert "injected failure" in dead.error and decode_op(dead.data).value == entry
+    assert await held(j) == 0
+    await wb.aclose()
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("on_down", ["reject", "write-through"])
+async def test_a_journal_that_is_down_never_gets_a_silent_ack(
+    on_down: str, redis_url: str, tmp_path: Path, namespace: str
+) -> None:
+    """With the journal unreachable a write is rejected, or applied before it is acknowledged."""
+    port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
+    with TcpProxy("127.0.0.1", port) as proxy:
+        cfg = JournalConfig(kind="redis", url=proxy.url("redis://127.0.0.1:{port}/0"),
+                            stream=f"{namespace}:journal", timeout=0.5, on_down=on_down)
+        sqlite = SQLiteTier(SQLiteConfig(path=str(tmp_path / "d.db")))
+        wb = WriteBehind(sqlite, SLOW, journal(cfg, tmp_path), on_journal_down=on_down)
+        await wb.open()
+        proxy.cut()
+        entry = memory()
+        if on_down == "reject":
+            with pytest.raises(TierUnavailable, match="journal unavailable"):
+                await wb.write([mput(entry)])
+            assert (await wb.get([Key("memory", str(entry.id))])) == {
+                Key("memory", str(entry.id)): EMPTY}
+        else:
+            await wb.write([mput(entry)])
+            assert await stored(sqlite, [entry]) == [entry]
+        proxy.restore()
+        await wb.aclose()
+    client = Redis.from_url(redis_url)
+    await client.delete(f"{namespace}:journal", f"{namespace}:journal:dead")
+    await client.aclose()
+
+
+def test_a_redis_journal_shows_no_password() -> None:
+    """A journal's repr and its config's dump mask the password of its URL."""
+    secret = uuid.uuid4().hex
+    cfg = JournalConfig(kind="redis", url=f"redis://user:{secret}@127.0.0.1:6379/0")
+    j = create_journal(cfg, "durable", "t", Path("."))
+    assert secret not in repr(j) and secret not in repr(cfg) and secret not in str(cfg.model_dump())
