@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -37,11 +36,10 @@ from bruno_memory.ops import (
     PurgeUser,
     Value,
     WriteOp,
-    coalesce,
 )
 from bruno_memory.policies import overlay
 from bruno_memory.policies.base import PolicyTier
-from bruno_memory.policies.flush_stats import FlushStats
+from bruno_memory.policies.flusher import Flusher
 from bruno_memory.policies.journal import DeadLetter, Item, Journal, create_journal
 from bruno_memory.policies.pending import Entry, PendingLog
 from bruno_memory.records import MessageRecord
@@ -76,17 +74,13 @@ class WriteBehind(PolicyTier):
         self._on_error, self._on_journal_down = on_error, on_journal_down
         self._reclaim_every, self._clock, self._versions = reclaim_every, clock, versions
         self._log = PendingLog()
+        self._flusher = Flusher(inner, self._log, journal, cfg, always_due=mode == "queue",
+                                clock=clock)
+        self.stats = self._flusher.stats
         self._reserved = 0
-        self._urgent = 0
-        self._kick = asyncio.Event()
-        self._changed = asyncio.Condition()
-        self._down: TierUnavailable | None = None
-        self._gave_up = False
-        self._backoff = cfg.backoff
-        self._unacked: list[Any] = []
-        self._dead: deque[DeadLetter] = deque(maxlen=1000)
+        self._writing = 0  # writes between their start and their acknowledgement
+        self._closing = False
         self._tasks: list[asyncio.Task[None]] = []
-        self.stats = FlushStats()
 
     def _settings(self) -> str:
         c = self.cfg
@@ -104,21 +98,25 @@ class WriteBehind(PolicyTier):
         except BaseException:
             await self.inner.aclose()
             raise
-        self._tasks.append(asyncio.create_task(self._flusher()))
+        self._tasks.append(asyncio.create_task(self._flusher.run()))
         if self.journal is not None:
             self._tasks.append(asyncio.create_task(self._reclaimer()))
 
     async def flush(self) -> None:
         """Wait until every write queued before this call is applied."""
-        await self._drain_through(self._log.last_seq, self.cfg.drain_timeout)
+        await self._flusher.drain_through(self._log.last_seq, self.cfg.drain_timeout)
         await super().flush()
 
     async def aclose(self) -> None:
-        """Drain the queue, then close; with a journal, what cannot be applied stays there."""
+        """Refuse new writes, drain the queue, then close; with a journal, what cannot be
+        applied stays there for the next process."""
+        self._closing = True
         lost = 0
+        timeout = 0.0 if self._flusher.gave_up else self.cfg.drain_timeout
         try:
-            timeout = 0.0 if self._gave_up else self.cfg.drain_timeout
-            await self._drain_through(self._log.last_seq, timeout)
+            with contextlib.suppress(TimeoutError):
+                await self._flusher.wait_for(lambda: self._writing == 0, timeout)
+            await self._flusher.drain_through(self._log.last_seq, timeout)
         except TierUnavailable as exc:
             lost = 0 if self.journal else len(self._log)
             log.error("write-behind queue not drained at close", tier=self.name,
@@ -138,8 +136,7 @@ class WriteBehind(PolicyTier):
         self._tasks.clear()
         try:
             if self.journal is not None:
-                with contextlib.suppress(BrunoMemoryError):
-                    await self.journal.ack(self._unacked)
+                await self._flusher.ack([])
                 await self.journal.aclose()
         finally:
             await self.inner.aclose()
@@ -147,6 +144,8 @@ class WriteBehind(PolicyTier):
     # -- writes ---------------------------------------------------------------------
 
     async def write(self, ops: Sequence[WriteOp]) -> None:
+        if self._closing:
+            raise TierUnavailable("closing: no new writes", tier=self.name, op="write")
         ops = stamp(ops, self._versions)
         fills = [op for op in ops if isinstance(op, FillWindow)]
         queued: list[WriteOp] = [op for op in ops if not isinstance(op, FillWindow)]
@@ -154,17 +153,27 @@ class WriteBehind(PolicyTier):
             await self._fill(fills)
         if not queued:
             return
-        if self.mode == "queue" and not self._log and self._down is None:
+        self._writing += 1
+        try:
+            await self._write(queued)
+        finally:
+            self._writing -= 1
+            if self._closing:
+                self._flusher.kick()
+
+    async def _write(self, ops: list[WriteOp]) -> None:
+        down = self._flusher.down
+        if self.mode == "queue" and not self._log and down is None:
             try:
-                await self.inner.write(queued)
+                await self.inner.write(ops)
                 return
             except TierUnavailable as exc:
-                self._mark_down(exc)
-        elif self._down is not None and self._on_error == "fail":
+                self._flusher.mark_down(exc)
+        elif down is not None and self._on_error == "fail":
             raise TierUnavailable(f"not accepting writes while it is down (on_error: fail): "
-                                  f"{self._down}", tier=self.name, op="write")
-        await self._room_for(len(queued))
-        await asyncio.shield(self._accept(queued))
+                                  f"{down}", tier=self.name, op="write")
+        await self._room_for(len(ops))
+        await asyncio.shield(self._accept(ops))
 
     async def _fill(self, fills: list[FillWindow]) -> None:
         """Cache fills pass straight through, unless a pending write makes them stale."""
@@ -182,18 +191,13 @@ class WriteBehind(PolicyTier):
                 self.stats.rejected += 1
                 raise Backpressure(f"tier {self.name!r}: write-behind queue is full "
                                    f"({len(self._log)} of {self.cfg.max_pending} ops pending)")
-            self._urgent += 1  # a full queue is a due batch, whatever the interval
-            self._kick.set()
             try:
-                async with self._changed:
-                    await asyncio.wait_for(self._changed.wait_for(fits), self.cfg.block_timeout)
+                await self._flusher.wait_for(fits, self.cfg.block_timeout)
             except TimeoutError:
                 self.stats.rejected += 1
                 raise Backpressure(
                     f"tier {self.name!r}: write-behind queue stayed full for "
                     f"{self.cfg.block_timeout}s ({len(self._log)} ops pending)") from None
-            finally:
-                self._urgent -= 1
         self._reserved += n
 
     async def _accept(self, ops: list[WriteOp]) -> None:
@@ -207,7 +211,7 @@ class WriteBehind(PolicyTier):
                                       f"(journal.on_down: reject): {exc}", tier=self.name,
                                       op="write", cause=exc) from exc
             entries = self._enqueue(ops, [None] * len(ops))
-            await self._drain_through(max(e.seq for e in entries), self.cfg.drain_timeout)
+            await self._flusher.drain_through(max(e.seq for e in entries), self.cfg.drain_timeout)
             return
         self._reserved -= len(ops)
         self._enqueue(ops, ids)
@@ -222,7 +226,7 @@ class WriteBehind(PolicyTier):
         entries = [self._log.add(op, [] if i is None else [i], now)
                    for op, i in zip(ops, ids, strict=True)]
         if was_empty or len(self._log) >= self.cfg.batch_size or self.mode == "queue":
-            self._kick.set()
+            self._flusher.kick()
         return entries
 
     async def _replay(self, items: list[Item]) -> None:
@@ -231,160 +235,13 @@ class WriteBehind(PolicyTier):
             try:
                 op = decode_op(data)
             except DecodeError as exc:
-                await self._bury_raw(id_, data, f"undecodable journal entry: {exc}")
+                await self._flusher.bury_raw(id_, data, f"undecodable journal entry: {exc}")
                 continue
             self._versions.observe(getattr(op, "version", 0))
             self._log.add(op, [id_], self._clock())
         self.stats.replayed += len(items)
         if items:
-            self._kick.set()
-
-    # -- the flusher ----------------------------------------------------------------
-
-    async def _flusher(self) -> None:
-        while True:
-            await self._due()
-            entries = self._log.take(self.cfg.batch_size)
-            if entries and not await self._apply(entries):
-                await asyncio.sleep(self._backoff)
-                self._backoff = min(self._backoff * 2, self.cfg.max_backoff)
-
-    async def _due(self) -> None:
-        """Return once a batch is due: full, old enough, or a flush is waiting."""
-        while True:
-            oldest = self._log.oldest()
-            if oldest is not None and (
-                self._urgent or self.mode == "queue" or len(self._log) >= self.cfg.batch_size
-            ):
-                return
-            wait = None if oldest is None else oldest.since + self.cfg.interval - self._clock()
-            if wait is not None and wait <= 0:
-                return
-            self._kick.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._kick.wait(), wait)
-
-    async def _apply(self, entries: list[Entry]) -> bool:
-        """Apply one batch; ``False`` if something is left to retry after a pause."""
-        started = self._clock()
-        try:
-            await self.inner.write(coalesce([e.op for e in entries]))
-        except TierUnavailable as exc:
-            self._log.release(entries)
-            self._mark_down(exc)
-            await self._notify()
-            return False
-        except BaseException as exc:
-            self._log.release(entries)
-            if not isinstance(exc, Exception):
-                raise
-            return await self._isolate(entries)
-        self._up()
-        await self._done(entries, started)
-        return True
-
-    async def _isolate(self, entries: list[Entry]) -> bool:
-        """A batch failed for a reason retrying will not fix: apply its ops one by one."""
-        clean = True
-        for at, e in enumerate(entries):
-            started = self._clock()
-            e.inflight = True
-            try:
-                await self.inner.write([e.op])
-            except TierUnavailable as exc:
-                self._log.release(entries[at:])
-                self._mark_down(exc)
-                clean = False
-                break
-            except Exception as exc:
-                e.inflight = False
-                e.attempts += 1
-                self.stats.failures += 1
-                if e.attempts >= self.cfg.max_attempts:
-                    await self._bury(e, exc)
-                else:
-                    clean = False
-                continue
-            await self._done([e], started)
-        await self._notify()
-        return clean
-
-    async def _done(self, entries: list[Entry], started: float) -> None:
-        now = self._clock()
-        self._log.remove(entries)
-        self.stats.flushed(len(entries), now - started, [now - e.since for e in entries])
-        ids = [i for e in entries for i in e.ids]
-        if self.journal is not None and (ids or self._unacked):
-            ids, self._unacked = self._unacked + ids, []
-            try:
-                await self.journal.ack(ids)
-            except BrunoMemoryError as exc:  # applied anyway: a replay is idempotent
-                self._unacked = ids
-                log.warning("journal ack failed; will retry", tier=self.name, error=str(exc))
-        await self._notify()
-
-    async def _bury(self, e: Entry, exc: Exception) -> None:
-        error = f"{type(exc).__name__}: {exc}"
-        log.error("write dead-lettered", tier=self.name, op=type(e.op).__name__, error=error,
-                  attempts=e.attempts)
-        self._log.remove([e])
-        self.stats.dead_letters += 1
-        data = encode_op(e.op)
-        if not e.ids:
-            self._dead.append(DeadLetter(None, data, error))
-            return
-        first, *rest = e.ids
-        self._unacked += rest  # merged into the buried op: nothing more to apply
-        await self._bury_raw(first, data, error)
-
-    async def _bury_raw(self, id_: Any, data: bytes, error: str) -> None:
-        try:
-            assert self.journal is not None
-            await self.journal.dead_letter(id_, data, error)
-        except BrunoMemoryError as exc:
-            log.error("dead letter not journaled", tier=self.name, error=str(exc))
-            self._dead.append(DeadLetter(id_, data, error))
-
-    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
-        """Ops that kept failing, with their errors (journaled ones first)."""
-        held = await self.journal.dead_letters(limit) if self.journal else []
-        return (held + list(self._dead))[:limit]
-
-    def _mark_down(self, exc: TierUnavailable) -> None:
-        if self._down is None:
-            log.warning("tier unavailable; writes stay queued", tier=self.name, error=str(exc))
-        self._down = exc
-        self.stats.failures += 1
-
-    def _up(self) -> None:
-        if self._down is not None:
-            log.info("tier back; queue draining", tier=self.name, pending=len(self._log))
-        self._down, self._backoff, self._gave_up = None, self.cfg.backoff, False
-
-    async def _notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
-
-    async def _drain_through(self, seq: int, timeout: float) -> None:
-        """Wait until no entry numbered ``seq`` or lower is pending."""
-        def drained() -> bool:
-            oldest = self._log.oldest()
-            return oldest is None or oldest.seq > seq
-
-        if drained():
-            return
-        self._urgent += 1
-        self._kick.set()
-        try:
-            async with self._changed:
-                await asyncio.wait_for(self._changed.wait_for(drained), timeout)
-        except TimeoutError:
-            self._gave_up = True
-            raise TierUnavailable(
-                f"{len(self._log)} writes still queued after {timeout}s: "
-                f"{self._down or 'flush too slow'}", tier=self.name, op="flush") from None
-        finally:
-            self._urgent -= 1
+            self._flusher.kick()
 
     async def _reclaimer(self) -> None:
         assert self.journal is not None
@@ -394,6 +251,14 @@ class WriteBehind(PolicyTier):
                 await self._replay(await self.journal.reclaim())
             except BrunoMemoryError as exc:
                 log.warning("journal reclaim failed", tier=self.name, error=str(exc))
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """Ops that kept failing, with their errors (journaled ones first)."""
+        held = await self.journal.dead_letters(limit) if self.journal else []
+        return (held + list(self._flusher.dead))[:limit]
+
+    async def _drain_through(self, seq: int, timeout: float) -> None:
+        await self._flusher.drain_through(seq, timeout)
 
     # -- reads see pending writes ---------------------------------------------------
 
@@ -462,7 +327,7 @@ class WriteBehind(PolicyTier):
             "mode": self.mode,
             "queue_depth": len(self._log),
             "oldest_pending_age_s": round(self._clock() - oldest.since, 3) if oldest else 0.0,
-            "down": self._down is not None,
+            "down": self._flusher.down is not None,
             "journal": type(self.journal).__name__ if self.journal else None,
             **self.stats.report(),
         }

@@ -19,7 +19,9 @@ DURABLE = [
 
 
 @pytest.fixture(params=[pytest.param(f, id=f.id, marks=f.marks) for f in DURABLE])
-async def durable(request: pytest.FixtureRequest, namespace: str, tmp_path: Path) -> AsyncIterator[Any]:
+async def durable(
+    request: pytest.FixtureRequest, namespace: str, tmp_path: Path
+) -> AsyncIterator[Any]:
     """An authoritative tier (sqlite, postgres), opened in its own namespace."""
     factory: TierFactory = request.param
     async with factory.open(request, namespace, tmp_path) as tier:

@@ -1,4 +1,4 @@
-"""Versions make replays idempotent: durable tiers never apply a write older than what they hold."""
+"""Versions make replays idempotent: durable tiers never apply a write older than they hold."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from bruno_core.models.memory import MemoryEntry, MemoryType
 from bruno_core.models.message import MessageRole
 
 from bruno_memory.opcodec import decode_op, encode_op
-from bruno_memory.ops import EMPTY, ClearHistory, Delete, FillWindow, Key, Put, PurgeUser
+from bruno_memory.ops import EMPTY, ClearHistory, Delete, FillWindow, Key, PurgeUser, Put
 from bruno_memory.testing.tier_contract import msg
 from bruno_memory.versions import VersionClock, stamp
 
@@ -47,7 +47,8 @@ def test_every_op_round_trips_through_bytes() -> None:
     """A journaled op decodes to an equal op."""
     rec = msg("c", 1)
     ops = [put(rec, 3), put(memory(), 4), Delete(Key("memory", "x"), 5),
-           ClearHistory("c", False, 6), PurgeUser("u9", 7), FillWindow("c", (rec, msg("c", 2)), True)]
+           ClearHistory("c", False, 6), PurgeUser("u9", 7),
+           FillWindow("c", (rec, msg("c", 2)), True)]
     for op in ops:
         assert decode_op(encode_op(op)) == op
 

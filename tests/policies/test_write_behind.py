@@ -15,7 +15,7 @@ from bruno_core.models.message import Message, MessageRole
 from bruno_memory import build_memory
 from bruno_memory.config.models import WriteBehindConfig
 from bruno_memory.errors import Backpressure, CorruptRecord, TierUnavailable
-from bruno_memory.ops import EMPTY, ClearHistory, Delete, Key, Put, PurgeUser, WriteOp
+from bruno_memory.ops import EMPTY, ClearHistory, Delete, Key, PurgeUser, Put, WriteOp
 from bruno_memory.policies.base import PolicyTier
 from bruno_memory.policies.write_behind import WriteBehind
 from bruno_memory.testing.faults import FlakyTier
@@ -61,7 +61,7 @@ class Rig:
 
 @pytest.fixture
 async def rig(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Rig]:
-    """A write-behind rig; ``@pytest.mark.parametrize('rig', [{...}], indirect=True)`` sets it up."""
+    """A write-behind rig; ``parametrize('rig', [{...}], indirect=True)`` configures it."""
     r = Rig(tmp_path, **getattr(request, "param", SLOW))
     await r.wb.open()
     yield r
