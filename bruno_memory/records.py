@@ -10,7 +10,7 @@ import copy
 import functools
 import types
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
 from typing import Any, TypeVar
@@ -31,10 +31,10 @@ class MessageRecord:
     message: Message
     conversation_id: str
     user_id: str | None
+    id: str = field(init=False, compare=False)
 
-    @property
-    def id(self) -> str:
-        return str(self.message.id)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "id", str(self.message.id))
 
     @property
     def sort_key(self) -> float:
