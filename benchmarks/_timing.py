@@ -22,6 +22,7 @@ async def measure(fn: Callable[[], Awaitable[Any]], n: int, *, per_call: int = 1
     samples.sort()
     return {
         "ops_per_s": round(n * per_call / total, 1),
+        "median_ops_per_s": round(per_call / statistics.median(samples), 1),
         "p50_us": round(statistics.median(samples) * 1e6, 1),
         "p99_us": round(samples[min(len(samples) - 1, int(len(samples) * 0.99))] * 1e6, 1),
         "calls": n,

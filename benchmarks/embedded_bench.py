@@ -15,6 +15,7 @@ import itertools
 import json
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,7 @@ async def stack_case(name: str, tiers: list[dict[str, Any]], n: int) -> dict[str
     results = {
         "store_message": await measure(lambda: memory.store_message(message(next(counter)), conv), 2000),
         "store_messages_1000": await measure(
-            lambda: memory.store_messages([message(next(counter)) for _ in range(1000)], conv), 10, per_call=1000, warmup=2),
+            lambda: memory.store_messages([message(next(counter)) for _ in range(1000)], conv), 30, per_call=1000, warmup=2),
         "retrieve_messages_20": await measure(lambda: memory.retrieve_messages(conv, limit=20), 3000),
         "search_messages": await measure(lambda: memory.search_messages("garden coffee", user_id="bench-user", limit=10), 500),
         "retrieve_memories": await measure(
@@ -73,8 +74,8 @@ async def raw_case(path: str, n: int) -> dict[str, Any]:
         await db.execute(f"PRAGMA {pragma}")
     counter = itertools.count()
 
-    def row(i: int) -> tuple[Any, ...]:
-        return (*message_row(MessageRecord(message(i), "raw-conv", "bench-user")), 0)
+    def row(i: int) -> tuple[Any, ...]:  # versioned like the stack's writes
+        return (*message_row(MessageRecord(message(i), "raw-conv", "bench-user")), time.time_ns())
 
     async def store_one() -> None:
         await db.execute(UPSERT, row(next(counter)))
@@ -99,7 +100,7 @@ async def raw_case(path: str, n: int) -> dict[str, Any]:
 
     results = {
         "store_message": await measure(store_one, 2000),
-        "store_messages_1000": await measure(store_many, 10, per_call=1000, warmup=2),
+        "store_messages_1000": await measure(store_many, 30, per_call=1000, warmup=2),
         "retrieve_messages_20": await measure(window, 3000),
         "search_messages": await measure(search, 500),
     }
