@@ -15,8 +15,8 @@ is reported per category only), per category, ingest messages/s and query p50/p9
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import asyncio
+import dataclasses
 import json
 import os
 import statistics
@@ -60,9 +60,16 @@ def turns(sample: dict[str, Any]) -> list[tuple[str, Message]]:
             text = f"[{short_date(when)}] {turn['speaker']}: {turn['text']}"
             if turn.get("blip_caption"):
                 text += f" [shares {turn['blip_caption']}]"
-            role = MessageRole.USER if turn["speaker"] == conv["speaker_a"] else MessageRole.ASSISTANT
-            msg = Message(role=role, content=text, timestamp=when + timedelta(seconds=i),
-                          parent_id=parent, metadata={"dia_id": turn["dia_id"]})
+            role = (
+                MessageRole.USER if turn["speaker"] == conv["speaker_a"] else MessageRole.ASSISTANT
+            )
+            msg = Message(
+                role=role,
+                content=text,
+                timestamp=when + timedelta(seconds=i),
+                parent_id=parent,
+                metadata={"dia_id": turn["dia_id"]},
+            )
             parent = msg.id
             out.append((turn["dia_id"], msg))
         n += 1
@@ -94,7 +101,9 @@ async def ingest(memory: Any, data: list[dict[str, Any]]) -> tuple[dict[str, str
     return ids, count, time.perf_counter() - start
 
 
-async def ask(memory: Any, method: str, question: str, user: str, fusion: search.Fusion) -> list[Message]:
+async def ask(
+    memory: Any, method: str, question: str, user: str, fusion: search.Fusion
+) -> list[Message]:
     if method == "hybrid" and fusion == search.DEFAULT:
         return list(await memory.search_messages(question, user_id=user, limit=max(KS)))
     routes = await memory._ready()
@@ -103,8 +112,9 @@ async def ask(memory: Any, method: str, question: str, user: str, fusion: search
     return [r.message for r in found]
 
 
-async def evaluate(memory: Any, data: list[dict[str, Any]], ids: dict[str, str], method: str,
-                   fusion: search.Fusion) -> dict[str, Any]:
+async def evaluate(
+    memory: Any, data: list[dict[str, Any]], ids: dict[str, str], method: str, fusion: search.Fusion
+) -> dict[str, Any]:
     per_cat: dict[int, list[list[float]]] = {}
     latencies: list[float] = []
     for sample in data:
@@ -123,17 +133,24 @@ async def evaluate(memory: Any, data: list[dict[str, Any]], ids: dict[str, str],
     return summary(method, per_cat, latencies)
 
 
-def summary(method: str, per_cat: dict[int, list[list[float]]], latencies: list[float]) -> dict[str, Any]:
+def summary(
+    method: str, per_cat: dict[int, list[list[float]]], latencies: list[float]
+) -> dict[str, Any]:
     main = [row for cat, rows in per_cat.items() if cat != 5 for row in rows]
     out: dict[str, Any] = {"method": method, "questions": len(main)}
     out.update({f"recall@{k}": _mean(main, i) for i, k in enumerate(KS)})
     out["per_category"] = {
-        str(cat): {"questions": len(rows), **{f"recall@{k}": _mean(rows, i) for i, k in enumerate(KS)}}
+        str(cat): {
+            "questions": len(rows),
+            **{f"recall@{k}": _mean(rows, i) for i, k in enumerate(KS)},
+        }
         for cat, rows in sorted(per_cat.items())
     }
     ordered = sorted(latencies)
     out["query_p50_ms"] = round(statistics.median(ordered), 2) if ordered else None
-    out["query_p99_ms"] = round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))], 2) if ordered else None
+    out["query_p99_ms"] = (
+        round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))], 2) if ordered else None
+    )
     return out
 
 
@@ -155,13 +172,18 @@ def _fusions(text: str | None) -> list[tuple[str, search.Fusion]]:
 
 
 async def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("path", type=Path, help="LoCoMo JSON file")
     parser.add_argument("--config", type=Path, default=ROOT / "tiers" / "semantic.yaml")
     parser.add_argument("--methods", default="text,vector,hybrid")
     parser.add_argument("--samples", type=int, default=None, help="only the first N samples")
-    parser.add_argument("--fusion", default=None,
-                        help='tuning: search.Fusion fields, e.g. "k=2,vector_weight=0.5;rerank_weight=0"')
+    parser.add_argument(
+        "--fusion",
+        default=None,
+        help='tuning: search.Fusion fields, e.g. "k=2,vector_weight=0.5;rerank_weight=0"',
+    )
     args = parser.parse_args(argv)
     data = json.loads(args.path.read_text())[: args.samples]
     with tempfile.TemporaryDirectory() as tmp:
@@ -171,7 +193,9 @@ async def main(argv: list[str] | None = None) -> int:
         try:
             ids, count, seconds = await ingest(memory, data)
             for method in args.methods.split(","):
-                for label, fusion in _fusions(args.fusion) if method == "hybrid" else [("", search.DEFAULT)]:
+                for label, fusion in (
+                    _fusions(args.fusion) if method == "hybrid" else [("", search.DEFAULT)]
+                ):
                     for tier in memory.tiers:  # time each method's query embedding, not a cache hit
                         getattr(getattr(tier, "embedding", None), "clear", lambda: None)()
                     row = await evaluate(memory, data, ids, method, fusion)

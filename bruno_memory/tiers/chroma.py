@@ -162,7 +162,10 @@ class ChromaTier(VectorTier[ChromaConfig]):
 
     async def _scroll(self, where: VectorFilter, limit: int) -> list[Mapping[str, Any]]:
         found = await self._run(
-            "search", self._collection.get, where=chroma_where(where), limit=limit,
+            "search",
+            self._collection.get,
+            where=chroma_where(where),
+            limit=limit,
             include=["metadatas"],
         )
         return [m for m in found["metadatas"] or [] if m]

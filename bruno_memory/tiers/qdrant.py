@@ -33,7 +33,14 @@ from bruno_memory.tiers._vector import (
 from bruno_memory.tiers.base import Scored
 
 _KEYWORDS = (
-    "ns", "user_id", "conversation_id", "memory_type", "category", "tags", "role", "parent_id",
+    "ns",
+    "user_id",
+    "conversation_id",
+    "memory_type",
+    "category",
+    "tags",
+    "role",
+    "parent_id",
 )
 _SCROLLED = ["ns", "id", "parent_id"]
 _FLOATS = ("confidence", "importance", "expires")
@@ -70,7 +77,11 @@ def qdrant_filter(where: VectorFilter, m: Any, range_cls: Any) -> Any:
             must.append(m.FieldCondition(key=field, range=range_cls(**{op: value})))
     if where.keys:
         ids = [point_id(k) for k in where.keys]
-        has_id = m.HasIdCondition(point_ids=set(ids)) if hasattr(m, "EdgeShard") else m.HasIdCondition(has_id=ids)
+        has_id = (
+            m.HasIdCondition(point_ids=set(ids))
+            if hasattr(m, "EdgeShard")
+            else m.HasIdCondition(has_id=ids)
+        )
         must.append(has_id)
     return m.Filter(must=must or None, must_not=must_not or None)
 
@@ -214,7 +225,9 @@ class _Edge:
     async def scroll(self, where: VectorFilter, limit: int) -> list[Mapping[str, Any]]:
         m = self.m
         request = m.ScrollRequest(
-            limit=limit, filter=qdrant_filter(where, m, m.RangeFloat), with_payload=_SCROLLED,
+            limit=limit,
+            filter=qdrant_filter(where, m, m.RangeFloat),
+            with_payload=_SCROLLED,
             with_vector=False,
         )
         found, _ = await self._call("search", self.shard.scroll, request)
@@ -332,14 +345,16 @@ class _Client:
         with self._errors("write"):
             await self.client.upsert(self.name, points, wait=True)
 
-    async def delete(self, ids: list[str]) -> None:
+    async def delete(self, ids: list[Any]) -> None:
         with self._errors("write"):
             await self.client.delete(self.name, self.m.PointIdsList(points=ids), wait=True)
 
     async def scroll(self, where: VectorFilter, limit: int) -> list[Mapping[str, Any]]:
         with self._errors("search"):
             found, _ = await self.client.scroll(
-                self.name, scroll_filter=qdrant_filter(where, self.m, self.m.Range), limit=limit,
+                self.name,
+                scroll_filter=qdrant_filter(where, self.m, self.m.Range),
+                limit=limit,
                 with_payload=_SCROLLED,
             )
         return [r.payload for r in found if r.payload]

@@ -39,7 +39,9 @@ def chroma_server() -> Iterator[str]:
     port, data = _free_port(), tempfile.mkdtemp(prefix="chroma-")
     proc = subprocess.Popen(
         [exe, "run", "--host", "127.0.0.1", "--port", str(port), "--path", data],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -89,12 +91,18 @@ TIERS = [
 ]
 
 STACKS = [
-    StackFactory("lru->sqlite->qdrant-edge",
-                 lambda r, ns, tmp: _stack(ns, tmp, {"kind": "qdrant", "path": str(tmp / "q")})),
-    StackFactory("lru->sqlite->chroma-path",
-                 lambda r, ns, tmp: _stack(ns, tmp, {"kind": "chroma", "path": str(tmp / "c")})),
-    StackFactory("lru->sqlite->chroma-server",
-                 lambda r, ns, tmp: _stack(ns, tmp, {"kind": "chroma", "url": chroma_url(r)})),
+    StackFactory(
+        "lru->sqlite->qdrant-edge",
+        lambda r, ns, tmp: _stack(ns, tmp, {"kind": "qdrant", "path": str(tmp / "q")}),
+    ),
+    StackFactory(
+        "lru->sqlite->chroma-path",
+        lambda r, ns, tmp: _stack(ns, tmp, {"kind": "chroma", "path": str(tmp / "c")}),
+    ),
+    StackFactory(
+        "lru->sqlite->chroma-server",
+        lambda r, ns, tmp: _stack(ns, tmp, {"kind": "chroma", "url": chroma_url(r)}),
+    ),
 ]
 
 

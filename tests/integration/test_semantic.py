@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +46,15 @@ def minilm_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 @pytest.fixture
 async def semantic_stack(tmp_path: Path, namespace: str) -> AsyncIterator[Any]:
     """The shipped tiers/semantic.yaml (real model), in its own files and namespace."""
-    saved = {k: os.environ.get(k) for k in ("BRUNO_MEMORY_DB", "BRUNO_MEMORY_DATA", "BRUNO_MEMORY_NAMESPACE")}
-    os.environ.update(BRUNO_MEMORY_DB=str(tmp_path / "m.db"), BRUNO_MEMORY_DATA=str(tmp_path / "d"),
-                      BRUNO_MEMORY_NAMESPACE=namespace)
+    saved = {
+        k: os.environ.get(k)
+        for k in ("BRUNO_MEMORY_DB", "BRUNO_MEMORY_DATA", "BRUNO_MEMORY_NAMESPACE")
+    }
+    os.environ.update(
+        BRUNO_MEMORY_DB=str(tmp_path / "m.db"),
+        BRUNO_MEMORY_DATA=str(tmp_path / "d"),
+        BRUNO_MEMORY_NAMESPACE=namespace,
+    )
     try:
         cfg = load_config(ROOT / "tiers" / "semantic.yaml")
     finally:
@@ -59,7 +65,9 @@ async def semantic_stack(tmp_path: Path, namespace: str) -> AsyncIterator[Any]:
     await memory.close()
 
 
-async def test_paraphrase_is_found_where_full_text_finds_nothing(semantic_stack: Any, tmp_path: Path) -> None:
+async def test_paraphrase_is_found_where_full_text_finds_nothing(
+    semantic_stack: Any, tmp_path: Path
+) -> None:
     """A question sharing no word with the stored message finds it through the semantic tier."""
     session = await semantic_stack.create_session("ana")
     await semantic_stack.store_messages([_msg(t) for t in HISTORY], session.conversation_id)
@@ -75,9 +83,15 @@ async def test_paraphrase_is_found_where_full_text_finds_nothing(semantic_stack:
 
 async def test_memories_are_ranked_by_meaning_within_their_filters(semantic_stack: Any) -> None:
     """retrieve_memories(query_text=) ranks by meaning and still honours every filter."""
+
     def mem(text: str, kind: MemoryType, tags: list[str], importance: float = 1.0) -> MemoryEntry:
-        return MemoryEntry(content=text, memory_type=kind, user_id="ana",
-                           metadata=MemoryMetadata(tags=tags, importance=importance))
+        return MemoryEntry(
+            content=text,
+            memory_type=kind,
+            user_id="ana",
+            metadata=MemoryMetadata(tags=tags, importance=importance),
+        )
+
     cello = mem("Ana practises the cello every evening", MemoryType.FACT, ["music"])
     soup = mem("Ana is allergic to peanuts", MemoryType.FACT, ["health"])
     pref = mem("Ana prefers string instruments", MemoryType.EPISODIC, ["music"], 0.2)
@@ -87,18 +101,28 @@ async def test_memories_are_ranked_by_meaning_within_their_filters(semantic_stac
     q = MemoryQuery(user_id="ana", query_text="which musical instrument does she play?", limit=3)
     got = await semantic_stack.retrieve_memories(q)
     assert {m.id for m in got[:2]} == {cello.id, pref.id}
-    facts = await semantic_stack.retrieve_memories(q.model_copy(update={"memory_types": [MemoryType.EPISODIC]}))
+    facts = await semantic_stack.retrieve_memories(
+        q.model_copy(update={"memory_types": [MemoryType.EPISODIC]})
+    )
     assert [m.id for m in facts] == [pref.id]
-    important = await semantic_stack.retrieve_memories(q.model_copy(update={"min_importance": 0.5, "tags": ["music"]}))
+    important = await semantic_stack.retrieve_memories(
+        q.model_copy(update={"min_importance": 0.5, "tags": ["music"]})
+    )
     assert [m.id for m in important] == [cello.id]
-    strict = await semantic_stack.retrieve_memories(q.model_copy(update={"similarity_threshold": 0.99}))
+    strict = await semantic_stack.retrieve_memories(
+        q.model_copy(update={"similarity_threshold": 0.99})
+    )
     assert strict == []
 
 
 async def test_deleted_and_forgotten_items_never_come_back(semantic_stack: Any) -> None:
     """Deleting a memory or forgetting a user removes it from semantic results and vectors."""
-    m = MemoryEntry(content="Ana's passport number ends in 42", memory_type=MemoryType.FACT, user_id="ana",
-                    metadata=MemoryMetadata())
+    m = MemoryEntry(
+        content="Ana's passport number ends in 42",
+        memory_type=MemoryType.FACT,
+        user_id="ana",
+        metadata=MemoryMetadata(),
+    )
     await semantic_stack.store_memory(m)
     await semantic_stack.flush()
     q = MemoryQuery(user_id="ana", query_text="travel document identifier", limit=5)
@@ -119,8 +143,12 @@ async def test_concurrent_writes_share_embedding_batches(semantic_stack: Any) ->
     session = await semantic_stack.create_session("bo")
     embedding = semantic_stack.tiers[2].embedding
     before = embedding.batches
-    await asyncio.gather(*(semantic_stack.store_message(_msg(f"note number {i}"), session.conversation_id)
-                           for i in range(50)))
+    await asyncio.gather(
+        *(
+            semantic_stack.store_message(_msg(f"note number {i}"), session.conversation_id)
+            for i in range(50)
+        )
+    )
     await semantic_stack.flush()
     assert embedding.batches - before < 25
     assert len(await semantic_stack.search_messages("note number 7", user_id="bo", limit=50)) == 50
@@ -157,8 +185,11 @@ async def test_embedding_cache_never_embeds_a_text_twice() -> None:
 
 # -- every semantic tier, with the hashing embedder ---------------------------------------
 
+
 @pytest.fixture(params=[pytest.param(f, id=f.id, marks=f.marks) for f in TIERS])
-async def vector_tier(request: pytest.FixtureRequest, namespace: str, tmp_path: Path) -> AsyncIterator[Any]:
+async def vector_tier(
+    request: pytest.FixtureRequest, namespace: str, tmp_path: Path
+) -> AsyncIterator[Any]:
     """Each semantic tier kind, opened in its own namespace."""
     factory: TierFactory = request.param
     async with factory.open(request, namespace, tmp_path) as t:
@@ -171,8 +202,13 @@ T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 def _memory(text: str, user: str = "u1", **md: Any) -> MemoryEntry:
     kind = md.pop("kind", MemoryType.FACT)
     expires = md.pop("expires_at", None)
-    return MemoryEntry(content=text, memory_type=kind, user_id=user, expires_at=expires,
-                       metadata=MemoryMetadata(**md))
+    return MemoryEntry(
+        content=text,
+        memory_type=kind,
+        user_id=user,
+        expires_at=expires,
+        metadata=MemoryMetadata(**md),
+    )
 
 
 async def test_every_memory_filter_is_pushed_down(vector_tier: Any) -> None:
@@ -182,7 +218,9 @@ async def test_every_memory_filter_is_pushed_down(vector_tier: Any) -> None:
 
     items = {
         "fact": _memory("coffee in the morning", category="food", tags=["drink"], confidence=0.9),
-        "pref": _memory("coffee without sugar", kind=MemoryType.EPISODIC, category="food", tags=["taste"]),
+        "pref": _memory(
+            "coffee without sugar", kind=MemoryType.EPISODIC, category="food", tags=["taste"]
+        ),
         "weak": _memory("coffee maybe", confidence=0.2, importance=0.1, tags=["drink"]),
         "old": _memory("coffee last year", expires_at=T0),
         "other": _memory("coffee for someone else", user="u2"),
@@ -191,7 +229,9 @@ async def test_every_memory_filter_is_pushed_down(vector_tier: Any) -> None:
 
     async def ids(**q: Any) -> set[str]:
         query = MemoryQuery(user_id=q.pop("user_id", "u1"), query_text="coffee", **q)
-        hits = await vector_tier.search_vector("coffee", VectorFilter.memories(query, T0.timestamp() + 1), 10)
+        hits = await vector_tier.search_vector(
+            "coffee", VectorFilter.memories(query, T0.timestamp() + 1), 10
+        )
         return {h.item.id for h in hits}
 
     name = {str(v.id): k for k, v in items.items()}
@@ -209,7 +249,10 @@ async def test_message_search_is_scoped_to_user_and_conversation(vector_tier: An
     from bruno_memory.ops import Put
     from bruno_memory.records import message_record
 
-    recs = [message_record(_msg("the red bicycle"), c, u) for c, u in (("c1", "u1"), ("c2", "u1"), ("c3", "u2"))]
+    recs = [
+        message_record(_msg("the red bicycle"), c, u)
+        for c, u in (("c1", "u1"), ("c2", "u1"), ("c3", "u2"))
+    ]
     await vector_tier.write([Put(k, r) for k, r in ((_key(r), r) for r in recs)])
     by_user = await vector_tier.search_vector("red bicycle", VectorFilter.messages("u1"), 10)
     assert {h.item.id for h in by_user} == {recs[0].id, recs[1].id}
@@ -225,10 +268,17 @@ def _key(rec: Any) -> Any:
 
 async def test_another_model_is_refused_until_reindex(tmp_path: Path) -> None:
     """Opening vectors of one model with another fails with a hint; reindex makes it work."""
+
     def cfg(dimension: int) -> dict[str, Any]:
-        return {"namespace": "mm", "embedding": {"provider": "hashing", "dimension": dimension},
-                "tiers": [{"kind": "sqlite", "path": str(tmp_path / "m.db")},
-                          {"kind": "qdrant", "path": str(tmp_path / "q")}]}
+        return {
+            "namespace": "mm",
+            "embedding": {"provider": "hashing", "dimension": dimension},
+            "tiers": [
+                {"kind": "sqlite", "path": str(tmp_path / "m.db")},
+                {"kind": "qdrant", "path": str(tmp_path / "q")},
+            ],
+        }
+
     memory = await build_memory(cfg(64))
     session = await memory.create_session("cy")
     await memory.store_messages([_msg(t) for t in HISTORY], session.conversation_id)
@@ -248,3 +298,33 @@ async def test_another_model_is_refused_until_reindex(tmp_path: Path) -> None:
 def test_stacks_cover_every_semantic_tier() -> None:
     """The factories put a stack over each semantic tier kind under the contract suite."""
     assert {s.id.split("->")[-1] for s in STACKS} == {"qdrant-edge", "chroma-path", "chroma-server"}
+
+
+def test_reindex_command_re_embeds_and_reports(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`bruno-memory reindex CONFIG` re-embeds the stored messages and says how many."""
+    import yaml
+
+    from bruno_memory.cli import main
+
+    cfg = {
+        "namespace": "cli",
+        "embedding": HASHING,
+        "tiers": [
+            {"kind": "sqlite", "path": str(tmp_path / "m.db")},
+            {"kind": "chroma", "path": str(tmp_path / "c")},
+        ],
+    }
+
+    async def fill() -> None:
+        memory = await build_memory(cfg)
+        session = await memory.create_session("di")
+        await memory.store_messages([_msg(t) for t in HISTORY], session.conversation_id)
+        await memory.close()
+
+    asyncio.run(fill())
+    path = tmp_path / "stack.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["reindex", str(path)]) == 0
+    assert f"re-embedded {len(HISTORY)} records" in capsys.readouterr().out
