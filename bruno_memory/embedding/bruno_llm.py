@@ -25,9 +25,13 @@ def create(provider: str, model: str | None, settings: dict[str, Any]) -> Embedd
     try:
         return EmbeddingFactory.create(provider, options)
     except LLMError as exc:
+        hint = "" if EmbeddingFactory.is_registered(provider) else (
+            f" (bruno-llm offers {provider!r} only when its client library is installed: "
+            f"pip install {provider})"
+        )
         raise BrunoMemoryConfigError(
             f"bruno-llm could not create the {provider!r} embedding provider: "
-            f"{_without_secrets(str(exc), settings)}",
+            f"{_without_secrets(str(exc), settings)}{hint}",
             path="embedding.settings",
         ) from None
 

@@ -328,3 +328,40 @@ def test_reindex_command_re_embeds_and_reports(
     path.write_text(yaml.safe_dump(cfg))
     assert main(["reindex", str(path)]) == 0
     assert f"re-embedded {len(HISTORY)} records" in capsys.readouterr().out
+
+
+def test_bruno_llm_providers_are_built_from_the_yaml_settings() -> None:
+    """`embedding: {provider: ollama, ...}` builds bruno-llm's provider with those settings."""
+    cfg = EmbeddingConfig(
+        provider="ollama",
+        model="nomic-embed-text",
+        settings={"base_url": "http://127.0.0.1:9", "timeout": 2.0},
+    )
+    embedding = create_embedding(cfg)
+    assert embedding.get_model_name() == "nomic-embed-text"
+    assert embedding.inner.base_url == "http://127.0.0.1:9" and embedding.inner.timeout == 2.0
+
+
+def test_unknown_embedding_provider_is_a_config_error_naming_the_choices() -> None:
+    """A misspelt provider fails at build time with the providers one can use."""
+    from bruno_memory.errors import BrunoMemoryConfigError
+
+    with pytest.raises(BrunoMemoryConfigError, match="hashing, local, ollama, openai"):
+        create_embedding(EmbeddingConfig(provider="olama"))
+
+
+async def test_clear_history_removes_vectors_and_keeps_system_ones_when_asked(
+    vector_tier: Any,
+) -> None:
+    """ClearHistory deletes a conversation's vectors, keeping system messages if asked."""
+    from bruno_memory.ops import ClearHistory, Put
+    from bruno_memory.records import message_record
+
+    system = message_record(Message(role=MessageRole.SYSTEM, content="be kind"), "c1", "u1")
+    user = message_record(_msg("be quick"), "c1", "u1")
+    await vector_tier.write([Put(_key(r), r) for r in (system, user)])
+    await vector_tier.write([ClearHistory("c1", keep_system=True)])
+    hits = await vector_tier.search_vector("be", VectorFilter.messages("u1"), 10)
+    assert [h.item.id for h in hits] == [system.id]
+    await vector_tier.write([ClearHistory("c1", keep_system=False)])
+    assert await vector_tier.search_vector("be", VectorFilter.messages("u1"), 10) == []
