@@ -108,6 +108,7 @@ class LocalEmbedder(BaseEmbeddingProvider):
                 path="embedding.provider",
             ) from exc
         torch.set_num_threads(self.threads)
+        _quiet_loading()
         return SentenceTransformer(
             str(self.folder),
             device=self.device,
@@ -179,3 +180,12 @@ def _cpu_has_bf16() -> bool:
     except OSError:
         return False
     return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+def _quiet_loading() -> None:
+    """No weight-loading progress bar on stderr (a library should not print)."""
+    try:
+        from transformers.utils import logging as transformers_logging
+    except ImportError:  # pragma: no cover
+        return
+    transformers_logging.disable_progress_bar()
