@@ -66,9 +66,11 @@ def messages(rng: random.Random, n: int, start: int = 0) -> list[Message]:
 
 
 def raw_row(m: Message, conversation: str, user: str) -> tuple[Any, ...]:
-    """What a hand-written client would send: the columns and the message's JSON."""
+    """What a hand-written client would send: the columns, the message's JSON and a version
+    (the stack versions every write; an unversioned row would skip the tombstone check)."""
     ts = m.timestamp.timestamp()
-    return (str(m.id), conversation, user, m.role.value, ts, m.content, m.model_dump_json(), 0)
+    return (str(m.id), conversation, user, m.role.value, ts, m.content, m.model_dump_json(),
+            time.time_ns())
 
 
 async def raw_executemany(raw: Conn, batch: list[Message], conversation: str) -> None:
