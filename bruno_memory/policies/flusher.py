@@ -117,7 +117,7 @@ class Flusher:
         except TierUnavailable as exc:
             self.log.release(entries)
             self.mark_down(exc)
-            await self._notify()
+            await self.notify()
             return False
         except BaseException as exc:
             self.log.release(entries)
@@ -151,7 +151,7 @@ class Flusher:
                     clean = False
                 continue
             await self._done([e], started)
-        await self._notify()
+        await self.notify()
         return clean
 
     async def _done(self, entries: list[Entry], started: float) -> None:
@@ -159,7 +159,7 @@ class Flusher:
         self.log.remove(entries)
         self.stats.flushed(len(entries), now - started, [now - e.since for e in entries])
         await self.ack([i for e in entries for i in e.ids])
-        await self._notify()
+        await self.notify()
 
     async def ack(self, ids: list[Any]) -> None:
         """Acknowledge applied journal entries (and any whose ack failed before)."""
@@ -211,6 +211,7 @@ class Flusher:
             log.info("tier back; queue draining", tier=self.tier.name, pending=len(self.log))
         self.down, self._backoff, self.gave_up = None, self.cfg.backoff, False
 
-    async def _notify(self) -> None:
+    async def notify(self) -> None:
+        """Wake everyone waiting on the queue to look again."""
         async with self._changed:
             self._changed.notify_all()

@@ -82,10 +82,9 @@ class Invalidation(PolicyTier):
     async def aclose(self) -> None:
         if self._listener is not None:
             self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+            await asyncio.wait({self._listener}, timeout=self.cfg.max_lag)
         if self._pub is not None:
-            await self._pub.aclose()
+            await _quietly(self._pub.aclose(), self.cfg.max_lag)
         await self.inner.aclose()
 
     # -- serving only while in sync -------------------------------------------------
@@ -173,9 +172,8 @@ class Invalidation(PolicyTier):
                     raise TimeoutError(f"no word from Redis for {self.cfg.max_lag}s")
         finally:
             self._synced = False
-            with contextlib.suppress(*LOST, rx.RedisError):
-                await pubsub.aclose()
-            await client.aclose()
+            await _quietly(pubsub.aclose(), self.cfg.max_lag)
+            await _quietly(client.aclose(), self.cfg.max_lag)
 
     async def _received(self, message: Mapping[str, Any]) -> None:
         if message.get("type") != "message":
@@ -200,6 +198,12 @@ class Invalidation(PolicyTier):
         mine = {"in_sync": self.in_sync(), "received": self.received,
                 "published": self.published, "publish_failures": self.publish_failures}
         return {**super().metrics(), "invalidation": mine}
+
+
+async def _quietly(closing: Any, timeout: float) -> None:
+    """Close a connection without waiting on a peer that stopped answering."""
+    with contextlib.suppress(*LOST, rx.RedisError):
+        await asyncio.wait_for(closing, timeout)
 
 
 def _is_fill(op: WriteOp) -> bool:

@@ -159,7 +159,7 @@ class WriteBehind(PolicyTier):
         finally:
             self._writing -= 1
             if self._closing:
-                self._flusher.kick()
+                await self._flusher.notify()  # close() waits for in-flight writes
 
     async def _write(self, ops: list[WriteOp]) -> None:
         down = self._flusher.down

@@ -70,6 +70,9 @@ class TcpProxy:
         self._run(self._drop_all())
 
     def restore(self) -> None:
+        """Forward again; connections held by ``hang()`` are reset, as a real network would."""
+        if self.mode == "hang":
+            self._run(self._drop_all())
         self.mode = "forward"
 
     def stop(self) -> None:

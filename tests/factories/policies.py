@@ -53,15 +53,11 @@ async def _drop_redis_and_schema(memory: Any) -> None:
     for tier in memory.tiers:
         if getattr(tier, "schema", None):
             await drop_schema(tier.config.dsn.get_secret_value(), tier.schema)
+            client = Redis.from_url(tier.config.journal.url)
+            await client.delete(tier.config.journal.stream, f"{tier.config.journal.stream}:dead")
+            await client.aclose()
         if getattr(tier, "names", None) is not None:
-            client = Redis.from_url(tier.config.url)
-            try:
-                keys = [k async for k in client.scan_iter(match=tier.names.pattern, count=1000)]
-                keys += [k async for k in client.scan_iter(match=f"{tier.names.prefix}:*")]
-                if keys:
-                    await client.delete(*keys)
-            finally:
-                await client.aclose()
+            await tier.clear()
 
 
 def _behind_tier(r: pytest.FixtureRequest, ns: str, tmp: Path) -> dict[str, Any]:

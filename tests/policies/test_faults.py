@@ -1,0 +1,352 @@
+"""Fault tests: real processes killed, real servers stopped, real connections cut.
+
+Every Redis server here is the test's own (a spare port, stopped by its pid); PostgreSQL
+is only ever cut off through a proxy, never stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from bruno_core.models.memory import MemoryEntry, MemoryType
+from redis.asyncio import Redis
+
+from bruno_memory import build_memory
+from bruno_memory.testing.faults import RedisServer, TcpProxy
+from bruno_memory.testing.worker import Worker, message, msg_id
+from tests.factories.postgres import drop_schema, postgres
+
+STORED = 10_000
+KILL_AFTER = 4_500  # acknowledgements read before the SIGKILL
+BATCH = 3_000  # so at the kill some batches are applied and some ops are only journaled
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A redis-server of this test's own, on a spare port."""
+    with RedisServer() as server:
+        yield server
+
+
+def with_port(dsn: str, port: int) -> str:
+    """``dsn`` pointing at ``127.0.0.1:port`` instead of its own host."""
+    scheme, _, rest = dsn.partition("://")
+    user, _, hostpath = rest.rpartition("@")
+    path = hostpath.partition("/")[2]
+    return f"{scheme}://{user + '@' if user else ''}127.0.0.1:{port}/{path}"
+
+
+async def sqlite_ids(path: Path, conversation: str) -> list[str]:
+    def read() -> list[str]:
+        with sqlite3.connect(path) as db:
+            sql = "SELECT id FROM messages WHERE conversation_id = ?"
+            return [r[0] for r in db.execute(sql, (conversation,))]
+    return await asyncio.to_thread(read)
+
+
+async def postgres_ids(dsn: str, schema: str, conversation: str) -> list[str]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        sql = f'SELECT id FROM "{schema}".messages WHERE conversation_id = $1'
+        return [r[0] for r in await conn.fetch(sql, conversation)]
+    finally:
+        await conn.close()
+
+
+# -- SIGKILL while writing through write-behind ------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["file", pytest.param(
+    "redis", marks=[pytest.mark.redis, pytest.mark.postgres])])
+async def test_sigkill_mid_run_loses_no_acknowledged_write(
+    kind: str, tmp_path: Path, namespace: str, request: pytest.FixtureRequest
+) -> None:
+    """A child writing 10,000 messages is SIGKILLed; after a restart every acknowledged
+    message is in the durable tier exactly once."""
+    server = None
+    if kind == "file":
+        durable: dict[str, Any] = {"kind": "sqlite", "path": str(tmp_path / "d.db")}
+        journal: dict[str, Any] = {"kind": "file", "path": str(tmp_path / "journal")}
+    else:
+        server = RedisServer().start()
+        durable = postgres(request, namespace)
+        journal = {"kind": "redis", "url": server.url, "lease": "1s"}
+    cfg = {"namespace": namespace, "tiers": [{
+        "name": "durable", **durable, "write": "write-behind", "journal": journal,
+        "write_behind": {"interval": "1h", "batch_size": BATCH, "max_pending": 20_000}}]}
+    try:
+        acked = await run_and_kill(cfg)
+        if server is not None:
+            await lease_expired(server.url)
+        restarted = await Worker(cfg).start()
+        health = (await restarted.call(cmd="health"))["health"]
+        await restarted.call(cmd="flush")
+        await restarted.stop()
+        replayed = health["durable"]["metrics"]["write_behind"]["replayed"]
+        if kind == "file":
+            ids = await sqlite_ids(tmp_path / "d.db", "c")
+        else:
+            ids = await postgres_ids(request.getfixturevalue("postgres_dsn"), namespace, "c")
+        assert replayed > 0  # some acknowledged writes were only in the journal
+        assert acked <= set(ids) and len(ids) == len(set(ids))
+    finally:
+        if server is not None:
+            server.stop()
+        if kind == "redis":
+            await drop_schema(request.getfixturevalue("postgres_dsn"), namespace)
+
+
+async def run_and_kill(cfg: dict[str, Any]) -> set[str]:
+    """Start a writer of ``STORED`` messages, SIGKILL it mid-run; the ids it acknowledged."""
+    writer = await Worker(cfg).start()
+    await writer.send(cmd="store", conversation="c", count=STORED, concurrency=4)
+    acked: set[str] = set()
+    while len(acked) < KILL_AFTER:
+        answer = await writer.read()
+        assert "ack" in answer, answer
+        acked.add(answer["ack"])
+    writer.kill()
+    assert writer.proc is not None
+    await writer.proc.wait()
+    assert len(acked) < STORED
+    return acked
+
+
+async def lease_expired(url: str) -> None:
+    """Wait until the killed writer's liveness key has expired (its lease)."""
+    client = Redis.from_url(url)
+    try:
+        for _ in range(100):
+            if not [k async for k in client.scan_iter(match="*:alive:*")]:
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError("the dead writer's lease never expired")
+    finally:
+        await client.aclose()
+
+
+# -- the Redis tier stops mid-run --------------------------------------------------------
+
+
+def entry(i: int, text: str) -> MemoryEntry:
+    return MemoryEntry(id=memory_id(i), content=text, memory_type=MemoryType.LONG_TERM,
+                       user_id="ann")
+
+
+def memory_id(i: int) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"m{i}"))
+
+
+@pytest.mark.parametrize("breaker", [
+    pytest.param({"breaker": {"failures": 2, "reset": "200ms"}}, id="circuit-opens:clear"),
+    pytest.param({}, id="no-circuit:owed-drops"),
+])
+async def test_a_redis_outage_degrades_to_sql_and_serves_nothing_stale_after(
+    breaker: dict[str, Any], tmp_path: Path, namespace: str
+) -> None:
+    """With Redis stopped, reads and writes go on through SQLite; when Redis comes back with
+    its old data, no read returns what changed during the outage."""
+    with RedisServer(persist=True) as server:
+        cfg = {"namespace": namespace, "tiers": [
+            {"name": "hot", "kind": "redis", "url": server.url, "on_error": "skip",
+             "socket_timeout": "300ms", "connect_timeout": "300ms", **breaker},
+            {"name": "durable", "kind": "sqlite", "path": str(tmp_path / "d.db")}]}
+        memory = await build_memory(cfg)
+        try:
+            await outage_and_return(memory, server)
+        finally:
+            await memory.close()
+
+
+async def outage_and_return(memory: Any, server: RedisServer) -> None:
+    await memory.get_context("ann", "chat")
+    for i in range(10):
+        await memory.store_memory(entry(i, "before"))
+    for i in range(5):
+        await memory.store_message(message("chat", i), "chat")
+    await expect(memory, {i: "before" for i in range(10)}, 5)  # now cached in Redis
+    server.stop()
+    for i in range(5):
+        await memory.store_memory(entry(i, "during"))
+    for i in range(5, 8):
+        await memory.delete_memory(memory_id(i))
+    for i in range(5, 8):
+        await memory.store_message(message("chat", i), "chat")
+    during = {**{i: "during" for i in range(5)}, **dict.fromkeys(range(5, 8)),
+              **{i: "before" for i in (8, 9)}}
+    await expect(memory, during, 8)  # served by SQLite
+    server.start()  # back, with its pre-outage data
+    for _ in range(20):  # across the breaker's probe and after it
+        await expect(memory, during, 8)
+        await asyncio.sleep(0.02)
+    assert (await memory.health())["hot"]["metrics"]["fallback"]["circuit"] in ("closed", "none")
+
+
+async def expect(memory: Any, contents: dict[int, str | None], messages: int) -> None:
+    for i, text in contents.items():
+        found = await memory.get_memory(memory_id(i))
+        assert (found.content if found else None) == text, (i, text)
+    got = await memory.retrieve_messages("chat", 100)
+    assert [str(m.id) for m in got] == [msg_id("chat", i) for i in reversed(range(messages))]
+
+
+# -- PostgreSQL unreachable with on_error: queue -----------------------------------------
+
+
+@pytest.mark.postgres
+async def test_postgres_unreachable_queues_writes_in_the_journal_and_all_land(
+    request: pytest.FixtureRequest, namespace: str, redis_server: RedisServer
+) -> None:
+    """Cut off from PostgreSQL, writes are acknowledged from the Redis journal; when the
+    connection returns, every one of them lands."""
+    dsn = request.getfixturevalue("postgres_dsn")
+    port = int(dsn.rsplit(":", 1)[1].split("/")[0]) if dsn.count(":") > 1 else 5432
+    with TcpProxy("127.0.0.1", port) as proxy:
+        tier = {**postgres(request, namespace), "dsn": with_port(dsn, proxy.port),
+                "name": "durable", "connect_timeout": "1s", "statement_timeout": "2s",
+                "on_error": "queue", "journal": {"kind": "redis", "url": redis_server.url},
+                "retry": {"attempts": 2, "budget": "1s"},
+                "breaker": {"failures": 2, "reset": "300ms"},
+                "write_behind": {"backoff": "50ms", "max_backoff": "300ms"}}
+        memory = await build_memory({"namespace": namespace, "tiers": [tier]})
+        try:
+            await memory.get_context("ann", "q")  # the conversation's owner is known from here
+            for i in range(50):
+                await memory.store_message(message("q", i), "q")
+            proxy.cut()
+            for i in range(50, 250):
+                await memory.store_message(message("q", i), "q")  # acknowledged: journaled
+            queue = (await memory.health())["durable"]["metrics"]["write_behind"]
+            assert queue["queue_depth"] > 0 and queue["down"]
+            proxy.restore()
+            await memory.flush()
+        finally:
+            proxy.restore()
+            await memory.close()
+    try:
+        ids = await postgres_ids(dsn, namespace, "q")
+        assert sorted(ids) == sorted(msg_id("q", i) for i in range(250))
+    finally:
+        await drop_schema(dsn, namespace)
+
+
+# -- two processes with local caches -----------------------------------------------------
+
+MAX_LAG = 0.5
+
+
+def coherent(tmp: Path, ns: str, redis_url: str, channel_url: str) -> dict[str, Any]:
+    return {"namespace": ns, "tiers": [
+        {"name": "local", "kind": "lru",
+         "invalidation": {"url": channel_url, "max_lag": f"{MAX_LAG}s"}},
+        {"name": "hot", "kind": "redis", "url": redis_url},
+        {"name": "durable", "kind": "sqlite", "path": str(tmp / "d.db")}]}
+
+
+async def test_a_delete_in_one_process_stops_being_served_by_another_within_the_bound(
+    tmp_path: Path, namespace: str, redis_server: RedisServer
+) -> None:
+    """Process B stops serving a memory deleted (or changed) by process A within max_lag."""
+    cfg = coherent(tmp_path, namespace, redis_server.url, redis_server.url)
+    a, b = await Worker(cfg).start(), await Worker(cfg).start()
+    try:
+        gone, changed = str(uuid.uuid4()), str(uuid.uuid4())
+        for mid in (gone, changed):
+            await a.call(cmd="store_memory", id=mid, user="ann", content="v1")
+            assert (await b.call(cmd="get_memory", id=mid))["memory"] == "v1"  # cached in B
+        await a.call(cmd="delete_memory", id=gone)
+        await a.call(cmd="store_memory", id=changed, user="ann", content="v2")
+        await asyncio.sleep(MAX_LAG)
+        assert (await b.call(cmd="get_memory", id=gone))["memory"] is None
+        assert (await b.call(cmd="get_memory", id=changed))["memory"] == "v2"
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+async def test_a_process_that_loses_its_invalidation_channel_stops_serving_its_cache(
+    tmp_path: Path, namespace: str, redis_server: RedisServer
+) -> None:
+    """With B's channel silently dead, B still stops serving A's deleted memory in time."""
+    with TcpProxy("127.0.0.1", redis_server.port) as proxy:
+        channel = proxy.url("redis://127.0.0.1:{port}/0")
+        a = await Worker(coherent(tmp_path, namespace, redis_server.url, redis_server.url)).start()
+        b = await Worker(coherent(tmp_path, namespace, redis_server.url, channel)).start()
+        try:
+            mid = str(uuid.uuid4())
+            await a.call(cmd="store_memory", id=mid, user="ann", content="v1")
+            assert (await b.call(cmd="get_memory", id=mid))["memory"] == "v1"
+            proxy.hang()  # B hears nothing more, not even an error
+            await a.call(cmd="delete_memory", id=mid)
+            await asyncio.sleep(MAX_LAG)
+            assert (await b.call(cmd="get_memory", id=mid))["memory"] is None
+        finally:
+            proxy.restore()
+            await a.stop()
+            await b.stop()
+
+
+# -- graceful close under load -----------------------------------------------------------
+
+
+def _configs() -> list[Any]:
+    behind = {"write": "write-behind", "write_behind": {"interval": "100ms"}}
+    redis_marks = [pytest.mark.redis]
+    return [
+        pytest.param({}, id="write-through"),
+        pytest.param(behind, id="write-behind"),
+        pytest.param({**behind, "journal": {"kind": "file"}}, id="write-behind+file-journal"),
+        pytest.param({**behind, "journal": "redis"}, id="write-behind+redis-journal",
+                     marks=redis_marks),
+        pytest.param({"on_error": "queue", "journal": {"kind": "file"}},
+                     id="queue-on-error+file-journal"),
+        pytest.param({**behind, "journal": "redis", "durable": "postgres"},
+                     id="postgres+write-behind+redis-journal",
+                     marks=[*redis_marks, pytest.mark.postgres]),
+    ]
+
+
+@pytest.mark.parametrize("policy", _configs())
+async def test_graceful_close_under_load_loses_nothing(
+    policy: dict[str, Any], tmp_path: Path, namespace: str, request: pytest.FixtureRequest,
+    redis_server: RedisServer,
+) -> None:
+    """Closing while eight writers keep writing: every acknowledged write is durable."""
+    policy = dict(policy)
+    on_postgres = policy.pop("durable", None) == "postgres"
+    if policy.get("journal") == "redis":
+        policy["journal"] = {"kind": "redis", "url": redis_server.url}
+    elif policy.get("journal"):
+        policy["journal"] = {**policy["journal"], "path": str(tmp_path / "journal")}
+    durable = postgres(request, namespace) if on_postgres else {
+        "kind": "sqlite", "path": str(tmp_path / "d.db")}
+    memory = await build_memory({"namespace": namespace, "tiers": [
+        {"kind": "lru"}, {"name": "durable", **durable, **policy}]})
+    acked: list[str] = []
+
+    async def writer(w: int) -> None:
+        for i in range(100_000):
+            await memory.store_message(message(f"w{w}", i), f"w{w}")
+            acked.append(msg_id(f"w{w}", i))
+
+    writers = [asyncio.create_task(writer(w)) for w in range(8)]
+    await asyncio.sleep(0.5)
+    await memory.close()
+    await asyncio.gather(*writers, return_exceptions=True)
+    try:
+        if on_postgres:
+            dsn = request.getfixturevalue("postgres_dsn")
+            ids = {i for w in range(8) for i in await postgres_ids(dsn, namespace, f"w{w}")}
+        else:
+            ids = {i for w in range(8) for i in await sqlite_ids(tmp_path / "d.db", f"w{w}")}
+        assert len(acked) > 100 and set(acked) <= ids
+    finally:
+        if on_postgres:
+            await drop_schema(request.getfixturevalue("postgres_dsn"), namespace)
