@@ -69,7 +69,9 @@ def create_journal(cfg: JournalConfig, tier: str, namespace: str, base_dir: Path
     if cfg.kind == "redis":
         from bruno_memory.policies.journal_redis import RedisJournal
 
-        stream = cfg.stream or f"{namespace}:journal:{tier}"
+        # one hash tag: the stream, its dead letters and liveness keys share a cluster slot;
+        # not under the cache's "{namespace:" prefix, so clearing the cache spares it
+        stream = cfg.stream or f"journal:{{{namespace}:{tier}}}"
         return RedisJournal(cfg, stream, owner, tier)
     path = Path(cfg.path) if cfg.path else Path(f"{namespace}-{tier}.journal")
     return FileJournal(path if path.is_absolute() else base_dir / path, owner, tier)
