@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from bruno_core.models.context import SessionContext
@@ -11,7 +13,7 @@ from bruno_core.models.memory import MemoryEntry, MemoryQuery
 from bruno_memory.capabilities import Capability
 from bruno_memory.ops import Empty, Key, Miss, Value, WriteOp
 from bruno_memory.records import MessageRecord
-from bruno_memory.tiers.base import Scored, Tier
+from bruno_memory.tiers.base import Neighbour, Scored, Tier
 
 
 class PolicyTier:
@@ -92,6 +94,10 @@ class PolicyTier:
         stats: dict[str, Any] = await self._inner_call("statistics")(user_id)
         return stats
 
+    async def neighbours(self, ids: Sequence[str], before: int, after: int) -> list[Neighbour]:
+        found: list[Neighbour] = await self._inner_call("neighbours")(ids, before, after)
+        return found
+
     async def search_vector(self, query: str, where: Any, limit: int) -> list[Scored[Key]]:
         hits: list[Scored[Key]] = await self._inner_call("search_vector")(query, where, limit)
         return hits
@@ -103,3 +109,30 @@ class PolicyTier:
 
             raise CapabilityMissing(f"tier {self.name!r} has no {method}")
         return found
+
+
+@contextlib.asynccontextmanager
+async def deadline(seconds: float | None) -> AsyncIterator[None]:
+    """Raise ``TimeoutError`` in the body after ``seconds`` (``None``: no limit).
+
+    On Python 3.10 (no ``asyncio.timeout``) the body is not limited.
+    """
+    timeout = getattr(asyncio, "timeout", None)
+    if timeout is None or seconds is None:
+        yield
+        return
+    async with timeout(seconds):
+        yield
+
+
+async def stop_tasks(tasks: list[asyncio.Task[None]], timeout: float = 5.0) -> None:
+    """Cancel background tasks and wait for them, but never forever.
+
+    A task whose cancellation got lost inside a driver (it happens with nested timeouts)
+    is left to finish on its own rather than hang the close.
+    """
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.wait(tasks, timeout=timeout)
+    tasks.clear()

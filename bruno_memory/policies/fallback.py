@@ -13,7 +13,6 @@ missed is invalidated (``clear()`` when the tier has one and a lot was missed).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -33,7 +32,7 @@ from bruno_memory.capabilities import Capability
 from bruno_memory.config.models import BreakerConfig, RetryConfig, TierConfig
 from bruno_memory.errors import BrunoMemoryConfigError, CircuitOpen, TierUnavailable
 from bruno_memory.ops import MISS, Empty, Key, Miss, Value, WriteOp
-from bruno_memory.policies.base import PolicyTier
+from bruno_memory.policies.base import PolicyTier, deadline
 from bruno_memory.policies.breaker import Breaker, State
 from bruno_memory.policies.drops import Owed
 from bruno_memory.policies.single_flight import SingleFlight
@@ -110,7 +109,7 @@ class Fallback(PolicyTier):
             return await fn()
 
         try:
-            async with _deadline(r.budget):
+            async with deadline(r.budget):
                 return await retrying(attempt)
         except TimeoutError as exc:
             raise TierUnavailable(f"no answer within the {r.budget}s budget", tier=self.name,
@@ -228,16 +227,6 @@ class Fallback(PolicyTier):
             "single_flight_shared": self._flights.shared,
         }
         return {**super().metrics(), "fallback": mine}
-
-
-@contextlib.asynccontextmanager
-async def _deadline(seconds: float) -> Any:
-    timeout = getattr(asyncio, "timeout", None)
-    if timeout is None:  # Python 3.10: the retries' stop_before_delay still bounds the call
-        yield
-        return
-    async with timeout(seconds):
-        yield
 
 
 def wrap(tier: Tier, cfg: TierConfig, context: TierContext) -> Fallback:

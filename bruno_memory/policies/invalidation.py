@@ -29,7 +29,7 @@ from bruno_memory.config.models import InvalidationConfig, TierConfig, mask_pass
 from bruno_memory.errors import BrunoMemoryConfigError
 from bruno_memory.opcodec import DecodeError, decode_op, encode_op, frame, unframe
 from bruno_memory.ops import MISS, Empty, FillWindow, Key, Miss, Put, Value, WriteOp
-from bruno_memory.policies.base import PolicyTier
+from bruno_memory.policies.base import PolicyTier, stop_tasks
 from bruno_memory.policies.drops import drops_for
 from bruno_memory.policies.overlay import owner
 from bruno_memory.records import MessageRecord
@@ -81,8 +81,7 @@ class Invalidation(PolicyTier):
 
     async def aclose(self) -> None:
         if self._listener is not None:
-            self._listener.cancel()
-            await asyncio.wait({self._listener}, timeout=self.cfg.max_lag)
+            await stop_tasks([self._listener], self.cfg.max_lag)
         if self._pub is not None:
             await _quietly(self._pub.aclose(), self.cfg.max_lag)
         await self.inner.aclose()

@@ -37,6 +37,11 @@ Item = tuple[Any, bytes]
 """A journal entry: its id and the encoded op."""
 
 
+Landed = Callable[[list[Any] | None], None]
+"""Called with the ids of appended entries (``None`` if the append failed), in the
+committing task: it runs even when the caller that appended was cancelled meanwhile."""
+
+
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
     """An op that kept failing, with the last error."""
@@ -50,7 +55,7 @@ class Journal(Protocol):
     """Where acknowledged, not yet applied ops live."""
 
     async def open(self) -> list[Item]: ...  # entries left by dead writers, now ours
-    async def append(self, items: list[bytes]) -> list[Any]: ...
+    async def append(self, items: list[bytes], then: Landed | None = None) -> list[Any]: ...
     async def ack(self, ids: list[Any]) -> None: ...
     async def dead_letter(self, id: Any, data: bytes, error: str) -> None: ...
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]: ...
@@ -82,12 +87,12 @@ class GroupCommit:
 
     def __init__(self, commit: Callable[[list[bytes]], Awaitable[list[Any]]]) -> None:
         self._commit = commit
-        self._waiting: list[tuple[list[bytes], asyncio.Future[list[Any]]]] = []
+        self._waiting: list[tuple[list[bytes], asyncio.Future[list[Any]], Landed | None]] = []
         self._task: asyncio.Task[None] | None = None
 
-    async def submit(self, items: list[bytes]) -> list[Any]:
+    async def submit(self, items: list[bytes], then: Landed | None = None) -> list[Any]:
         fut: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        self._waiting.append((items, fut))
+        self._waiting.append((items, fut, then))
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._drain())
         return await fut
@@ -96,20 +101,26 @@ class GroupCommit:
         while self._waiting:
             batch, self._waiting = self._waiting, []
             try:
-                ids = await self._commit([i for items, _ in batch for i in items])
+                ids = await self._commit([i for items, _, _ in batch for i in items])
             except BaseException as exc:
-                for _, fut in batch:
+                error = exc if isinstance(exc, Exception) else TierUnavailable(
+                    "journal commit cancelled", tier="journal", op="append")
+                for _, fut, then in batch:
+                    if then is not None:
+                        then(None)
                     if not fut.done():
-                        fut.set_exception(exc if isinstance(exc, Exception) else TierUnavailable(
-                            "journal commit cancelled", tier="journal", op="append"))
+                        fut.set_exception(error)
                 if not isinstance(exc, Exception):
                     raise
                 continue
             at = 0
-            for items, fut in batch:
-                if not fut.done():
-                    fut.set_result(ids[at : at + len(items)])
+            for items, fut, then in batch:
+                mine = ids[at : at + len(items)]
                 at += len(items)
+                if then is not None:
+                    then(mine)
+                if not fut.done():
+                    fut.set_result(mine)
 
 
 # -- the file journal ------------------------------------------------------------------
@@ -242,8 +253,8 @@ class FileJournal:
                 os.close(fd)
         return taken
 
-    async def append(self, items: list[bytes]) -> list[Any]:
-        return await self._group.submit(items)
+    async def append(self, items: list[bytes], then: Landed | None = None) -> list[Any]:
+        return await self._group.submit(items, then)
 
     async def ack(self, ids: list[Any]) -> None:
         if ids:

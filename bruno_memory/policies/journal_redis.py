@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import structlog
@@ -22,7 +23,8 @@ from redis.backoff import NoBackoff
 
 from bruno_memory.config.models import JournalConfig, mask_password
 from bruno_memory.errors import TierError, TierUnavailable, translate_errors
-from bruno_memory.policies.journal import DeadLetter, GroupCommit, Item
+from bruno_memory.policies.base import deadline, stop_tasks
+from bruno_memory.policies.journal import DeadLetter, GroupCommit, Item, Landed
 
 log = structlog.get_logger(__name__)
 
@@ -70,24 +72,28 @@ class RedisJournal:
     def _alive_key(self, owner: str) -> str:
         return f"{self.stream}:alive:{owner}"
 
-    def _errors(self, op: str) -> Any:
-        return translate_errors(f"{self.tier}.journal", op, ERRORS)
+    @contextlib.asynccontextmanager
+    async def _errors(self, op: str) -> AsyncIterator[None]:
+        """Driver errors translated, and the whole call bounded by ``timeout``."""
+        with translate_errors(f"{self.tier}.journal", op, ERRORS):
+            async with deadline(self.cfg.timeout):
+                yield
 
     # -- lifecycle ------------------------------------------------------------------
 
     async def open(self) -> list[Item]:
         cfg = self.cfg
         assert cfg.url is not None
-        self._client = Redis.from_url(
-            cfg.url, socket_timeout=cfg.timeout, socket_connect_timeout=cfg.timeout,
+        self._client = Redis.from_url(  # reads are bounded by deadline(), not a socket
+            cfg.url, socket_connect_timeout=cfg.timeout,  # timeout (one task per read)
             retry=Retry(NoBackoff(), 0), client_name=f"bruno-memory.journal.{self.tier}",
         )
         self._script = self._client.register_script(APPEND)
         try:
-            with self._errors("open"):
+            async with self._errors("open"):
                 await self._ensure_group()
                 await self._heartbeat()
-                own = await self._own_pending()
+            own = await self._own_pending()
             self._beat = asyncio.create_task(self._beating())
             return own + await self.reclaim()
         except BaseException:
@@ -102,37 +108,36 @@ class RedisJournal:
                 raise
 
     async def _heartbeat(self) -> None:
-        ms = max(1, int(self.cfg.lease * 1000))
-        await self._client.set(self._alive_key(self.owner), b"1", px=ms)
+        client, ms = self._client, max(1, int(self.cfg.lease * 1000))
+        if client is not None:
+            await client.set(self._alive_key(self.owner), b"1", px=ms)
 
     async def _beating(self) -> None:
-        while True:
+        while self._client is not None:
             await asyncio.sleep(self.cfg.lease / 3)
             try:
-                with self._errors("heartbeat"):
+                async with self._errors("heartbeat"):
                     await self._heartbeat()
             except TierUnavailable as exc:
                 log.warning("journal heartbeat failed", tier=self.tier, error=str(exc))
 
     async def aclose(self) -> None:
+        client, self._client = self._client, None  # also stops the heartbeat loop
         beat, self._beat = self._beat, None
-        if beat is not None:
-            beat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beat
-        client, self._client = self._client, None
+        await stop_tasks([beat] if beat is not None else [], self.cfg.timeout)
         if client is not None:
             with contextlib.suppress(rx.RedisError, OSError):
-                await client.delete(self._alive_key(self.owner))
+                async with deadline(self.cfg.timeout):
+                    await client.delete(self._alive_key(self.owner))
             await client.aclose()
 
     # -- writes ---------------------------------------------------------------------
 
-    async def append(self, items: list[bytes]) -> list[Any]:
-        return await self._group_commit.submit(items)
+    async def append(self, items: list[bytes], then: Landed | None = None) -> list[Any]:
+        return await self._group_commit.submit(items, then)
 
     async def _append(self, items: list[bytes]) -> list[Any]:
-        with self._errors("append"):
+        async with self._errors("append"):
             try:
                 ids = await self._script(keys=[self.stream], args=[self.group, self.owner, *items])
             except rx.ResponseError as exc:
@@ -145,7 +150,7 @@ class RedisJournal:
     async def ack(self, ids: list[Any]) -> None:
         if not ids:
             return
-        with self._errors("ack"):
+        async with self._errors("ack"):
             pipe = self._client.pipeline(transaction=False)
             for at in range(0, len(ids), PAGE):
                 chunk = ids[at : at + PAGE]
@@ -154,7 +159,7 @@ class RedisJournal:
             await pipe.execute()
 
     async def dead_letter(self, id: Any, data: bytes, error: str) -> None:
-        with self._errors("dead_letter"):
+        async with self._errors("dead_letter"):
             pipe = self._client.pipeline(transaction=True)
             pipe.xadd(f"{self.stream}:dead", {"op": data, "error": error, "entry": str(id)})
             pipe.xack(self.stream, self.group, id)
@@ -162,7 +167,7 @@ class RedisJournal:
             await pipe.execute()
 
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
-        with self._errors("dead_letters"):
+        async with self._errors("dead_letters"):
             rows = await self._client.xrange(f"{self.stream}:dead", count=limit)
         return [DeadLetter(f[b"entry"].decode(), f[b"op"], f[b"error"].decode()) for _, f in rows]
 
@@ -173,47 +178,49 @@ class RedisJournal:
         out: list[Item] = []
         start = "0"
         while True:
-            got = await self._client.xreadgroup(
-                self.group, self.owner, {self.stream: start}, count=PAGE
-            )
-            rows = got[0][1] if got else []
+            async with self._errors("replay"):  # one deadline per page
+                got = await self._client.xreadgroup(
+                    self.group, self.owner, {self.stream: start}, count=PAGE
+                )
+                rows = got[0][1] if got else []
+                gone = [i for i, fields in rows if not fields]  # deleted before its ack
+                if gone:
+                    await self._client.xack(self.stream, self.group, *gone)
             if not rows:
                 return out
-            gone = [i for i, fields in rows if not fields]  # deleted before its ack
-            if gone:
-                await self._client.xack(self.stream, self.group, *gone)
             out += [(i.decode(), f[b"op"]) for i, f in rows if f]
             start = rows[-1][0]
 
     async def reclaim(self) -> list[Item]:
         """Claim the pending entries of every dead consumer; returns them, oldest first."""
-        with self._errors("reclaim"):
+        async with self._errors("reclaim"):
             consumers = await self._client.xinfo_consumers(self.stream, self.group)
             others = [c["name"] for c in consumers if _text(c["name"]) != self.owner]
             if not others:
                 return []
             alive = await self._client.mget([self._alive_key(_text(c)) for c in others])
-            out: list[Item] = []
-            for name, beat in zip(others, alive, strict=True):
-                if beat is None:
-                    out += await self._claim_from(_text(name))
+        out: list[Item] = []
+        for name, beat in zip(others, alive, strict=True):
+            if beat is None:
+                out += await self._claim_from(_text(name))
         out.sort(key=lambda item: tuple(int(p) for p in str(item[0]).split("-")))
         return out
 
     async def _claim_from(self, dead: str) -> list[Item]:
         out: list[Item] = []
         while True:
-            pending = await self._client.xpending_range(
-                self.stream, self.group, min="-", max="+", count=PAGE, consumername=dead
-            )
-            if not pending:
-                break
-            ids = [p["message_id"] for p in pending]
-            claimed = await self._client.xclaim(self.stream, self.group, self.owner, 0, ids)
+            async with self._errors("reclaim"):  # one deadline per page
+                pending = await self._client.xpending_range(
+                    self.stream, self.group, min="-", max="+", count=PAGE, consumername=dead
+                )
+                ids = [p["message_id"] for p in pending]
+                claimed = await self._client.xclaim(
+                    self.stream, self.group, self.owner, 0, ids) if ids else []
             out += [(i.decode(), f[b"op"]) for i, f in claimed if f]
             if len(pending) < PAGE:
                 break
-        await self._client.xgroup_delconsumer(self.stream, self.group, dead)
+        async with self._errors("reclaim"):
+            await self._client.xgroup_delconsumer(self.stream, self.group, dead)
         if out:
             log.warning("journal entries of a dead writer replayed", tier=self.tier,
                         dead=dead, entries=len(out))

@@ -38,12 +38,12 @@ from bruno_memory.ops import (
     WriteOp,
 )
 from bruno_memory.policies import overlay
-from bruno_memory.policies.base import PolicyTier
+from bruno_memory.policies.base import PolicyTier, stop_tasks
 from bruno_memory.policies.flusher import Flusher
 from bruno_memory.policies.journal import DeadLetter, Item, Journal, create_journal
 from bruno_memory.policies.pending import Entry, PendingLog
 from bruno_memory.records import MessageRecord
-from bruno_memory.tiers.base import Scored, Tier, TierContext
+from bruno_memory.tiers.base import Neighbour, Scored, Tier, TierContext
 from bruno_memory.versions import CLOCK, VersionClock, stamp
 
 log = structlog.get_logger(__name__)
@@ -128,12 +128,7 @@ class WriteBehind(PolicyTier):
                                   "and no journal holds them", tier=self.name, op="close")
 
     async def _stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
+        await stop_tasks(self._tasks)
         try:
             if self.journal is not None:
                 await self._flusher.ack([])
@@ -172,8 +167,9 @@ class WriteBehind(PolicyTier):
         elif down is not None and self._on_error == "fail":
             raise TierUnavailable(f"not accepting writes while it is down (on_error: fail): "
                                   f"{down}", tier=self.name, op="write")
+        items = [encode_op(op) for op in ops] if self.journal is not None else []
         await self._room_for(len(ops))
-        await asyncio.shield(self._accept(ops))
+        await self._accept(ops, items)
 
     async def _fill(self, fills: list[FillWindow]) -> None:
         """Cache fills pass straight through, unless a pending write makes them stale."""
@@ -200,26 +196,32 @@ class WriteBehind(PolicyTier):
                     f"{self.cfg.block_timeout}s ({len(self._log)} ops pending)") from None
         self._reserved += n
 
-    async def _accept(self, ops: list[WriteOp]) -> None:
-        """Journal (when configured), then queue; raises if neither can be done."""
+    async def _accept(self, ops: list[WriteOp], items: list[bytes]) -> None:
+        """Journal (when configured), then queue; raises if neither can be done.
+
+        The queueing runs in the journal's committing task, so a caller cancelled while
+        its write is being journaled still leaves it queued (it is acknowledged there).
+        """
+        n = len(ops)
+        if self.journal is None:
+            self._reserved -= n
+            self._enqueue(ops, [None] * n)
+            return
+
+        def landed(ids: list[Any] | None) -> None:
+            self._reserved -= n
+            if ids is not None:
+                self._enqueue(ops, ids)
+
         try:
-            ids = await self._journal_append(ops)
+            await self.journal.append(items, then=landed)
         except BrunoMemoryError as exc:
-            self._reserved -= len(ops)
             if self._on_journal_down == "reject":
                 raise TierUnavailable(f"journal unavailable, write rejected "
                                       f"(journal.on_down: reject): {exc}", tier=self.name,
                                       op="write", cause=exc) from exc
-            entries = self._enqueue(ops, [None] * len(ops))
+            entries = self._enqueue(ops, [None] * n)
             await self._flusher.drain_through(max(e.seq for e in entries), self.cfg.drain_timeout)
-            return
-        self._reserved -= len(ops)
-        self._enqueue(ops, ids)
-
-    async def _journal_append(self, ops: list[WriteOp]) -> list[Any]:
-        if self.journal is None:
-            return [None] * len(ops)
-        return await self.journal.append([encode_op(op) for op in ops])
 
     def _enqueue(self, ops: list[WriteOp], ids: Sequence[Any]) -> list[Entry]:
         now, was_empty = self._clock(), not self._log
@@ -303,6 +305,11 @@ class WriteBehind(PolicyTier):
         if self._log.messages_in_scope(user_id):  # ranking is the engine's: flush first
             await self._drain_through(self._log.last_seq, self.cfg.drain_timeout)
         return await super().search_messages(query, user_id, limit, conversation_id)
+
+    async def neighbours(self, ids: Sequence[str], before: int, after: int) -> list[Neighbour]:
+        if self._log.messages_in_scope(None):  # positions are the engine's: flush first
+            await self._drain_through(self._log.last_seq, self.cfg.drain_timeout)
+        return await super().neighbours(ids, before, after)
 
     async def query_memories(self, query: MemoryQuery, now: float) -> list[Scored[MemoryEntry]]:
         if self._log.touches("memory"):

@@ -26,3 +26,4 @@ async def durable(
     factory: TierFactory = request.param
     async with factory.open(request, namespace, tmp_path) as tier:
         yield tier
+
