@@ -3,10 +3,11 @@
     python benchmarks/locomo.py PATH [--config tiers/semantic.yaml] [--methods text,vector,hybrid]
 
 PATH is a LoCoMo JSON file (the dev split or the full release). Every turn is stored through
-``store_messages`` as a message of its sample's conversation (one user per sample), its text
-"[<session date>] <speaker>: <text>" (plus the caption of a shared image) and its
-``parent_id`` the turn it answers (the previous turn of the session); every
-question with evidence is asked through ``search_messages`` scoped to that user. Prints one
+``store_messages`` as a plain message of its sample's conversation (one user per sample), as
+an application would store it: its text "[<session date>] <speaker>: <text>" (plus the
+caption of a shared image), its timestamp the session date (one second per turn), no
+``parent_id``; every question with evidence is asked through ``search_messages`` scoped to
+that user. Prints one
 JSON line per method: evidence recall@1/5/10/20 over categories 1-4 (adversarial category 5
 is reported per category only), per category, ingest messages/s and query p50/p99 in ms.
 ``text`` and ``vector`` are the two halves of ``hybrid`` run alone, through the same code.
@@ -55,7 +56,6 @@ def turns(sample: dict[str, Any]) -> list[tuple[str, Message]]:
     n = 1
     while f"session_{n}" in conv:
         when = parse_date(conv[f"session_{n}_date_time"])
-        parent = None
         for i, turn in enumerate(conv[f"session_{n}"]):
             text = f"[{short_date(when)}] {turn['speaker']}: {turn['text']}"
             if turn.get("blip_caption"):
@@ -67,10 +67,8 @@ def turns(sample: dict[str, Any]) -> list[tuple[str, Message]]:
                 role=role,
                 content=text,
                 timestamp=when + timedelta(seconds=i),
-                parent_id=parent,
                 metadata={"dia_id": turn["dia_id"]},
             )
-            parent = msg.id
             out.append((turn["dia_id"], msg))
         n += 1
     return out
@@ -165,7 +163,7 @@ def _fusions(text: str | None) -> list[tuple[str, search.Fusion]]:
     out = []
     for part in text.split(";"):
         fields = {k.strip(): float(v) for k, v in (p.split("=") for p in part.split(","))}
-        ints = {"neighbours", "rerank", "depth", "min_depth"}
+        ints = {"neighbours", "before", "after", "rerank", "depth", "min_depth"}
         fields = {k: int(v) if k in ints else v for k, v in fields.items()}
         out.append((f"[{part}]", dataclasses.replace(search.DEFAULT, **fields)))
     return out

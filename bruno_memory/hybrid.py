@@ -52,8 +52,9 @@ async def search_messages(
     known = {Key("message", h.item.id): h.item for h in text_hits}
     lists: list[tuple[Sequence[Key], float]] = [(list(known), fusion.text_weight)]
     lists += [([h.item for h in hits], fusion.vector_weight) for hits in vector_lists]
-    lists += await _neighbours(vectors[0], [h.item for h in text_hits], where, fusion)
-    ranked = await _reranked(vectors[0], query, search.fuse(lists, fusion.k), where, fusion)
+    lent, near = await _neighbours(durable, list(known), user_id, conversation_id, fusion)
+    known = {**near, **known}
+    ranked = await _reranked(vectors[0], query, search.fuse(lists, fusion.k, lent), where, fusion)
     found = await _authoritative(durable, ranked, known, limit)
     return [
         r for r in found if isinstance(r, MessageRecord) and _owned(r, user_id, conversation_id)
@@ -76,23 +77,23 @@ async def _reranked(
 
 
 async def _neighbours(
-    vectors: Any, top: list[MessageRecord], where: VectorFilter, fusion: search.Fusion
-) -> list[tuple[Sequence[Key], float]]:
-    """Replies to the top full-text hits, and what they reply to, as two ranked lists."""
-    top = top[: fusion.neighbours]
-    if not top or not hasattr(vectors, "replies_to"):
-        return []
-    keys = [Key("message", r.id) for r in top]
-    replies = await vectors.replies_to([r.id for r in top], where, 4 * len(top))
-    by_parent = {Key("message", p): kids for p, kids in replies.items()}
-    parent = {
-        k: Key("message", str(r.message.parent_id)) if r.message.parent_id else None
-        for k, r in zip(keys, top, strict=True)
-    }
-    return [
-        (search.replies_ranked(keys, by_parent), fusion.reply_weight),
-        (search.parents_ranked(keys, parent), fusion.parent_weight),
-    ]
+    durable: Any,
+    hits: list[Key],
+    user_id: str | None,
+    conversation_id: str | None,
+    fusion: search.Fusion,
+) -> tuple[dict[Key, float], dict[Key, MessageRecord]]:
+    """The messages around the top full-text hits in their conversations, read from the
+    authoritative tier: the scores the hits lend them, and their records. Messages
+    ``user_id`` (or ``conversation_id``) does not own are left out."""
+    top = [k.id for k in hits[: fusion.neighbours]]
+    if not top or (fusion.before <= 0 and fusion.after <= 0):
+        return {}, {}
+    found = await durable.neighbours(top, fusion.before, fusion.after)
+    owned = [n for n in found if _owned(n.record, user_id, conversation_id)]
+    near = [(n.of, n.offset, Key("message", n.record.id)) for n in owned]
+    records = {Key("message", n.record.id): n.record for n in owned}
+    return search.neighbour_scores(top, near, fusion), records
 
 
 async def query_memories(

@@ -3,29 +3,38 @@
 Full-text (bm25) and embeddings fail differently: bm25 finds the rare word the question
 repeats, embeddings find the paraphrase. Plain reciprocal rank fusion (k=60, equal weights)
 loses to bm25 alone on LoCoMo, because a vector list's tail is noise that RRF rewards as
-much as bm25's confident head. ``fuse`` is a *weighted* RRF with a small ``k``, plus two
-lists built from ``Message.parent_id`` (the replies to the top full-text hits, and what
-those hits reply to: answers rarely repeat the question's words), and the fused head is
-re-scored with each candidate's cosine similarity. Tuned on locomo-dev with
-``benchmarks/locomo.py`` (evidence recall, categories 1-4, all-MiniLM-L6-v2):
+much as bm25's confident head. ``fuse`` is a *weighted* RRF with a small ``k``; each top
+full-text hit lends part of its rank to the messages next to it in its conversation (read
+from the authoritative tier by ``(ts, seq)`` position, so every application gets them, no
+``parent_id`` needed: an answer rarely repeats the words of the question it answers); and
+the fused head is re-scored with each candidate's cosine similarity. Tuned on locomo-dev
+with ``benchmarks/locomo.py`` (evidence recall, categories 1-4, all-MiniLM-L6-v2, turns
+stored as plain messages):
 
-==========================================================  =====  =====
-ranking                                                      R@5    R@10
-==========================================================  =====  =====
-full-text only (FTS5 bm25)                                   0.555  0.647
-vector only (cosine)                                         0.426  0.505
-plain RRF, k=60, equal weights                               0.520  0.604
-weighted RRF, k=5, vector 0.85                               0.592  0.680
-+ replies to the top 20 full-text hits (weight 0.8), k=2      0.626  0.714
-+ the messages they reply to (weight 0.4)                    0.636  0.734
-+ cosine re-scoring of the fused top 30 (k=1.5, vector 0.5)  0.641  0.733
-==========================================================  =====  =====
+=================================================================  =====  =====
+ranking                                                            R@5    R@10
+=================================================================  =====  =====
+full-text only (FTS5 bm25)                                         0.555  0.647
+vector only (cosine)                                               0.426  0.505
+plain RRF, k=60, equal weights                                     0.520  0.604
+weighted RRF, k=5, vector 0.85                                     0.592  0.680
+weighted RRF, k=1.5, vector 0.5, cosine re-scoring of the top 30   0.583  0.681
++ the message after each top-20 full-text hit (0.8), before (0.4)  0.645  0.731
++ the second one after (0.4) and before (0.2): the defaults        0.657  0.750
+=================================================================  =====  =====
+
+A message next to several hits takes the best score one of them lends, not the sum: the
+sum measured the same here (0.656 / 0.752) but ranks an unrelated message between two
+hits above a weaker hit. Tried and left out: three neighbours a side (0.655 / 0.753), other
+weights and ``k`` (all within +-0.005 R@10, i.e. noise), the neighbours of the top vector
+hits too (-0.003 to -0.013 R@10), and replies found through ``Message.parent_id`` on top
+of the neighbours (0.729 R@10: the same turns counted twice).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -42,11 +51,15 @@ class Fusion:
         k: the RRF constant: score of rank r is ``weight / (k + r)``.
         text_weight: weight of the full-text list.
         vector_weight: weight of each vector list.
-        reply_weight: weight of the replies to the top full-text hits (ranked as their
-            parents), found through ``Message.parent_id``: an answer rarely repeats the
-            words of the question it answers.
-        parent_weight: weight of the messages the top full-text hits reply to.
-        neighbours: how many top full-text hits lend their rank to replies and parents.
+        next_weight: weight of the message just after each top full-text hit in its
+            conversation (at the hit's rank): an answer rarely repeats the words of the
+            question it answers.
+        previous_weight: weight of the message just before each top full-text hit.
+        before: how many messages before each top hit are read (``previous_weight`` for
+            the nearest, times ``decay`` per further step).
+        after: how many messages after each top hit are read (likewise).
+        decay: weight factor per step away from the hit.
+        neighbours: how many top full-text hits lend their rank to their neighbours.
         rerank: how many fused candidates are re-scored with their cosine similarity.
         rerank_weight: weight of the (min-max scaled) cosine against the fused score.
         depth: candidates asked of each list, as a multiple of the requested limit.
@@ -56,8 +69,11 @@ class Fusion:
     k: float = 1.5
     text_weight: float = 1.0
     vector_weight: float = 0.5
-    reply_weight: float = 0.8
-    parent_weight: float = 0.4
+    next_weight: float = 0.8
+    previous_weight: float = 0.4
+    before: int = 2
+    after: int = 2
+    decay: float = 0.5
     neighbours: int = 20
     rerank: int = 30
     rerank_weight: float = 0.25
@@ -68,19 +84,50 @@ class Fusion:
         """How many hits to ask of each list for a final ``limit``."""
         return max(limit * self.depth, self.min_depth)
 
+    def neighbour_weight(self, offset: int) -> float:
+        """The weight of a neighbour ``offset`` steps from its hit (-1: just before)."""
+        side = self.next_weight if offset > 0 else self.previous_weight
+        return side * self.decay ** (abs(offset) - 1)
+
 
 DEFAULT = Fusion()
 
 
-def fuse(lists: Sequence[tuple[Sequence[K], float]], k: float = DEFAULT.k) -> list[tuple[K, float]]:
+def neighbour_scores(
+    ranked: Sequence[K], near: Iterable[tuple[K, int, K]], fusion: Fusion = DEFAULT
+) -> dict[K, float]:
+    """What ranked items lend the items next to them: ``neighbour_weight(offset) / (k + rank)``
+    of the item a neighbour is next to, the best one when it is next to several (a message
+    between two hits counts once, not twice).
+
+    Args:
+        ranked: the items lending, best first.
+        near: (item, offset, neighbour) triples; items not in ``ranked`` lend nothing.
+        fusion: the weights and ``k``.
+    """
+    rank = {key: r for r, key in enumerate(ranked, start=1)}
+    out: dict[K, float] = {}
+    for of, offset, key in near:
+        if of in rank:
+            score = fusion.neighbour_weight(offset) / (fusion.k + rank[of])
+            out[key] = max(out.get(key, 0.0), score)
+    return out
+
+
+def fuse(
+    lists: Sequence[tuple[Sequence[K], float]],
+    k: float = DEFAULT.k,
+    start: Mapping[K, float] | None = None,
+) -> list[tuple[K, float]]:
     """Weighted reciprocal rank fusion of ranked lists, best first.
 
     Args:
         lists: (keys best first, weight) per list; a key appearing twice in one list
             counts at its best rank.
         k: the rank constant.
+        start: scores the keys have before the lists add theirs.
     """
-    scores: dict[K, float] = {}
+    scores: dict[K, float] = dict(start or {})
     for keys, weight in lists:
         seen: set[K] = set()
         for rank, key in enumerate(keys, start=1):
@@ -104,16 +151,6 @@ def rerank(
     best = ranked[0][1] or 1.0
     scored = [(k, s / best + weight * (cosine.get(k, low) - low) / span) for k, s in ranked]
     return sorted(scored, key=lambda kv: kv[1], reverse=True)
-
-
-def replies_ranked(ranked: Sequence[K], replies: Mapping[K, Sequence[K]]) -> list[K]:
-    """The replies of ``ranked`` items, each at the rank of the item it replies to."""
-    return [r for key in ranked for r in replies.get(key, ())]
-
-
-def parents_ranked(ranked: Sequence[K], parent: Mapping[K, K | None]) -> list[K]:
-    """The items ``ranked`` items reply to, each at the rank of its reply."""
-    return [p for key in ranked if (p := parent.get(key)) is not None]
 
 
 _QUESTION = re.compile(r"\w+", re.UNICODE)

@@ -263,4 +263,26 @@ async def test_statistics_and_latest_session(tier: Any) -> None:
     assert stats["total_messages"] == 1 and stats["sessions"] == 2 and stats["conversations"] == 1
 
 
+@needs(C.DURABLE)
+async def test_neighbours_are_read_by_position_in_the_conversation(tier: Any) -> None:
+    """neighbours gives the messages just before and after each id by (ts, seq), numbered
+    outwards, never from another conversation; unknown ids have none."""
+    def at(conv: str, seconds: float, user: str = "nb") -> MessageRecord:
+        m = Message(role=MessageRole.USER, content=f"{conv} at {seconds}",
+                    timestamp=T0 + timedelta(seconds=seconds))
+        return MessageRecord(m, conv, user)
+    m0, m1, m2, m3, m4, m5 = (at("nb-a", s) for s in (0, 1, 2, 2, 3, 5))  # m2, m3: one ts
+    other = at("nb-b", 2.5, "someone-else")
+    await tier.write([put(r) for r in (m5, other, m0, m1, m2, m3, m4)])  # m5 stored first
+    def got(found: Any) -> set[tuple[str, int, str]]:
+        return {(n.of, n.offset, n.record.id) for n in found}
+    found = await tier.neighbours([m2.id, m0.id, "no-such-id"], 2, 1)
+    assert got(found) == {(m2.id, -1, m1.id), (m2.id, -2, m0.id), (m2.id, 1, m3.id),
+                          (m0.id, 1, m1.id)}
+    assert [n.record for n in found if n.record.id == m1.id] == [m1, m1]
+    assert got(await tier.neighbours([m3.id], 1, 2)) == {
+        (m3.id, -1, m2.id), (m3.id, 1, m4.id), (m3.id, 2, m5.id)}
+    assert await tier.neighbours([], 1, 1) == [] and await tier.neighbours([m1.id], 0, 0) == []
+
+
 __all__ = [name for name in list(globals()) if name.startswith("test_")]

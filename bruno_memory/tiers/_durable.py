@@ -26,7 +26,7 @@ from bruno_memory.ops import (
 from bruno_memory.records import MessageRecord
 from bruno_memory.text import terms
 from bruno_memory.tiers import _sql
-from bruno_memory.tiers.base import Scored
+from bruno_memory.tiers.base import Neighbour, Scored
 
 Statement = tuple[str, list[tuple[Any, ...]]]
 
@@ -161,6 +161,18 @@ def decode_row(key: Key, row: Sequence[Any]) -> Value:
     return value
 
 
+def neighbours_of_rows(rows: Iterable[Sequence[Any]]) -> list[Neighbour]:
+    """``_sql.neighbours`` rows as neighbours, numbered outwards from their message."""
+    nearest_first = sorted(rows, key=lambda r: (r[0], r[1], r[1] * r[2], r[1] * r[3]))
+    seen: dict[tuple[str, int], int] = {}
+    out: list[Neighbour] = []
+    for of, side, _, _, conversation_id, user_id, payload in nearest_first:
+        n = seen[of, side] = seen.get((of, side), 0) + 1
+        record = codec.message_from_row(payload, conversation_id, user_id)
+        out.append(Neighbour(of, side * n, record))
+    return out
+
+
 class DurableReads:
     """Mixin: every read of a SQL tier, over its ``_fetch`` and ``_errors`` and its ``dialect``."""
 
@@ -204,6 +216,15 @@ class DurableReads:
         with self._errors("query_memories"):
             entries = [codec.from_payload("memory", p) for p, _ in rows]
         return [Scored(e, s) for e, s in zip(entries, scores, strict=True)]
+
+    async def neighbours(self, ids: Sequence[str], before: int, after: int) -> list[Neighbour]:
+        """The ``before`` messages just before and ``after`` just after each of ``ids`` in
+        its conversation, in one query; unknown ids have none."""
+        if not ids or (before <= 0 and after <= 0):
+            return []
+        rows = await self._fetch(*_sql.neighbours(ids, before, after), "neighbours")
+        with self._errors("neighbours"):
+            return neighbours_of_rows(rows)
 
     async def latest_session(self, user_id: str) -> SessionContext | None:
         rows = await self._fetch(_sql.LATEST_SESSION, (user_id,), "latest_session")

@@ -5,6 +5,7 @@ Queries use ``?`` placeholders; PostgreSQL numbers them with ``numbered``.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -190,6 +191,42 @@ WINDOW = (
     "SELECT conversation_id, user_id, payload FROM messages WHERE conversation_id = ? "
     "ORDER BY ts DESC, seq DESC LIMIT ?"
 )
+_AT = "(SELECT {col} FROM messages WHERE id = ?)"
+_NEIGHBOURS = (
+    "SELECT * FROM (SELECT CAST(? AS TEXT), {side}, ts, seq, conversation_id, user_id, payload "
+    f"FROM messages WHERE conversation_id = {_AT.format(col='conversation_id')} "
+    f"AND (ts, seq) {{cmp}} ({_AT.format(col='ts')}, {_AT.format(col='seq')}) "
+    "ORDER BY ts {order}, seq {order} LIMIT {limit}) AS n{i}"
+)
+
+
+@functools.lru_cache(maxsize=64)
+def _neighbours_sql(count: int, before: int, after: int) -> str:
+    sides = [(-1, "<", "DESC", before), (1, ">", "ASC", after)]
+    parts = [
+        _NEIGHBOURS.format(side=side, cmp=cmp, order=order, limit=int(limit), i=i)
+        for i, (side, cmp, order, limit) in enumerate(
+            s for _ in range(count) for s in sides if s[3] > 0
+        )
+    ]
+    return " UNION ALL ".join(parts)
+
+
+def neighbours(ids: Sequence[str], before: int, after: int) -> tuple[str, list[Any]]:
+    """The ``before`` messages just before and ``after`` just after each of ``ids`` in its
+    conversation, in ``(ts, seq)`` order (the order of ``WINDOW``).
+
+    One ``UNION ALL`` of an ordered, ``LIMIT``-ed scan of the conversation index per id and
+    side, starting at the id's position: the cost does not grow with the conversation.
+    The position is read by scalar subqueries (PostgreSQL runs them first, as parameters
+    of the index scan; a join would be planned as a scan and sort of the whole
+    conversation). Rows: (of id, side -1 or 1, ts, seq, conversation_id, user_id,
+    payload); ``ids`` must not be empty.
+    """
+    sides = (before > 0) + (after > 0)
+    return _neighbours_sql(len(ids), before, after), [id_ for id_ in ids for _ in range(4 * sides)]
+
+
 LATEST_SESSION = (
     "SELECT payload FROM sessions WHERE user_id = ? AND is_active = TRUE "
     "ORDER BY started DESC LIMIT 1"

@@ -102,7 +102,6 @@ class VectorFilter:
     min_importance: float = 0.0
     expires_after: float | None = None  # keep only memories expiring later than this
     role_not: str | None = None
-    parent_ids: tuple[str, ...] = ()  # only replies to these messages
     keys: tuple[Key, ...] = ()  # only these records (engines filter ids their own way)
 
     @classmethod
@@ -154,7 +153,6 @@ def payload_of(value: Value) -> dict[str, Any]:
             "conversation_id": value.conversation_id,
             "role": value.message.role.value,
             "ts": value.sort_key,
-            "parent_id": str(value.message.parent_id or ""),
         }
     assert isinstance(value, MemoryEntry)
     md = value.metadata
@@ -198,7 +196,6 @@ def conditions(f: VectorFilter) -> list[tuple[str, str, Any]]:
     for field, values in (
         ("memory_type", f.memory_types),
         ("category", f.categories),
-        ("parent_id", f.parent_ids),
     ):
         if values:
             out.append((field, "in", list(values)))
@@ -322,18 +319,6 @@ class VectorTier(BaseTier[C]):
         scoped = dataclasses.replace(where, keys=tuple(keys))
         return {h.item: h.score for h in await self.search_vector(query, scoped, len(keys))}
 
-    async def replies_to(
-        self, parent_ids: Sequence[str], where: VectorFilter, limit: int
-    ) -> dict[str, list[Key]]:
-        """Messages under ``where`` whose ``parent_id`` is one of ``parent_ids``, by parent."""
-        if not parent_ids or limit <= 0:
-            return {}
-        scoped = dataclasses.replace(where, ns="message", parent_ids=tuple(parent_ids))
-        out: dict[str, list[Key]] = {}
-        for p in await self._scroll(scoped, limit):
-            out.setdefault(str(p["parent_id"]), []).append(key_of_payload(p))
-        return out
-
     # -- the backend ----------------------------------------------------------------------
 
     async def _connect(self) -> None:
@@ -355,10 +340,6 @@ class VectorTier(BaseTier[C]):
         raise NotImplementedError
 
     async def _retrieve(self, keys: Sequence[Key]) -> list[Mapping[str, Any]]:
-        raise NotImplementedError
-
-    async def _scroll(self, where: VectorFilter, limit: int) -> list[Mapping[str, Any]]:
-        """Payloads (at least ns, id, parent_id) of up to ``limit`` points under ``where``."""
         raise NotImplementedError
 
     async def _delete_where(self, where: VectorFilter) -> None:

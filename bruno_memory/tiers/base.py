@@ -27,6 +27,16 @@ class Scored(Generic[T]):
     score: float
 
 
+@dataclass(frozen=True, slots=True)
+class Neighbour:
+    """A message next to message ``of`` in their conversation: ``offset`` -1 is the message
+    just before it in ``(ts, seq)`` order, 1 the one just after."""
+
+    of: str
+    offset: int
+    record: MessageRecord
+
+
 @dataclass(frozen=True)
 class TierContext:
     """What a tier may know of the stack it is built into."""
@@ -75,6 +85,9 @@ class Durable(Protocol):
     async def query_memories(self, query: MemoryQuery, now: float) -> list[Scored[MemoryEntry]]: ...
     async def latest_session(self, user_id: str) -> SessionContext | None: ...
     async def statistics(self, user_id: str) -> dict[str, Any]: ...
+    async def neighbours(
+        self, ids: Sequence[str], before: int, after: int
+    ) -> list[Neighbour]: ...
 
 
 @runtime_checkable

@@ -160,16 +160,6 @@ class ChromaTier(VectorTier[ChromaConfig]):
         )
         return [m for m in found["metadatas"] or [] if m]
 
-    async def _scroll(self, where: VectorFilter, limit: int) -> list[Mapping[str, Any]]:
-        found = await self._run(
-            "search",
-            self._collection.get,
-            where=chroma_where(where),
-            limit=limit,
-            include=["metadatas"],
-        )
-        return [m for m in found["metadatas"] or [] if m]
-
     async def _delete_where(self, where: VectorFilter) -> None:
         await self._run("write", self._collection.delete, where=chroma_where(where))
 

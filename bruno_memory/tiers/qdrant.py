@@ -40,9 +40,7 @@ _KEYWORDS = (
     "category",
     "tags",
     "role",
-    "parent_id",
 )
-_SCROLLED = ["ns", "id", "parent_id"]
 _FLOATS = ("confidence", "importance", "expires")
 
 
@@ -117,9 +115,6 @@ class QdrantTier(VectorTier[QdrantConfig]):
 
     async def _retrieve(self, keys: Sequence[Key]) -> list[Mapping[str, Any]]:
         return await self._backend.retrieve([point_id(k) for k in keys])
-
-    async def _scroll(self, where: VectorFilter, limit: int) -> list[Mapping[str, Any]]:
-        return await self._backend.scroll(where, limit)
 
     async def _query(
         self, vector: list[float], where: VectorFilter, limit: int
@@ -221,17 +216,6 @@ class _Edge:
         await self._call(
             "write", lambda: self.shard.update(self.m.UpdateOperation.delete_points(ids))
         )
-
-    async def scroll(self, where: VectorFilter, limit: int) -> list[Mapping[str, Any]]:
-        m = self.m
-        request = m.ScrollRequest(
-            limit=limit,
-            filter=qdrant_filter(where, m, m.RangeFloat),
-            with_payload=_SCROLLED,
-            with_vector=False,
-        )
-        found, _ = await self._call("search", self.shard.scroll, request)
-        return [r.payload for r in found if r.payload]
 
     async def retrieve(self, ids: list[str]) -> list[Mapping[str, Any]]:
         found = await self._call("get", lambda: self.shard.retrieve(ids, True, False))
@@ -348,16 +332,6 @@ class _Client:
     async def delete(self, ids: list[Any]) -> None:
         with self._errors("write"):
             await self.client.delete(self.name, self.m.PointIdsList(points=ids), wait=True)
-
-    async def scroll(self, where: VectorFilter, limit: int) -> list[Mapping[str, Any]]:
-        with self._errors("search"):
-            found, _ = await self.client.scroll(
-                self.name,
-                scroll_filter=qdrant_filter(where, self.m, self.m.Range),
-                limit=limit,
-                with_payload=_SCROLLED,
-            )
-        return [r.payload for r in found if r.payload]
 
     async def retrieve(self, ids: list[str]) -> list[Mapping[str, Any]]:
         with self._errors("get"):

@@ -5,6 +5,7 @@ every semantic tier (with the hashing embedder)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
@@ -15,7 +16,7 @@ import pytest
 from bruno_core.models.memory import MemoryEntry, MemoryMetadata, MemoryQuery, MemoryType
 from bruno_core.models.message import Message, MessageRole
 
-from bruno_memory import build_memory
+from bruno_memory import build_memory, hybrid, search
 from bruno_memory.config.loader import load_config
 from bruno_memory.config.models import EmbeddingConfig
 from bruno_memory.embedding import create_embedding
@@ -152,6 +153,65 @@ async def test_concurrent_writes_share_embedding_batches(semantic_stack: Any) ->
     await semantic_stack.flush()
     assert embedding.batches - before < 25
     assert len(await semantic_stack.search_messages("note number 7", user_id="bo", limit=50)) == 50
+
+
+DIALOGUE = [  # one conversation, stored plainly (no parent_id), as BaseAssistant does
+    "The neighbour's dog barks all night",
+    "I have been learning to play the cello",
+    "I need a new name badge for the conference",
+    "The quarterly report is due next Tuesday",
+    "Did you finally pick a name for the rescue dog?",
+    "Yes! We went with Pepper, after her spotty coat",
+    "My flight to Lisbon leaves on Friday morning",
+    "Walked the dog along the river today",
+    "Remember to water the tomatoes on the balcony",
+    "The dog food brand changed its name",
+    "The dentist moved my appointment to March",
+    "A puppy class starts next week at the shelter",
+]
+
+
+async def test_the_reply_after_a_matching_message_is_found_by_its_position(
+    semantic_stack: Any,
+) -> None:
+    """An answer sharing no word with the query ranks because it follows the message that
+    matches, in a conversation stored without any parent_id."""
+    session = await semantic_stack.create_session("ana")
+    await semantic_stack.store_messages([_msg(t) for t in DIALOGUE], session.conversation_id)
+    await semantic_stack.flush()
+    query, answer = "name of the rescue dog", DIALOGUE[5]
+    found = await semantic_stack.search_messages(query, user_id="ana", limit=4)
+    assert answer in [m.content for m in found]
+    routes = await semantic_stack._ready()
+    alone = dataclasses.replace(search.DEFAULT, before=0, after=0)
+    without = await hybrid.search_messages(routes, query, "ana", 4, fusion=alone)
+    assert answer not in [r.message.content for r in without]
+
+
+async def test_neighbours_of_another_users_message_are_never_returned(
+    semantic_stack: Any,
+) -> None:
+    """Messages of two users interleaved in one conversation: each user's search expands its
+    hits to their neighbours, and never returns the other user's."""
+    session = await semantic_stack.create_session("ana")
+
+    def said(user: str, text: str) -> Message:
+        return Message(role=MessageRole.USER, content=text, metadata={"user_id": user})
+
+    turns = [
+        said("ana", "Remind me about the dentist appointment"),
+        said("bo", "Thursday at three in the afternoon suits me"),
+        said("ana", "The dentist said to bring the x-rays"),
+        said("bo", "My bicycle needs a new chain"),
+    ]
+    await semantic_stack.store_messages(turns, session.conversation_id)
+    await semantic_stack.flush()
+    durable = semantic_stack.tiers[1]
+    near = await durable.neighbours([str(turns[0].id)], 0, 1)
+    assert [n.record.user_id for n in near] == ["bo"]  # the expansion does meet bo's message
+    for user, query in (("ana", "dentist appointment"), ("bo", "bicycle chain")):
+        found = await semantic_stack.search_messages(query, user_id=user, limit=10)
+        assert found and {m.metadata["user_id"] for m in found} == {user}
 
 
 async def test_batcher_coalesces_requests_made_while_a_batch_runs() -> None:
