@@ -5,11 +5,13 @@ Prints JSON with, for each side:
 - ``store_message`` latency p50/p99 (ms): one writer, blocks of calls interleaved between
   the two stacks so machine load hits both alike;
 - sustained throughput (messages/s): ``--writers`` concurrent writers, each on its own
-  conversation, for ``--seconds``; "sustained" counts the time until everything written
-  is in PostgreSQL (write-behind: plus its final flush), so a queue that only absorbs a
-  burst does not count; ``accepted_per_s`` is the rate writes were acknowledged;
-- for write-behind, the flush lag under that load (enqueue -> applied, p50/p99/max ms),
-  flush latency and the queue depth left at the end of the window;
+  conversation, for ``--seconds``, in ``--rounds`` rounds alternating between the stacks;
+  "sustained" counts the time until everything written is in PostgreSQL (write-behind:
+  plus its final flush), so a queue that only absorbs a burst does not count;
+  ``accepted_per_s`` is the rate writes were acknowledged;
+- for write-behind, the flush lag under that load (enqueue -> applied, p50/p99/max ms,
+  recent samples of the last round), flush latency and the queue depth left at the end
+  of the window;
 
 and the ratios the issue targets: p50 at most 0.5x write-through, throughput at least 3x.
 
@@ -24,7 +26,6 @@ import argparse
 import asyncio
 import json
 import os
-import statistics
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -37,6 +38,7 @@ from redis.asyncio import Redis
 from bruno_memory import build_memory
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+MAX_RATE = 40_000  # messages/s prepared per round; more than either stack can take here
 TEXT = ("I went kayaking on the lake this morning and saw a heron fishing by the reeds; "
         "the water was calm, the air cold, and we talked about the trip next summer")
 
@@ -82,38 +84,58 @@ async def latency(memories: dict[str, Any], calls: int, block: int) -> dict[str,
             for name, s in samples.items()}
 
 
-async def throughput(memory: Any, writers: int, seconds: float) -> dict[str, Any]:
-    """``writers`` concurrent writers for ``seconds``, then everything flushed."""
+async def throughput(memory: Any, writers: int, seconds: float, round_: int,
+                     ready: list[list[Message]]) -> dict[str, Any]:
+    """``writers`` concurrent writers for ``seconds``, then everything flushed.
+
+    Messages are built beforehand (``ready``: one list per writer): a caller has its
+    message already, and building it would load the CPU both stacks share."""
     done = 0
     stop = time.perf_counter() + seconds
 
     async def writer(w: int) -> None:
         nonlocal done
-        i = 0
-        while time.perf_counter() < stop:
-            await memory.store_message(message(i), f"load-{w}")
+        for m in ready[w]:
+            if time.perf_counter() >= stop:
+                return
+            await memory.store_message(m, f"load-{round_}-{w}")
             done += 1
-            i += 1
 
     for w in range(writers):
-        await memory.get_context(f"user-{w}", f"load-{w}")
+        await memory.get_context(f"user-{w}", f"load-{round_}-{w}")
     began = time.perf_counter()
     await asyncio.gather(*(writer(w) for w in range(writers)))
     window = time.perf_counter() - began
     metrics = (await memory.health())["durable"].get("metrics", {}).get("write_behind")
     await memory.flush()
-    total = time.perf_counter() - began
-    out: dict[str, Any] = {
-        "messages": done,
-        "accepted_per_s": round(done / window),
-        "sustained_per_s": round(done / total),
-        "final_flush_s": round(total - window, 3),
-    }
-    if metrics:
-        out["queue_depth_at_end_of_window"] = metrics["queue_depth"]
-        out["flush_lag_ms"] = metrics["flush_lag_ms"]
-        out["flush_latency_ms"] = metrics["flush_latency_ms"]
-        out["flushed_batches"] = metrics["flushed_batches"]
+    return {"messages": done, "window_s": window, "total_s": time.perf_counter() - began,
+            "metrics": metrics}
+
+
+async def sustained(memories: dict[str, Any], writers: int, seconds: float,
+                    rounds: int) -> dict[str, Any]:
+    """Rounds alternating between the stacks; rates over all rounds of each."""
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in memories}
+    per_writer = int(seconds * MAX_RATE / writers)
+    for r in range(rounds):
+        for name, memory in memories.items():
+            ready = [[message(i) for i in range(per_writer)] for _ in range(writers)]
+            runs[name].append(await throughput(memory, writers, seconds, r, ready))
+            if all(x["messages"] >= per_writer * writers for x in runs[name][-1:]):
+                raise RuntimeError("raise MAX_RATE: the writers ran out of messages")
+    out: dict[str, Any] = {}
+    for name, rs in runs.items():
+        n = sum(x["messages"] for x in rs)
+        window, total = sum(x["window_s"] for x in rs), sum(x["total_s"] for x in rs)
+        out[name] = {"messages": n, "accepted_per_s": round(n / window),
+                     "sustained_per_s": round(n / total),
+                     "per_round_sustained_per_s": [round(x["messages"] / x["total_s"]) for x in rs],
+                     "final_flush_s": round(total - window, 3)}
+        last = rs[-1]["metrics"]
+        if last:
+            out[name].update(queue_depth_at_end_of_window=last["queue_depth"],
+                             flush_lag_ms=last["flush_lag_ms"],
+                             flush_latency_ms=last["flush_latency_ms"])
     return out
 
 
@@ -136,8 +158,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     memories = {name: await build_memory(cfg) for name, cfg in configs.items()}
     try:
         lat = await latency(memories, args.calls, args.block)
-        thr = {name: await throughput(m, args.writers, args.seconds)
-               for name, m in memories.items()}
+        thr = await sustained(memories, args.writers, args.seconds, args.rounds)
     finally:
         for memory in memories.values():
             await memory.close()
@@ -153,7 +174,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 thr[wb]["sustained_per_s"] / thr[wt]["sustained_per_s"], 2),
         },
         "targets": {"p50_ratio_at_most": 0.5, "throughput_ratio_at_least": 3.0},
-        "setup": {"writers": args.writers, "seconds": args.seconds, "calls": args.calls,
+        "setup": {"writers": args.writers, "seconds_per_round": args.seconds,
+                  "rounds": args.rounds, "calls": args.calls,
                   "journal": "redis stream", "durable": "postgres"},
     }
 
@@ -168,7 +190,8 @@ def parse() -> argparse.Namespace:
     p.add_argument("--calls", type=int, default=2000)
     p.add_argument("--block", type=int, default=100)
     p.add_argument("--writers", type=int, default=32)
-    p.add_argument("--seconds", type=float, default=5.0)
+    p.add_argument("--seconds", type=float, default=3.0)
+    p.add_argument("--rounds", type=int, default=3)
     return p.parse_args()
 
 

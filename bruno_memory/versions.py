@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 
 from bruno_memory.ops import FillWindow, Put, WriteOp
 
@@ -40,11 +40,14 @@ CLOCK = VersionClock()
 """The process-wide clock the stack and the policies stamp writes with."""
 
 
-def stamp(ops: Iterable[WriteOp], clock: VersionClock = CLOCK) -> list[WriteOp]:
+def stamp(ops: Sequence[WriteOp], clock: VersionClock = CLOCK) -> list[WriteOp]:
     """The ops, each unversioned one (``version == 0``) given the next version.
 
-    Cache fills carry no version and pass unchanged.
+    Cache fills carry no version and pass unchanged; ops all versioned already (a policy
+    behind the stack, which stamped them) come back as they are.
     """
+    if isinstance(ops, list) and all(getattr(op, "version", 1) for op in ops):
+        return ops
     out: list[WriteOp] = []
     for op in ops:
         if type(op) is Put:  # the hot path: ~10x cheaper than dataclasses.replace

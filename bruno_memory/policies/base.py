@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bruno_core.models.context import SessionContext
@@ -111,18 +111,16 @@ class PolicyTier:
         return found
 
 
-@contextlib.asynccontextmanager
-async def deadline(seconds: float | None) -> AsyncIterator[None]:
-    """Raise ``TimeoutError`` in the body after ``seconds`` (``None``: no limit).
+def deadline(seconds: float | None) -> contextlib.AbstractAsyncContextManager[Any]:
+    """``async with deadline(s)``: ``TimeoutError`` in the body after ``s`` seconds.
 
-    On Python 3.10 (no ``asyncio.timeout``) the body is not limited.
+    ``None`` means no limit; so does Python 3.10, which has no ``asyncio.timeout``.
     """
     timeout = getattr(asyncio, "timeout", None)
     if timeout is None or seconds is None:
-        yield
-        return
-    async with timeout(seconds):
-        yield
+        return contextlib.nullcontext()
+    limit: contextlib.AbstractAsyncContextManager[Any] = timeout(seconds)
+    return limit
 
 
 async def stop_tasks(tasks: list[asyncio.Task[None]], timeout: float = 5.0) -> None:

@@ -12,11 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 from collections.abc import AsyncIterator
 from typing import Any
 
 import structlog
 from redis import exceptions as rx
+
+try:
+    import hiredis
+except ImportError:  # pragma: no cover - redis-py packs then
+    hiredis = None  # type: ignore[assignment]
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -61,13 +67,21 @@ class RedisJournal:
         self.cfg, self.stream, self.owner, self.tier = cfg, stream, owner, tier
         self.group = cfg.group
         self._client: Any = None
-        self._script: Any = None
+        self._appender: Any = None  # one connection: the group commit appends one at a time
+        self._sha = hashlib.sha1(APPEND.encode()).hexdigest()
+        self._raw_lock = asyncio.Lock()
         self._beat: asyncio.Task[None] | None = None
         self._group_commit = GroupCommit(self._append)
 
     def __repr__(self) -> str:
         url = mask_password(self.cfg.url or "")
         return f"RedisJournal({url!r}, stream={self.stream!r}, owner={self.owner!r})"
+
+    def _connect(self, **extra: Any) -> Any:
+        cfg = self.cfg
+        return Redis.from_url(  # reads are bounded by deadline(), not a socket timeout
+            cfg.url or "", socket_connect_timeout=cfg.timeout, retry=Retry(NoBackoff(), 0),
+            client_name=f"bruno-memory.journal.{self.tier}", **extra)
 
     def _alive_key(self, owner: str) -> str:
         return f"{self.stream}:alive:{owner}"
@@ -84,11 +98,8 @@ class RedisJournal:
     async def open(self) -> list[Item]:
         cfg = self.cfg
         assert cfg.url is not None
-        self._client = Redis.from_url(  # reads are bounded by deadline(), not a socket
-            cfg.url, socket_connect_timeout=cfg.timeout,  # timeout (one task per read)
-            retry=Retry(NoBackoff(), 0), client_name=f"bruno-memory.journal.{self.tier}",
-        )
-        self._script = self._client.register_script(APPEND)
+        self._client = self._connect()
+        self._appender = self._connect(single_connection_client=True)
         try:
             async with self._errors("open"):
                 await self._ensure_group()
@@ -130,6 +141,9 @@ class RedisJournal:
                 async with deadline(self.cfg.timeout):
                     await client.delete(self._alive_key(self.owner))
             await client.aclose()
+        appender, self._appender = self._appender, None
+        if appender is not None:
+            await appender.aclose()
 
     # -- writes ---------------------------------------------------------------------
 
@@ -137,26 +151,61 @@ class RedisJournal:
         return await self._group_commit.submit(items, then)
 
     async def _append(self, items: list[bytes]) -> list[Any]:
-        async with self._errors("append"):
-            try:
-                ids = await self._script(keys=[self.stream], args=[self.group, self.owner, *items])
-            except rx.ResponseError as exc:
-                if "NOGROUP" not in str(exc):
-                    raise
-                await self._ensure_group()  # the stream was deleted under us
-                ids = await self._script(keys=[self.stream], args=[self.group, self.owner, *items])
+        with translate_errors(f"{self.tier}.journal", "append", ERRORS):  # the hot path:
+            async with deadline(self.cfg.timeout):  # no generator-based context managers
+                return await self._run_script(items)
+
+    async def _run_script(self, items: list[bytes]) -> list[Any]:
+        """EVALSHA on the appender's own connection (the client's command machinery costs
+        as much as the round trip); loads the script, or the group, when Redis lacks it."""
+        args = (1, self.stream, self.group, self.owner, *items)
+        try:
+            ids = await self._evalsha(args)
+        except rx.NoScriptError:
+            await self._appender.script_load(APPEND)
+            ids = await self._evalsha(args)
+        except rx.ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            await self._ensure_group()  # the stream was deleted under us
+            ids = await self._evalsha(args)
         return [i.decode() if isinstance(i, bytes) else i for i in ids]
+
+    async def _evalsha(self, args: tuple[Any, ...]) -> Any:
+        [ids] = await self._raw(("EVALSHA", self._sha, *args))
+        return ids
+
+    async def _raw(self, *commands: tuple[Any, ...]) -> list[Any]:
+        """Commands written at once on the appender's connection, replies read in order.
+
+        The client's command machinery (pool, retries, hooks, a Python packer) costs as
+        much as the round trip; this path packs with hiredis and skips the rest.
+        """
+        async with self._raw_lock:
+            await self._appender.initialize()
+            conn = self._appender.connection
+            await conn.send_packed_command(b"".join(_pack(conn, c) for c in commands))
+            replies: list[Any] = []
+            for _ in commands:  # read every reply, errors too, so the next call is in step
+                try:
+                    replies.append(await conn.read_response())
+                except rx.ResponseError as exc:
+                    replies.append(exc)
+        for reply in replies:
+            if isinstance(reply, rx.ResponseError):
+                raise reply
+        return replies
 
     async def ack(self, ids: list[Any]) -> None:
         if not ids:
             return
         async with self._errors("ack"):
-            pipe = self._client.pipeline(transaction=False)
+            commands: list[tuple[Any, ...]] = []
             for at in range(0, len(ids), PAGE):
                 chunk = ids[at : at + PAGE]
-                pipe.xack(self.stream, self.group, *chunk)
-                pipe.xdel(self.stream, *chunk)
-            await pipe.execute()
+                commands.append(("XACK", self.stream, self.group, *chunk))
+                commands.append(("XDEL", self.stream, *chunk))
+            await self._raw(*commands)
 
     async def dead_letter(self, id: Any, data: bytes, error: str) -> None:
         async with self._errors("dead_letter"):
@@ -225,6 +274,13 @@ class RedisJournal:
             log.warning("journal entries of a dead writer replayed", tier=self.tier,
                         dead=dead, entries=len(out))
         return out
+
+
+def _pack(conn: Any, command: tuple[Any, ...]) -> bytes:
+    if hiredis is not None:
+        packed: bytes = hiredis.pack_command(command)
+        return packed
+    return b"".join(conn.pack_command(*command))
 
 
 def _text(value: Any) -> str:

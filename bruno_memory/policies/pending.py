@@ -114,12 +114,15 @@ class PendingLog:
 
     def _index(self, e: Entry) -> None:
         op = e.op
-        for key in self._keys_of(op):
-            self._by_key.setdefault(key, []).append(e)
-        if isinstance(op, Put) and isinstance(op.value, MessageRecord):
+        if type(op) is Put and type(op.value) is MessageRecord:  # the hot path
+            self._by_key.setdefault(op.key, []).append(e)
             self._by_conv.setdefault(op.value.conversation_id, []).append(e)
             self._msg_users[op.value.user_id] += 1
-        elif isinstance(op, (ClearHistory, PurgeUser)) or (
+            self._ns["message"] += 1
+            return
+        for key in self._keys_of(op):
+            self._by_key.setdefault(key, []).append(e)
+        if isinstance(op, (ClearHistory, PurgeUser)) or (
             isinstance(op, Delete) and op.key.ns == "message"
         ):
             self._barriers.append(e)
@@ -132,10 +135,11 @@ class PendingLog:
             _drop(self._by_key, key, e)
         if isinstance(op, Put) and isinstance(op.value, MessageRecord):
             _drop(self._by_conv, op.value.conversation_id, e)
-            self._msg_users[op.value.user_id] -= 1
-            if not self._msg_users[op.value.user_id]:
-                del self._msg_users[op.value.user_id]
-        if e in self._barriers:
+            users = self._msg_users
+            users[op.value.user_id] -= 1
+            if not users[op.value.user_id]:
+                del users[op.value.user_id]
+        elif self._barriers and e in self._barriers:
             self._barriers.remove(e)
         if isinstance(op, (Put, Delete)):
             self._ns[op.key.ns] -= 1

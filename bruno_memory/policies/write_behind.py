@@ -141,13 +141,12 @@ class WriteBehind(PolicyTier):
     async def write(self, ops: Sequence[WriteOp]) -> None:
         if self._closing:
             raise TierUnavailable("closing: no new writes", tier=self.name, op="write")
-        ops = stamp(ops, self._versions)
-        fills = [op for op in ops if isinstance(op, FillWindow)]
-        queued: list[WriteOp] = [op for op in ops if not isinstance(op, FillWindow)]
-        if fills:
-            await self._fill(fills)
-        if not queued:
-            return
+        queued = stamp(ops, self._versions)
+        if any(type(op) is FillWindow for op in queued):
+            await self._fill([op for op in queued if isinstance(op, FillWindow)])
+            queued = [op for op in queued if not isinstance(op, FillWindow)]
+            if not queued:
+                return
         self._writing += 1
         try:
             await self._write(queued)
@@ -182,7 +181,7 @@ class WriteBehind(PolicyTier):
             used = len(self._log) + self._reserved
             return used == 0 or used + n <= self.cfg.max_pending
 
-        if not fits():
+        if len(self._log) + self._reserved + n > self.cfg.max_pending and not fits():
             if self.cfg.when_full == "reject":
                 self.stats.rejected += 1
                 raise Backpressure(f"tier {self.name!r}: write-behind queue is full "

@@ -45,25 +45,27 @@ conversation, system messages kept or not) or ``purge`` (a forgotten user).
 """
 
 _GUARDS: dict[str, list[tuple[str, str]]] = {
-    "messages": [("message", "NEW.id"), ("clear-all", "NEW.conversation_id"),
-                 ("clear", "CASE WHEN NEW.role <> 'system' THEN NEW.conversation_id END"),
-                 ("purge", "NEW.user_id")],
-    "sessions": [("session", "NEW.session_id"), ("conversation", "NEW.conversation_id"),
-                 ("purge", "NEW.user_id")],
-    "users": [("user", "NEW.user_id"), ("purge", "NEW.user_id")],
-    "memories": [("memory", "NEW.id"), ("purge", "NEW.user_id")],
+    "messages": [("message", "{r}.id"), ("clear-all", "{r}.conversation_id"),
+                 ("clear", "CASE WHEN {r}.role <> 'system' THEN {r}.conversation_id END"),
+                 ("purge", "{r}.user_id")],
+    "sessions": [("session", "{r}.session_id"), ("conversation", "{r}.conversation_id"),
+                 ("purge", "{r}.user_id")],
+    "users": [("user", "{r}.user_id"), ("purge", "{r}.user_id")],
+    "memories": [("memory", "{r}.id"), ("purge", "{r}.user_id")],
 }
 
 
-def tombstoned(table: str) -> str:
-    """The predicate (over the trigger row ``NEW``) true when a newer tombstone covers it.
+def tombstoned(table: str, row: str = "NEW") -> str:
+    """The predicate true when a tombstone at least as new as ``row`` (a row of ``table``)
+    covers it: an upsert older than a delete, a clear or a purge of its record.
 
-    Both engines run it in a ``BEFORE INSERT`` trigger that drops the row: an upsert older
-    than a delete, a clear or a purge of its record is not applied.
+    SQLite drops such a row in a ``BEFORE INSERT`` trigger; PostgreSQL deletes the rows a
+    statement inserted that match it, once per statement.
     """
-    scopes = " OR ".join(f"(t.scope = '{s}' AND t.id = {col})" for s, col in _GUARDS[table])
-    return (f"NEW.version > 0 AND EXISTS (SELECT 1 FROM tombstones t "
-            f"WHERE t.version >= NEW.version AND ({scopes}))")
+    scopes = " OR ".join(f"(t.scope = '{s}' AND t.id = {col.format(r=row)})"
+                         for s, col in _GUARDS[table])
+    return (f"{row}.version > 0 AND EXISTS (SELECT 1 FROM tombstones t "
+            f"WHERE t.version >= {row}.version AND ({scopes}))")
 
 
 GUARDED_TABLES = tuple(_GUARDS)

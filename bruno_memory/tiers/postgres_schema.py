@@ -76,13 +76,22 @@ V1 = [
     f"CREATE INDEX memories_tsv ON memories {GIN}",
 ]
 
+_KEYS = {"messages": "id", "sessions": "session_id", "users": "user_id", "memories": "id"}
+
+
 def _guard(table: str) -> list[str]:
-    """A trigger dropping an insert that a newer tombstone covers (see _sql.TOMBSTONES)."""
+    """After each insert statement, remove the inserted rows a newer tombstone covers (see
+    _sql.TOMBSTONES); one query per statement, skipped while there are no tombstones."""
+    key = _KEYS[table]
     return [
         f"CREATE FUNCTION {table}_tombstoned() RETURNS trigger LANGUAGE plpgsql AS $$ "
-        f"BEGIN IF {_sql.tombstoned(table)} THEN RETURN NULL; END IF; RETURN NEW; END $$",
-        f"CREATE TRIGGER {table}_tombstoned BEFORE INSERT ON {table} "
-        f"FOR EACH ROW EXECUTE FUNCTION {table}_tombstoned()",
+        f"BEGIN IF EXISTS (SELECT 1 FROM tombstones) THEN "
+        f"DELETE FROM {table} x USING inserted i WHERE x.{key} = i.{key} "
+        f"AND x.version = i.version AND {_sql.tombstoned(table, 'i')}; "
+        f"END IF; RETURN NULL; END $$",
+        f"CREATE TRIGGER {table}_tombstoned AFTER INSERT ON {table} "
+        f"REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT "
+        f"EXECUTE FUNCTION {table}_tombstoned()",
     ]
 
 
