@@ -8,7 +8,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 
-async def measure(fn: Callable[[], Awaitable[Any]], n: int, *, per_call: int = 1, warmup: int = 20) -> dict[str, float]:
+async def measure(
+    fn: Callable[[], Awaitable[Any]], n: int, *, per_call: int = 1, warmup: int = 20
+) -> dict[str, float]:
     """Call ``fn`` ``n`` times; ops/s counts ``per_call`` operations per call."""
     for _ in range(warmup):
         await fn()

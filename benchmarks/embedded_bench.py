@@ -24,12 +24,12 @@ from bruno_core.models.memory import MemoryEntry, MemoryQuery, MemoryType
 from bruno_core.models.message import Message, MessageRole
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _timing import measure, ratio  # noqa: E402
+from _timing import measure, ratio
 
-from bruno_memory import build_memory  # noqa: E402
-from bruno_memory.codec import message_row  # noqa: E402
-from bruno_memory.records import MessageRecord  # noqa: E402
-from bruno_memory.tiers import _sql  # noqa: E402
+from bruno_memory import build_memory
+from bruno_memory.codec import message_row
+from bruno_memory.records import MessageRecord
+from bruno_memory.tiers import _sql
 
 WORDS = "cat dog garden music travel coffee river mountain book movie friend dinner".split()
 UPSERT = _sql.upsert("messages", _sql.MESSAGE_COLUMNS, "id")
@@ -50,16 +50,29 @@ async def stack_case(name: str, tiers: list[dict[str, Any]], n: int) -> dict[str
     for start in range(0, n, 1000):
         await memory.store_messages([message(i) for i in range(start, start + 1000)], conv)
     for i in range(200):
-        await memory.store_memory(MemoryEntry(content=text(i), memory_type=MemoryType.FACT, user_id="bench-user"))
+        await memory.store_memory(
+            MemoryEntry(content=text(i), memory_type=MemoryType.FACT, user_id="bench-user")
+        )
     counter = itertools.count(n)
     results = {
-        "store_message": await measure(lambda: memory.store_message(message(next(counter)), conv), 2000),
+        "store_message": await measure(
+            lambda: memory.store_message(message(next(counter)), conv), 2000
+        ),
         "store_messages_1000": await measure(
-            lambda: memory.store_messages([message(next(counter)) for _ in range(1000)], conv), 30, per_call=1000, warmup=2),
-        "retrieve_messages_20": await measure(lambda: memory.retrieve_messages(conv, limit=20), 3000),
-        "search_messages": await measure(lambda: memory.search_messages("garden coffee", user_id="bench-user", limit=10), 500),
+            lambda: memory.store_messages([message(next(counter)) for _ in range(1000)], conv),
+            30,
+            per_call=1000,
+            warmup=2,
+        ),
+        "retrieve_messages_20": await measure(
+            lambda: memory.retrieve_messages(conv, limit=20), 3000
+        ),
+        "search_messages": await measure(
+            lambda: memory.search_messages("garden coffee", user_id="bench-user", limit=10), 500
+        ),
         "retrieve_memories": await measure(
-            lambda: memory.retrieve_memories(MemoryQuery(user_id="bench-user", limit=10)), 1000),
+            lambda: memory.retrieve_memories(MemoryQuery(user_id="bench-user", limit=10)), 1000
+        ),
     }
     await memory.close()
     return {"stack": name, **results}
@@ -93,8 +106,10 @@ async def raw_case(path: str, n: int) -> dict[str, Any]:
             return [Message.model_validate_json(p) for _, _, p in await cur.fetchall()]
 
     async def search() -> list[Message]:
-        sql = ("SELECT m.payload FROM messages_fts JOIN messages m ON m.seq = messages_fts.rowid "
-               "WHERE messages_fts MATCH ? AND m.user_id = ? ORDER BY bm25(messages_fts) LIMIT 10")
+        sql = (
+            "SELECT m.payload FROM messages_fts JOIN messages m ON m.seq = messages_fts.rowid "
+            "WHERE messages_fts MATCH ? AND m.user_id = ? ORDER BY bm25(messages_fts) LIMIT 10"
+        )
         async with db.execute(sql, ('"garden" OR "coffee"', "bench-user")) as cur:
             return [Message.model_validate_json(p) for (p,) in await cur.fetchall()]
 
@@ -114,21 +129,46 @@ async def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         raw = await raw_case(str(Path(tmp) / "raw.db"), args.messages)
-        sqlite = await stack_case("sqlite", [{"kind": "sqlite", "path": str(Path(tmp) / "a.db")}], args.messages)
-        lru = await stack_case("lru->sqlite", [{"kind": "lru", "maxsize": 100_000},
-                                               {"kind": "sqlite", "path": str(Path(tmp) / "b.db")}], args.messages)
+        sqlite = await stack_case(
+            "sqlite", [{"kind": "sqlite", "path": str(Path(tmp) / "a.db")}], args.messages
+        )
+        lru = await stack_case(
+            "lru->sqlite",
+            [
+                {"kind": "lru", "maxsize": 100_000},
+                {"kind": "sqlite", "path": str(Path(tmp) / "b.db")},
+            ],
+            args.messages,
+        )
     for case in (raw, sqlite, lru):
         print(json.dumps(case))
-    print(json.dumps({
-        "summary": True,
-        "store_message_p50_sqlite_vs_raw": ratio(sqlite["store_message"], raw["store_message"]),
-        "retrieve20_p50_sqlite_vs_lru_hit": ratio(sqlite["retrieve_messages_20"], lru["retrieve_messages_20"]),
-        "retrieve20_p50_sqlite_vs_raw": ratio(sqlite["retrieve_messages_20"], raw["retrieve_messages_20"]),
-        "store_messages_1000_msgs_per_s_sqlite": sqlite["store_messages_1000"]["ops_per_s"],
-        "store_messages_1000_sqlite_vs_raw_throughput": round(
-            sqlite["store_messages_1000"]["ops_per_s"] / raw["store_messages_1000"]["ops_per_s"], 3),
-        "targets": {"store_message_within": 1.3, "lru_hit_speedup_at_least": 10, "batch_msgs_per_s_at_least": 20000},
-    }))
+    print(
+        json.dumps(
+            {
+                "summary": True,
+                "store_message_p50_sqlite_vs_raw": ratio(
+                    sqlite["store_message"], raw["store_message"]
+                ),
+                "retrieve20_p50_sqlite_vs_lru_hit": ratio(
+                    sqlite["retrieve_messages_20"], lru["retrieve_messages_20"]
+                ),
+                "retrieve20_p50_sqlite_vs_raw": ratio(
+                    sqlite["retrieve_messages_20"], raw["retrieve_messages_20"]
+                ),
+                "store_messages_1000_msgs_per_s_sqlite": sqlite["store_messages_1000"]["ops_per_s"],
+                "store_messages_1000_sqlite_vs_raw_throughput": round(
+                    sqlite["store_messages_1000"]["ops_per_s"]
+                    / raw["store_messages_1000"]["ops_per_s"],
+                    3,
+                ),
+                "targets": {
+                    "store_message_within": 1.3,
+                    "lru_hit_speedup_at_least": 10,
+                    "batch_msgs_per_s_at_least": 20000,
+                },
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

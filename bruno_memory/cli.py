@@ -40,10 +40,22 @@ async def _check(args: argparse.Namespace) -> int:
     finally:
         for t in reversed(tiers):
             await t.aclose()
-    print(table([["tier", "kind", "write", "status", "latency", "capabilities"]] + [
-        [t.name, r["kind"], cfg_of(t).write, r["status"], f"{r['latency_ms']:.2f} ms",
-         ", ".join(r["capabilities"])] for t, r in rows
-    ]))
+    print(
+        table(
+            [["tier", "kind", "write", "status", "latency", "capabilities"]]
+            + [
+                [
+                    t.name,
+                    r["kind"],
+                    cfg_of(t).write,
+                    r["status"],
+                    f"{r['latency_ms']:.2f} ms",
+                    ", ".join(r["capabilities"]),
+                ]
+                for t, r in rows
+            ]
+        )
+    )
     down = [t.name for t, r in rows if r["status"] != "up"]
     for t, r in rows:
         if r["status"] != "up":
@@ -58,15 +70,18 @@ def cfg_of(tier: Any) -> Any:
 def table(rows: list[list[str]]) -> str:
     """Left-aligned columns separated by two spaces."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+    lines = ("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 async def _reindex(args: argparse.Namespace) -> int:
     from bruno_memory.reindex import reindex
 
     done = await reindex(args.config)
-    print(f"re-embedded {done['records']} records into {', '.join(done['tiers']) or 'no tier'}"
-          + (f"; dropped {', '.join(done['dropped'])}" if done["dropped"] else ""))
+    print(
+        f"re-embedded {done['records']} records into {', '.join(done['tiers']) or 'no tier'}"
+        + (f"; dropped {', '.join(done['dropped'])}" if done["dropped"] else "")
+    )
     return 0
 
 

@@ -118,14 +118,27 @@ def searchable(text: str) -> str:
 def message_row(rec: MessageRecord) -> tuple[Any, ...]:
     """(id, conversation_id, user_id, role, ts_key, search_text, payload)."""
     m = rec.message
-    return (rec.id, rec.conversation_id, rec.user_id, m.role.value,
-            rec.sort_key, searchable(m.content), m.model_dump_json())
+    return (
+        rec.id,
+        rec.conversation_id,
+        rec.user_id,
+        m.role.value,
+        rec.sort_key,
+        searchable(m.content),
+        m.model_dump_json(),
+    )
 
 
 def session_row(s: SessionContext) -> tuple[Any, ...]:
     """(session_id, user_id, conversation_id, is_active, started_key, payload)."""
-    return (s.session_id, s.user_id, s.conversation_id, s.is_active,
-            timestamp_key(s.started_at), s.model_dump_json())
+    return (
+        s.session_id,
+        s.user_id,
+        s.conversation_id,
+        s.is_active,
+        timestamp_key(s.started_at),
+        s.model_dump_json(),
+    )
 
 
 def user_row(u: UserContext) -> tuple[Any, ...]:
@@ -138,6 +151,18 @@ def memory_row(e: MemoryEntry) -> tuple[Any, ...]:
     created_key, updated_key, expires_key, search_text, payload)."""
     md = e.metadata
     expires = timestamp_key(e.expires_at) if e.expires_at else None
-    return (str(e.id), e.user_id, e.conversation_id, e.memory_type.value, md.category,
-            list(md.tags), md.confidence, md.importance, timestamp_key(e.created_at),
-            timestamp_key(e.updated_at), expires, searchable(e.content), e.model_dump_json())
+    return (
+        str(e.id),
+        e.user_id,
+        e.conversation_id,
+        e.memory_type.value,
+        md.category,
+        list(md.tags),
+        md.confidence,
+        md.importance,
+        timestamp_key(e.created_at),
+        timestamp_key(e.updated_at),
+        expires,
+        searchable(e.content),
+        e.model_dump_json(),
+    )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from bruno_memory.capabilities import Capability, missing
 from bruno_memory.errors import BrunoMemoryConfigError
-from bruno_memory.ops import ClearHistory, Delete, FillWindow, Namespace, Put, PurgeUser, WriteOp
+from bruno_memory.ops import ClearHistory, Delete, FillWindow, Namespace, PurgeUser, Put, WriteOp
 from bruno_memory.tiers.base import Tier
 
 HOLDS: dict[Namespace, frozenset[Capability]] = {
@@ -69,7 +69,7 @@ def check(capabilities: Sequence[frozenset[Capability]], names: Sequence[str]) -
             "add a sqlite or postgres tier",
             path="tiers",
         )
-    durable = [n for n, c in zip(names, capabilities) if Capability.DURABLE in c]
+    durable = [n for n, c in zip(names, capabilities, strict=True) if Capability.DURABLE in c]
     if len(durable) > 1:
         raise BrunoMemoryConfigError(
             f"a stack has one authoritative tier, this one has {len(durable)} "

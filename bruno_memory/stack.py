@@ -16,7 +16,16 @@ from cachetools import LRUCache
 from bruno_memory import guards, hybrid
 from bruno_memory.errors import NotFound
 from bruno_memory.ops import (
-    EMPTY, MISS, ClearHistory, Delete, FillWindow, Key, Put, PurgeUser, Value, WriteOp,
+    EMPTY,
+    MISS,
+    ClearHistory,
+    Delete,
+    FillWindow,
+    Key,
+    PurgeUser,
+    Put,
+    Value,
+    WriteOp,
 )
 from bruno_memory.records import MessageRecord, fresh, message_out, message_record
 from bruno_memory.routing import Routes, accepts, plan_routes
@@ -142,13 +151,17 @@ class MemoryStack(MemoryInterface):
         stamp = self._generations.stamp(wkey)
         missed: list[Tier] = []
         for tier in routes.windowed():
-            got = await cast(Windowed, tier).window(conversation_id, limit)  # no runtime check: ~10us
+            got = await cast(Windowed, tier).window(
+                conversation_id, limit
+            )  # no runtime check: ~10us
             self._stats[tier.name].count(got is not MISS)
             if got is MISS:
                 missed.append(tier)
                 continue
             complete = limit is None or len(got) < limit
-            await self._fill(missed, [FillWindow(conversation_id, tuple(got), complete)], wkey, stamp)
+            await self._fill(
+                missed, [FillWindow(conversation_id, tuple(got), complete)], wkey, stamp
+            )
             return got
         return ()
 
@@ -175,9 +188,7 @@ class MemoryStack(MemoryInterface):
         guards.conversation_id(conversation_id)
         guards.messages(messages)
         owner = await self._owner(conversation_id)
-        records = [
-            message_record(m, conversation_id, _metadata_user(m) or owner) for m in messages
-        ]
+        records = [message_record(m, conversation_id, _metadata_user(m) or owner) for m in messages]
         ops: list[WriteOp] = [Put(Key("message", r.id), r) for r in records]
         await self._write(ops, [("window", conversation_id)])
 
@@ -189,7 +200,9 @@ class MemoryStack(MemoryInterface):
                 owner = self._owners[conversation_id] = session.user_id
         return owner
 
-    async def retrieve_messages(self, conversation_id: str, limit: int | None = None) -> list[Message]:
+    async def retrieve_messages(
+        self, conversation_id: str, limit: int | None = None
+    ) -> list[Message]:
         """The newest ``limit`` messages (all if ``None``), most recent first."""
         guards.conversation_id(conversation_id)
         guards.limit(limit, allow_none=True)
@@ -298,7 +311,9 @@ class MemoryStack(MemoryInterface):
             Key("conversation", session_id)
         )
         if found is None:
-            found = SessionContext(session_id=session_id, user_id=user_id, conversation_id=session_id)
+            found = SessionContext(
+                session_id=session_id, user_id=user_id, conversation_id=session_id
+            )
             await self._start(found)
         assert isinstance(found, SessionContext)
         if found.user_id != user_id:
@@ -319,7 +334,9 @@ class MemoryStack(MemoryInterface):
 
     async def search_memories(self, user_id: str, query: str, limit: int = 10) -> list[MemoryEntry]:
         """The user's memories most relevant to ``query``."""
-        return await self.retrieve_memories(MemoryQuery(user_id=user_id, query_text=query, limit=limit))
+        return await self.retrieve_memories(
+            MemoryQuery(user_id=user_id, query_text=query, limit=limit)
+        )
 
     async def clear_conversation(self, conversation_id: str) -> None:
         """Remove every message of a conversation, system messages included."""

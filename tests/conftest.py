@@ -52,7 +52,9 @@ async def tier(request: pytest.FixtureRequest, namespace: str, tmp_path: Any) ->
 
 
 @pytest.fixture(params=[pytest.param(s, id=s.id, marks=s.marks) for s in STACKS])
-async def stack(request: pytest.FixtureRequest, namespace: str, tmp_path: Any) -> AsyncIterator[Any]:
+async def stack(
+    request: pytest.FixtureRequest, namespace: str, tmp_path: Any
+) -> AsyncIterator[Any]:
     """Every stack under the MemoryInterface contract, shipped YAML files included."""
     factory: StackFactory = request.param
     async with factory.open(request, namespace, tmp_path) as memory:

@@ -152,13 +152,17 @@ def validate(raw: dict[str, Any], origin: str) -> StackConfig:
 
     tiers = raw.get("tiers")
     if not isinstance(tiers, list) or not tiers:
-        raise BrunoMemoryConfigError("expected a non-empty list of tiers", path="tiers", source=origin)
+        raise BrunoMemoryConfigError(
+            "expected a non-empty list of tiers", path="tiers", source=origin
+        )
     stack = _validated(StackConfig, {**raw, "tiers": []}, origin, "")
     models: list[TierConfig] = []
     for i, tier in enumerate(tiers):
         path = f"tiers[{i}]"
         if not isinstance(tier, dict):
-            raise BrunoMemoryConfigError(f"expected a mapping, got {tier!r}", path=path, source=origin)
+            raise BrunoMemoryConfigError(
+                f"expected a mapping, got {tier!r}", path=path, source=origin
+            )
         if "kind" not in tier:
             raise BrunoMemoryConfigError("missing key 'kind'", path=path, source=origin)
         model = tier_config_model(str(tier["kind"]), path=f"{path}.kind", source=origin)
@@ -201,7 +205,9 @@ def _explain(err: Any, model: type[BaseModel]) -> str:
     msg = str(err["msg"]).removeprefix("Value error, ")
     if kind == "value_error":
         return msg
-    return f"expected {msg[0].lower()}{msg[1:]}, got {value!r}".replace("expected input should be ", "expected ")
+    return f"expected {msg[0].lower()}{msg[1:]}, got {value!r}".replace(
+        "expected input should be ", "expected "
+    )
 
 
 def _join(path: str, key: Any) -> str:

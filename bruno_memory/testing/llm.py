@@ -17,16 +17,22 @@ class RecordingLLM(LLMInterface):
         self._system: str | None = None
 
     async def generate(
-        self, messages: list[Message], temperature: float | None = None,
-        max_tokens: int | None = None, **kwargs: Any,
+        self,
+        messages: list[Message],
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        **kwargs: Any,
     ) -> str:
         self.inputs.append([m.model_copy(deep=True) for m in messages])
         last = next((m.content for m in reversed(messages) if m.role.value == "user"), "")
         return f"echo #{len(self.inputs)}: {last}"
 
     async def stream(  # type: ignore[override]
-        self, messages: list[Message], temperature: float | None = None,
-        max_tokens: int | None = None, **kwargs: Any,
+        self,
+        messages: list[Message],
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        **kwargs: Any,
     ) -> AsyncIterator[str]:
         yield await self.generate(messages, temperature, max_tokens, **kwargs)
 

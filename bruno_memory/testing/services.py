@@ -42,7 +42,9 @@ def postgres_service() -> Iterator[str]:
     yield from _service(POSTGRES_ENV, _postgres_container)
 
 
-def _service(env: str, container: Callable[[], contextlib.AbstractContextManager[str]]) -> Iterator[str]:
+def _service(
+    env: str, container: Callable[[], contextlib.AbstractContextManager[str]]
+) -> Iterator[str]:
     if os.environ.get(env):
         yield os.environ[env]
         return

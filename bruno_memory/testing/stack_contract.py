@@ -41,10 +41,19 @@ async def test_message_round_trips_every_field(stack: Any) -> None:
     conv = await session_of(stack)
     tz = timezone(timedelta(hours=5, minutes=30))
     parent = uuid.uuid4()
-    m = Message(role=MessageRole.TOOL, content="résumé 🎉 日本語", message_type=MessageType.COMMAND,
-                timestamp=datetime(2026, 5, 4, 3, 2, 1, 123456, tzinfo=tz), parent_id=parent,
-                conversation_id=conv, metadata={"intent": "x", "nested": {"a": [1, 2.5, None, True]},
-                                                "embedding": [0.1, -0.2, 3e-8]})
+    m = Message(
+        role=MessageRole.TOOL,
+        content="résumé 🎉 日本語",
+        message_type=MessageType.COMMAND,
+        timestamp=datetime(2026, 5, 4, 3, 2, 1, 123456, tzinfo=tz),
+        parent_id=parent,
+        conversation_id=conv,
+        metadata={
+            "intent": "x",
+            "nested": {"a": [1, 2.5, None, True]},
+            "embedding": [0.1, -0.2, 3e-8],
+        },
+    )
     await stack.store_message(m, conv)
     (got,) = await stack.retrieve_messages(conv)
     assert got == m
@@ -68,7 +77,8 @@ async def test_retrieve_messages_newest_first_with_limit(stack: Any) -> None:
     await stack.store_messages(msgs, conv)
     for _ in range(2):  # second read may come from a cache
         assert [m.content for m in await stack.retrieve_messages(conv, limit=5)] == [
-            f"turn {i}" for i in range(29, 24, -1)]
+            f"turn {i}" for i in range(29, 24, -1)
+        ]
     assert len(await stack.retrieve_messages(conv)) == 30
     assert len(await stack.retrieve_messages(conv, limit=100)) == 30
     assert await stack.retrieve_messages(conv, limit=0) == []
@@ -79,8 +89,12 @@ async def test_order_follows_instants_across_timezones(stack: Any) -> None:
     """Messages are ordered by the instant they happened, whatever their offsets."""
     conv = await session_of(stack)
     east = timezone(timedelta(hours=9))
-    early = say("early", 0).model_copy(update={"timestamp": datetime(2026, 1, 1, 18, 0, tzinfo=east)})
-    late = say("late", 0).model_copy(update={"timestamp": datetime(2026, 1, 1, 10, 0, tzinfo=timezone.utc)})
+    early = say("early", 0).model_copy(
+        update={"timestamp": datetime(2026, 1, 1, 18, 0, tzinfo=east)}
+    )
+    late = say("late", 0).model_copy(
+        update={"timestamp": datetime(2026, 1, 1, 10, 0, tzinfo=timezone.utc)}
+    )
     await stack.store_messages([late, early], conv)
     assert [m.content for m in await stack.retrieve_messages(conv)] == ["late", "early"]
 
@@ -145,18 +159,22 @@ async def test_hostile_queries_are_searched_not_executed(stack: Any) -> None:
 async def test_search_is_ranked_relevance_scoped_to_user(stack: Any) -> None:
     """search_messages ranks by relevance (not substring) and never crosses users."""
     a, b = await session_of(stack, "alice"), await session_of(stack, "bob")
-    await stack.store_messages([
-        say("I adopted a small cat last spring", 1),
-        say("The weather was sunny in Lisbon", 2),
-        say("My cat hates the vet, the cat hides", 3),
-    ], a)
+    await stack.store_messages(
+        [
+            say("I adopted a small cat last spring", 1),
+            say("The weather was sunny in Lisbon", 2),
+            say("My cat hates the vet, the cat hides", 3),
+        ],
+        a,
+    )
     await stack.store_message(say("bob also has a cat and a vet appointment", 4), b)
     hits = await stack.search_messages("vet appointment for my cat", user_id="alice", limit=10)
     assert hits[0].content == "My cat hates the vet, the cat hides"
     assert "The weather was sunny in Lisbon" not in [h.content for h in hits[:2]]
     assert all("bob" not in h.content for h in hits)
     assert [h.content for h in await stack.search_messages("cat", user_id="bob")] == [
-        "bob also has a cat and a vet appointment"]
+        "bob also has a cat and a vet appointment"
+    ]
     assert len(await stack.search_messages("cat", user_id="alice", limit=1)) == 1
 
 
@@ -165,8 +183,12 @@ async def test_user_metadata_overrides_session_owner(stack: Any) -> None:
     conv = await session_of(stack, "alice")
     await stack.store_message(say("owned by carol", metadata={"user_id": "carol"}), conv)
     await stack.store_message(say("owned by alice"), conv)
-    assert [m.content for m in await stack.search_messages("owned", user_id="carol")] == ["owned by carol"]
-    assert [m.content for m in await stack.search_messages("owned", user_id="alice")] == ["owned by alice"]
+    assert [m.content for m in await stack.search_messages("owned", user_id="carol")] == [
+        "owned by carol"
+    ]
+    assert [m.content for m in await stack.search_messages("owned", user_id="alice")] == [
+        "owned by alice"
+    ]
 
 
 async def test_hundred_concurrent_writers_lose_nothing(stack: Any) -> None:
@@ -209,9 +231,13 @@ async def test_unknown_id_starts_a_session_owning_that_conversation(stack: Any) 
     ctx = await stack.get_context("dora", "chat-42")
     assert ctx.conversation_id == "chat-42" and ctx.session.user_id == "dora" and ctx.messages == []
     await stack.store_message(say("dora likes kayaking"), "chat-42")
-    assert [m.content for m in await stack.search_messages("kayaking", user_id="dora")] == ["dora likes kayaking"]
-    assert [m.content for m in await stack.retrieve_context(user_id="dora", query="kayak trips", limit=5)] == [
-        "dora likes kayaking"]
+    assert [m.content for m in await stack.search_messages("kayaking", user_id="dora")] == [
+        "dora likes kayaking"
+    ]
+    assert [
+        m.content
+        for m in await stack.retrieve_context(user_id="dora", query="kayak trips", limit=5)
+    ] == ["dora likes kayaking"]
     assert (await stack.get_context("dora", "chat-42")).messages[0].content == "dora likes kayaking"
 
 
@@ -234,7 +260,10 @@ async def test_get_context_without_id_uses_latest_active_session(stack: Any) -> 
 async def test_clear_history(stack: Any) -> None:
     """clear_history keeps system messages by default; clear_conversation removes all."""
     conv = await session_of(stack)
-    await stack.store_messages([say("rules", 0, MessageRole.SYSTEM), say("hi", 1), say("yo", 2, MessageRole.ASSISTANT)], conv)
+    await stack.store_messages(
+        [say("rules", 0, MessageRole.SYSTEM), say("hi", 1), say("yo", 2, MessageRole.ASSISTANT)],
+        conv,
+    )
     await stack.retrieve_messages(conv)
     await stack.clear_history(conv)
     assert [m.content for m in await stack.retrieve_messages(conv)] == ["rules"]
@@ -248,28 +277,46 @@ async def test_clear_history(stack: Any) -> None:
 
 def memory(content: str, user: str = "alice", **kw: Any) -> MemoryEntry:
     md = MemoryMetadata(**kw.pop("md", {}))
-    return MemoryEntry(content=content, user_id=user, memory_type=kw.pop("t", MemoryType.FACT),
-                       metadata=md, **kw)
+    return MemoryEntry(
+        content=content, user_id=user, memory_type=kw.pop("t", MemoryType.FACT), metadata=md, **kw
+    )
 
 
 async def test_memories_honour_every_query_field(stack: Any) -> None:
     """retrieve_memories applies types, categories, tags, confidence, importance, expiry, limit."""
     now = datetime.now(timezone.utc)
     entries = [
-        memory("loves jazz and blues", md={"category": "preference", "tags": ["music"], "importance": 0.9,
-                                           "embedding": [0.1, 0.2]}),
-        memory("lives in Porto", t=MemoryType.LONG_TERM, md={"category": "profile", "confidence": 0.3}),
-        memory("had a dentist appointment", t=MemoryType.EPISODIC, expires_at=now - timedelta(hours=1)),
+        memory(
+            "loves jazz and blues",
+            md={
+                "category": "preference",
+                "tags": ["music"],
+                "importance": 0.9,
+                "embedding": [0.1, 0.2],
+            },
+        ),
+        memory(
+            "lives in Porto", t=MemoryType.LONG_TERM, md={"category": "profile", "confidence": 0.3}
+        ),
+        memory(
+            "had a dentist appointment", t=MemoryType.EPISODIC, expires_at=now - timedelta(hours=1)
+        ),
         memory("bob loves jazz too", user="bob"),
     ]
     for e in entries:
         await stack.store_memory(e)
 
     async def q(**kw: Any) -> list[str]:
-        return sorted(e.content for e in await stack.retrieve_memories(MemoryQuery(user_id="alice", **kw)))
+        return sorted(
+            e.content for e in await stack.retrieve_memories(MemoryQuery(user_id="alice", **kw))
+        )
 
     assert await q() == ["lives in Porto", "loves jazz and blues"]
-    assert await q(include_expired=True) == ["had a dentist appointment", "lives in Porto", "loves jazz and blues"]
+    assert await q(include_expired=True) == [
+        "had a dentist appointment",
+        "lives in Porto",
+        "loves jazz and blues",
+    ]
     assert await q(memory_types=[MemoryType.LONG_TERM, MemoryType.SEMANTIC]) == ["lives in Porto"]
     assert await q(categories=["preference"]) == ["loves jazz and blues"]
     assert await q(tags=["music"]) == ["loves jazz and blues"]
@@ -278,9 +325,13 @@ async def test_memories_honour_every_query_field(stack: Any) -> None:
     assert len(await q(limit=1)) == 1
     ranked = await stack.retrieve_memories(MemoryQuery(user_id="alice", query_text="jazz music"))
     assert ranked[0].content == "loves jazz and blues" and all(e.user_id == "alice" for e in ranked)
-    strict = await stack.retrieve_memories(MemoryQuery(user_id="alice", query_text="jazz", similarity_threshold=1.0))
+    strict = await stack.retrieve_memories(
+        MemoryQuery(user_id="alice", query_text="jazz", similarity_threshold=1.0)
+    )
     assert len(strict) <= len(ranked)
-    (stored,) = [e for e in await stack.retrieve_memories(MemoryQuery(user_id="alice", tags=["music"]))]
+    (stored,) = [
+        e for e in await stack.retrieve_memories(MemoryQuery(user_id="alice", tags=["music"]))
+    ]
     assert stored == entries[0]
 
 

@@ -18,7 +18,7 @@ from bruno_core.models.memory import MemoryEntry, MemoryMetadata, MemoryQuery, M
 from bruno_core.models.message import Message, MessageRole
 
 from bruno_memory.capabilities import Capability as C
-from bruno_memory.ops import EMPTY, MISS, ClearHistory, Delete, FillWindow, Key, Put, PurgeUser
+from bruno_memory.ops import EMPTY, MISS, ClearHistory, Delete, FillWindow, Key, PurgeUser, Put
 from bruno_memory.records import MessageRecord
 from bruno_memory.tiers.base import Durable, TextSearch, Windowed
 
@@ -44,9 +44,15 @@ def needs(*caps: C) -> Callable[[Test], Test]:
     return decorate
 
 
-def msg(conv: str, i: int, user: str = "u1", role: MessageRole = MessageRole.USER, text: str = "") -> MessageRecord:
-    m = Message(role=role, content=text or f"message number {i}", timestamp=T0 + timedelta(seconds=i),
-                conversation_id=conv)
+def msg(
+    conv: str, i: int, user: str = "u1", role: MessageRole = MessageRole.USER, text: str = ""
+) -> MessageRecord:
+    m = Message(
+        role=role,
+        content=text or f"message number {i}",
+        timestamp=T0 + timedelta(seconds=i),
+        conversation_id=conv,
+    )
     return MessageRecord(m, conv, user)
 
 
@@ -69,7 +75,9 @@ async def test_declared_capabilities_are_implemented(tier: Any) -> None:
     promised = {C.WINDOWS: Windowed, C.TEXT_SEARCH: TextSearch, C.DURABLE: Durable}
     for cap, proto in promised.items():
         if cap in tier.capabilities:
-            assert isinstance(tier, proto), f"{tier.name} declares {cap.value} without {proto.__name__}"
+            assert isinstance(tier, proto), (
+                f"{tier.name} declares {cap.value} without {proto.__name__}"
+            )
     await tier.ping()
     assert tier.name in repr(tier)
 
@@ -88,7 +96,9 @@ async def test_sessions_and_users_round_trip(tier: Any) -> None:
     s = SessionContext(user_id="u1", metadata={"k": [1, 2]}, state={"mode": "x"})
     u = UserContext(user_id="u1", name="Ann", preferences={"lang": "fr"})
     await tier.write([put(s), put(u)])
-    got = await tier.get([Key("session", s.session_id), Key("user", "u1"), Key("conversation", s.conversation_id)])
+    got = await tier.get(
+        [Key("session", s.session_id), Key("user", "u1"), Key("conversation", s.conversation_id)]
+    )
     assert got[Key("session", s.session_id)] == s
     assert got[Key("user", "u1")] == u
     assert got[Key("conversation", s.conversation_id)] == s
@@ -97,8 +107,12 @@ async def test_sessions_and_users_round_trip(tier: Any) -> None:
 @needs(C.MEMORIES)
 async def test_memory_put_get_delete(tier: Any) -> None:
     """A memory round-trips with its metadata, and a delete (twice) removes it."""
-    e = MemoryEntry(content="likes jazz", memory_type=MemoryType.FACT, user_id="u1",
-                    metadata=MemoryMetadata(tags=["music"], embedding=[0.5, 0.25]))
+    e = MemoryEntry(
+        content="likes jazz",
+        memory_type=MemoryType.FACT,
+        user_id="u1",
+        metadata=MemoryMetadata(tags=["music"], embedding=[0.5, 0.25]),
+    )
     key = Key("memory", str(e.id))
     await tier.write([Put(key, e)])
     assert (await tier.get([key]))[key] == e
@@ -169,8 +183,14 @@ async def test_clear_history_keeps_system_messages_when_asked(tier: Any) -> None
 @needs(C.SESSIONS, C.MEMORIES)
 async def test_purge_user_removes_only_that_user(tier: Any) -> None:
     """PurgeUser erases one user's sessions and memories and nobody else's."""
-    mine = [SessionContext(user_id="gone"), MemoryEntry(content="x", memory_type=MemoryType.FACT, user_id="gone")]
-    theirs = [SessionContext(user_id="kept"), MemoryEntry(content="y", memory_type=MemoryType.FACT, user_id="kept")]
+    mine = [
+        SessionContext(user_id="gone"),
+        MemoryEntry(content="x", memory_type=MemoryType.FACT, user_id="gone"),
+    ]
+    theirs = [
+        SessionContext(user_id="kept"),
+        MemoryEntry(content="y", memory_type=MemoryType.FACT, user_id="kept"),
+    ]
     await tier.write([put(v) for v in mine + theirs])
     await tier.write([PurgeUser("gone")])
     from bruno_memory.codec import key_of
@@ -202,13 +222,17 @@ async def test_batch_of_a_thousand_messages_lands_once(tier: Any) -> None:
 @needs(C.TEXT_SEARCH)
 async def test_text_search_ranks_and_scopes_by_user(tier: Any) -> None:
     """Search ranks the best match first and returns only the asked user's messages."""
-    await tier.write([
-        put(msg("s1", 1, "ann", text="my cat is called Tom and the cat likes milk")),
-        put(msg("s1", 2, "ann", text="the weather is nice today")),
-        put(msg("s2", 3, "bob", text="my cat is called Felix")),
-    ])
+    await tier.write(
+        [
+            put(msg("s1", 1, "ann", text="my cat is called Tom and the cat likes milk")),
+            put(msg("s1", 2, "ann", text="the weather is nice today")),
+            put(msg("s2", 3, "bob", text="my cat is called Felix")),
+        ]
+    )
     hits = await tier.search_messages("cat milk", "ann", 10)
-    assert [h.item.message.content for h in hits][:1] == ["my cat is called Tom and the cat likes milk"]
+    assert [h.item.message.content for h in hits][:1] == [
+        "my cat is called Tom and the cat likes milk"
+    ]
     assert all(h.item.user_id == "ann" for h in hits)
     assert len(await tier.search_messages("cat", None, 10)) == 2
 
@@ -217,7 +241,18 @@ async def test_text_search_ranks_and_scopes_by_user(tier: Any) -> None:
 async def test_text_search_survives_hostile_queries(tier: Any) -> None:
     """Query syntax, quotes, SQL and NUL bytes are searched as words, never executed."""
     await tier.write([put(msg("s3", 1, text="robert'); DROP TABLE messages;-- said hi"))])
-    for q in ['"', "'", "a OR b", "NEAR(x y)", "*", "col:val", "'; DROP TABLE messages;--", "\x00", "(((", ""]:
+    for q in [
+        '"',
+        "'",
+        "a OR b",
+        "NEAR(x y)",
+        "*",
+        "col:val",
+        "'; DROP TABLE messages;--",
+        "\x00",
+        "(((",
+        "",
+    ]:
         await tier.search_messages(q, "u1", 5)
     hits = await tier.search_messages("robert DROP TABLE", "u1", 5)
     assert len(hits) == 1
@@ -227,10 +262,17 @@ async def test_text_search_survives_hostile_queries(tier: Any) -> None:
 async def test_memory_query_filters(tier: Any) -> None:
     """Every MemoryQuery filter narrows the answer."""
     now = datetime.now(timezone.utc)
+
     def entry(content: str, **kw: Any) -> MemoryEntry:
         md = MemoryMetadata(**kw.pop("md", {}))
-        return MemoryEntry(content=content, user_id=kw.pop("user", "u1"), metadata=md,
-                           memory_type=kw.pop("t", MemoryType.FACT), **kw)
+        return MemoryEntry(
+            content=content,
+            user_id=kw.pop("user", "u1"),
+            metadata=md,
+            memory_type=kw.pop("t", MemoryType.FACT),
+            **kw,
+        )
+
     entries = [
         entry("jazz fan", md={"category": "pref", "tags": ["music"], "importance": 0.9}),
         entry("lives in Paris", t=MemoryType.LONG_TERM, md={"category": "fact", "confidence": 0.4}),
@@ -238,9 +280,11 @@ async def test_memory_query_filters(tier: Any) -> None:
         entry("other user jazz", user="u2"),
     ]
     await tier.write([put(e) for e in entries])
+
     async def q(**kw: Any) -> list[str]:
         hits = await tier.query_memories(MemoryQuery(user_id="u1", **kw), now.timestamp())
         return sorted(h.item.content for h in hits)
+
     assert await q() == ["jazz fan", "lives in Paris"]
     assert await q(include_expired=True) == ["jazz fan", "lives in Paris", "old news"]
     assert await q(memory_types=[MemoryType.LONG_TERM]) == ["lives in Paris"]
@@ -267,21 +311,35 @@ async def test_statistics_and_latest_session(tier: Any) -> None:
 async def test_neighbours_are_read_by_position_in_the_conversation(tier: Any) -> None:
     """neighbours gives the messages just before and after each id by (ts, seq), numbered
     outwards, never from another conversation; unknown ids have none."""
+
     def at(conv: str, seconds: float, user: str = "nb") -> MessageRecord:
-        m = Message(role=MessageRole.USER, content=f"{conv} at {seconds}",
-                    timestamp=T0 + timedelta(seconds=seconds))
+        m = Message(
+            role=MessageRole.USER,
+            content=f"{conv} at {seconds}",
+            timestamp=T0 + timedelta(seconds=seconds),
+        )
         return MessageRecord(m, conv, user)
+
     m0, m1, m2, m3, m4, m5 = (at("nb-a", s) for s in (0, 1, 2, 2, 3, 5))  # m2, m3: one ts
     other = at("nb-b", 2.5, "someone-else")
     await tier.write([put(r) for r in (m5, other, m0, m1, m2, m3, m4)])  # m5 stored first
+
     def got(found: Any) -> set[tuple[str, int, str]]:
         return {(n.of, n.offset, n.record.id) for n in found}
+
     found = await tier.neighbours([m2.id, m0.id, "no-such-id"], 2, 1)
-    assert got(found) == {(m2.id, -1, m1.id), (m2.id, -2, m0.id), (m2.id, 1, m3.id),
-                          (m0.id, 1, m1.id)}
+    assert got(found) == {
+        (m2.id, -1, m1.id),
+        (m2.id, -2, m0.id),
+        (m2.id, 1, m3.id),
+        (m0.id, 1, m1.id),
+    }
     assert [n.record for n in found if n.record.id == m1.id] == [m1, m1]
     assert got(await tier.neighbours([m3.id], 1, 2)) == {
-        (m3.id, -1, m2.id), (m3.id, 1, m4.id), (m3.id, 2, m5.id)}
+        (m3.id, -1, m2.id),
+        (m3.id, 1, m4.id),
+        (m3.id, 2, m5.id),
+    }
     assert await tier.neighbours([], 1, 1) == [] and await tier.neighbours([m1.id], 0, 0) == []
 
 

@@ -11,7 +11,17 @@ from bruno_core.models.context import SessionContext
 from bruno_memory.capabilities import Capability
 from bruno_memory.config.models import Duration, PositiveInt, TierConfig
 from bruno_memory.ops import (
-    MISS, ClearHistory, Delete, Empty, FillWindow, Key, Miss, PurgeUser, Put, Value, WriteOp,
+    MISS,
+    ClearHistory,
+    Delete,
+    Empty,
+    FillWindow,
+    Key,
+    Miss,
+    PurgeUser,
+    Put,
+    Value,
+    WriteOp,
 )
 from bruno_memory.records import MessageRecord
 from bruno_memory.tiers.base import BaseTier
@@ -61,7 +71,9 @@ class LRUTier(BaseTier[LRUConfig]):
         cache = self._cache
         return {k: v for k in keys if (v := cache.get(k)) is not None}
 
-    async def window(self, conversation_id: str, limit: int | None) -> Sequence[MessageRecord] | Miss:
+    async def window(
+        self, conversation_id: str, limit: int | None
+    ) -> Sequence[MessageRecord] | Miss:
         held = self._cache.get(_WindowKey(conversation_id))
         return MISS if held is None else serve(held, limit)
 

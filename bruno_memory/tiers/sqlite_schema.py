@@ -13,7 +13,8 @@ def _fts(t: str) -> list[str]:
         f"CREATE TRIGGER {t}_ai AFTER INSERT ON {t} BEGIN "
         f"INSERT INTO {t}_fts(rowid, content) VALUES (new.seq, new.content); END",
         f"CREATE TRIGGER {t}_ad AFTER DELETE ON {t} BEGIN "
-        f"INSERT INTO {t}_fts({t}_fts, rowid, content) VALUES ('delete', old.seq, old.content); END",
+        f"INSERT INTO {t}_fts({t}_fts, rowid, content) "
+        "VALUES ('delete', old.seq, old.content); END",
         f"CREATE TRIGGER {t}_au AFTER UPDATE OF content ON {t} BEGIN "
         f"INSERT INTO {t}_fts({t}_fts, rowid, content) VALUES ('delete', old.seq, old.content); "
         f"INSERT INTO {t}_fts(rowid, content) VALUES (new.seq, new.content); END",
@@ -71,8 +72,11 @@ V1 = [
 
 V2 = [  # tombstones: versioned deletes (see _sql.TOMBSTONES)
     *_sql.TOMBSTONES,
-    *(f"CREATE TRIGGER {t}_tombstoned BEFORE INSERT ON {t} WHEN {_sql.tombstoned(t)} "
-      "BEGIN SELECT RAISE(IGNORE); END" for t in _sql.GUARDED_TABLES),
+    *(
+        f"CREATE TRIGGER {t}_tombstoned BEFORE INSERT ON {t} WHEN {_sql.tombstoned(t)} "
+        "BEGIN SELECT RAISE(IGNORE); END"
+        for t in _sql.GUARDED_TABLES
+    ),
 ]
 
 MIGRATIONS: list[list[str]] = [V1, V2]

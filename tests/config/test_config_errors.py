@@ -43,15 +43,20 @@ def test_unknown_key_lists_the_known_keys(tmp_path: Path) -> None:
 
 def test_wrong_type_says_what_was_expected(tmp_path: Path) -> None:
     """A value of the wrong type names the key path, the expectation and the value."""
-    message = error_of(write(tmp_path, "tiers:\n  - {kind: lru, maxsize: big}\n  - {kind: sqlite}\n"))
+    message = error_of(
+        write(tmp_path, "tiers:\n  - {kind: lru, maxsize: big}\n  - {kind: sqlite}\n")
+    )
     assert message.endswith("tiers[0].maxsize: expected a positive integer, got 'big'")
     assert "tiers[0].ttl: expected a duration" in error_of(
-        {"tiers": [{"kind": "lru", "ttl": "soon"}, {"kind": "sqlite"}]})
+        {"tiers": [{"kind": "lru", "ttl": "soon"}, {"kind": "sqlite"}]}
+    )
 
 
 def test_durations_are_parsed() -> None:
     """Durations accept ms, s, m, h, d and plain seconds."""
-    cfg = load_config({"tiers": [{"kind": "lru", "ttl": "250ms"}, {"kind": "sqlite", "busy_timeout": "1h"}]})
+    cfg = load_config(
+        {"tiers": [{"kind": "lru", "ttl": "250ms"}, {"kind": "sqlite", "busy_timeout": "1h"}]}
+    )
     assert cfg.tiers[0].ttl == 0.25 and cfg.tiers[1].busy_timeout == 3600  # type: ignore[attr-defined]
 
 
@@ -90,9 +95,13 @@ def test_named_preset_is_merged_beneath_tier_keys(tmp_path: Path) -> None:
     """policy: NAME merges the preset file under the tier's own keys."""
     (tmp_path / "policies").mkdir()
     (tmp_path / "policies" / "tiny.yaml").write_text("maxsize: 7\nttl: 1s\n")
-    cfg = load_config(write(tmp_path, "tiers:\n  - {kind: lru, policy: tiny, ttl: 2s}\n  - {kind: sqlite}\n"))
+    cfg = load_config(
+        write(tmp_path, "tiers:\n  - {kind: lru, policy: tiny, ttl: 2s}\n  - {kind: sqlite}\n")
+    )
     assert cfg.tiers[0].maxsize == 7 and cfg.tiers[0].ttl == 2  # type: ignore[attr-defined]
-    assert "unknown policy preset 'nope'" in error_of({"tiers": [{"kind": "sqlite", "policy": "nope"}]})
+    assert "unknown policy preset 'nope'" in error_of(
+        {"tiers": [{"kind": "sqlite", "policy": "nope"}]}
+    )
 
 
 def test_capabilities_are_checked_before_connecting() -> None:

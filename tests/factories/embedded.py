@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-
 from tests.factories import StackFactory, TierFactory
 from tests.factories.shipped import shipped_stacks
 
@@ -27,5 +26,3 @@ STACKS = [
     ),
     *shipped_stacks(needs_server=False),
 ]
-
-

@@ -30,8 +30,11 @@ def servers_of(path: Path) -> set[str]:
 
 
 def _env_for(request: pytest.FixtureRequest, ns: str, tmp: Path, kinds: set[str]) -> dict[str, str]:
-    env = {"BRUNO_MEMORY_DB": str(tmp / "memory.db"), "BRUNO_MEMORY_DATA": str(tmp / "data"),
-           "BRUNO_MEMORY_NAMESPACE": ns}
+    env = {
+        "BRUNO_MEMORY_DB": str(tmp / "memory.db"),
+        "BRUNO_MEMORY_DATA": str(tmp / "data"),
+        "BRUNO_MEMORY_NAMESPACE": ns,
+    }
     if "redis" in kinds:
         env["REDIS_URL"] = request.getfixturevalue("redis_url")
     if "redis-cluster" in kinds:
@@ -50,6 +53,7 @@ def _loader(path: Path, kinds: set[str]) -> Callable[[pytest.FixtureRequest, str
             from bruno_memory.config.loader import load_config
 
             return load_config(path)
+
     return config
 
 
@@ -81,5 +85,3 @@ def shipped_stacks(*, needs_server: bool) -> Iterator[StackFactory]:
 
 
 STACKS = list(shipped_stacks(needs_server=True))
-
-

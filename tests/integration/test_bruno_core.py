@@ -26,10 +26,14 @@ async def test_assistant_second_turn_sees_the_first(tmp_path: Path) -> None:
     await assistant.initialize()
     first = await assistant.process_message(
         Message(role=MessageRole.USER, content="My dog is called Biscuit"),
-        user_id="u1", conversation_id="conv-1")
+        user_id="u1",
+        conversation_id="conv-1",
+    )
     await assistant.process_message(
         Message(role=MessageRole.USER, content="What is my dog called?"),
-        user_id="u1", conversation_id="conv-1")
+        user_id="u1",
+        conversation_id="conv-1",
+    )
     second_input = [(m.role, m.content) for m in llm.inputs[1]]
     assert second_input == [
         (MessageRole.USER, "My dog is called Biscuit"),
@@ -47,16 +51,18 @@ async def test_assistant_state_survives_a_restart(tmp_path: Path) -> None:
     memory = await build_memory(stack_config(tmp_path))
     assistant = BaseAssistant(llm=RecordingLLM(), memory=memory)
     await assistant.initialize()
-    await assistant.process_message(Message(role=MessageRole.USER, content="remember: blue"),
-                                    user_id="u1", conversation_id="c")
+    await assistant.process_message(
+        Message(role=MessageRole.USER, content="remember: blue"), user_id="u1", conversation_id="c"
+    )
     await memory.close()
     llm = RecordingLLM()
     memory = await build_memory(stack_config(tmp_path))
     assistant = BaseAssistant(llm=llm, memory=memory)
     await assistant.initialize()
-    await assistant.process_message(Message(role=MessageRole.USER, content="which colour?"),
-                                    user_id="u1", conversation_id="c")
-    assert [m.content for m in llm.inputs[0]][0] == "remember: blue"
+    await assistant.process_message(
+        Message(role=MessageRole.USER, content="which colour?"), user_id="u1", conversation_id="c"
+    )
+    assert llm.inputs[0][0].content == "remember: blue"
     await memory.close()
 
 
@@ -64,14 +70,20 @@ async def test_context_manager_returns_relevant_past_messages(tmp_path: Path) ->
     """ContextManager's retrieve_context call gets the user's relevant past messages."""
     memory = await build_memory(stack_config(tmp_path))
     old = await memory.create_session("u1")
-    await memory.store_messages([
-        Message(role=MessageRole.USER, content="I am allergic to peanuts"),
-        Message(role=MessageRole.USER, content="I work as a nurse in Porto"),
-    ], old.conversation_id)
+    await memory.store_messages(
+        [
+            Message(role=MessageRole.USER, content="I am allergic to peanuts"),
+            Message(role=MessageRole.USER, content="I work as a nurse in Porto"),
+        ],
+        old.conversation_id,
+    )
     await memory.get_context("u1", "new-conv")
     manager = ContextManager(memory=memory)
-    await manager.add_message(Message(role=MessageRole.USER, content="Can I eat this peanuts cake?"),
-                              conversation_id="new-conv", user_id="u1")
+    await manager.add_message(
+        Message(role=MessageRole.USER, content="Can I eat this peanuts cake?"),
+        conversation_id="new-conv",
+        user_id="u1",
+    )
     context = await manager.get_context("new-conv", user_id="u1")
     relevant = context.metadata["relevant_memories"]
     assert {"content": "I am allergic to peanuts", "role": "user"} in relevant
@@ -87,9 +99,13 @@ async def test_registry_accepts_and_instantiates_the_stack(tmp_path: Path) -> No
     assert registry.validate_plugin(MemoryStack)
     memory = registry.get_instance("bruno_memory", config=stack_config(tmp_path))
     session = await memory.create_session("u9")
-    await memory.store_message(Message(role=MessageRole.USER, content="hello registry"), session.conversation_id)
+    await memory.store_message(
+        Message(role=MessageRole.USER, content="hello registry"), session.conversation_id
+    )
     assert [m.content for m in await memory.search_memories("u9", "anything")] == []
-    assert [m.content for m in await memory.retrieve_context("u9", "registry", 3)] == ["hello registry"]
+    assert [m.content for m in await memory.retrieve_context("u9", "registry", 3)] == [
+        "hello registry"
+    ]
     await memory.clear_conversation(session.conversation_id)
     assert await memory.retrieve_messages(session.conversation_id) == []
     await memory.close()

@@ -62,7 +62,9 @@ async def test_lru_window_is_trimmed_to_its_size() -> None:
     """A window keeps the newest `window` messages and stops claiming completeness."""
     tier = await lru(FakeClock(), window=5)
     await tier.write([FillWindow("c", tuple(msg("c", i) for i in range(8)), True)])
-    assert [r.message.content for r in await tier.window("c", 5)] == [f"message number {i}" for i in range(3, 8)]
+    assert [r.message.content for r in await tier.window("c", 5)] == [
+        f"message number {i}" for i in range(3, 8)
+    ]
     assert await tier.window("c", 6) is MISS
 
 
@@ -76,12 +78,15 @@ async def test_sqlite_schema_is_versioned_wal_and_indexed(tmp_path: Path) -> Non
     db = sqlite3.connect(tmp_path / "m.db")
     assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    def q(table: str, where: str, order: str = "") -> str:
+        return f"SELECT * FROM {table} WHERE {where}" + (f" ORDER BY {order}" if order else "")
+
     plans = {
-        "window": "SELECT payload FROM messages WHERE conversation_id = ? ORDER BY ts DESC, seq DESC LIMIT 20",
-        "session by conversation": "SELECT payload FROM sessions WHERE conversation_id = ? ORDER BY started DESC",
-        "latest session": "SELECT payload FROM sessions WHERE user_id = ? AND is_active = 1 ORDER BY started DESC",
-        "memories": "SELECT payload FROM memories WHERE user_id = ? ORDER BY importance DESC, updated DESC",
-        "messages by user": "SELECT COUNT(*) FROM messages WHERE user_id = ?",
+        "window": q("messages", "conversation_id = ?", "ts DESC, seq DESC"),
+        "session by conversation": q("sessions", "conversation_id = ?", "started DESC"),
+        "latest session": q("sessions", "user_id = ? AND is_active = 1", "started DESC"),
+        "memories": q("memories", "user_id = ?", "importance DESC, updated DESC"),
+        "messages by user": q("messages", "user_id = ?"),
     }
     for name, sql in plans.items():
         plan = " ".join(str(r[-1]) for r in db.execute(f"EXPLAIN QUERY PLAN {sql}", ("x",)))
