@@ -111,15 +111,25 @@ async def test_a_live_writers_entries_are_left_alone_until_it_is_gone(
     await b.aclose()
 
 
-async def test_entries_are_trimmed_only_once_applied(
+@pytest.fixture
+async def journaled(
     journal_cfg: JournalConfig, tmp_path: Path, cleanup_stream: None
-) -> None:
-    """Journal entries stay while the tier is down and are deleted once applied."""
-    sqlite = SQLiteTier(SQLiteConfig(path=str(tmp_path / "d.db")))
-    flaky = FlakyTier(sqlite)
+) -> AsyncIterator[tuple[WriteBehind, FlakyTier, Journal]]:
+    """A write-behind with a journal of each kind over a flaky SQLite tier."""
+    flaky = FlakyTier(SQLiteTier(SQLiteConfig(path=str(tmp_path / "d.db"))))
     j = journal(journal_cfg, tmp_path)
     wb = WriteBehind(flaky, SLOW, j)
     await wb.open()
+    yield wb, flaky, j
+    flaky.heal()
+    await wb.aclose()
+
+
+async def test_entries_are_trimmed_only_once_applied(
+    journaled: tuple[WriteBehind, FlakyTier, Journal],
+) -> None:
+    """Journal entries stay while the tier is down and are deleted once applied."""
+    wb, flaky, j = journaled
     flaky.fail(only=["write"])
     await wb.write([mput(memory(f"m{i}")) for i in range(10)])
     with pytest.raises(TierUnavailable):
@@ -128,7 +138,6 @@ async def test_entries_are_trimmed_only_once_applied(
     flaky.heal()
     await wb.flush()
     assert await held(j) == 0
-    await wb.aclose()
 
 
 async def held(j: Journal) -> int:
@@ -139,14 +148,10 @@ async def held(j: Journal) -> int:
 
 
 async def test_an_entry_that_keeps_failing_is_dead_lettered_with_its_error(
-    journal_cfg: JournalConfig, tmp_path: Path, cleanup_stream: None
+    journaled: tuple[WriteBehind, FlakyTier, Journal],
 ) -> None:
     """The failing op moves to the dead letters with its error; the journal is emptied."""
-    sqlite = SQLiteTier(SQLiteConfig(path=str(tmp_path / "d.db")))
-    flaky = FlakyTier(sqlite)
-    j = journal(journal_cfg, tmp_path)
-    wb = WriteBehind(flaky, SLOW, j)
-    await wb.open()
+    wb, flaky, j = journaled
     flaky.fail(times=2, error=CorruptRecord, only=["write"])  # the batch, then the op alone
     entry = memory()
     await wb.write([mput(entry)])
@@ -154,7 +159,6 @@ async def test_an_entry_that_keeps_failing_is_dead_lettered_with_its_error(
     [dead] = await wb.dead_letters()
     assert "injected failure" in dead.error and decode_op(dead.data).value == entry
     assert await held(j) == 0
-    await wb.aclose()
 
 
 @pytest.mark.redis
