@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
 from bruno_memory.testing import services
-from tests.factories import STACKS, TIERS, StackFactory, TierFactory
+from tests.factories import STACKS, TIERS, opened
 from tests.factories.semantic import chroma_server_url  # noqa: F401  (fixture)
 
 
@@ -43,19 +42,5 @@ def namespace() -> str:
     return f"t_{uuid.uuid4().hex[:12]}"
 
 
-@pytest.fixture(params=[pytest.param(f, id=f.id, marks=f.marks) for f in TIERS])
-async def tier(request: pytest.FixtureRequest, namespace: str, tmp_path: Any) -> AsyncIterator[Any]:
-    """Every tier kind, opened in its own namespace and torn down after."""
-    factory: TierFactory = request.param
-    async with factory.open(request, namespace, tmp_path) as t:
-        yield t
-
-
-@pytest.fixture(params=[pytest.param(s, id=s.id, marks=s.marks) for s in STACKS])
-async def stack(
-    request: pytest.FixtureRequest, namespace: str, tmp_path: Any
-) -> AsyncIterator[Any]:
-    """Every stack under the MemoryInterface contract, shipped YAML files included."""
-    factory: StackFactory = request.param
-    async with factory.open(request, namespace, tmp_path) as memory:
-        yield memory
+tier = opened("tier", TIERS, "Every tier kind, opened in its own namespace and torn down after.")
+stack = opened("stack", STACKS, "Every stack under the MemoryInterface contract, shipped YAML too.")

@@ -70,6 +70,20 @@ async def _closing(
             await close()
 
 
+def opened(name: str, factories: Sequence[TierFactory | StackFactory], doc: str) -> Any:
+    """A fixture named ``name`` yielding each factory's opened tier or stack in turn."""
+
+    @pytest.fixture(name=name, params=[pytest.param(f, id=f.id, marks=f.marks) for f in factories])
+    async def fixture(
+        request: pytest.FixtureRequest, namespace: str, tmp_path: Path
+    ) -> AsyncIterator[Any]:
+        async with request.param.open(request, namespace, tmp_path) as thing:
+            yield thing
+
+    fixture.__doc__ = doc
+    return fixture
+
+
 def _collect() -> tuple[list[TierFactory], list[StackFactory]]:
     tiers: list[TierFactory] = []
     stacks: list[StackFactory] = []

@@ -22,7 +22,7 @@ from bruno_memory.config.models import EmbeddingConfig
 from bruno_memory.embedding import create_embedding
 from bruno_memory.reindex import reindex
 from bruno_memory.tiers._vector import ModelMismatch, VectorFilter
-from tests.factories import TierFactory
+from tests.factories import opened
 from tests.factories.semantic import HASHING, STACKS, TIERS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -246,14 +246,7 @@ async def test_embedding_cache_never_embeds_a_text_twice() -> None:
 # -- every semantic tier, with the hashing embedder ---------------------------------------
 
 
-@pytest.fixture(params=[pytest.param(f, id=f.id, marks=f.marks) for f in TIERS])
-async def vector_tier(
-    request: pytest.FixtureRequest, namespace: str, tmp_path: Path
-) -> AsyncIterator[Any]:
-    """Each semantic tier kind, opened in its own namespace."""
-    factory: TierFactory = request.param
-    async with factory.open(request, namespace, tmp_path) as t:
-        yield t
+vector_tier = opened("vector_tier", TIERS, "Each semantic tier kind, opened in its own namespace.")
 
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
