@@ -44,7 +44,8 @@ def key_of(value: Value) -> Key:
 def payload(value: Value) -> str:
     """The JSON text of a record's model."""
     model = value.message if isinstance(value, MessageRecord) else value
-    return model.model_dump_json()
+    text: str = model.model_dump_json()
+    return text
 
 
 def from_payload(ns: Namespace, text: str | bytes) -> Any:
@@ -90,7 +91,8 @@ def encode(value: Value) -> bytes:
     """
     if isinstance(value, MessageRecord):
         head = orjson.dumps([value.conversation_id, value.user_id])
-        return b"m" + head + b"\n" + value.message.model_dump_json().encode()
+        body: bytes = value.message.model_dump_json().encode()
+        return b"m" + head + b"\n" + body
     return _TAG[key_of(value).ns] + payload(value).encode()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Final, Literal
+from typing import Final, Literal, TypeAlias
 
 from bruno_core.models.context import SessionContext, UserContext
 from bruno_core.models.memory import MemoryEntry
@@ -42,7 +42,7 @@ EMPTY: Final = _Sentinel.EMPTY
 Miss = Literal[_Sentinel.MISS]
 Empty = Literal[_Sentinel.EMPTY]
 
-Value = MessageRecord | SessionContext | UserContext | MemoryEntry
+Value: TypeAlias = MessageRecord | SessionContext | UserContext | MemoryEntry
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +92,7 @@ class FillWindow:
     complete: bool
 
 
-WriteOp = Put | Delete | ClearHistory | PurgeUser | FillWindow
+WriteOp: TypeAlias = Put | Delete | ClearHistory | PurgeUser | FillWindow
 
 
 def op_key(op: WriteOp) -> Key | tuple[str, str]:

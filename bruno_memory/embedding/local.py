@@ -188,4 +188,4 @@ def _quiet_loading() -> None:
         from transformers.utils import logging as transformers_logging
     except ImportError:  # pragma: no cover
         return
-    transformers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]

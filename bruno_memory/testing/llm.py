@@ -27,7 +27,7 @@ class RecordingLLM(LLMInterface):
         last = next((m.content for m in reversed(messages) if m.role.value == "user"), "")
         return f"echo #{len(self.inputs)}: {last}"
 
-    async def stream(  # type: ignore[override]
+    async def stream(
         self,
         messages: list[Message],
         temperature: float | None = None,

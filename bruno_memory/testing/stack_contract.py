@@ -29,7 +29,8 @@ HOSTILE = [
 
 
 async def session_of(stack: Any, user: str = "alice") -> str:
-    return (await stack.create_session(user)).conversation_id
+    """A new session's conversation id."""
+    return str((await stack.create_session(user)).conversation_id)
 
 
 def say(text: str, i: int = 0, role: MessageRole = MessageRole.USER, **kw: Any) -> Message:

@@ -58,10 +58,10 @@ class LRUTier(BaseTier[LRUConfig]):
     )
 
     async def open(self) -> None:
-        from cachetools import LRUCache, TTLCache
+        from cachetools import Cache, LRUCache, TTLCache
 
         cfg = self.config
-        self._cache: LRUCache[Any, Any] = (
+        self._cache: Cache[Any, Any] = (
             TTLCache(cfg.maxsize, cfg.ttl, timer=self.context.clock, getsizeof=_weight)
             if cfg.ttl
             else LRUCache(cfg.maxsize, getsizeof=_weight)
