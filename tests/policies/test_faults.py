@@ -75,7 +75,7 @@ async def test_sigkill_mid_run_loses_no_acknowledged_write(
         durable: dict[str, Any] = {"kind": "sqlite", "path": str(tmp_path / "d.db")}
         journal: dict[str, Any] = {"kind": "file", "path": str(tmp_path / "journal")}
     else:
-        server = RedisServer().start()
+        server = request.getfixturevalue("redis_server")
         durable = postgres(request, namespace)
         journal = {"kind": "redis", "url": server.url, "lease": "1s"}
     cfg = {"namespace": namespace, "tiers": [{
@@ -97,8 +97,6 @@ async def test_sigkill_mid_run_loses_no_acknowledged_write(
         assert replayed > 0  # some acknowledged writes were only in the journal
         assert acked <= set(ids) and len(ids) == len(set(ids))
     finally:
-        if server is not None:
-            server.stop()
         if kind == "redis":
             await drop_schema(request.getfixturevalue("postgres_dsn"), namespace)
 
