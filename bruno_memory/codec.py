@@ -43,8 +43,9 @@ def key_of(value: Value) -> Key:
 
 def payload(value: Value) -> str:
     """The JSON text of a record's model."""
-    model = value.message if isinstance(value, MessageRecord) else value
-    text: str = model.model_dump_json()
+    if isinstance(value, MessageRecord):
+        return value.json()
+    text: str = value.model_dump_json()
     return text
 
 
@@ -91,7 +92,7 @@ def encode(value: Value) -> bytes:
     """
     if isinstance(value, MessageRecord):
         head = orjson.dumps([value.conversation_id, value.user_id])
-        body: bytes = value.message.model_dump_json().encode()
+        body = value.json().encode()
         return b"m" + head + b"\n" + body
     return _TAG[key_of(value).ns] + payload(value).encode()
 
@@ -127,7 +128,7 @@ def message_row(rec: MessageRecord) -> tuple[Any, ...]:
         m.role.value,
         rec.sort_key,
         searchable(m.content),
-        m.model_dump_json(),
+        rec.json(),
     )
 
 

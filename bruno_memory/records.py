@@ -32,9 +32,18 @@ class MessageRecord:
     conversation_id: str
     user_id: str | None
     id: str = field(init=False, compare=False)
+    _json: str | None = field(default=None, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "id", str(self.message.id))
+
+    def json(self) -> str:
+        """The message's JSON, serialized once however many tiers and journals need it."""
+        text = self._json
+        if text is None:
+            text = self.message.model_dump_json()
+            object.__setattr__(self, "_json", text)
+        return text
 
     @property
     def sort_key(self) -> float:
