@@ -47,11 +47,16 @@ Value: TypeAlias = MessageRecord | SessionContext | UserContext | MemoryEntry
 
 @dataclass(frozen=True, slots=True)
 class Put:
-    """Insert or replace the record at ``key``; ``version`` orders replays (newer wins)."""
+    """Insert or replace the record at ``key``; ``version`` orders replays (newer wins).
+
+    A cache fill has no version; ``lease`` is the fill lease a shared cache handed out
+    before the lower tier was read (see ``tiers.base.Leased``).
+    """
 
     key: Key
     value: Value
     version: int = 0
+    lease: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,13 +88,14 @@ class PurgeUser:
 class FillWindow:
     """Cache fill: the newest messages of a conversation, oldest first.
 
-    ``complete`` means these are all the conversation's messages.
-    Durable tiers ignore it.
+    ``complete`` means these are all the conversation's messages; ``lease`` as for a
+    ``Put`` fill. Durable tiers ignore it.
     """
 
     conversation_id: str
     messages: tuple[MessageRecord, ...]
     complete: bool
+    lease: str | None = None
 
 
 WriteOp: TypeAlias = Put | Delete | ClearHistory | PurgeUser | FillWindow

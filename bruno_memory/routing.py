@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from bruno_memory.capabilities import Capability, missing
 from bruno_memory.errors import BrunoMemoryConfigError
 from bruno_memory.ops import ClearHistory, Delete, FillWindow, Namespace, PurgeUser, Put, WriteOp
-from bruno_memory.tiers.base import Tier
+from bruno_memory.tiers.base import Leased, Tier
 
 HOLDS: dict[Namespace, frozenset[Capability]] = {
     "message": frozenset({Capability.MESSAGES, Capability.WINDOWS}),
@@ -39,6 +39,7 @@ class Routes:
     durable: Tier
     caches: tuple[Tier, ...]
     others: tuple[Tier, ...]
+    leased: frozenset[str] = frozenset()  # caches whose fills take a lease
 
     def readers(self, ns: Namespace) -> list[Tier]:
         """Caches holding ``ns``, top-down, then the durable tier."""
@@ -57,7 +58,15 @@ def plan_routes(tiers: Sequence[Tier]) -> Routes:
         t for t in tiers if t is not durable and Capability.VECTOR_SEARCH not in t.capabilities
     )
     others = tuple(t for t in tiers if t is not durable and t not in caches)
-    return Routes(tuple(tiers), durable, caches, others)
+    leased = frozenset(t.name for t in caches if isinstance(innermost(t), Leased))
+    return Routes(tuple(tiers), durable, caches, others, leased)
+
+
+def innermost(tier: Tier) -> Tier:
+    """The tier under every policy wrapping it."""
+    while (inner := getattr(tier, "inner", None)) is not None:
+        tier = inner
+    return tier
 
 
 def check(capabilities: Sequence[frozenset[Capability]], names: Sequence[str]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any, TypeVar, cast
 
 from bruno_core.interfaces.memory import MemoryInterface
@@ -30,7 +31,7 @@ from bruno_memory.ops import (
 from bruno_memory.records import MessageRecord, fresh, message_out, message_record
 from bruno_memory.routing import Routes, accepts, plan_routes
 from bruno_memory.stats import Generations, TierStats
-from bruno_memory.tiers.base import Durable, TextSearch, Tier, Windowed
+from bruno_memory.tiers.base import Durable, Leased, TextSearch, Tier, Windowed
 from bruno_memory.versions import stamp
 
 V = TypeVar("V")
@@ -132,16 +133,16 @@ class MemoryStack(MemoryInterface):
     async def _get(self, key: Key) -> Value | None:
         routes = await self._ready()
         stamp = self._generations.stamp(key)
-        missed: list[Tier] = []
+        missed: list[tuple[Tier, str | None]] = []
         for tier in routes.readers(key.ns):
             found = (await tier.get([key])).get(key, MISS)
             self._stats[tier.name].count(found is not MISS)
             if found is MISS:
-                missed.append(tier)
+                await self._missed(routes, missed, tier, key)
                 continue
             if found is EMPTY:
                 return None
-            await self._fill(missed, [Put(key, found)], key, stamp)
+            await self._fill(missed, Put(key, found), key, stamp)
             return found
         return None
 
@@ -149,28 +150,37 @@ class MemoryStack(MemoryInterface):
         routes = await self._ready()
         wkey = ("window", conversation_id)
         stamp = self._generations.stamp(wkey)
-        missed: list[Tier] = []
+        missed: list[tuple[Tier, str | None]] = []
         for tier in routes.windowed():
             got = await cast(Windowed, tier).window(
                 conversation_id, limit
             )  # no runtime check: ~10us
             self._stats[tier.name].count(got is not MISS)
             if got is MISS:
-                missed.append(tier)
+                await self._missed(routes, missed, tier, conversation_id)
                 continue
             complete = limit is None or len(got) < limit
-            await self._fill(
-                missed, [FillWindow(conversation_id, tuple(got), complete)], wkey, stamp
-            )
+            await self._fill(missed, FillWindow(conversation_id, tuple(got), complete), wkey, stamp)
             return got
         return ()
 
-    async def _fill(self, tiers: list[Tier], ops: list[WriteOp], key: object, stamp: int) -> None:
-        """Promote a lower tier's answer, unless a write to ``key`` raced with the read."""
-        for tier in tiers:
+    async def _missed(self, routes: Routes, missed: list[tuple[Tier, str | None]], tier: Tier,
+                      target: Key | str) -> None:
+        """Note a tier to fill; a shared cache first hands out a lease (``Leased``)."""
+        if tier.name not in routes.leased:
+            missed.append((tier, None))
+        elif (lease := await cast(Leased, tier).lease(target)) is not None:
+            missed.append((tier, lease))
+
+    async def _fill(self, tiers: list[tuple[Tier, str | None]], op: Put | FillWindow,
+                    key: object, stamp: int) -> None:
+        """Promote a lower tier's answer, unless a write to ``key`` raced with the read
+        (in this process: the generation stamp; in another: the tier's lease)."""
+        for tier, lease in tiers:
             if self._generations.stamp(key) != stamp:
                 return
-            await tier.write([op for op in ops if accepts(tier, op)])
+            if accepts(tier, op):
+                await tier.write([op if lease is None else replace(op, lease=lease)])
 
     async def _durable(self) -> Any:
         durable = (await self._ready()).durable

@@ -184,6 +184,17 @@ class Fallback(PolicyTier):
         load = lambda: PolicyTier.window(self, conversation_id, limit)  # noqa: E731
         return await self._read("window", key, load, MISS)
 
+    async def lease(self, target: Key | str) -> str | None:
+        """The inner tier's fill lease; none (so no fill) while a cache is unavailable."""
+        take = self._inner_call("lease")
+        try:
+            token: str | None = await self._call("lease", lambda: take(target))
+        except TierUnavailable:
+            if not self.is_cache:
+                raise
+            return None
+        return token
+
     async def search_messages(
         self, query: str, user_id: str | None, limit: int, conversation_id: str | None = None
     ) -> list[Scored[MessageRecord]]:

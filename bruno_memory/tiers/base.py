@@ -72,6 +72,20 @@ class Windowed(Protocol):
 
 
 @runtime_checkable
+class Leased(Protocol):
+    """A cache other processes write too, whose fills take a lease (memcache-style).
+
+    After a miss, and before the lower tier is read, the stack takes a lease on what it
+    will fill: a record's key, or a conversation id for its window. Every write of that
+    target revokes the lease, and a fill carrying a revoked (or expired) lease is
+    dropped, so a read taken before another process's write never fills stale data.
+    ``None``: no lease could be taken, so the stack does not fill this tier.
+    """
+
+    async def lease(self, target: Key | str) -> str | None: ...
+
+
+@runtime_checkable
 class TextSearch(Protocol):
     """Ranked full-text search (``TEXT_SEARCH``)."""
 

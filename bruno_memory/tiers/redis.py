@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import secrets
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
@@ -31,12 +32,16 @@ from bruno_memory.ops import Empty, Key, Miss, PurgeUser, Value, WriteOp
 from bruno_memory.records import MessageRecord
 from bruno_memory.tiers.base import BaseTier, TierContext
 from bruno_memory.tiers.redis_keys import (
-    PUT_MESSAGE,
+    FILL_RECORD_SHA,
+    FILL_WINDOW_SHA,
+    SCRIPTS,
     Command,
     KeyNames,
     Ttls,
     address,
     decode_record,
+    lease,
+    leased_fills,
     mask_url,
     parse_window,
     plan,
@@ -72,6 +77,8 @@ class RedisConfig(TierConfig):
     lists seed nodes (``host:port``) and implies a cluster. ``ttl`` applies to every
     kind of key unless ``window_ttl``/``session_ttl``/``user_ttl``/``memory_ttl`` says
     otherwise; ``null`` never expires. ``prefix`` defaults to the stack's namespace.
+    ``lease_ttl``: how long a fill lease lasts; a lower-tier read slower than that fills
+    nothing (see ``tiers.base.Leased``).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
@@ -91,6 +98,7 @@ class RedisConfig(TierConfig):
     connect_timeout: Duration = 2.0
     max_connections: PositiveInt = 64
     prefix: str | None = None
+    lease_ttl: Duration = 10.0
 
     @field_validator("url")
     @classmethod
@@ -116,7 +124,7 @@ class RedisConfig(TierConfig):
                 raise ValueError(f"expected host:port (e.g. 127.0.0.1:7000), got {node!r}")
         return nodes
 
-    @field_validator("ttl", "window_ttl", "session_ttl", "user_ttl", "memory_ttl")
+    @field_validator("ttl", "window_ttl", "session_ttl", "user_ttl", "memory_ttl", "lease_ttl")
     @classmethod
     def _ttl(cls, ttl: float | None) -> float | None:
         if ttl is not None and ttl < 0.001:
@@ -159,7 +167,9 @@ class RedisConfig(TierConfig):
 class RedisTier(BaseTier[RedisConfig]):
     """Recent windows, sessions, users and memories shared by every process.
 
-    ``retries`` counts operations re-sent after a dropped connection.
+    Fills are leased (``Leased``), so a read of the tier below taken before another
+    process's write never fills stale data. ``retries`` counts operations re-sent after
+    a dropped connection; ``fills_dropped`` counts fills whose lease was revoked.
     """
 
     config_model = RedisConfig
@@ -172,7 +182,8 @@ class RedisTier(BaseTier[RedisConfig]):
         self.names = KeyNames(config.prefix or self.context.namespace)
         self.ttls = Ttls(config.ms(config.window_ttl), config.ms(config.session_ttl),
                          config.ms(config.user_ttl), config.ms(config.memory_ttl))
-        self.retries = 0
+        self.retries = self.fills_dropped = 0
+        self._lease_ms = max(1, round(config.lease_ttl * 1000))
         self._client: Any = None
         self._slots = asyncio.Semaphore(config.max_connections)
 
@@ -185,7 +196,8 @@ class RedisTier(BaseTier[RedisConfig]):
         return f"{kind} {address(self.config.url)}"
 
     def metrics(self) -> dict[str, Any]:
-        return {"retries": self.retries, "prefix": self.names.prefix}
+        return {"retries": self.retries, "fills_dropped": self.fills_dropped,
+                "prefix": self.names.prefix}
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -224,7 +236,11 @@ class RedisTier(BaseTier[RedisConfig]):
         if isinstance(self._client, RedisCluster):
             await self._client.initialize()
         await self._client.ping()
-        await self._client.script_load(PUT_MESSAGE)
+        await self._load_scripts()
+
+    async def _load_scripts(self) -> None:
+        for script in SCRIPTS:
+            await self._client.script_load(script)
 
     async def ping(self) -> None:
         await self._run("ping", self._client.ping)
@@ -270,11 +286,41 @@ class RedisTier(BaseTier[RedisConfig]):
 
     # -- writes -----------------------------------------------------------------------
 
+    async def lease(self, target: Key | str) -> str | None:
+        """A fill lease on a record or a conversation's window (``Leased``)."""
+        if isinstance(target, Key) and target.ns == "message":
+            return None  # messages are cached in windows, never filled by id
+        token = secrets.token_hex(8)
+        name = lease(self.names.target(target))
+        await self._run("lease", lambda: self._client.set(name, token, px=self._lease_ms))
+        return token
+
     async def write(self, ops: Sequence[WriteOp]) -> None:
         purged = await self._index_members([op.user_id for op in ops if isinstance(op, PurgeUser)])
-        cmds = plan(ops, self.names, self.ttls, self.config.window, purged)
-        if cmds:
-            await self._run("write", lambda: self._pipeline(cmds))
+        cmds = plan(ops, self.names, self.ttls, self.config.window, purged, self._lease_ms)
+        if not cmds:
+            return
+        replies = await self._run("write", lambda: self._pipeline(cmds))
+        self.fills_dropped += sum(1 for c, r in zip(cmds, replies, strict=True)
+                                  if r == 0 and c[0] == "EVALSHA" and c[1] in _FILLS)
+        filled = leased_fills(ops, self.names)
+        if filled:
+            await self._undo_purged(filled)
+
+    async def _undo_purged(self, filled: dict[str, list[str]]) -> None:
+        """Delete what the fills just wrote for a user purged meanwhile.
+
+        The fill's key-index entry went out with it: a purge that read the index before
+        sees the key; one that read it after marked the user first, and is seen here.
+        """
+        users = list(filled)
+        names = [self.names.purged(u) for u in users]
+        client = self._client
+        fetch = client.mget_nonatomic if isinstance(client, RedisCluster) else client.mget
+        marks = await self._run("write", lambda: fetch(names))
+        gone = [("DEL", n) for u, m in zip(users, marks, strict=True) if m for n in filled[u]]
+        if gone:
+            await self._run("write", lambda: self._send(gone))
 
     async def _index_members(self, users: list[str]) -> dict[str, list[bytes]]:
         """The keys written for each user about to be purged (one round trip)."""
@@ -288,7 +334,7 @@ class RedisTier(BaseTier[RedisConfig]):
         try:
             return await self._send(cmds)
         except rx.NoScriptError:  # the server restarted or flushed its scripts
-            await self._client.script_load(PUT_MESSAGE)
+            await self._load_scripts()
             return await self._send(cmds)
 
     async def _send(self, cmds: list[Command]) -> list[Any]:
@@ -335,6 +381,9 @@ class RedisTier(BaseTier[RedisConfig]):
                     address=self.address, error=type(exc).__name__)
         if isinstance(self._client, RedisCluster):  # a node may have failed over: refresh
             await self._client.nodes_manager.initialize()  # the slot map, keep healthy links
+
+
+_FILLS = frozenset({FILL_RECORD_SHA, FILL_WINDOW_SHA})
 
 
 def _host_port(node: str) -> tuple[str, int]:

@@ -6,6 +6,8 @@ A conversation's keys share one hash tag, hence one cluster slot::
     {<prefix>:conv:<id>}:sess   the conversation's session
     {<prefix>:session:<id>}     {<prefix>:user:<id>}     {<prefix>:memory:<id>}
     {<prefix>:user:<id>}:keys   SET of every key written for that user (exact purge)
+    <key>:lease                 a fill lease on <key> (same slot), revoked by every write
+    {<prefix>:user:<id>}:purged set for a while by a purge: a fill of that user's data undone
 
 The window's first element is a marker (``#1`` complete, ``#0`` newest only), so one
 ``LRANGE -N -1`` answers a read: N messages, or fewer plus the marker saying whether
@@ -46,8 +48,10 @@ COMPLETE, PARTIAL = b"#1", b"#0"
 Command = tuple[Any, ...]
 
 PUT_MESSAGE = """
--- KEYS[1] window; ARGV: sort key, message id, element, window size, ttl in ms (0: none)
+-- KEYS[1] window, KEYS[2] its fill lease (revoked);
+-- ARGV: sort key, message id, element, window size, ttl in ms (0: none)
 local win = KEYS[1]
+redis.call('DEL', KEYS[2])
 if redis.call('LLEN', win) == 0 then return 0 end
 local items = redis.call('LRANGE', win, 1, -1)
 local key = tonumber(ARGV[1])
@@ -75,7 +79,31 @@ end
 if tonumber(ARGV[5]) > 0 then redis.call('PEXPIRE', win, ARGV[5]) end
 return 1
 """
-PUT_MESSAGE_SHA = hashlib.sha1(PUT_MESSAGE.encode()).hexdigest()
+FILL_RECORD = """
+-- KEYS[1] fill lease, KEYS[2] record; ARGV: lease token, data, ttl in ms (0: none)
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+if tonumber(ARGV[3]) > 0 then
+  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+else
+  redis.call('SET', KEYS[2], ARGV[2])
+end
+return 1
+"""
+FILL_WINDOW = """
+-- KEYS[1] fill lease, KEYS[2] window; ARGV: lease token, ttl in ms (0: none), marker, items
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1], KEYS[2])
+for at = 3, #ARGV, 500 do
+  redis.call('RPUSH', KEYS[2], unpack(ARGV, at, math.min(at + 499, #ARGV)))
+end
+if tonumber(ARGV[2]) > 0 then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
+return 1
+"""
+SCRIPTS = (PUT_MESSAGE, FILL_RECORD, FILL_WINDOW)
+PUT_MESSAGE_SHA, FILL_RECORD_SHA, FILL_WINDOW_SHA = (
+    hashlib.sha1(script.encode()).hexdigest() for script in SCRIPTS
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,10 +146,22 @@ class KeyNames:
     def user_index(self, user_id: str) -> str:
         return f"{{{self.prefix}:user:{user_id}}}:keys"
 
+    def purged(self, user_id: str) -> str:
+        return f"{{{self.prefix}:user:{user_id}}}:purged"
+
+    def target(self, target: Key | str) -> str:
+        """The key a lease guards: a record's, or a conversation's window."""
+        return self.record(target) if isinstance(target, Key) else self.window(target)
+
     @property
     def pattern(self) -> str:
         """A SCAN pattern matching every key of this prefix."""
         return "{" + "".join(f"[{c}]" if c in "*?[]\\" else c for c in self.prefix) + ":*"
+
+
+def lease(name: str) -> str:
+    """The fill lease on key ``name`` (same hash tag, hence same slot)."""
+    return name + ":lease"
 
 
 # -- window elements -------------------------------------------------------------------
@@ -206,6 +246,7 @@ class _Plan:
     ttls: Ttls
     size: int
     purged: Mapping[str, Iterable[bytes | str]]
+    lease_ms: int
     cmds: list[Command]
     owned: dict[str, dict[str, None]]
 
@@ -224,9 +265,15 @@ class _Plan:
         value, names = op.value, self.names
         if isinstance(value, MessageRecord):
             win = names.window(value.conversation_id)
-            self.cmds.append(("EVALSHA", PUT_MESSAGE_SHA, 1, win, repr(value.sort_key), value.id,
-                              element(value), self.size, self.ttls.window or 0))
+            self.cmds.append(("EVALSHA", PUT_MESSAGE_SHA, 2, win, lease(win), repr(value.sort_key),
+                              value.id, element(value), self.size, self.ttls.window or 0))
             self.own(value.user_id, win)
+            return
+        if op.lease is not None:  # a fill: only the key read, only if the lease still holds
+            name = names.record(op.key)
+            self.cmds.append(("EVALSHA", FILL_RECORD_SHA, 2, lease(name), name, op.lease,
+                              codec.encode(value), self.ttls.of(op.key.ns) or 0))
+            self.own(owner(value), name)
             return
         keys = [op.key]
         if isinstance(value, SessionContext):
@@ -234,15 +281,22 @@ class _Plan:
             self.own(value.user_id, names.window(value.conversation_id))
         data = codec.encode(value)
         for key in dict.fromkeys(keys):
-            self.set(names.record(key), data, self.ttls.of(key.ns))
-            self.own(owner(value), names.record(key))
+            name = names.record(key)
+            self.set(name, data, self.ttls.of(key.ns))
+            self.cmds.append(("DEL", lease(name)))
+            self.own(owner(value), name)
 
     def fill(self, op: FillWindow) -> None:
         w = Window(op.messages, op.complete).trimmed(self.size)
         win = self.names.window(op.conversation_id)
         marker = COMPLETE if w.complete else PARTIAL
-        self.cmds += [("DEL", win), ("RPUSH", win, marker, *map(element, w.messages))]
-        self.expire(win, self.ttls.window)
+        items = (marker, *map(element, w.messages))
+        if op.lease is not None:
+            self.cmds.append(("EVALSHA", FILL_WINDOW_SHA, 2, lease(win), win, op.lease,
+                              self.ttls.window or 0, *items))
+        else:
+            self.cmds += [("DEL", win), ("RPUSH", win, *items)]
+            self.expire(win, self.ttls.window)
         self.own_all(win, w.messages)
 
     def own_all(self, name: str, messages: Iterable[MessageRecord]) -> None:
@@ -254,6 +308,7 @@ class _Plan:
                              for k in self.purged.get(op.user_id, ()))
         keys.update(self.owned.pop(op.user_id, {}))
         index = self.names.user_index(op.user_id)
+        self.cmds.append(("SET", self.names.purged(op.user_id), b"1", "PX", self.lease_ms))
         for name in (*keys, self.names.record(Key("user", op.user_id)), index):
             self.cmds.append(("DEL", name))
 
@@ -266,28 +321,47 @@ class _Plan:
 
 def plan(
     ops: Sequence[WriteOp], names: KeyNames, ttls: Ttls, size: int,
-    purged: Mapping[str, Iterable[bytes | str]],
+    purged: Mapping[str, Iterable[bytes | str]], lease_ms: int,
 ) -> list[Command]:
     """The commands applying ``ops`` in order; each is idempotent, so a batch may be re-sent.
+
+    Every write revokes the fill leases of what it changes; a purge marks its user as
+    purged for ``lease_ms`` (a lease's life), so a fill read before it is undone.
 
     Args:
         purged: for each purged user, the members of its key index (read beforehand).
     """
-    p = _Plan(names, ttls, size, purged, [], {})
+    p = _Plan(names, ttls, size, purged, lease_ms, [], {})
     for op in ops:
         if isinstance(op, Put):
             p.put(op)
         elif isinstance(op, Delete):
             if op.key.ns != "message":  # messages live in windows, found by conversation
-                p.cmds.append(("DEL", names.record(op.key)))
+                name = names.record(op.key)
+                p.cmds.append(("DEL", name, lease(name)))
         elif isinstance(op, FillWindow):
             p.fill(op)
         elif isinstance(op, ClearHistory):
-            p.cmds.append(("DEL", names.window(op.conversation_id)))
+            win = names.window(op.conversation_id)
+            p.cmds.append(("DEL", win, lease(win)))
         elif isinstance(op, PurgeUser):
             p.purge(op)
     p.indexes()
     return p.cmds
+
+
+def leased_fills(ops: Sequence[WriteOp], names: KeyNames) -> dict[str, list[str]]:
+    """For each user whose data a leased fill wrote, the keys it wrote."""
+    out: dict[str, list[str]] = {}
+    for op in ops:
+        if isinstance(op, Put) and op.lease is not None:
+            user = owner(op.value)
+            if user is not None:
+                out.setdefault(user, []).append(names.record(op.key))
+        elif isinstance(op, FillWindow) and op.lease is not None:
+            for user in {m.user_id for m in op.messages if m.user_id is not None}:
+                out.setdefault(user, []).append(names.window(op.conversation_id))
+    return out
 
 
 def mask_url(url: str) -> str:

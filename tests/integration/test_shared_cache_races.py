@@ -1,0 +1,254 @@
+"""Fill races on the shared Redis tier, between two stacks standing for two processes.
+
+Stack A misses in Redis and reads PostgreSQL; it is held right after that read while
+stack B writes; then A fills Redis. Each stack has its own in-process write generations,
+so only the Redis fill lease (and the purge marker) can stop A's stale fill.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from bruno_core.models.memory import MemoryEntry, MemoryType
+from bruno_core.models.message import Message, MessageRole
+from redis.asyncio import Redis, RedisCluster
+
+from bruno_memory.build import create_tier
+from bruno_memory.config.loader import load_config
+from bruno_memory.ops import Empty, Key, Miss, Put, Value
+from bruno_memory.policies.base import PolicyTier
+from bruno_memory.records import MessageRecord
+from bruno_memory.stack import MemoryStack
+from bruno_memory.tiers.base import Tier, TierContext
+from bruno_memory.tiers.redis import RedisTier
+from tests.factories.postgres import drop_schema, postgres
+from tests.redis_servers import cluster_url
+
+pytestmark = [pytest.mark.redis, pytest.mark.postgres]
+
+
+class Held(PolicyTier):
+    """Answers a read, then waits (when armed) until the test lets the answer through."""
+
+    def __init__(self, inner: Tier) -> None:
+        super().__init__(inner)
+        self.armed = False
+        self.read_done = asyncio.Event()
+        self.go = asyncio.Event()
+
+    async def _hold(self) -> None:
+        if self.armed:
+            self.armed = False
+            self.read_done.set()
+            await self.go.wait()
+
+    async def get(self, keys: Sequence[Key]) -> Any:
+        found = await self.inner.get(keys)
+        await self._hold()
+        return found
+
+    async def window(
+        self, conversation_id: str, limit: int | None
+    ) -> Sequence[MessageRecord] | Miss:
+        got = await super().window(conversation_id, limit)
+        await self._hold()
+        return got
+
+
+@pytest.fixture(params=["redis", "redis-cluster"])
+def redis_cfg(request: pytest.FixtureRequest) -> dict[str, Any]:
+    if request.param == "redis":
+        return {"kind": "redis", "url": request.getfixturevalue("redis_url"), "name": "hot"}
+    return {"kind": "redis", "url": cluster_url(request), "cluster": True, "name": "hot"}
+
+
+async def _stack(config: dict[str, Any], ns: str, tmp: Path, held: bool) -> MemoryStack:
+    tiers: list[Any] = []
+    for cfg in load_config(config).tiers:
+        tier = create_tier(cfg, TierContext(namespace=ns, base_dir=tmp))
+        await tier.open()
+        tiers.append(tier)
+    if held:
+        tiers[-1] = Held(tiers[-1])
+    return MemoryStack(tiers)
+
+
+@pytest.fixture
+async def pair(
+    request: pytest.FixtureRequest, redis_cfg: dict[str, Any], namespace: str, tmp_path: Path
+) -> AsyncIterator[tuple[MemoryStack, MemoryStack]]:
+    """Stack A (its durable reads can be held) and stack B, over one Redis and one schema."""
+    pg = {"name": "durable", **postgres(request, namespace)}
+    config = {"namespace": namespace, "tiers": [redis_cfg, pg]}
+    a = await _stack(config, namespace, tmp_path, held=True)
+    b = await _stack(config, namespace, tmp_path, held=False)
+    try:
+        yield a, b
+    finally:
+        hot = b.tiers[0]
+        assert isinstance(hot, RedisTier)
+        with contextlib.suppress(Exception):
+            await hot.clear()
+        await a.close()
+        await b.close()
+        await drop_schema(pg["dsn"], namespace)
+
+
+def held(stack: MemoryStack) -> Held:
+    tier = stack.tiers[-1]
+    assert isinstance(tier, Held)
+    return tier
+
+
+def redis_tier(stack: MemoryStack) -> RedisTier:
+    tier = stack.tiers[0]
+    assert isinstance(tier, RedisTier)
+    return tier
+
+
+def client(stack: MemoryStack) -> Any:
+    cfg = redis_tier(stack).config
+    return RedisCluster.from_url(cfg.url) if cfg.is_cluster else Redis.from_url(cfg.url)
+
+
+async def evict(stack: MemoryStack, *names: str) -> None:
+    """What a TTL expiry or an eviction does: the keys leave Redis."""
+    c = client(stack)
+    try:
+        for name in names:
+            await c.delete(name)
+    finally:
+        await c.aclose()
+
+
+async def cached(stack: MemoryStack, key: Key) -> Value | Empty | None:
+    """What Redis itself holds for ``key`` (no read-through)."""
+    return (await redis_tier(stack).get([key])).get(key)
+
+
+async def race(a_reads: Any, held_tier: Held, b_writes: Any) -> Any:
+    """A reads the durable tier and is held; B writes; A goes on and fills."""
+    held_tier.armed = True
+    reading = asyncio.create_task(a_reads)
+    await asyncio.wait_for(held_tier.read_done.wait(), 10)
+    await b_writes
+    held_tier.go.set()
+    return await asyncio.wait_for(reading, 10)
+
+
+def fact(text: str, user: str = "u1", **extra: Any) -> MemoryEntry:
+    return MemoryEntry(content=text, memory_type=MemoryType.FACT, user_id=user, **extra)
+
+
+async def test_a_fill_read_before_another_process_updates_is_dropped(
+    pair: tuple[MemoryStack, MemoryStack],
+) -> None:
+    a, b = pair
+    old = fact("likes tea")
+    await b.store_memory(old)
+    key = Key("memory", str(old.id))
+    await evict(b, redis_tier(b).names.record(key))
+    new = old.model_copy(update={"content": "likes coffee"})
+
+    seen = await race(a.get_memory(str(old.id)), held(a), b.store_memory(new))
+
+    assert seen is not None and seen.content == "likes tea"  # A's read came first
+    in_redis = await cached(b, key)
+    assert isinstance(in_redis, MemoryEntry) and in_redis.content == "likes coffee"
+    assert (await b.get_memory(str(old.id))).content == "likes coffee"  # type: ignore[union-attr]
+    assert redis_tier(a).fills_dropped == 1
+
+
+async def test_a_fill_read_before_another_process_deletes_is_dropped(
+    pair: tuple[MemoryStack, MemoryStack],
+) -> None:
+    a, b = pair
+    entry = fact("likes tea")
+    await b.store_memory(entry)
+    key = Key("memory", str(entry.id))
+    await evict(b, redis_tier(b).names.record(key))
+
+    await race(a.get_memory(str(entry.id)), held(a), b.delete_memory(str(entry.id)))
+
+    assert await cached(b, key) is None
+    assert await b.get_memory(str(entry.id)) is None
+
+
+async def test_a_window_fill_read_before_another_process_appends_is_dropped(
+    pair: tuple[MemoryStack, MemoryStack],
+) -> None:
+    a, b = pair
+    session = await b.create_session("u1")
+    conv = session.conversation_id
+    first = Message(role=MessageRole.USER, content="first")
+    await b.store_message(first, conv)
+    await evict(b, redis_tier(b).names.window(conv))
+    second = Message(role=MessageRole.ASSISTANT, content="second")
+
+    seen = await race(a.retrieve_messages(conv, 10), held(a), b.store_message(second, conv))
+
+    assert [m.content for m in seen] == ["first"]
+    assert [m.content for m in await b.retrieve_messages(conv, 10)] == ["second", "first"]
+    assert [m.content for m in await a.retrieve_messages(conv, 10)] == ["second", "first"]
+
+
+async def test_a_fill_read_before_another_process_forgets_the_user_is_undone(
+    pair: tuple[MemoryStack, MemoryStack],
+) -> None:
+    a, b = pair
+    entry = fact("lives in Lyon", user="gone")
+    await b.store_memory(entry)
+    key = Key("memory", str(entry.id))
+    await evict(b, redis_tier(b).names.record(key))
+
+    seen = await race(a.get_memory(str(entry.id)), held(a), b.forget_user("gone"))
+
+    assert seen is not None  # read before the purge
+    assert await cached(b, key) is None  # but not left in Redis after it
+    assert await b.get_memory(str(entry.id)) is None
+
+
+async def test_fills_without_a_race_still_promote(pair: tuple[MemoryStack, MemoryStack]) -> None:
+    a, b = pair
+    entry = fact("likes tea")
+    await b.store_memory(entry)
+    key = Key("memory", str(entry.id))
+    await evict(b, redis_tier(b).names.record(key))
+    session = await b.create_session("u1")
+    await b.store_message(Message(role=MessageRole.USER, content="hi"), session.conversation_id)
+    await evict(b, redis_tier(b).names.window(session.conversation_id))
+
+    assert await a.get_memory(str(entry.id)) is not None
+    assert await a.retrieve_messages(session.conversation_id, 5)
+
+    assert isinstance(await cached(b, key), MemoryEntry)
+    hot = await redis_tier(b).window(session.conversation_id, 5)
+    assert [r.message.content for r in hot] == ["hi"]  # type: ignore[union-attr]
+    assert redis_tier(a).fills_dropped == 0
+
+
+async def test_a_fill_whose_lease_expired_fills_nothing(
+    redis_cfg: dict[str, Any], namespace: str
+) -> None:
+    """A lower-tier read slower than ``lease_ttl`` fills nothing; a timely one fills."""
+    cfg = load_config({"namespace": namespace, "tiers": [{**redis_cfg, "lease_ttl": 0.05}]})
+    tier = create_tier(cfg.tiers[0], TierContext(namespace=namespace))
+    assert isinstance(tier, RedisTier)
+    await tier.open()
+    try:
+        slow, quick = fact("slow"), fact("quick")
+        slow_key, quick_key = Key("memory", str(slow.id)), Key("memory", str(quick.id))
+        late = await tier.lease(slow_key)
+        await asyncio.sleep(0.2)
+        await tier.write([Put(slow_key, slow, lease=late)])
+        await tier.write([Put(quick_key, quick, lease=await tier.lease(quick_key))])
+        assert await tier.get([slow_key, quick_key]) == {quick_key: quick}
+        assert tier.fills_dropped == 1
+    finally:
+        await tier.clear()
+        await tier.aclose()
