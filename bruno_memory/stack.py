@@ -32,7 +32,7 @@ from bruno_memory.records import MessageRecord, fresh, message_out, message_reco
 from bruno_memory.routing import Routes, accepts, plan_routes
 from bruno_memory.stats import Generations, TierStats
 from bruno_memory.tiers.base import Durable, Leased, TextSearch, Tier, Windowed
-from bruno_memory.versions import stamp
+from bruno_memory.versions import CLOCK, stamp
 
 V = TypeVar("V")
 
@@ -199,7 +199,8 @@ class MemoryStack(MemoryInterface):
         guards.messages(messages)
         owner = await self._owner(conversation_id)
         records = [message_record(m, conversation_id, _metadata_user(m) or owner) for m in messages]
-        ops: list[WriteOp] = [Put(Key("message", r.id), r) for r in records]
+        version = CLOCK.next  # stamped here: the hot path, one Put per message
+        ops: list[WriteOp] = [Put(Key("message", r.id), r, version()) for r in records]
         await self._write(ops, [("window", conversation_id)])
 
     async def _owner(self, conversation_id: str) -> str | None:

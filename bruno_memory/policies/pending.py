@@ -61,7 +61,10 @@ class PendingLog:
     # -- queueing -------------------------------------------------------------------
 
     def add(self, op: WriteOp, ids: list[Any], now: float) -> Entry:
-        """Queue ``op``; an op on a key already waiting merges into its entry."""
+        """Queue ``op``; an op on a key already waiting merges into its entry.
+
+        ``ids`` becomes the entry's own list.
+        """
         if isinstance(op, (Put, Delete)):
             held = self._slot.get(op.key)
             if held is not None:
@@ -73,9 +76,8 @@ class PendingLog:
                 return held
         else:
             self._slot.clear()
-        entry = Entry(next(self._seq), op, now, list(ids))
-        self.last_seq = entry.seq
-        self._entries[entry.seq] = entry
+        seq = self.last_seq = next(self._seq)
+        entry = self._entries[seq] = Entry(seq, op, now, ids)
         if isinstance(op, (Put, Delete)):
             self._slot[op.key] = entry
         self._index(entry)

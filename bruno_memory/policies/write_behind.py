@@ -177,23 +177,28 @@ class WriteBehind(PolicyTier):
             await self.inner.write(fresh)
 
     async def _room_for(self, n: int) -> None:
+        used = len(self._log) + self._reserved
+        if used and used + n > self.cfg.max_pending:
+            await self._wait_for_room(n)
+        self._reserved += n
+
+    async def _wait_for_room(self, n: int) -> None:
+        """The queue is full: reject, or block until ``n`` more ops fit (or it is empty)."""
         def fits() -> bool:
             used = len(self._log) + self._reserved
             return used == 0 or used + n <= self.cfg.max_pending
 
-        if len(self._log) + self._reserved + n > self.cfg.max_pending and not fits():
-            if self.cfg.when_full == "reject":
-                self.stats.rejected += 1
-                raise Backpressure(f"tier {self.name!r}: write-behind queue is full "
-                                   f"({len(self._log)} of {self.cfg.max_pending} ops pending)")
-            try:
-                await self._flusher.wait_for(fits, self.cfg.block_timeout)
-            except TimeoutError:
-                self.stats.rejected += 1
-                raise Backpressure(
-                    f"tier {self.name!r}: write-behind queue stayed full for "
-                    f"{self.cfg.block_timeout}s ({len(self._log)} ops pending)") from None
-        self._reserved += n
+        if self.cfg.when_full == "reject":
+            self.stats.rejected += 1
+            raise Backpressure(f"tier {self.name!r}: write-behind queue is full "
+                               f"({len(self._log)} of {self.cfg.max_pending} ops pending)")
+        try:
+            await self._flusher.wait_for(fits, self.cfg.block_timeout)
+        except TimeoutError:
+            self.stats.rejected += 1
+            raise Backpressure(
+                f"tier {self.name!r}: write-behind queue stayed full for "
+                f"{self.cfg.block_timeout}s ({len(self._log)} ops pending)") from None
 
     async def _accept(self, ops: list[WriteOp], items: list[bytes]) -> None:
         """Journal (when configured), then queue; raises if neither can be done.
