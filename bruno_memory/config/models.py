@@ -14,6 +14,8 @@ from pydantic import (
     model_validator,
 )
 
+from bruno_memory.redis_client import SeedNodes, check_cluster_db, has_hash_tag
+
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 
@@ -91,16 +93,25 @@ class WriteBehindConfig(Strict):
 class JournalConfig(_HasUrl):
     """Where write-behind ops are journaled before they are acknowledged.
 
-    ``redis``: a Redis Stream with a consumer group (``url`` required); ``file``: an
+    ``redis``: a Redis Stream with a consumer group (at ``url``); ``file``: an
     SQLite WAL file (``path``, default ``<namespace>-<tier>.journal`` in the working
     directory). ``owner`` names this writer (default: host, pid and a random part);
     ``lease``: how long a dead writer's entries wait before another process replays them
     (redis; the file journal detects a dead writer at once). ``on_down``: what a write
     does when the journal cannot be written: ``reject`` it, or ``write-through``.
+
+    A Redis Cluster, as for the ``redis`` tier: ``cluster: true`` treats ``url`` as a
+    seed node; ``nodes`` lists seed nodes (``host:port``) and implies a cluster (``url``,
+    optional then, lends only its password and TLS); database 0 only. The stream, its
+    dead letters (``<stream>:dead``) and liveness keys (``<stream>:alive:<owner>``)
+    share one slot through the hash tag of ``stream`` (default
+    ``journal:{<namespace>:<tier>}``); on a cluster a ``stream`` without one is refused.
     """
 
     kind: Literal["redis", "file"]
     url: str | None = None
+    cluster: bool = False
+    nodes: SeedNodes | None = None
     path: str | None = None
     stream: str | None = None
     group: str = "bruno-memory"
@@ -111,13 +122,24 @@ class JournalConfig(_HasUrl):
 
     @model_validator(mode="after")
     def _where(self) -> JournalConfig:
-        if self.kind == "redis" and not self.url:
-            raise ValueError("a redis journal needs 'url' (redis://host:port/db)")
-        if self.kind == "redis" and not str(self.url).startswith(("redis://", "rediss://")):
+        if self.kind == "file" and (self.url or self.is_cluster):
+            raise ValueError("a file journal takes 'path', not 'url', 'cluster' or 'nodes'")
+        if self.kind == "redis" and not (self.url or self.nodes):
+            raise ValueError("a redis journal needs 'url' (redis://host:port/db) or 'nodes'")
+        if self.url and not self.url.startswith(("redis://", "rediss://")):
             raise ValueError("expected 'url' to be a redis:// or rediss:// URL")
-        if self.kind == "file" and self.url:
-            raise ValueError("a file journal takes 'path', not 'url'")
+        if self.is_cluster:
+            check_cluster_db(self.url or "")
+            if self.stream is not None and not has_hash_tag(self.stream):
+                raise ValueError(
+                    f"on a Redis Cluster 'stream' needs a hash tag, so that its dead letters "
+                    f"and liveness keys share its slot: write e.g. '{{{self.stream}}}'"
+                )
         return self
+
+    @property
+    def is_cluster(self) -> bool:
+        return self.cluster or self.nodes is not None
 
 
 class RetryConfig(Strict):

@@ -6,6 +6,10 @@ liveness key alive (``lease``); a writer whose key expired is dead, and any proc
 claims (``XCLAIM``) its pending entries and replays them. An entry is acknowledged and
 deleted (``XACK`` + ``XDEL``) only once applied; a failing one moves to ``<stream>:dead``
 with its error.
+
+On a Redis Cluster every key of a journal is in one slot (the stream's hash tag), so each
+call goes to one node through the cluster client's own routing; on a single node appends
+and acks take a faster path (``OneConnection``).
 """
 
 from __future__ import annotations
@@ -23,7 +27,6 @@ try:
     import hiredis
 except ImportError:  # pragma: no cover - redis-py packs then
     hiredis = None  # type: ignore[assignment]
-from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
@@ -31,17 +34,11 @@ from bruno_memory.config.models import JournalConfig, mask_password
 from bruno_memory.errors import TierError, TierUnavailable, translate_errors
 from bruno_memory.policies.base import deadline, stop_tasks
 from bruno_memory.policies.journal import DeadLetter, GroupCommit, Item, Landed
+from bruno_memory.redis_client import connect
+from bruno_memory.tiers.redis import ERRORS
 
 log = structlog.get_logger(__name__)
-
-ERRORS: dict[type[BaseException], type[TierError]] = {
-    rx.AuthenticationError: TierError,
-    rx.ConnectionError: TierUnavailable,
-    rx.TimeoutError: TierUnavailable,
-    rx.BusyLoadingError: TierUnavailable,
-    rx.RedisError: TierError,
-    OSError: TierUnavailable,
-}
+Command = tuple[Any, ...]
 
 APPEND = """
 local ids = {}
@@ -58,6 +55,64 @@ return ids
 PAGE = 500
 
 
+class OneConnection:
+    """Commands packed with hiredis and written at once on a connection of their own,
+    replies read in order: on a single node the client's command machinery (pool,
+    retries, hooks, a Python packer) costs as much as the round trip."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client  # a single_connection_client
+        self._lock = asyncio.Lock()
+
+    async def send(self, *commands: Command) -> list[Any]:
+        """The replies in order; the first error reply is raised, once all are read."""
+        async with self._lock:
+            await self._client.initialize()
+            conn = self._client.connection
+            await conn.send_packed_command(b"".join(_pack(conn, c) for c in commands))
+            replies: list[Any] = []
+            for _ in commands:  # read every reply, errors too, so the next call is in step
+                try:
+                    replies.append(await conn.read_response())
+                except rx.ResponseError as exc:
+                    replies.append(exc)
+        for reply in replies:
+            if isinstance(reply, rx.ResponseError):
+                raise reply
+        return replies
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+class Routed:
+    """A Redis Cluster: one non-transactional pipeline, which the cluster client sends
+    to the node of the keys' slot (following MOVED/ASK); after a node failed, the slot
+    map is refreshed before the next send (a failover may have moved the slot)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client  # the journal's RedisCluster, closed by the journal
+        self._stale = False
+
+    async def send(self, *commands: Command) -> list[Any]:
+        """The replies in order; the first error reply is raised, once all are read."""
+        if self._stale:
+            await self._client.nodes_manager.initialize()
+            self._stale = False
+        pipe = self._client.pipeline(transaction=False)
+        for command in commands:
+            pipe.execute_command(*command)
+        try:
+            replies: list[Any] = await pipe.execute()
+        except (rx.ConnectionError, rx.TimeoutError, rx.ClusterDownError, asyncio.CancelledError):
+            self._stale = True
+            raise
+        return replies
+
+    async def aclose(self) -> None:
+        return None
+
+
 class RedisJournal:
     """A Redis Stream with a consumer group; this process is one consumer."""
 
@@ -67,9 +122,8 @@ class RedisJournal:
         self.cfg, self.stream, self.owner, self.tier = cfg, stream, owner, tier
         self.group = cfg.group
         self._client: Any = None
-        self._appender: Any = None  # one connection: the group commit appends one at a time
+        self._link: OneConnection | Routed | None = None  # appends and acks
         self._sha = hashlib.sha1(APPEND.encode()).hexdigest()
-        self._raw_lock = asyncio.Lock()
         self._beat: asyncio.Task[None] | None = None
         self._group_commit = GroupCommit(self._append)
 
@@ -79,9 +133,15 @@ class RedisJournal:
 
     def _connect(self, **extra: Any) -> Any:
         cfg = self.cfg
-        return Redis.from_url(  # reads are bounded by deadline(), not a socket timeout
-            cfg.url or "", socket_connect_timeout=cfg.timeout, retry=Retry(NoBackoff(), 0),
+        return connect(  # reads are bounded by deadline(), not a socket timeout
+            cfg.url or "redis://", cluster=cfg.cluster, nodes=cfg.nodes,
+            socket_connect_timeout=cfg.timeout, retry=Retry(NoBackoff(), 0),
             client_name=f"bruno-memory.journal.{self.tier}", **extra)
+
+    def _linked(self) -> OneConnection | Routed:
+        if self._link is None:
+            raise TierUnavailable("the journal is closed", tier=f"{self.tier}.journal", op="use")
+        return self._link
 
     def _alive_key(self, owner: str) -> str:
         return f"{self.stream}:alive:{owner}"
@@ -96,10 +156,9 @@ class RedisJournal:
     # -- lifecycle ------------------------------------------------------------------
 
     async def open(self) -> list[Item]:
-        cfg = self.cfg
-        assert cfg.url is not None
         self._client = self._connect()
-        self._appender = self._connect(single_connection_client=True)
+        self._link = Routed(self._client) if self.cfg.is_cluster else OneConnection(
+            self._connect(single_connection_client=True))  # the group commit sends one at a time
         try:
             async with self._errors("open"):
                 await self._ensure_group()
@@ -137,13 +196,13 @@ class RedisJournal:
         beat, self._beat = self._beat, None
         await stop_tasks([beat] if beat is not None else [], self.cfg.timeout)
         if client is not None:
-            with contextlib.suppress(rx.RedisError, OSError):
-                async with deadline(self.cfg.timeout):
+            with contextlib.suppress(TierError):  # its lease ends it anyway
+                async with self._errors("close"):
                     await client.delete(self._alive_key(self.owner))
             await client.aclose()
-        appender, self._appender = self._appender, None
-        if appender is not None:
-            await appender.aclose()
+        link, self._link = self._link, None
+        if link is not None:
+            await link.aclose()
 
     # -- writes ---------------------------------------------------------------------
 
@@ -156,45 +215,20 @@ class RedisJournal:
                 return await self._run_script(items)
 
     async def _run_script(self, items: list[bytes]) -> list[Any]:
-        """EVALSHA on the appender's own connection (the client's command machinery costs
-        as much as the round trip); loads the script, or the group, when Redis lacks it."""
-        args = (1, self.stream, self.group, self.owner, *items)
+        """EVALSHA through the link; loads the script, or the group, when Redis lacks it."""
+        link = self._linked()
+        evalsha = ("EVALSHA", self._sha, 1, self.stream, self.group, self.owner, *items)
         try:
-            ids = await self._evalsha(args)
+            [ids] = await link.send(evalsha)
         except rx.NoScriptError:
-            await self._appender.script_load(APPEND)
-            ids = await self._evalsha(args)
+            await self._client.script_load(APPEND)  # on a cluster: on every master
+            [ids] = await link.send(evalsha)
         except rx.ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
             await self._ensure_group()  # the stream was deleted under us
-            ids = await self._evalsha(args)
+            [ids] = await link.send(evalsha)
         return [i.decode() if isinstance(i, bytes) else i for i in ids]
-
-    async def _evalsha(self, args: tuple[Any, ...]) -> Any:
-        [ids] = await self._raw(("EVALSHA", self._sha, *args))
-        return ids
-
-    async def _raw(self, *commands: tuple[Any, ...]) -> list[Any]:
-        """Commands written at once on the appender's connection, replies read in order.
-
-        The client's command machinery (pool, retries, hooks, a Python packer) costs as
-        much as the round trip; this path packs with hiredis and skips the rest.
-        """
-        async with self._raw_lock:
-            await self._appender.initialize()
-            conn = self._appender.connection
-            await conn.send_packed_command(b"".join(_pack(conn, c) for c in commands))
-            replies: list[Any] = []
-            for _ in commands:  # read every reply, errors too, so the next call is in step
-                try:
-                    replies.append(await conn.read_response())
-                except rx.ResponseError as exc:
-                    replies.append(exc)
-        for reply in replies:
-            if isinstance(reply, rx.ResponseError):
-                raise reply
-        return replies
 
     async def ack(self, ids: list[Any]) -> None:
         if not ids:
@@ -205,7 +239,7 @@ class RedisJournal:
                 chunk = ids[at : at + PAGE]
                 commands.append(("XACK", self.stream, self.group, *chunk))
                 commands.append(("XDEL", self.stream, *chunk))
-            await self._raw(*commands)
+            await self._linked().send(*commands)
 
     async def dead_letter(self, id: Any, data: bytes, error: str) -> None:
         async with self._errors("dead_letter"):

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from bruno_core.models.memory import MemoryEntry, MemoryType
 from redis.asyncio import Redis
 
@@ -20,8 +21,10 @@ from bruno_memory.ops import EMPTY, Key, Put
 from bruno_memory.policies.journal import FileJournal, Journal, create_journal
 from bruno_memory.policies.journal_redis import RedisJournal
 from bruno_memory.policies.write_behind import WriteBehind
+from bruno_memory.redis_client import connect
 from bruno_memory.testing.faults import FlakyTier, TcpProxy
 from bruno_memory.tiers.sqlite import SQLiteConfig, SQLiteTier
+from tests.redis_servers import cluster_url
 
 SLOW = WriteBehindConfig(interval=3600, backoff=0.005, max_backoff=0.05, max_attempts=1,
                          drain_timeout=0.2)
@@ -41,11 +44,18 @@ async def stored(tier: SQLiteTier, entries: list[MemoryEntry]) -> list[Any]:
     return [found[k] for k in keys]
 
 
-@pytest.fixture(params=["file", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(params=["file", pytest.param("redis", marks=pytest.mark.redis),
+                        pytest.param("redis-cluster", marks=pytest.mark.redis)])
 def journal_cfg(request: pytest.FixtureRequest, tmp_path: Path, namespace: str) -> JournalConfig:
-    """A journal config of each kind, private to the test."""
+    """A journal config of each kind (a Redis Stream on one node or on a Cluster),
+    private to the test."""
     if request.param == "file":
         return JournalConfig(kind="file", path=str(tmp_path / "journal"))
+    if request.param == "redis-cluster":  # the test's own cluster; a hash tag: one slot
+        seed = cluster_url(request)
+        tag = off_seed(seed, lambda i: f"{{{namespace}{i}}}")
+        return JournalConfig(kind="redis", url=seed, cluster=True, stream=f"{tag}:journal",
+                             lease=0.3)
     url = request.getfixturevalue("redis_url")
     return JournalConfig(kind="redis", url=url, stream=f"{namespace}:journal", lease=0.3)
 
@@ -54,9 +64,24 @@ def journal_cfg(request: pytest.FixtureRequest, tmp_path: Path, namespace: str) 
 async def cleanup_stream(journal_cfg: JournalConfig) -> AsyncIterator[None]:
     yield
     if journal_cfg.kind == "redis":  # never SCAN a shared server: name the keys
-        client = Redis.from_url(journal_cfg.url or "")
+        client = connect(journal_cfg.url or "", cluster=journal_cfg.cluster)
         await client.delete(f"{journal_cfg.stream}", f"{journal_cfg.stream}:dead")
         await client.aclose()
+
+
+def off_seed(seed_url: str, key: Callable[[int], str]) -> str:
+    """The first ``key(i)`` whose slot the seed node does not serve: a client that ignored
+    the cluster would fail on it (MOVED)."""
+    seed = redis.Redis.from_url(seed_url)
+    try:
+        for i in range(100):
+            try:
+                seed.exists(key(i))
+            except redis.exceptions.MovedError:
+                return key(i)
+    finally:
+        seed.close()
+    raise AssertionError("the seed node serves every slot: not a 3-master cluster")
 
 
 def journal(cfg: JournalConfig, tmp: Path, owner: str | None = None) -> Journal:
