@@ -18,9 +18,8 @@ from urllib.parse import urlsplit
 import structlog
 from pydantic import ConfigDict, SecretStr, field_serializer, field_validator, model_validator
 from redis import exceptions as rx
-from redis.asyncio import Redis
-from redis.asyncio.cluster import ClusterNode, RedisCluster
-from redis.asyncio.connection import SSLConnection, parse_url
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import parse_url
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
@@ -30,6 +29,7 @@ from bruno_memory.config.models import Duration, PositiveInt, TierConfig
 from bruno_memory.errors import CorruptRecord, TierError, TierUnavailable, translate_errors
 from bruno_memory.ops import Empty, Key, Miss, PurgeUser, Value, WriteOp
 from bruno_memory.records import MessageRecord
+from bruno_memory.redis_client import SeedNodes, check_cluster_db, connect
 from bruno_memory.tiers.base import BaseTier, TierContext
 from bruno_memory.tiers.redis_keys import (
     FILL_RECORD_SHA,
@@ -67,7 +67,6 @@ ERRORS: dict[type[BaseException], type[TierError]] = {
 }
 _NOT_DROPPED = (rx.AuthenticationError, rx.MaxConnectionsError)
 _PREFIX = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
-_NODE = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.\-]+):(\d{1,5})$")
 
 
 class RedisConfig(TierConfig):
@@ -87,7 +86,7 @@ class RedisConfig(TierConfig):
     url: str = "redis://127.0.0.1:6379/0"
     password: SecretStr | None = None
     cluster: bool = False
-    nodes: tuple[str, ...] | None = None
+    nodes: SeedNodes | None = None
     ttl: Duration | None = 3600.0
     window_ttl: Duration | None = None
     session_ttl: Duration | None = None
@@ -114,16 +113,6 @@ class RedisConfig(TierConfig):
             raise ValueError(f"{exc} in {mask_url(url)!r}") from None
         return url
 
-    @field_validator("nodes")
-    @classmethod
-    def _nodes(cls, nodes: tuple[str, ...] | None) -> tuple[str, ...] | None:
-        if nodes is not None and not nodes:
-            raise ValueError("expected at least one host:port, or no 'nodes' key")
-        for node in nodes or ():
-            if not _NODE.match(node) or not 0 < int(node.rpartition(":")[2]) < 65536:
-                raise ValueError(f"expected host:port (e.g. 127.0.0.1:7000), got {node!r}")
-        return nodes
-
     @field_validator("ttl", "window_ttl", "session_ttl", "user_ttl", "memory_ttl", "lease_ttl")
     @classmethod
     def _ttl(cls, ttl: float | None) -> float | None:
@@ -142,8 +131,8 @@ class RedisConfig(TierConfig):
     def _consistent(self) -> RedisConfig:
         if self.password is not None and urlsplit(self.url).password is not None:
             raise ValueError("give the password either in 'url' or in 'password', not both")
-        if self.is_cluster and parse_url(self.url).get("db", 0) not in (0, None):
-            raise ValueError("a Redis Cluster has only database 0: drop the /N from 'url'")
+        if self.is_cluster:
+            check_cluster_db(self.url)
         return self
 
     @field_serializer("url")
@@ -218,19 +207,8 @@ class RedisTier(BaseTier[RedisConfig]):
             "client_name": f"bruno-memory.{self.names.prefix}",
             "max_connections": cfg.max_connections,
         }
-        if cfg.password is not None:
-            common["password"] = cfg.password.get_secret_value()
-        if cfg.nodes:
-            url: dict[str, Any] = dict(parse_url(cfg.url))
-            for name in ("host", "port", "db"):
-                url.pop(name, None)
-            if url.pop("connection_class", None) is SSLConnection:
-                common["ssl"] = True
-            seeds = [ClusterNode(*_host_port(n)) for n in cfg.nodes]
-            return RedisCluster(startup_nodes=seeds, **url, **common)
-        if cfg.cluster:
-            return RedisCluster.from_url(cfg.url, **common)
-        return Redis.from_url(cfg.url, **common)
+        password = cfg.password.get_secret_value() if cfg.password is not None else None
+        return connect(cfg.url, cluster=cfg.cluster, nodes=cfg.nodes, password=password, **common)
 
     async def _hello(self) -> None:
         if isinstance(self._client, RedisCluster):
@@ -384,11 +362,5 @@ class RedisTier(BaseTier[RedisConfig]):
 
 
 _FILLS = frozenset({FILL_RECORD_SHA, FILL_WINDOW_SHA})
-
-
-def _host_port(node: str) -> tuple[str, int]:
-    host, _, port = node.rpartition(":")
-    return host.strip("[]"), int(port)
-
 
 __all__ = ["RedisConfig", "RedisTier"]
