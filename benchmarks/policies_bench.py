@@ -56,7 +56,8 @@ def stacks(dsn: str, redis_url: str, ns: str) -> dict[str, dict[str, Any]]:
         "write_behind": {"namespace": f"{ns}_wb", "tiers": [{
             **pg, "write": "write-behind", "on_error": "queue",
             "journal": {"kind": "redis", "url": redis_url},
-            "write_behind": {"batch_size": 1000, "interval": "50ms", "max_pending": 20000},
+            "write_behind": {"batch_size": 1000, "interval": "50ms", "max_pending": 20000,
+                             "flushers": 2},
         }]},
     }
 

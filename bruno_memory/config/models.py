@@ -80,6 +80,7 @@ class WriteBehindConfig(Strict):
     """Queue, batch and backpressure settings of a write-behind tier."""
 
     batch_size: PositiveInt = 500  # ops per flush
+    flushers: PositiveInt = 1  # batches applied at once, each on a connection of its own
     interval: Duration = 0.05  # longest an op waits before its batch is flushed
     max_pending: PositiveInt = 10_000  # queued ops before backpressure
     when_full: Literal["block", "reject"] = "block"

@@ -1,6 +1,7 @@
 """The flusher of a write-behind queue: takes due batches from the pending log, applies
 them, acknowledges their journal entries, retries what failed and buries what keeps
-failing. One task per queue; everything else waits on its notifications."""
+failing. ``cfg.flushers`` tasks per queue, each applying one batch at a time (the pending
+log keeps their batches apart); everything else waits on its notifications."""
 
 from __future__ import annotations
 
@@ -87,19 +88,23 @@ class Flusher:
     # -- the loop -------------------------------------------------------------------
 
     async def run(self) -> None:
+        """One flushing task (``cfg.flushers`` of them run)."""
         while True:
             await self._due()
             entries = self.log.take(self.cfg.batch_size)
-            if entries and not await self._apply(entries):
+            if not entries:  # what is due waits for a batch in flight: wait for it
+                self._kick.clear()
+                await self._kick.wait()
+            elif not await self._apply(entries):
                 await asyncio.sleep(self._backoff)
                 self._backoff = min(self._backoff * 2, self.cfg.max_backoff)
 
     async def _due(self) -> None:
         """Return once a batch is due: full, old enough, or someone waits."""
         while True:
-            oldest = self.log.oldest()
+            oldest = self.log.oldest_waiting()
             if oldest is not None and (
-                self._urgent or self.always_due or len(self.log) >= self.cfg.batch_size
+                self._urgent or self.always_due or self.log.waiting() >= self.cfg.batch_size
             ):
                 return
             wait = None if oldest is None else oldest.since + self.cfg.interval - self.clock()
@@ -120,8 +125,8 @@ class Flusher:
             await self.notify()
             return False
         except BaseException as exc:
-            self.log.release(entries)
             if not isinstance(exc, Exception):
+                self.log.release(entries)
                 raise
             return await self._isolate(entries)
         self._up()
@@ -129,28 +134,31 @@ class Flusher:
         return True
 
     async def _isolate(self, entries: list[Entry]) -> bool:
-        """A batch failed for a reason retrying will not fix: apply its ops one by one."""
+        """A batch failed for a reason retrying will not fix: apply its ops one by one
+        (they stay in flight, so no other flusher takes them meanwhile)."""
         clean = True
-        for at, e in enumerate(entries):
-            started = self.clock()
-            e.inflight = True
-            try:
-                await self.tier.write([e.op])
-            except TierUnavailable as exc:
-                self.log.release(entries[at:])
-                self.mark_down(exc)
-                clean = False
-                break
-            except Exception as exc:
-                e.inflight = False
-                e.attempts += 1
-                self.stats.failures += 1
-                if e.attempts >= self.cfg.max_attempts:
-                    await self._bury(e, exc)
-                else:
+        try:
+            for at, e in enumerate(entries):
+                started = self.clock()
+                try:
+                    await self.tier.write([e.op])
+                except TierUnavailable as exc:
+                    self.log.release(entries[at:])
+                    self.mark_down(exc)
                     clean = False
-                continue
-            await self._done([e], started)
+                    break
+                except Exception as exc:
+                    e.attempts += 1
+                    self.stats.failures += 1
+                    if e.attempts >= self.cfg.max_attempts:
+                        await self._bury(e, exc)
+                    else:
+                        self.log.release([e])
+                        clean = False
+                    continue
+                await self._done([e], started)
+        finally:
+            self.log.release(entries)  # what is neither applied nor buried (a cancel)
         await self.notify()
         return clean
 
@@ -212,6 +220,7 @@ class Flusher:
         self.down, self._backoff, self.gave_up = None, self.cfg.backoff, False
 
     async def notify(self) -> None:
-        """Wake everyone waiting on the queue to look again."""
+        """Wake everyone waiting on the queue, the other flushers too, to look again."""
+        self._kick.set()
         async with self._changed:
             self._changed.notify_all()

@@ -3,6 +3,9 @@
 Ops on one key coalesce while they wait (the newest version wins, a delete counts as a
 write); clears and purges are barriers nothing coalesces across. An entry stays
 visible to reads until its batch is applied, so reads never see a gap.
+
+Several batches may be in flight at once, never two holding ops on one key (their
+transactions would lock the same rows) and never a clear or purge beside anything else.
 """
 
 from __future__ import annotations
@@ -43,6 +46,9 @@ class PendingLog:
         self._barriers: list[Entry] = []  # clears, purges and message deletes
         self._ns: Counter[Namespace] = Counter()
         self._msg_users: Counter[str | None] = Counter()
+        self._busy: Counter[Key] = Counter()  # keys of in-flight entries
+        self._inflight = 0
+        self._barrier_inflight = False
         self.last_seq = 0
 
     def __len__(self) -> int:
@@ -56,7 +62,14 @@ class PendingLog:
 
     def waiting(self) -> int:
         """Entries not yet taken by a flush."""
-        return sum(1 for e in self._entries.values() if not e.inflight)
+        return len(self._entries) - self._inflight
+
+    def oldest_waiting(self) -> Entry | None:
+        """The oldest entry not taken by a flush (in-flight ones come first: taken oldest
+        first, they are at most the batches in flight)."""
+        if not self._inflight:
+            return self.oldest()
+        return next((e for e in self._entries.values() if not e.inflight), None)
 
     # -- queueing -------------------------------------------------------------------
 
@@ -84,26 +97,64 @@ class PendingLog:
         return entry
 
     def take(self, n: int) -> list[Entry]:
-        """Up to ``n`` waiting entries, oldest first, marked in flight."""
-        out = list(itertools.islice((e for e in self._entries.values() if not e.inflight), n))
+        """Up to ``n`` waiting entries, oldest first, marked in flight.
+
+        Entries on a key already in flight wait for it; a clear or purge goes only when
+        nothing is in flight, and nothing goes beside one in flight.
+        """
+        if self._barrier_inflight:
+            return []
+        out: list[Entry] = []
+        for e in self._entries.values():
+            if e.inflight:
+                continue
+            key = _key(e.op)
+            if key is None:  # a barrier: alone, or first of its batch
+                if out or self._inflight:
+                    break
+                self._barrier_inflight = True
+            elif key in self._busy:
+                continue
+            out.append(e)
+            if len(out) >= n:
+                break
         for e in out:
-            e.inflight = True
-            key = getattr(e.op, "key", None)
-            if key is not None and self._slot.get(key) is e:
-                del self._slot[key]
+            self._mark(e, True)
         return out
+
+    def _mark(self, e: Entry, inflight: bool) -> None:
+        if e.inflight == inflight:
+            return
+        e.inflight = inflight
+        key = _key(e.op)
+        if inflight:
+            self._inflight += 1
+            if key is not None:
+                self._busy[key] += 1
+                if self._slot.get(key) is e:
+                    del self._slot[key]
+            return
+        self._inflight -= 1
+        if key is None:
+            self._barrier_inflight = False
+        else:
+            self._busy[key] -= 1
+            if not self._busy[key]:
+                del self._busy[key]
 
     def release(self, entries: list[Entry]) -> None:
         """Entries whose flush failed: they wait again (new writes no longer merge in)."""
         for e in entries:
-            e.inflight = False
+            if e.seq in self._entries:
+                self._mark(e, False)
 
     def remove(self, entries: list[Entry]) -> None:
         """Entries applied (or dead-lettered): gone from the log and its indexes."""
         for e in entries:
             if self._entries.pop(e.seq, None) is not None:
+                self._mark(e, False)
                 self._unindex(e)
-                key = getattr(e.op, "key", None)
+                key = _key(e.op)
                 if key is not None and self._slot.get(key) is e:
                     del self._slot[key]
 
@@ -174,6 +225,11 @@ class PendingLog:
         """Whether any pending op may change records of ``ns``."""
         purges = any(isinstance(b.op, PurgeUser) for b in self._barriers)
         return self._ns[ns] > 0 or purges
+
+
+def _key(op: WriteOp) -> Key | None:
+    """The key an op writes; ``None`` for clears and purges (many keys)."""
+    return op.key if isinstance(op, (Put, Delete)) else None
 
 
 def _version(op: WriteOp) -> int:

@@ -98,7 +98,7 @@ class WriteBehind(PolicyTier):
         except BaseException:
             await self.inner.aclose()
             raise
-        self._tasks.append(asyncio.create_task(self._flusher.run()))
+        self._tasks += [asyncio.create_task(self._flusher.run()) for _ in range(self.cfg.flushers)]
         if self.journal is not None:
             self._tasks.append(asyncio.create_task(self._reclaimer()))
 
