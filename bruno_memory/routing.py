@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from bruno_memory.capabilities import Capability, missing
 from bruno_memory.errors import BrunoMemoryConfigError
 from bruno_memory.ops import ClearHistory, Delete, FillWindow, Namespace, PurgeUser, Put, WriteOp
-from bruno_memory.tiers.base import Leased, Tier
+from bruno_memory.tiers.base import Tier
 
 HOLDS: dict[Namespace, frozenset[Capability]] = {
     "message": frozenset({Capability.MESSAGES, Capability.WINDOWS}),
@@ -58,15 +58,8 @@ def plan_routes(tiers: Sequence[Tier]) -> Routes:
         t for t in tiers if t is not durable and Capability.VECTOR_SEARCH not in t.capabilities
     )
     others = tuple(t for t in tiers if t is not durable and t not in caches)
-    leased = frozenset(t.name for t in caches if isinstance(innermost(t), Leased))
+    leased = frozenset(t.name for t in caches if getattr(t, "takes_leases", False))
     return Routes(tuple(tiers), durable, caches, others, leased)
-
-
-def innermost(tier: Tier) -> Tier:
-    """The tier under every policy wrapping it."""
-    while (inner := getattr(tier, "inner", None)) is not None:
-        tier = inner
-    return tier
 
 
 def check(capabilities: Sequence[frozenset[Capability]], names: Sequence[str]) -> None:

@@ -6,6 +6,9 @@ holds even when messages are lost: a subscriber pings its channel and, if it has
 heard from Redis for ``max_lag``, it stops serving from the cache (misses) until it is
 subscribed again, and it clears the cache before serving again.
 
+Fills are leased (``tiers.base.Leased``): the lease is the count of drops heard for the
+target, so a fill read before a drop arrived is refused however long the read took.
+
 Why pub/sub rather than RESP3 client tracking: the local cache is filled from every
 tier below it (Redis *and* SQL), and tracking only covers keys read through one Redis
 connection; pub/sub carries our own drops, so it covers windows, purges and records
@@ -19,7 +22,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 import structlog
 from redis import exceptions as rx
@@ -31,8 +34,8 @@ from bruno_memory.opcodec import DecodeError, decode_op, encode_op, frame, unfra
 from bruno_memory.ops import MISS, Empty, FillWindow, Key, Miss, Put, Value, WriteOp
 from bruno_memory.policies.base import PolicyTier, stop_tasks
 from bruno_memory.policies.drops import drops_for
-from bruno_memory.policies.overlay import owner
 from bruno_memory.records import MessageRecord
+from bruno_memory.stats import Generations
 from bruno_memory.tiers.base import Tier, TierContext
 
 log = structlog.get_logger(__name__)
@@ -56,7 +59,7 @@ class Invalidation(PolicyTier):
         self.sender = uuid.uuid4().hex.encode()
         self._heard = float("-inf")  # when Redis last spoke on the subscription
         self._synced = False
-        self._guard: dict[Hashable, float] = {}  # target -> fills ignored until then
+        self._drops = Generations()  # drops heard per target: the fill leases
         self._listener: asyncio.Task[None] | None = None
         self._pub: Any = None
         self.received = self.published = self.publish_failures = 0
@@ -100,6 +103,12 @@ class Invalidation(PolicyTier):
     ) -> Sequence[MessageRecord] | Miss:
         return await super().window(conversation_id, limit) if self.in_sync() else MISS
 
+    takes_leases = True
+
+    async def lease(self, target: Key | str) -> str | None:
+        """A fill lease: the drops heard for ``target`` so far (none while out of sync)."""
+        return str(self._drops.stamp(_target(target))) if self.in_sync() else None
+
     async def write(self, ops: Sequence[WriteOp]) -> None:
         changes = [op for op in ops if not _is_fill(op)]
         fills = [op for op in ops if _is_fill(op) and self._fill_allowed(op)]
@@ -109,15 +118,12 @@ class Invalidation(PolicyTier):
             await self.inner.write(changes)
             await self._publish(changes)
 
-    def _fill_allowed(self, op: WriteOp) -> bool:
+    def _fill_allowed(self, op: Put | FillWindow) -> bool:
         """A fill read before a remote change arrived must not bring the old value back."""
-        now = self._clock()
-        targets = drops_for([op]) if not isinstance(op, FillWindow) else {
-            ("window", op.conversation_id): op}
-        if any(self._guard.get(t, 0.0) > now for t in targets):
-            return False
-        user = owner(op.value) if isinstance(op, Put) else None
-        return not (user and self._guard.get(("user", user), 0.0) > now)
+        if op.lease is None:
+            return True  # not through the stack: nothing to compare with
+        target = op.key if isinstance(op, Put) else _target(op.conversation_id)
+        return op.lease == str(self._drops.stamp(target))
 
     # -- publishing -----------------------------------------------------------------
 
@@ -157,6 +163,7 @@ class Invalidation(PolicyTier):
             if await pubsub.get_message(timeout=self.cfg.max_lag) is None:
                 raise TimeoutError("no subscribe confirmation")
             await self.inner.clear()  # type: ignore[attr-defined]  # what we missed is gone
+            self._drops.bump(Generations.ALL)  # and so are fills leased before
             self._heard, self._synced, pinged = self._clock(), True, self._clock()
             while True:
                 message = await pubsub.get_message(timeout=beat)
@@ -186,12 +193,10 @@ class Invalidation(PolicyTier):
             log.warning("invalidation message ignored", tier=self.name, error=str(exc))
             return
         self.received += 1
-        until = self._clock() + self.cfg.max_lag
-        self._guard.update(dict.fromkeys(drops_for(drops), until))
-        if len(self._guard) > 10_000:
-            now = self._clock()
-            self._guard = {k: t for k, t in self._guard.items() if t > now}
-        await self.inner.write(drops)
+        targets = drops_for(drops)
+        purge = any(isinstance(t, tuple) and t[0] == "user" for t in targets)
+        self._drops.bump(Generations.ALL if purge else targets)  # a fill's owner is unknown
+        await self.inner.write(drops)                             # when it is leased
 
     def metrics(self) -> dict[str, Any]:
         mine = {"in_sync": self.in_sync(), "received": self.received,
@@ -205,9 +210,14 @@ async def _quietly(closing: Any, timeout: float) -> None:
         await asyncio.wait_for(closing, timeout)
 
 
-def _is_fill(op: WriteOp) -> bool:
+def _is_fill(op: WriteOp) -> TypeGuard[Put | FillWindow]:
     """Cache fills carry no version; every write through the stack does."""
     return isinstance(op, FillWindow) or (isinstance(op, Put) and op.version == 0)
+
+
+def _target(target: Key | str) -> Hashable:
+    """What drops name: a record's key, or ``("window", conversation id)``."""
+    return target if isinstance(target, Key) else ("window", target)
 
 
 def wrap(tier: Tier, cfg: TierConfig, context: TierContext) -> Invalidation:

@@ -79,8 +79,11 @@ class Leased(Protocol):
     will fill: a record's key, or a conversation id for its window. Every write of that
     target revokes the lease, and a fill carrying a revoked (or expired) lease is
     dropped, so a read taken before another process's write never fills stale data.
-    ``None``: no lease could be taken, so the stack does not fill this tier.
+    ``None``: no lease could be taken, so the stack does not fill this tier. A tier (or
+    a policy around one) opts in with ``takes_leases = True``.
     """
+
+    takes_leases: bool
 
     async def lease(self, target: Key | str) -> str | None: ...
 

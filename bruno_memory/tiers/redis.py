@@ -165,6 +165,7 @@ class RedisTier(BaseTier[RedisConfig]):
     capabilities = frozenset(
         {Capability.WINDOWS, Capability.SESSIONS, Capability.USERS, Capability.MEMORIES}
     )
+    takes_leases = True
 
     def __init__(self, config: RedisConfig, context: TierContext | None = None) -> None:
         super().__init__(config, context)

@@ -252,3 +252,43 @@ async def test_a_fill_whose_lease_expired_fills_nothing(
     finally:
         await tier.clear()
         await tier.aclose()
+
+
+async def test_a_local_cache_fill_read_before_a_remote_change_is_dropped_however_slow(
+    request: pytest.FixtureRequest, namespace: str, tmp_path: Path
+) -> None:
+    """LRUs kept coherent over pub/sub: A's read is held until well past ``max_lag``
+    after B's change arrived; A's fill is still refused (its lease saw the drop)."""
+    url = request.getfixturevalue("redis_url")
+    pg = {"name": "durable", **postgres(request, namespace)}
+    lru = {"kind": "lru", "name": "local", "invalidation": {"url": url, "max_lag": "200ms"}}
+    config = {"namespace": namespace, "tiers": [lru, pg]}
+    a = await _stack(config, namespace, tmp_path, held=True)
+    b = await _stack(config, namespace, tmp_path, held=False)
+    try:
+        local_a, local_b = a.tiers[0], b.tiers[0]
+        for _ in range(100):  # both subscribed
+            if local_a.in_sync() and local_b.in_sync():  # type: ignore[attr-defined]
+                break
+            await asyncio.sleep(0.02)
+        old = fact("likes tea")
+        await b.store_memory(old)
+        new = old.model_copy(update={"content": "likes coffee"})
+
+        async def b_changes_and_a_hears_it() -> None:
+            heard = local_a.metrics()["invalidation"]["received"]
+            await b.store_memory(new)
+            for _ in range(500):
+                if local_a.metrics()["invalidation"]["received"] > heard:
+                    break
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.5)  # past max_lag: no time-based guard would still hold
+
+        seen = await race(a.get_memory(str(old.id)), held(a), b_changes_and_a_hears_it())
+
+        assert seen is not None and seen.content == "likes tea"
+        assert (await a.get_memory(str(old.id))).content == "likes coffee"  # type: ignore[union-attr]
+    finally:
+        await a.close()
+        await b.close()
+        await drop_schema(pg["dsn"], namespace)
