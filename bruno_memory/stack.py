@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar, cast
 
@@ -28,6 +28,7 @@ from bruno_memory.ops import (
     Value,
     WriteOp,
 )
+from bruno_memory.policies.drops import drops_for
 from bruno_memory.records import MessageRecord, fresh, message_out, message_record
 from bruno_memory.routing import Routes, accepts, plan_routes
 from bruno_memory.stats import Generations, TierStats
@@ -61,7 +62,7 @@ class MemoryStack(MemoryInterface):
         self._owners: LRUCache[str, str] = LRUCache(100_000)
         self._generations = Generations()
         self._opening = asyncio.Lock()
-        self._routes: Routes | None = plan_routes(tiers) if tiers else None
+        self._routes: Routes | None = self._plan(tiers) if tiers else None
         self._stats = {t.name: TierStats() for t in tiers or ()}
 
     def __repr__(self) -> str:
@@ -79,8 +80,31 @@ class MemoryStack(MemoryInterface):
                     tiers, cfg = await open_tiers(self._config)
                     self._context_messages = cfg.context_messages
                     self._stats = {t.name: TierStats() for t in tiers}
-                    self._routes = plan_routes(tiers)
+                    self._routes = self._plan(tiers)
         return self._routes
+
+    def _plan(self, tiers: Sequence[Tier]) -> Routes:
+        """Route the tiers; a write-behind durable tier reports its flushes to the stack."""
+        routes = plan_routes(tiers)
+        settlers = [t for t in routes.caches if callable(getattr(t, "settle", None))]
+        when_applied = getattr(routes.durable, "when_applied", None)
+        if settlers and callable(when_applied):
+            when_applied(lambda ops: self._settle(routes, settlers, ops))
+        return routes
+
+    async def _settle(self, routes: Routes, settlers: list[Tier], ops: list[WriteOp]) -> None:
+        """Writes reached a write-behind durable tier: what another process filled from
+        it before then (its read missed them) leaves the shared caches, and the local
+        ones drop it too (an LRU with invalidation tells every process)."""
+        targets = drops_for(ops)
+        raced: dict[Hashable, None] = {}
+        for tier in settlers:
+            raced.update(dict.fromkeys(await tier.settle(targets)))  # type: ignore[attr-defined]
+        if raced:
+            drops = [targets[t] for t in raced]
+            for tier in routes.caches:
+                if tier not in settlers:
+                    await tier.write(drops)
 
     @property
     def tiers(self) -> tuple[Tier, ...]:

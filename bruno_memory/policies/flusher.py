@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import structlog
@@ -16,7 +16,7 @@ import structlog
 from bruno_memory.config.models import WriteBehindConfig
 from bruno_memory.errors import BrunoMemoryError, TierUnavailable
 from bruno_memory.opcodec import encode_op
-from bruno_memory.ops import coalesce
+from bruno_memory.ops import WriteOp, coalesce
 from bruno_memory.policies.flush_stats import FlushStats
 from bruno_memory.policies.journal import DeadLetter, Journal
 from bruno_memory.policies.pending import Entry, PendingLog
@@ -48,6 +48,7 @@ class Flusher:
         self._backoff = cfg.backoff
         self._unacked: list[Any] = []
         self.dead: deque[DeadLetter] = deque(maxlen=1000)
+        self.on_applied: Callable[[list[WriteOp]], Awaitable[None]] | None = None
 
     def kick(self) -> None:
         """Something changed that may make a batch due."""
@@ -167,6 +168,12 @@ class Flusher:
         self.log.remove(entries)
         self.stats.flushed(len(entries), now - started, [now - e.since for e in entries])
         await self.ack([i for e in entries for i in e.ids])
+        if self.on_applied is not None:
+            try:
+                await self.on_applied([e.op for e in entries])
+            except BrunoMemoryError as exc:  # caches settle by TTL then
+                log.warning("caches not settled after a flush", tier=self.tier.name,
+                            error=str(exc))
         await self.notify()
 
     async def ack(self, ids: list[Any]) -> None:

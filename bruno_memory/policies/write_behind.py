@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import structlog
@@ -101,6 +101,11 @@ class WriteBehind(PolicyTier):
         self._tasks += [asyncio.create_task(self._flusher.run()) for _ in range(self.cfg.flushers)]
         if self.journal is not None:
             self._tasks.append(asyncio.create_task(self._reclaimer()))
+
+    def when_applied(self, callback: Callable[[list[WriteOp]], Awaitable[None]]) -> None:
+        """Call ``callback(ops)`` after each batch reached the tier (the stack settles
+        shared caches that other processes may have filled from the tier meanwhile)."""
+        self._flusher.on_applied = callback
 
     async def flush(self) -> None:
         """Wait until every write queued before this call is applied."""

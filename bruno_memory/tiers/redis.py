@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
@@ -45,6 +45,7 @@ from bruno_memory.tiers.redis_keys import (
     mask_url,
     parse_window,
     plan,
+    settle_commands,
     window_range,
 )
 
@@ -273,6 +274,19 @@ class RedisTier(BaseTier[RedisConfig]):
         name = lease(self.names.target(target))
         await self._run("lease", lambda: self._client.set(name, token, px=self._lease_ms))
         return token
+
+    async def settle(self, targets: Iterable[Hashable]) -> list[Hashable]:
+        """After a write-behind flush: undo fills that may have read the tier below before
+        the flushed writes reached it; returns the targets undone (others drop them too).
+
+        Targets are what ``policies.drops.drops_for`` names: record keys and
+        ``("window", conversation id)``.
+        """
+        calls = settle_commands(targets, self.names)
+        if not calls:
+            return []
+        replies = await self._run("settle", lambda: self._pipeline([c for _, c in calls]))
+        return [t for (t, _), raced in zip(calls, replies, strict=True) if raced]
 
     async def write(self, ops: Sequence[WriteOp]) -> None:
         purged = await self._index_members([op.user_id for op in ops if isinstance(op, PurgeUser)])

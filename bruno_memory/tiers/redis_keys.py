@@ -7,6 +7,7 @@ A conversation's keys share one hash tag, hence one cluster slot::
     {<prefix>:session:<id>}     {<prefix>:user:<id>}     {<prefix>:memory:<id>}
     {<prefix>:user:<id>}:keys   SET of every key written for that user (exact purge)
     <key>:lease                 a fill lease on <key> (same slot), revoked by every write
+    <key>:filled                set by a fill: a write-behind flush evicts <key> (settle)
     {<prefix>:user:<id>}:purged set for a while by a purge: a fill of that user's data undone
 
 The window's first element is a marker (``#1`` complete, ``#0`` newest only), so one
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -80,28 +81,43 @@ if tonumber(ARGV[5]) > 0 then redis.call('PEXPIRE', win, ARGV[5]) end
 return 1
 """
 FILL_RECORD = """
--- KEYS[1] fill lease, KEYS[2] record; ARGV: lease token, data, ttl in ms (0: none)
+-- KEYS[1] fill lease, KEYS[2] record, KEYS[3] filled mark;
+-- ARGV: lease token, data, ttl in ms (0: none)
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
 if tonumber(ARGV[3]) > 0 then
   redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+  redis.call('SET', KEYS[3], '1', 'PX', ARGV[3])
 else
   redis.call('SET', KEYS[2], ARGV[2])
+  redis.call('SET', KEYS[3], '1')
 end
 return 1
 """
 FILL_WINDOW = """
--- KEYS[1] fill lease, KEYS[2] window; ARGV: lease token, ttl in ms (0: none), marker, items
+-- KEYS[1] fill lease, KEYS[2] window, KEYS[3] filled mark;
+-- ARGV: lease token, ttl in ms (0: none), marker, items
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1], KEYS[2])
 for at = 3, #ARGV, 500 do
   redis.call('RPUSH', KEYS[2], unpack(ARGV, at, math.min(at + 499, #ARGV)))
 end
-if tonumber(ARGV[2]) > 0 then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
+redis.call('SET', KEYS[3], '1')
+if tonumber(ARGV[2]) > 0 then
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+  redis.call('PEXPIRE', KEYS[3], ARGV[2])
+end
 return 1
 """
-SCRIPTS = (PUT_MESSAGE, FILL_RECORD, FILL_WINDOW)
-PUT_MESSAGE_SHA, FILL_RECORD_SHA, FILL_WINDOW_SHA = (
+SETTLE = """
+-- KEYS[1] key, KEYS[2] its fill lease, KEYS[3] its filled mark: a fill that may have read
+-- the tier below before a write reached it (lease out, or filled since) is undone
+local raced = redis.call('DEL', KEYS[2]) + redis.call('EXISTS', KEYS[3])
+if raced > 0 then redis.call('DEL', KEYS[1], KEYS[3]) end
+return raced
+"""
+SCRIPTS = (PUT_MESSAGE, FILL_RECORD, FILL_WINDOW, SETTLE)
+PUT_MESSAGE_SHA, FILL_RECORD_SHA, FILL_WINDOW_SHA, SETTLE_SHA = (
     hashlib.sha1(script.encode()).hexdigest() for script in SCRIPTS
 )
 
@@ -162,6 +178,11 @@ class KeyNames:
 def lease(name: str) -> str:
     """The fill lease on key ``name`` (same hash tag, hence same slot)."""
     return name + ":lease"
+
+
+def filled(name: str) -> str:
+    """The mark a fill leaves on key ``name`` (same slot)."""
+    return name + ":filled"
 
 
 # -- window elements -------------------------------------------------------------------
@@ -271,8 +292,8 @@ class _Plan:
             return
         if op.lease is not None:  # a fill: only the key read, only if the lease still holds
             name = names.record(op.key)
-            self.cmds.append(("EVALSHA", FILL_RECORD_SHA, 2, lease(name), name, op.lease,
-                              codec.encode(value), self.ttls.of(op.key.ns) or 0))
+            self.cmds.append(("EVALSHA", FILL_RECORD_SHA, 3, lease(name), name, filled(name),
+                              op.lease, codec.encode(value), self.ttls.of(op.key.ns) or 0))
             self.own(owner(value), name)
             return
         keys = [op.key]
@@ -292,8 +313,8 @@ class _Plan:
         marker = COMPLETE if w.complete else PARTIAL
         items = (marker, *map(element, w.messages))
         if op.lease is not None:
-            self.cmds.append(("EVALSHA", FILL_WINDOW_SHA, 2, lease(win), win, op.lease,
-                              self.ttls.window or 0, *items))
+            self.cmds.append(("EVALSHA", FILL_WINDOW_SHA, 3, lease(win), win, filled(win),
+                              op.lease, self.ttls.window or 0, *items))
         else:
             self.cmds += [("DEL", win), ("RPUSH", win, *items)]
             self.expire(win, self.ttls.window)
@@ -348,6 +369,22 @@ def plan(
             p.purge(op)
     p.indexes()
     return p.cmds
+
+
+def settle_commands(
+    targets: Iterable[Hashable], names: KeyNames
+) -> list[tuple[Hashable, Command]]:
+    """For each record key or ``("window", conversation id)``, its SETTLE script call."""
+    out: list[tuple[Hashable, Command]] = []
+    for target in targets:
+        if isinstance(target, Key) and target.ns != "message":  # messages: in windows
+            name = names.record(target)
+        elif isinstance(target, tuple) and target[0] == "window":
+            name = names.window(target[1])
+        else:
+            continue  # a purge: its mark undoes racing fills (see plan)
+        out.append((target, ("EVALSHA", SETTLE_SHA, 3, name, lease(name), filled(name))))
+    return out
 
 
 def leased_fills(ops: Sequence[WriteOp], names: KeyNames) -> dict[str, list[str]]:

@@ -106,9 +106,7 @@ def held(stack: MemoryStack) -> Held:
 
 
 def redis_tier(stack: MemoryStack) -> RedisTier:
-    tier = stack.tiers[0]
-    assert isinstance(tier, RedisTier)
-    return tier
+    return next(t for t in stack.tiers if isinstance(t, RedisTier))
 
 
 def client(stack: MemoryStack) -> Any:
@@ -289,6 +287,51 @@ async def test_a_local_cache_fill_read_before_a_remote_change_is_dropped_however
         assert seen is not None and seen.content == "likes tea"
         assert (await a.get_memory(str(old.id))).content == "likes coffee"  # type: ignore[union-attr]
     finally:
+        await a.close()
+        await b.close()
+        await drop_schema(pg["dsn"], namespace)
+
+
+async def test_a_fill_from_a_durable_tier_behind_a_write_behind_queue_is_undone_at_flush(
+    request: pytest.FixtureRequest, namespace: str, tmp_path: Path
+) -> None:
+    """B's write waits in its write-behind queue; A misses every cache and reads the
+    durable tier without it, filling Redis and its LRU. B's flush settles both."""
+    url = request.getfixturevalue("redis_url")
+    pg = {"name": "durable", **postgres(request, namespace), "write": "write-behind",
+          "write_behind": {"interval": "1h", "batch_size": 10_000}}
+    lru = {"kind": "lru", "name": "local", "invalidation": {"url": url, "max_lag": "1s"}}
+    config = {"namespace": namespace, "tiers": [lru, {"kind": "redis", "url": url}, pg]}
+    a = await _stack(config, namespace, tmp_path, held=False)
+    b = await _stack(config, namespace, tmp_path, held=False)
+    local_a, hot = a.tiers[0], a.tiers[1]
+    assert isinstance(hot, RedisTier)
+    try:
+        for _ in range(100):
+            if local_a.in_sync() and b.tiers[0].in_sync():  # type: ignore[attr-defined]
+                break
+            await asyncio.sleep(0.02)
+        conv = (await b.create_session("u1")).conversation_id
+        await b.store_message(Message(role=MessageRole.USER, content="first"), conv)
+        await b.flush()
+        await evict(b, hot.names.window(conv))
+        await b.store_message(Message(role=MessageRole.ASSISTANT, content="second"), conv)
+
+        seen = await a.retrieve_messages(conv, 10)  # the lag write-behind allows
+        assert [m.content for m in seen] == ["first"]
+        heard = local_a.metrics()["invalidation"]["received"]
+        await b.flush()
+        for _ in range(200):
+            if local_a.metrics()["invalidation"]["received"] > heard:
+                break
+            await asyncio.sleep(0.01)
+
+        assert [m.content for m in await a.retrieve_messages(conv, 10)] == ["second", "first"]
+        assert [r.message.content for r in await hot.window(conv, 10)] == [  # type: ignore[union-attr]
+            "first", "second"]
+    finally:
+        with contextlib.suppress(Exception):
+            await hot.clear()
         await a.close()
         await b.close()
         await drop_schema(pg["dsn"], namespace)
