@@ -120,6 +120,29 @@ async def test_memory_put_get_delete(tier: Any) -> None:
     assert (await tier.get([key])).get(key, MISS) in (MISS, EMPTY)
 
 
+@needs(C.MEMORIES, C.WINDOWS)
+async def test_a_leased_fill_lands_unless_a_write_came_first(tier: Any) -> None:
+    """Tiers with ``takes_leases``: a fill lands with a fresh lease, and never after a write
+    of its target (a record, or a conversation's window) revoked the lease."""
+    if not getattr(tier, "takes_leases", False):
+        pytest.skip(f"{tier.name} takes no fill leases")
+    old = MemoryEntry(content="likes tea", memory_type=MemoryType.FACT, user_id="u1")
+    new = old.model_copy(update={"content": "likes coffee"})
+    other = MemoryEntry(content="likes jazz", memory_type=MemoryType.FACT, user_id="u1")
+    key, other_key = Key("memory", str(old.id)), Key("memory", str(other.id))
+    stale, fresh = await tier.lease(key), await tier.lease(other_key)
+    await tier.write([Put(key, new, 2)])
+    await tier.write([Put(key, old, lease=stale), Put(other_key, other, lease=fresh)])
+    assert await tier.get([key, other_key]) == {key: new, other_key: other}
+
+    first, second = msg("c5", 1), msg("c5", 2)
+    stale = await tier.lease("c5")
+    await tier.write([FillWindow("c5", (first,), True)])
+    await tier.write([Put(Key("message", second.id), second, 3)])
+    await tier.write([FillWindow("c5", (first,), True, lease=stale)])
+    assert [r.id for r in await tier.window("c5", 10)] == [first.id, second.id]
+
+
 @needs(C.WINDOWS)
 async def test_window_serves_newest_messages_oldest_first(tier: Any) -> None:
     """A window answer holds the newest messages, oldest first, or is a miss."""
