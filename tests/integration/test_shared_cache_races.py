@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -143,14 +143,37 @@ def fact(text: str, user: str = "u1", **extra: Any) -> MemoryEntry:
     return MemoryEntry(content=text, memory_type=MemoryType.FACT, user_id=user, **extra)
 
 
+async def until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
+    """Poll ``condition`` until it holds (or ``seconds`` pass: the test's asserts tell)."""
+    for _ in range(int(seconds / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+
+
+def heard(stack: MemoryStack) -> int:
+    """How many invalidation messages the stack's LRU received."""
+    return int(stack.tiers[0].metrics()["invalidation"]["received"])  # type: ignore[attr-defined]
+
+
+def subscribed(*stacks: MemoryStack) -> Callable[[], bool]:
+    return lambda: all(s.tiers[0].in_sync() for s in stacks)  # type: ignore[attr-defined]
+
+
+async def stored_not_cached(stack: MemoryStack, entry: MemoryEntry) -> Key:
+    """Store ``entry`` through ``stack``, then let it leave Redis; returns its key."""
+    await stack.store_memory(entry)
+    key = Key("memory", str(entry.id))
+    await evict(stack, redis_tier(stack).names.record(key))
+    return key
+
+
 async def test_a_fill_read_before_another_process_updates_is_dropped(
     pair: tuple[MemoryStack, MemoryStack],
 ) -> None:
     a, b = pair
     old = fact("likes tea")
-    await b.store_memory(old)
-    key = Key("memory", str(old.id))
-    await evict(b, redis_tier(b).names.record(key))
+    key = await stored_not_cached(b, old)
     new = old.model_copy(update={"content": "likes coffee"})
 
     seen = await race(a.get_memory(str(old.id)), held(a), b.store_memory(new))
@@ -167,9 +190,7 @@ async def test_a_fill_read_before_another_process_deletes_is_dropped(
 ) -> None:
     a, b = pair
     entry = fact("likes tea")
-    await b.store_memory(entry)
-    key = Key("memory", str(entry.id))
-    await evict(b, redis_tier(b).names.record(key))
+    key = await stored_not_cached(b, entry)
 
     await race(a.get_memory(str(entry.id)), held(a), b.delete_memory(str(entry.id)))
 
@@ -200,9 +221,7 @@ async def test_a_fill_read_before_another_process_forgets_the_user_is_undone(
 ) -> None:
     a, b = pair
     entry = fact("lives in Lyon", user="gone")
-    await b.store_memory(entry)
-    key = Key("memory", str(entry.id))
-    await evict(b, redis_tier(b).names.record(key))
+    key = await stored_not_cached(b, entry)
 
     seen = await race(a.get_memory(str(entry.id)), held(a), b.forget_user("gone"))
 
@@ -214,9 +233,7 @@ async def test_a_fill_read_before_another_process_forgets_the_user_is_undone(
 async def test_fills_without_a_race_still_promote(pair: tuple[MemoryStack, MemoryStack]) -> None:
     a, b = pair
     entry = fact("likes tea")
-    await b.store_memory(entry)
-    key = Key("memory", str(entry.id))
-    await evict(b, redis_tier(b).names.record(key))
+    key = await stored_not_cached(b, entry)
     session = await b.create_session("u1")
     await b.store_message(Message(role=MessageRole.USER, content="hi"), session.conversation_id)
     await evict(b, redis_tier(b).names.window(session.conversation_id))
@@ -264,22 +281,15 @@ async def test_a_local_cache_fill_read_before_a_remote_change_is_dropped_however
     a = await _stack(config, namespace, tmp_path, held=True)
     b = await _stack(config, namespace, tmp_path, held=False)
     try:
-        local_a, local_b = a.tiers[0], b.tiers[0]
-        for _ in range(100):  # both subscribed
-            if local_a.in_sync() and local_b.in_sync():  # type: ignore[attr-defined]
-                break
-            await asyncio.sleep(0.02)
+        await until(subscribed(a, b))
         old = fact("likes tea")
         await b.store_memory(old)
         new = old.model_copy(update={"content": "likes coffee"})
 
         async def b_changes_and_a_hears_it() -> None:
-            heard = local_a.metrics()["invalidation"]["received"]
+            before = heard(a)
             await b.store_memory(new)
-            for _ in range(500):
-                if local_a.metrics()["invalidation"]["received"] > heard:
-                    break
-                await asyncio.sleep(0.01)
+            await until(lambda: heard(a) > before)
             await asyncio.sleep(0.5)  # past max_lag: no time-based guard would still hold
 
         seen = await race(a.get_memory(str(old.id)), held(a), b_changes_and_a_hears_it())
@@ -304,13 +314,9 @@ async def test_a_fill_from_a_durable_tier_behind_a_write_behind_queue_is_undone_
     config = {"namespace": namespace, "tiers": [lru, {"kind": "redis", "url": url}, pg]}
     a = await _stack(config, namespace, tmp_path, held=False)
     b = await _stack(config, namespace, tmp_path, held=False)
-    local_a, hot = a.tiers[0], a.tiers[1]
-    assert isinstance(hot, RedisTier)
+    hot = redis_tier(a)
     try:
-        for _ in range(100):
-            if local_a.in_sync() and b.tiers[0].in_sync():  # type: ignore[attr-defined]
-                break
-            await asyncio.sleep(0.02)
+        await until(subscribed(a, b))
         conv = (await b.create_session("u1")).conversation_id
         await b.store_message(Message(role=MessageRole.USER, content="first"), conv)
         await b.flush()
@@ -319,12 +325,9 @@ async def test_a_fill_from_a_durable_tier_behind_a_write_behind_queue_is_undone_
 
         seen = await a.retrieve_messages(conv, 10)  # the lag write-behind allows
         assert [m.content for m in seen] == ["first"]
-        heard = local_a.metrics()["invalidation"]["received"]
+        before = heard(a)
         await b.flush()
-        for _ in range(200):
-            if local_a.metrics()["invalidation"]["received"] > heard:
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: heard(a) > before)
 
         assert [m.content for m in await a.retrieve_messages(conv, 10)] == ["second", "first"]
         assert [r.message.content for r in await hot.window(conv, 10)] == [  # type: ignore[union-attr]
