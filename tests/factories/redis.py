@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from bruno_memory.redis_client import connect
 from tests.factories import StackFactory, TierFactory
 from tests.factories.postgres import drop_schema, postgres
 from tests.redis_servers import cluster_url
@@ -34,13 +35,28 @@ async def clear_tier(tier: Any) -> None:
 
 
 async def clear_stack(memory: Any) -> None:
-    """Delete every redis key and drop every postgres schema the stack used."""
+    """Delete every redis key (journal streams too) and drop every postgres schema the
+    stack used."""
     await memory.flush()
     for tier in memory.tiers:
         if callable(getattr(tier, "clear", None)):
             await tier.clear()
         if getattr(tier, "schema", None):
             await drop_schema(tier.config.dsn.get_secret_value(), tier.schema)
+        journal = getattr(tier, "journal", None)
+        if getattr(journal, "kind", None) == "redis":
+            await drop_stream(journal)
+
+
+async def drop_stream(journal: Any) -> None:
+    """Delete a redis journal's stream and dead letters (its liveness key goes at close)."""
+    cfg = journal.cfg
+    client = connect(cfg.url or "redis://", cluster=cfg.cluster, nodes=cfg.nodes)
+    try:
+        for name in (journal.stream, f"{journal.stream}:dead"):
+            await client.delete(name)
+    finally:
+        await client.aclose()
 
 
 def _sqlite(tmp: Path) -> dict[str, Any]:
