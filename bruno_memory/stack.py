@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Hashable, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, cast
 
 from bruno_core.interfaces.memory import MemoryInterface
@@ -14,7 +13,7 @@ from bruno_core.models.memory import MemoryEntry, MemoryQuery
 from bruno_core.models.message import Message
 from cachetools import LRUCache
 
-from bruno_memory import guards, hybrid
+from bruno_memory import fills, guards, hybrid
 from bruno_memory.errors import NotFound
 from bruno_memory.ops import (
     EMPTY,
@@ -28,11 +27,10 @@ from bruno_memory.ops import (
     Value,
     WriteOp,
 )
-from bruno_memory.policies.drops import drops_for
 from bruno_memory.records import MessageRecord, fresh, message_out, message_record
 from bruno_memory.routing import Routes, accepts, plan_routes
 from bruno_memory.stats import Generations, TierStats
-from bruno_memory.tiers.base import Durable, Leased, TextSearch, Tier, Windowed
+from bruno_memory.tiers.base import Durable, TextSearch, Tier, Windowed
 from bruno_memory.versions import CLOCK, stamp
 
 V = TypeVar("V")
@@ -83,28 +81,12 @@ class MemoryStack(MemoryInterface):
                     self._routes = self._plan(tiers)
         return self._routes
 
-    def _plan(self, tiers: Sequence[Tier]) -> Routes:
-        """Route the tiers; a write-behind durable tier reports its flushes to the stack."""
+    @staticmethod
+    def _plan(tiers: Sequence[Tier]) -> Routes:
+        """Route the tiers; a write-behind durable tier settles the caches as it flushes."""
         routes = plan_routes(tiers)
-        settlers = [t for t in routes.caches if callable(getattr(t, "settle", None))]
-        when_applied = getattr(routes.durable, "when_applied", None)
-        if settlers and callable(when_applied):
-            when_applied(lambda ops: self._settle(routes, settlers, ops))
+        fills.settle_on_flush(routes)
         return routes
-
-    async def _settle(self, routes: Routes, settlers: list[Tier], ops: list[WriteOp]) -> None:
-        """Writes reached a write-behind durable tier: what another process filled from
-        it before then (its read missed them) leaves the shared caches, and the local
-        ones drop it too (an LRU with invalidation tells every process)."""
-        targets = drops_for(ops)
-        raced: dict[Hashable, None] = {}
-        for tier in settlers:
-            raced.update(dict.fromkeys(await tier.settle(targets)))  # type: ignore[attr-defined]
-        if raced:
-            drops = [targets[t] for t in raced]
-            for tier in routes.caches:
-                if tier not in settlers:
-                    await tier.write(drops)
 
     @property
     def tiers(self) -> tuple[Tier, ...]:
@@ -190,10 +172,10 @@ class MemoryStack(MemoryInterface):
 
     async def _missed(self, routes: Routes, missed: list[tuple[Tier, str | None]], tier: Tier,
                       target: Key | str) -> None:
-        """Note a tier to fill; a shared cache first hands out a lease (``Leased``)."""
+        """Note a tier to fill, with its lease when it takes one (see ``fills``)."""
         if tier.name not in routes.leased:
             missed.append((tier, None))
-        elif (lease := await cast(Leased, tier).lease(target)) is not None:
+        elif (lease := await fills.lease(tier, target)) is not None:
             missed.append((tier, lease))
 
     async def _fill(self, tiers: list[tuple[Tier, str | None]], op: Put | FillWindow,
@@ -204,7 +186,7 @@ class MemoryStack(MemoryInterface):
             if self._generations.stamp(key) != stamp:
                 return
             if accepts(tier, op):
-                await tier.write([op if lease is None else replace(op, lease=lease)])
+                await tier.write([fills.leased(op, lease)])
 
     async def _durable(self) -> Any:
         durable = (await self._ready()).durable

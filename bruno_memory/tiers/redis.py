@@ -32,9 +32,6 @@ from bruno_memory.records import MessageRecord
 from bruno_memory.redis_client import SeedNodes, check_cluster_db, connect
 from bruno_memory.tiers.base import BaseTier, TierContext
 from bruno_memory.tiers.redis_keys import (
-    FILL_RECORD_SHA,
-    FILL_WINDOW_SHA,
-    SCRIPTS,
     Command,
     KeyNames,
     Ttls,
@@ -48,6 +45,7 @@ from bruno_memory.tiers.redis_keys import (
     settle_commands,
     window_range,
 )
+from bruno_memory.tiers.redis_scripts import FILL_RECORD_SHA, FILL_WINDOW_SHA, SCRIPTS
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
