@@ -46,7 +46,7 @@ class PendingLog:
         self._barriers: list[Entry] = []  # clears, purges and message deletes
         self._ns: Counter[Namespace] = Counter()
         self._msg_users: Counter[str | None] = Counter()
-        self._busy: Counter[Key] = Counter()  # keys of in-flight entries
+        self._busy: dict[Key, int] = {}  # keys of in-flight entries, and how many
         self._inflight = 0
         self._barrier_inflight = False
         self.last_seq = 0
@@ -130,17 +130,16 @@ class PendingLog:
         if inflight:
             self._inflight += 1
             if key is not None:
-                self._busy[key] += 1
+                busy = self._busy
+                busy[key] = busy.get(key, 0) + 1
                 if self._slot.get(key) is e:
                     del self._slot[key]
             return
         self._inflight -= 1
         if key is None:
             self._barrier_inflight = False
-        else:
-            self._busy[key] -= 1
-            if not self._busy[key]:
-                del self._busy[key]
+        elif (left := self._busy.pop(key) - 1) > 0:
+            self._busy[key] = left
 
     def release(self, entries: list[Entry]) -> None:
         """Entries whose flush failed: they wait again (new writes no longer merge in)."""
