@@ -308,6 +308,10 @@ def _configs() -> list[Any]:
         pytest.param({**behind, "journal": "redis", "durable": "postgres"},
                      id="postgres+write-behind+redis-journal",
                      marks=[*redis_marks, pytest.mark.postgres]),
+        pytest.param({**behind, "write_behind": {"flushers": 2, "batch_size": 50},
+                      "journal": "redis", "durable": "postgres"},
+                     id="postgres+two-flushers+redis-journal",
+                     marks=[*redis_marks, pytest.mark.postgres]),
     ]
 
 
