@@ -292,6 +292,8 @@ class RedisTier(BaseTier[RedisConfig]):
         if not cmds:
             return
         replies = await self._run("write", lambda: self._pipeline(cmds))
+        if not any(getattr(op, "lease", None) is not None for op in ops):
+            return  # not a fill: nothing to count or undo
         self.fills_dropped += sum(1 for c, r in zip(cmds, replies, strict=True)
                                   if r == 0 and c[0] == "EVALSHA" and c[1] in _FILLS)
         filled = leased_fills(ops, self.names)
