@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _timing import measure, ratio
 
 from bruno_memory import build_memory
-from bruno_memory.codec import message_row
-from bruno_memory.records import MessageRecord
-from bruno_memory.tiers import _sql
+from bruno_memory.core.codec import message_row
+from bruno_memory.core.records import MessageRecord
+from bruno_memory.tiers.sql import text as _sql
 
 WORDS = "cat dog garden music travel coffee river mountain book movie friend dinner".split()
 UPSERT = _sql.upsert("messages", _sql.MESSAGE_COLUMNS, "id")

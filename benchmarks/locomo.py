@@ -33,8 +33,10 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 from bruno_core.models.message import Message, MessageRole  # noqa: E402
 
-from bruno_memory import build_memory, hybrid, search  # noqa: E402
+from bruno_memory import build_memory  # noqa: E402
 from bruno_memory.config.loader import load_config  # noqa: E402
+from bruno_memory.stack import fusion as search  # noqa: E402
+from bruno_memory.stack import hybrid  # noqa: E402
 
 KS = (1, 5, 10, 20)
 ROOT = Path(__file__).resolve().parents[1]

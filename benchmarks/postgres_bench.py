@@ -34,10 +34,12 @@ from typing import Any, TypeAlias
 import asyncpg
 from bruno_core.models.message import Message, MessageRole
 
-from bruno_memory import build_memory, codec
-from bruno_memory.records import MessageRecord
-from bruno_memory.text import STOPWORDS
-from bruno_memory.tiers import _sql, postgres_schema
+from bruno_memory import build_memory
+from bruno_memory.core import codec
+from bruno_memory.core.records import MessageRecord
+from bruno_memory.core.text import STOPWORDS
+from bruno_memory.tiers.sql import postgres_schema
+from bruno_memory.tiers.sql import text as _sql
 
 Conn: TypeAlias = asyncpg.Connection
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)

@@ -29,7 +29,7 @@ from bruno_core.models.message import Message, MessageRole
 from redis.asyncio import Redis
 
 from bruno_memory import build_memory
-from bruno_memory.tiers.redis import RedisTier
+from bruno_memory.tiers.redis.tier import RedisTier
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 LIMIT = 20

@@ -2,7 +2,7 @@
 
 from bruno_memory.build import build_memory
 from bruno_memory.config import StackConfig, load_config
-from bruno_memory.errors import (
+from bruno_memory.core.errors import (
     Backpressure,
     BrunoMemoryConfigError,
     BrunoMemoryError,
@@ -16,7 +16,7 @@ from bruno_memory.errors import (
     TierUnavailable,
     UnknownKind,
 )
-from bruno_memory.stack import MemoryStack
+from bruno_memory.stack.facade import MemoryStack
 
 __version__ = "0.1.0"
 

@@ -8,14 +8,14 @@ from typing import Any
 
 from bruno_memory.config.loader import Source, load_config
 from bruno_memory.config.models import StackConfig, TierConfig
-from bruno_memory.registry import tier_class
-from bruno_memory.routing import check
-from bruno_memory.stack import MemoryStack
+from bruno_memory.config.registry import tier_class
+from bruno_memory.stack.facade import MemoryStack
+from bruno_memory.stack.routing import check
 from bruno_memory.tiers.base import Tier, TierContext
 
 POLICIES: dict[str, str] = {
-    "fallback": "bruno_memory.policies.fallback:wrap",
-    "write-behind": "bruno_memory.policies.write_behind:wrap",
+    "fallback": "bruno_memory.policies.fallback.policy:wrap",
+    "write-behind": "bruno_memory.policies.write_behind.policy:wrap",
     "invalidation": "bruno_memory.policies.invalidation:wrap",
 }
 
@@ -73,7 +73,7 @@ def _embedding(cfg: StackConfig) -> Any:
     """The stack's embedding provider (cached, batching), or ``None`` if none is configured."""
     if cfg.embedding is None:
         return None
-    from bruno_memory.embedding import create_embedding
+    from bruno_memory.providers.embedding import create_embedding
 
     return create_embedding(cfg.embedding)
 

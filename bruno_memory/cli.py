@@ -12,7 +12,7 @@ from bruno_core.utils.exceptions import BrunoError
 
 from bruno_memory.build import check_config, open_tiers
 from bruno_memory.config.loader import load_config
-from bruno_memory.stats import TierStats
+from bruno_memory.stack.stats import TierStats
 
 
 def main(argv: Sequence[str] | None = None) -> int:

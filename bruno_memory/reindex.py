@@ -10,13 +10,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from bruno_memory import codec
 from bruno_memory.build import _embedding, check_config
-from bruno_memory.capabilities import Capability
 from bruno_memory.config.loader import Source, load_config
 from bruno_memory.config.models import StackConfig
-from bruno_memory.ops import Put, Value
-from bruno_memory.registry import tier_class
+from bruno_memory.config.registry import tier_class
+from bruno_memory.core import codec
+from bruno_memory.core.capabilities import Capability
+from bruno_memory.core.ops import Put, Value
 from bruno_memory.tiers.base import TierContext
 
 # keyset pages over the authoritative tier (``?`` placeholders: both SQL tiers accept them)

@@ -12,7 +12,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from bruno_memory.config.models import StackConfig, TierConfig
-from bruno_memory.errors import BrunoMemoryConfigError
+from bruno_memory.core.errors import BrunoMemoryConfigError
 
 Source = str | os.PathLike[str] | Mapping[str, Any] | None
 
@@ -148,7 +148,7 @@ def _preset(policy: Any, dirs: list[Path], origin: str, path: str) -> dict[str, 
 
 def validate(raw: dict[str, Any], origin: str) -> StackConfig:
     """Validate the stack, then each tier against its kind's own model."""
-    from bruno_memory.registry import tier_config_model
+    from bruno_memory.config.registry import tier_config_model
 
     tiers = raw.get("tiers")
     if not isinstance(tiers, list) or not tiers:

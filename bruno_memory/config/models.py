@@ -14,7 +14,7 @@ from pydantic import (
     model_validator,
 )
 
-from bruno_memory.redis_client import SeedNodes, check_cluster_db, has_hash_tag
+from bruno_memory.drivers.redis import SeedNodes, check_cluster_db, has_hash_tag
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")

@@ -10,9 +10,9 @@ from typing import Any
 from bruno_core.models.context import SessionContext
 from bruno_core.models.memory import MemoryEntry, MemoryQuery
 
-from bruno_memory.capabilities import Capability
-from bruno_memory.ops import Empty, Key, Miss, Value, WriteOp
-from bruno_memory.records import MessageRecord
+from bruno_memory.core.capabilities import Capability
+from bruno_memory.core.ops import Empty, Key, Miss, Value, WriteOp
+from bruno_memory.core.records import MessageRecord
 from bruno_memory.tiers.base import Neighbour, Scored, Tier
 
 
@@ -105,7 +105,7 @@ class PolicyTier:
     def _inner_call(self, method: str) -> Any:
         found = getattr(self.inner, method, None)
         if found is None:
-            from bruno_memory.errors import CapabilityMissing
+            from bruno_memory.core.errors import CapabilityMissing
 
             raise CapabilityMissing(f"tier {self.name!r} has no {method}")
         return found

@@ -29,13 +29,13 @@ from redis import exceptions as rx
 from redis.asyncio import Redis
 
 from bruno_memory.config.models import InvalidationConfig, TierConfig, mask_password
-from bruno_memory.errors import BrunoMemoryConfigError
-from bruno_memory.opcodec import DecodeError, decode_op, encode_op, frame, unframe
-from bruno_memory.ops import MISS, Empty, FillWindow, Key, Miss, Put, Value, WriteOp
+from bruno_memory.core.drops import drops_for
+from bruno_memory.core.errors import BrunoMemoryConfigError
+from bruno_memory.core.generations import Generations
+from bruno_memory.core.opcodec import DecodeError, decode_op, encode_op, frame, unframe
+from bruno_memory.core.ops import MISS, Empty, FillWindow, Key, Miss, Put, Value, WriteOp
+from bruno_memory.core.records import MessageRecord
 from bruno_memory.policies.base import PolicyTier, stop_tasks
-from bruno_memory.policies.drops import drops_for
-from bruno_memory.records import MessageRecord
-from bruno_memory.stats import Generations
 from bruno_memory.tiers.base import Tier, TierContext
 
 log = structlog.get_logger(__name__)

@@ -17,8 +17,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bruno_memory.errors import TierError, TierUnavailable
-from bruno_memory.ops import Empty, Key, Value, WriteOp
+from bruno_memory.core.errors import TierError, TierUnavailable
+from bruno_memory.core.ops import Empty, Key, Value, WriteOp
 from bruno_memory.policies.base import PolicyTier
 
 

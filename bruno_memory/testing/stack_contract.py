@@ -16,7 +16,7 @@ from bruno_core.models.memory import MemoryEntry, MemoryMetadata, MemoryQuery, M
 from bruno_core.models.message import Message, MessageRole, MessageType
 from bruno_core.utils.exceptions import MemoryError as CoreMemoryError
 
-from bruno_memory.errors import InvalidInput, NotFound
+from bruno_memory.core.errors import InvalidInput, NotFound
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 HOSTILE = [

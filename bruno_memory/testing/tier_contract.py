@@ -17,9 +17,9 @@ from bruno_core.models.context import SessionContext, UserContext
 from bruno_core.models.memory import MemoryEntry, MemoryMetadata, MemoryQuery, MemoryType
 from bruno_core.models.message import Message, MessageRole
 
-from bruno_memory.capabilities import Capability as C
-from bruno_memory.ops import EMPTY, MISS, ClearHistory, Delete, FillWindow, Key, PurgeUser, Put
-from bruno_memory.records import MessageRecord
+from bruno_memory.core.capabilities import Capability as C
+from bruno_memory.core.ops import EMPTY, MISS, ClearHistory, Delete, FillWindow, Key, PurgeUser, Put
+from bruno_memory.core.records import MessageRecord
 from bruno_memory.tiers.base import Durable, TextSearch, Windowed
 
 __all__ = [name for name in dir() if name.startswith("test_")]  # filled at the end
@@ -57,7 +57,7 @@ def msg(
 
 
 def put(value: Any) -> Put:
-    from bruno_memory.codec import key_of
+    from bruno_memory.core.codec import key_of
 
     return Put(key_of(value), value)
 
@@ -216,7 +216,7 @@ async def test_purge_user_removes_only_that_user(tier: Any) -> None:
     ]
     await tier.write([put(v) for v in mine + theirs])
     await tier.write([PurgeUser("gone")])
-    from bruno_memory.codec import key_of
+    from bruno_memory.core.codec import key_of
 
     got = await tier.get([key_of(v) for v in mine + theirs])
     assert all(got.get(key_of(v), MISS) in (MISS, EMPTY) for v in mine)

@@ -10,10 +10,10 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar, runtime_checkable
 from bruno_core.models.context import SessionContext
 from bruno_core.models.memory import MemoryEntry, MemoryQuery
 
-from bruno_memory.capabilities import Capability
 from bruno_memory.config.models import TierConfig
-from bruno_memory.ops import Empty, Key, Miss, Value, WriteOp
-from bruno_memory.records import MessageRecord
+from bruno_memory.core.capabilities import Capability
+from bruno_memory.core.ops import Empty, Key, Miss, Value, WriteOp
+from bruno_memory.core.records import MessageRecord
 
 T = TypeVar("T")
 C = TypeVar("C", bound=TierConfig)

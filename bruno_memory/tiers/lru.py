@@ -8,9 +8,9 @@ from typing import Any, Literal
 
 from bruno_core.models.context import SessionContext
 
-from bruno_memory.capabilities import Capability
 from bruno_memory.config.models import Duration, PositiveInt, TierConfig
-from bruno_memory.ops import (
+from bruno_memory.core.capabilities import Capability
+from bruno_memory.core.ops import (
     MISS,
     ClearHistory,
     Delete,
@@ -23,7 +23,7 @@ from bruno_memory.ops import (
     Value,
     WriteOp,
 )
-from bruno_memory.records import MessageRecord
+from bruno_memory.core.records import MessageRecord
 from bruno_memory.tiers.base import BaseTier
 from bruno_memory.tiers.window import Window, merge_into, serve
 

@@ -6,8 +6,8 @@ import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bruno_memory.ops import MISS, Miss
-from bruno_memory.records import MessageRecord
+from bruno_memory.core.ops import MISS, Miss
+from bruno_memory.core.records import MessageRecord
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from bruno_memory import build_memory
 from bruno_memory.build import check_config
 from bruno_memory.cli import main
 from bruno_memory.config.loader import load_config
-from bruno_memory.errors import BrunoMemoryConfigError, MissingDependency, UnknownKind
+from bruno_memory.core.errors import BrunoMemoryConfigError, MissingDependency, UnknownKind
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -84,7 +84,7 @@ def test_env_defaults_and_values_are_interpolated_after_parsing() -> None:
 def test_missing_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     """A kind whose driver is not installed names the extra to install."""
     monkeypatch.setitem(sys.modules, "asyncpg", None)
-    monkeypatch.delitem(sys.modules, "bruno_memory.tiers.postgres", raising=False)
+    monkeypatch.delitem(sys.modules, "bruno_memory.tiers.sql.postgres", raising=False)
     with pytest.raises(MissingDependency) as info:
         load_config({"tiers": [{"kind": "postgres", "dsn": "postgresql://x/y"}]})
     assert "pip install 'bruno-memory[postgres]'" in str(info.value)

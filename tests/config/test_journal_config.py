@@ -9,7 +9,7 @@ import pytest
 
 from bruno_memory.config.loader import load_config
 from bruno_memory.config.models import JournalConfig
-from bruno_memory.errors import BrunoMemoryConfigError
+from bruno_memory.core.errors import BrunoMemoryConfigError
 
 
 def journal_of(**journal: Any) -> JournalConfig:

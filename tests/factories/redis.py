@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bruno_memory.redis_client import connect
+from bruno_memory.drivers.redis import connect
 from tests.factories import StackFactory, TierFactory
 from tests.factories.postgres import drop_schema, postgres
 from tests.redis_servers import cluster_url

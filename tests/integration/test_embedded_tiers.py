@@ -8,14 +8,14 @@ from pathlib import Path
 
 from bruno_core.models.context import SessionContext
 
-from bruno_memory.codec import key_of
 from bruno_memory.config.loader import load_config
-from bruno_memory.ops import MISS, FillWindow, Put
+from bruno_memory.core.codec import key_of
+from bruno_memory.core.ops import MISS, FillWindow, Put
 from bruno_memory.testing.tier_contract import msg
 from bruno_memory.tiers.base import TierContext
 from bruno_memory.tiers.lru import LRUTier
-from bruno_memory.tiers.sqlite import SQLiteTier
-from bruno_memory.tiers.sqlite_schema import MIGRATIONS
+from bruno_memory.tiers.sql.sqlite import SQLiteTier
+from bruno_memory.tiers.sql.sqlite_schema import MIGRATIONS
 
 
 class FakeClock:

@@ -25,14 +25,19 @@ from bruno_core.models.message import MessageRole
 
 from bruno_memory.build import create_tier
 from bruno_memory.config.loader import load_config
-from bruno_memory.errors import BrunoMemoryConfigError, CorruptRecord, TierError, TierUnavailable
-from bruno_memory.ops import ClearHistory, Delete, Key, PurgeUser, Put
-from bruno_memory.records import MessageRecord
+from bruno_memory.core.errors import (
+    BrunoMemoryConfigError,
+    CorruptRecord,
+    TierError,
+    TierUnavailable,
+)
+from bruno_memory.core.ops import ClearHistory, Delete, Key, PurgeUser, Put
+from bruno_memory.core.records import MessageRecord
 from bruno_memory.testing.tier_contract import msg, put
-from bruno_memory.tiers import postgres
 from bruno_memory.tiers.base import TierContext
-from bruno_memory.tiers.postgres import PostgresTier, masked, winners
-from bruno_memory.tiers.postgres_schema import MIGRATIONS
+from bruno_memory.tiers.sql import postgres
+from bruno_memory.tiers.sql.postgres import PostgresTier, masked, winners
+from bruno_memory.tiers.sql.postgres_schema import MIGRATIONS
 from tests.factories.postgres import drop_schema
 
 pytestmark = pytest.mark.postgres
@@ -266,7 +271,7 @@ def test_error_map_covers_every_driver_exception() -> None:
         with pytest.raises(TierUnavailable), tier._errors("probe"):
             raise cls("boom")
     with pytest.raises(CorruptRecord), tier._errors("probe"):
-        from bruno_memory.codec import DecodeError
+        from bruno_memory.core.codec import DecodeError
 
         raise DecodeError("bad payload")
 

@@ -23,20 +23,20 @@ from redis import exceptions as rx
 from redis.asyncio.connection import AbstractConnection
 
 from bruno_memory.build import create_tier
-from bruno_memory.codec import key_of
 from bruno_memory.config.loader import load_config
-from bruno_memory.errors import (
+from bruno_memory.core.codec import key_of
+from bruno_memory.core.errors import (
     BrunoMemoryConfigError,
     CorruptRecord,
     TierError,
     TierUnavailable,
     translate_errors,
 )
-from bruno_memory.ops import MISS, FillWindow, Key, PurgeUser, Put, WriteOp
-from bruno_memory.records import MessageRecord
+from bruno_memory.core.ops import MISS, FillWindow, Key, PurgeUser, Put, WriteOp
+from bruno_memory.core.records import MessageRecord
 from bruno_memory.tiers.base import TierContext
-from bruno_memory.tiers.redis import ERRORS, RedisConfig, RedisTier
-from bruno_memory.tiers.redis_keys import KeyNames
+from bruno_memory.tiers.redis.keys import KeyNames
+from bruno_memory.tiers.redis.tier import ERRORS, RedisConfig, RedisTier
 from tests.redis_servers import RedisServer, cluster_url, owned_server
 
 pytestmark = pytest.mark.redis

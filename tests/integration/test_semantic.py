@@ -16,12 +16,14 @@ import pytest
 from bruno_core.models.memory import MemoryEntry, MemoryMetadata, MemoryQuery, MemoryType
 from bruno_core.models.message import Message, MessageRole
 
-from bruno_memory import build_memory, hybrid, search
+from bruno_memory import build_memory
 from bruno_memory.config.loader import load_config
 from bruno_memory.config.models import EmbeddingConfig
-from bruno_memory.embedding import create_embedding
+from bruno_memory.providers.embedding import create_embedding
 from bruno_memory.reindex import reindex
-from bruno_memory.tiers._vector import ModelMismatch, VectorFilter
+from bruno_memory.stack import fusion as search
+from bruno_memory.stack import hybrid
+from bruno_memory.tiers.vector.base import ModelMismatch, VectorFilter
 from tests.factories import opened
 from tests.factories.semantic import HASHING, STACKS, TIERS
 
@@ -216,7 +218,7 @@ async def test_neighbours_of_another_users_message_are_never_returned(
 
 async def test_batcher_coalesces_requests_made_while_a_batch_runs() -> None:
     """Requests arriving while the provider is busy go out together in the next call."""
-    from bruno_memory.embedding.cache import Batcher
+    from bruno_memory.providers.embedding.cache import Batcher
 
     calls: list[list[str]] = []
 
@@ -266,8 +268,8 @@ def _memory(text: str, user: str = "u1", **md: Any) -> MemoryEntry:
 
 async def test_every_memory_filter_is_pushed_down(vector_tier: Any) -> None:
     """Types, categories, tags, confidence, importance and expiry filter the vector search."""
-    from bruno_memory.codec import key_of
-    from bruno_memory.ops import Put
+    from bruno_memory.core.codec import key_of
+    from bruno_memory.core.ops import Put
 
     items = {
         "fact": _memory("coffee in the morning", category="food", tags=["drink"], confidence=0.9),
@@ -299,8 +301,8 @@ async def test_every_memory_filter_is_pushed_down(vector_tier: Any) -> None:
 
 async def test_message_search_is_scoped_to_user_and_conversation(vector_tier: Any) -> None:
     """A vector search for one user or conversation never returns another's messages."""
-    from bruno_memory.ops import Put
-    from bruno_memory.records import message_record
+    from bruno_memory.core.ops import Put
+    from bruno_memory.core.records import message_record
 
     recs = [
         message_record(_msg("the red bicycle"), c, u)
@@ -314,7 +316,7 @@ async def test_message_search_is_scoped_to_user_and_conversation(vector_tier: An
 
 
 def _key(rec: Any) -> Any:
-    from bruno_memory.ops import Key
+    from bruno_memory.core.ops import Key
 
     return Key("message", rec.id)
 
@@ -397,7 +399,7 @@ def test_bruno_llm_providers_are_built_from_the_yaml_settings() -> None:
 
 def test_unknown_embedding_provider_is_a_config_error_naming_the_choices() -> None:
     """A misspelt provider fails at build time with the providers one can use."""
-    from bruno_memory.errors import BrunoMemoryConfigError
+    from bruno_memory.core.errors import BrunoMemoryConfigError
 
     with pytest.raises(BrunoMemoryConfigError, match="hashing, local, ollama, openai"):
         create_embedding(EmbeddingConfig(provider="olama"))
@@ -407,8 +409,8 @@ async def test_clear_history_removes_vectors_and_keeps_system_ones_when_asked(
     vector_tier: Any,
 ) -> None:
     """ClearHistory deletes a conversation's vectors, keeping system messages if asked."""
-    from bruno_memory.ops import ClearHistory, Put
-    from bruno_memory.records import message_record
+    from bruno_memory.core.ops import ClearHistory, Put
+    from bruno_memory.core.records import message_record
 
     system = message_record(Message(role=MessageRole.SYSTEM, content="be kind"), "c1", "u1")
     user = message_record(_msg("be quick"), "c1", "u1")

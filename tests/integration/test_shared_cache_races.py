@@ -20,12 +20,12 @@ from redis.asyncio import Redis, RedisCluster
 
 from bruno_memory.build import create_tier
 from bruno_memory.config.loader import load_config
-from bruno_memory.ops import Empty, Key, Miss, Put, Value
+from bruno_memory.core.ops import Empty, Key, Miss, Put, Value
+from bruno_memory.core.records import MessageRecord
 from bruno_memory.policies.base import PolicyTier
-from bruno_memory.records import MessageRecord
-from bruno_memory.stack import MemoryStack
+from bruno_memory.stack.facade import MemoryStack
 from bruno_memory.tiers.base import Tier, TierContext
-from bruno_memory.tiers.redis import RedisTier
+from bruno_memory.tiers.redis.tier import RedisTier
 from tests.factories.postgres import drop_schema, postgres
 from tests.redis_servers import cluster_url
 

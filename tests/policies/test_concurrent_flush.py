@@ -12,10 +12,10 @@ from typing import Any
 from bruno_core.models.memory import MemoryEntry, MemoryType
 
 from bruno_memory.config.models import WriteBehindConfig
-from bruno_memory.ops import EMPTY, ClearHistory, Delete, Key, PurgeUser, Put, WriteOp
+from bruno_memory.core.ops import EMPTY, ClearHistory, Delete, Key, PurgeUser, Put, WriteOp
 from bruno_memory.policies.base import PolicyTier
-from bruno_memory.policies.pending import PendingLog
-from bruno_memory.policies.write_behind import WriteBehind
+from bruno_memory.policies.write_behind.pending import PendingLog
+from bruno_memory.policies.write_behind.policy import WriteBehind
 from bruno_memory.testing.tier_contract import msg
 
 

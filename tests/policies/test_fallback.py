@@ -13,17 +13,22 @@ from bruno_core.models.memory import MemoryEntry, MemoryType
 
 from bruno_memory import build_memory
 from bruno_memory.config.models import BreakerConfig, JournalConfig, RetryConfig, WriteBehindConfig
-from bruno_memory.errors import BrunoMemoryConfigError, CircuitOpen, CorruptRecord, TierUnavailable
-from bruno_memory.ops import EMPTY, MISS, Key, Put, Value
+from bruno_memory.core.errors import (
+    BrunoMemoryConfigError,
+    CircuitOpen,
+    CorruptRecord,
+    TierUnavailable,
+)
+from bruno_memory.core.ops import EMPTY, MISS, Key, Put, Value
 from bruno_memory.policies.base import PolicyTier
-from bruno_memory.policies.breaker import State
-from bruno_memory.policies.fallback import Fallback
-from bruno_memory.policies.journal import create_journal
-from bruno_memory.policies.write_behind import WriteBehind
+from bruno_memory.policies.fallback.breaker import State
+from bruno_memory.policies.fallback.policy import Fallback
+from bruno_memory.policies.write_behind.journal import create_journal
+from bruno_memory.policies.write_behind.policy import WriteBehind
 from bruno_memory.testing.clock import FakeClock
 from bruno_memory.testing.faults import FlakyTier
 from bruno_memory.tiers.lru import LRUConfig, LRUTier
-from bruno_memory.tiers.sqlite import SQLiteConfig, SQLiteTier
+from bruno_memory.tiers.sql.sqlite import SQLiteConfig, SQLiteTier
 
 FAST = RetryConfig(attempts=3, initial=0.001, max_wait=0.002, jitter=0.001, budget=1.0)
 

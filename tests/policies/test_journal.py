@@ -15,15 +15,15 @@ from bruno_core.models.memory import MemoryEntry, MemoryType
 from redis.asyncio import Redis
 
 from bruno_memory.config.models import JournalConfig, WriteBehindConfig
-from bruno_memory.errors import CorruptRecord, TierUnavailable
-from bruno_memory.opcodec import decode_op, encode_op
-from bruno_memory.ops import EMPTY, Key, Put
-from bruno_memory.policies.journal import FileJournal, Journal, create_journal
-from bruno_memory.policies.journal_redis import RedisJournal
-from bruno_memory.policies.write_behind import WriteBehind
-from bruno_memory.redis_client import connect
+from bruno_memory.core.errors import CorruptRecord, TierUnavailable
+from bruno_memory.core.opcodec import decode_op, encode_op
+from bruno_memory.core.ops import EMPTY, Key, Put
+from bruno_memory.drivers.redis import connect
+from bruno_memory.policies.write_behind.journal import FileJournal, Journal, create_journal
+from bruno_memory.policies.write_behind.journal_redis import RedisJournal
+from bruno_memory.policies.write_behind.policy import WriteBehind
 from bruno_memory.testing.faults import FlakyTier, TcpProxy
-from bruno_memory.tiers.sqlite import SQLiteConfig, SQLiteTier
+from bruno_memory.tiers.sql.sqlite import SQLiteConfig, SQLiteTier
 from tests.redis_servers import cluster_url
 
 SLOW = WriteBehindConfig(interval=3600, backoff=0.005, max_backoff=0.05, max_attempts=1,

@@ -18,11 +18,11 @@ from redis.asyncio.cluster import RedisCluster
 
 from bruno_memory import build_memory
 from bruno_memory.config.models import JournalConfig
-from bruno_memory.errors import TierUnavailable
-from bruno_memory.opcodec import encode_op
-from bruno_memory.policies.journal import create_journal
-from bruno_memory.policies.journal_redis import RedisJournal
-from bruno_memory.redis_client import connect
+from bruno_memory.core.errors import TierUnavailable
+from bruno_memory.core.opcodec import encode_op
+from bruno_memory.drivers.redis import connect
+from bruno_memory.policies.write_behind.journal import create_journal
+from bruno_memory.policies.write_behind.journal_redis import RedisJournal
 from bruno_memory.testing.worker import Worker, msg_id
 from tests.policies.test_faults import sqlite_ids
 from tests.policies.test_journal import memory, mput, off_seed

@@ -7,10 +7,10 @@ from typing import Any
 from bruno_core.models.memory import MemoryEntry, MemoryType
 from bruno_core.models.message import MessageRole
 
-from bruno_memory.opcodec import decode_op, encode_op
-from bruno_memory.ops import EMPTY, ClearHistory, Delete, FillWindow, Key, PurgeUser, Put
+from bruno_memory.core.opcodec import decode_op, encode_op
+from bruno_memory.core.ops import EMPTY, ClearHistory, Delete, FillWindow, Key, PurgeUser, Put
+from bruno_memory.core.versions import VersionClock, stamp
 from bruno_memory.testing.tier_contract import msg
-from bruno_memory.versions import VersionClock, stamp
 
 
 def memory(user: str = "u1", text: str = "likes jazz") -> MemoryEntry:
@@ -18,7 +18,7 @@ def memory(user: str = "u1", text: str = "likes jazz") -> MemoryEntry:
 
 
 def put(value: Any, version: int) -> Put:
-    from bruno_memory.codec import key_of
+    from bruno_memory.core.codec import key_of
 
     return Put(key_of(value), value, version)
 

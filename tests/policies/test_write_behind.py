@@ -14,13 +14,13 @@ from bruno_core.models.message import Message, MessageRole
 
 from bruno_memory import build_memory
 from bruno_memory.config.models import WriteBehindConfig
-from bruno_memory.errors import Backpressure, CorruptRecord, TierUnavailable
-from bruno_memory.ops import EMPTY, ClearHistory, Delete, Key, PurgeUser, Put, WriteOp
+from bruno_memory.core.errors import Backpressure, CorruptRecord, TierUnavailable
+from bruno_memory.core.ops import EMPTY, ClearHistory, Delete, Key, PurgeUser, Put, WriteOp
 from bruno_memory.policies.base import PolicyTier
-from bruno_memory.policies.write_behind import WriteBehind
+from bruno_memory.policies.write_behind.policy import WriteBehind
 from bruno_memory.testing.faults import FlakyTier
 from bruno_memory.testing.tier_contract import msg
-from bruno_memory.tiers.sqlite import SQLiteConfig, SQLiteTier
+from bruno_memory.tiers.sql.sqlite import SQLiteConfig, SQLiteTier
 
 SLOW = {"interval": "1h"}  # nothing flushes on its own: only flush() and full batches
 

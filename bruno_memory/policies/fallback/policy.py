@@ -1,0 +1,246 @@
+"""Fallback: retries, a circuit breaker and single flight around one tier.
+
+Only ``TierUnavailable`` is retried (exponential backoff with jitter, one time budget per
+call); cancellation and every other error pass straight through. While the circuit is
+open, reads of a cache skip it (a miss), and writes follow ``on_error``: ``fail`` raises,
+``skip`` (caches) drops the write and owes the cache an invalidation, ``queue`` raises so
+the queue around this policy journals the write and replays it on recovery.
+
+A cache that missed writes is never trusted blindly: before it serves again, what it
+missed is invalidated (``clear()`` when the tier has one and a lot was missed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import structlog
+from bruno_core.models.context import SessionContext
+from bruno_core.models.memory import MemoryEntry, MemoryQuery
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_before_delay,
+    wait_exponential_jitter,
+)
+
+from bruno_memory.config.models import BreakerConfig, RetryConfig, TierConfig
+from bruno_memory.core.capabilities import Capability
+from bruno_memory.core.drops import Owed
+from bruno_memory.core.errors import BrunoMemoryConfigError, CircuitOpen, TierUnavailable
+from bruno_memory.core.ops import MISS, Empty, Key, Miss, Value, WriteOp
+from bruno_memory.core.records import MessageRecord
+from bruno_memory.policies.base import PolicyTier, deadline
+from bruno_memory.policies.fallback.breaker import Breaker, State
+from bruno_memory.policies.fallback.single_flight import SingleFlight
+from bruno_memory.tiers.base import Scored, Tier, TierContext
+
+T = TypeVar("T")
+log = structlog.get_logger(__name__)
+
+
+def _transient(exc: BaseException) -> bool:
+    return isinstance(exc, TierUnavailable) and not isinstance(exc, CircuitOpen)
+
+
+class Fallback(PolicyTier):
+    """Retries, circuit breaker and single flight for ``inner``.
+
+    Args:
+        on_error: what a failed write does: ``fail``, ``skip`` (caches) or ``queue``.
+        retry: backoff settings (``None``: one attempt).
+        breaker: circuit settings (``None``: no circuit).
+        clock: monotonic seconds; sleep: the pause between attempts (both injectable).
+    """
+
+    def __init__(
+        self, inner: Tier, *, on_error: str = "fail", retry: RetryConfig | None = None,
+        breaker: BreakerConfig | None = None, clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        super().__init__(inner)
+        self.on_error, self.retry = on_error, retry
+        self.is_cache = Capability.DURABLE not in inner.capabilities
+        if on_error == "skip" and not self.is_cache:
+            raise BrunoMemoryConfigError(
+                f"tier {inner.name!r} is authoritative: on_error: skip would drop writes; "
+                "use fail, or queue with a journal", path="on_error")
+        self.breaker = Breaker(breaker.failures, breaker.reset, clock) if breaker else None
+        self._sleep = sleep
+        self._flights = SingleFlight()
+        self._owed = Owed()
+        self._probing = asyncio.Lock()
+        self.retries = 0
+        self.skipped = 0
+
+    def _settings(self) -> str:
+        return f"on_error={self.on_error!r}, retry={self.retry!r}, breaker={self.breaker!r}"
+
+    # -- the guarded call -----------------------------------------------------------
+
+    async def _call(self, op: str, fn: Callable[[], Awaitable[T]]) -> T:
+        """``fn()`` behind the breaker, with retries; failures count towards opening."""
+        await self._admit(op)
+        try:
+            result = await self._attempts(op, fn)
+        except TierUnavailable as exc:
+            if _transient(exc) and self.breaker is not None:
+                self._failed(self.breaker)
+            raise
+        if self.breaker is not None:
+            self.breaker.success()
+        return result
+
+    async def _attempts(self, op: str, fn: Callable[[], Awaitable[T]]) -> T:
+        r = self.retry
+        if r is None or r.attempts == 1:
+            return await fn()
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(_transient),
+            stop=stop_after_attempt(r.attempts) | stop_before_delay(r.budget),
+            wait=wait_exponential_jitter(multiplier=r.initial, max=r.max_wait, jitter=r.jitter),
+            sleep=self._sleep, reraise=True, before_sleep=self._count_retry,
+        )
+        async def attempt() -> T:  # a coroutine function: tenacity awaits it
+            return await fn()
+
+        try:
+            async with deadline(r.budget):
+                return await retrying(attempt)
+        except TimeoutError as exc:
+            raise TierUnavailable(f"no answer within the {r.budget}s budget", tier=self.name,
+                                  op=op, cause=exc) from exc
+
+    def _failed(self, b: Breaker) -> None:
+        b.failure()
+        if b.state is State.OPEN and self.is_cache:
+            self._owed.owe_clear()  # an outage: anything may have changed meanwhile
+
+    def _count_retry(self, state: Any) -> None:
+        self.retries += 1
+
+    async def _admit(self, op: str) -> None:
+        """Refuse while open; run the probe (and owed invalidations) when one is due."""
+        b = self.breaker
+        if b is not None and b.state is not State.CLOSED:
+            if not b.probe_due() or self._probing.locked():
+                raise CircuitOpen(f"circuit open, next probe in {b.retry_in():.1f}s",
+                                  tier=self.name, op=op)
+            await self._probe(op)
+        elif self._owed:
+            await self._settle_owed(op)
+
+    async def _probe(self, op: str) -> None:
+        b = self.breaker
+        assert b is not None
+        async with self._probing:
+            b.start_probe()
+            try:
+                await self.inner.ping()
+                await self._settle_owed(op)
+            except TierUnavailable as exc:
+                self._failed(b)
+                raise CircuitOpen(f"probe failed: {exc}", tier=self.name, op=op) from exc
+            except BaseException:
+                self._failed(b)
+                raise
+            b.success()
+            log.info("circuit closed", tier=self.name)
+
+    async def _settle_owed(self, op: str) -> None:
+        """Invalidate what this cache missed while writes skipped it."""
+        ops, clear = self._owed.take(has_clear=callable(getattr(self.inner, "clear", None)))
+        try:
+            if clear:
+                await self.inner.clear()  # type: ignore[attr-defined]
+            elif ops:
+                await self.inner.write(ops)
+        except BaseException:
+            self._owed.restore(ops, clear)
+            raise
+
+    # -- reads ----------------------------------------------------------------------
+
+    async def _read(self, op: str, key: Hashable, fn: Callable[[], Awaitable[T]], miss: Any) -> T:
+        try:
+            return await self._flights.run(key, lambda: self._call(op, fn))
+        except TierUnavailable:
+            if not self.is_cache:
+                raise
+            return miss  # type: ignore[no-any-return]
+
+    async def get(self, keys: Sequence[Key]) -> Mapping[Key, Value | Empty]:
+        found = await self._read("get", ("get", *keys), lambda: self.inner.get(keys), {})
+        return dict(found)
+
+    async def window(
+        self, conversation_id: str, limit: int | None
+    ) -> Sequence[MessageRecord] | Miss:
+        key = ("window", conversation_id, limit)
+        load = lambda: PolicyTier.window(self, conversation_id, limit)  # noqa: E731
+        return await self._read("window", key, load, MISS)
+
+    async def lease(self, target: Key | str) -> str | None:
+        """The inner tier's fill lease; none (so no fill) while a cache is unavailable."""
+        take = self._inner_call("lease")
+        try:
+            token: str | None = await self._call("lease", lambda: take(target))
+        except TierUnavailable:
+            if not self.is_cache:
+                raise
+            return None
+        return token
+
+    async def search_messages(
+        self, query: str, user_id: str | None, limit: int, conversation_id: str | None = None
+    ) -> list[Scored[MessageRecord]]:
+        key = ("search", query, user_id, limit, conversation_id)
+        load = lambda: PolicyTier.search_messages(  # noqa: E731
+            self, query, user_id, limit, conversation_id)
+        return await self._read("search", key, load, [])
+
+    async def query_memories(self, query: MemoryQuery, now: float) -> list[Scored[MemoryEntry]]:
+        load = lambda: PolicyTier.query_memories(self, query, now)  # noqa: E731
+        return await self._call("query_memories", load)
+
+    async def latest_session(self, user_id: str) -> SessionContext | None:
+        load = lambda: PolicyTier.latest_session(self, user_id)  # noqa: E731
+        return await self._read("latest_session", ("latest_session", user_id), load, None)
+
+    async def statistics(self, user_id: str) -> dict[str, Any]:
+        return await self._call("statistics", lambda: PolicyTier.statistics(self, user_id))
+
+    # -- writes ---------------------------------------------------------------------
+
+    async def write(self, ops: Sequence[WriteOp]) -> None:
+        try:
+            await self._call("write", lambda: self.inner.write(ops))
+        except TierUnavailable as exc:
+            if self.on_error != "skip":
+                raise
+            self.skipped += len(ops)
+            self._owed.add(ops)
+            log.warning("cache write skipped; invalidation owed", tier=self.name,
+                        error=str(exc), owed=len(self._owed))
+
+    def metrics(self) -> dict[str, Any]:
+        b = self.breaker
+        mine = {
+            "circuit": b.state.value if b else "none",
+            "opened": b.opened if b else 0,
+            "retries": self.retries,
+            "skipped_writes": self.skipped,
+            "owed_invalidations": len(self._owed),
+            "single_flight_shared": self._flights.shared,
+        }
+        return {**super().metrics(), "fallback": mine}
+
+
+def wrap(tier: Tier, cfg: TierConfig, context: TierContext) -> Fallback:
+    """The ``fallback`` policy from a tier's ``on_error``, ``retry`` and ``breaker``."""
+    return Fallback(tier, on_error=cfg.on_error, retry=cfg.retry, breaker=cfg.breaker,
+                    clock=context.clock)

@@ -1,0 +1,237 @@
+"""What the SQL tiers share beyond SQL text: write ops -> statements, rows -> records,
+and every read, over a tier's ``_fetch``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+from bruno_core.models.context import SessionContext, UserContext
+from bruno_core.models.memory import MemoryEntry, MemoryQuery
+
+from bruno_memory.core import codec
+from bruno_memory.core.ops import (
+    EMPTY,
+    ClearHistory,
+    Delete,
+    Empty,
+    FillWindow,
+    Key,
+    PurgeUser,
+    Put,
+    Value,
+    WriteOp,
+)
+from bruno_memory.core.records import MessageRecord
+from bruno_memory.core.text import terms
+from bruno_memory.tiers.base import Neighbour, Scored
+from bruno_memory.tiers.sql import text as _sql
+
+Statement = tuple[str, list[tuple[Any, ...]]]
+
+UPSERTS = {ns: _sql.upsert(*target) for ns, target in _sql.UPSERT_TARGETS.items()}
+_DELETE = {
+    "message": "DELETE FROM messages WHERE id = ?",
+    "session": "DELETE FROM sessions WHERE session_id = ?",
+    "conversation": "DELETE FROM sessions WHERE conversation_id = ?",
+    "user": "DELETE FROM users WHERE user_id = ?",
+    "memory": "DELETE FROM memories WHERE id = ?",
+}
+CLEAR_ALL = "DELETE FROM messages WHERE conversation_id = ?"
+CLEAR_KEEP_SYSTEM = "DELETE FROM messages WHERE conversation_id = ? AND role <> 'system'"
+PURGE = [
+    "DELETE FROM messages WHERE user_id = ? OR conversation_id IN "
+    "(SELECT conversation_id FROM sessions WHERE user_id = ?)",
+    "DELETE FROM sessions WHERE user_id = ?",
+    "DELETE FROM memories WHERE user_id = ?",
+    "DELETE FROM users WHERE user_id = ?",
+]
+_PURGE_ARITY = [2, 1, 1, 1]
+
+
+TOMBSTONE = (
+    "INSERT INTO tombstones AS t (scope, id, version) VALUES (?, ?, ?) ON CONFLICT (scope, id) "
+    "DO UPDATE SET version = excluded.version WHERE excluded.version > t.version"
+)
+PRUNE_TOMBSTONES = "DELETE FROM tombstones WHERE version < ?"
+TOMBSTONE_HORIZON = 7 * 86400 * 10**9
+"""Tombstones older than this (in version nanoseconds) than a newer one are pruned: a
+replayed write older than a week could resurrect what it predates."""
+_NEWER = " AND version <= ?"
+PURGE_VERSIONED = [
+    "DELETE FROM messages WHERE (user_id = ? OR conversation_id IN "
+    "(SELECT conversation_id FROM sessions WHERE user_id = ?)) AND version <= ?",
+    *(sql + _NEWER for sql in PURGE[1:]),
+]
+
+
+def plan(ops: Sequence[WriteOp], tags: Any) -> list[Statement]:
+    """Statements for ``ops``, consecutive ones with the same SQL batched together.
+
+    Versioned deletes (``version > 0``) remove only rows not newer than themselves and
+    leave a tombstone (see ``_sql.TOMBSTONES``).
+
+    Args:
+        ops: the writes, in order.
+        tags: turns a tag list into the driver's parameter (JSON text or an array).
+    """
+    out: list[Statement] = []
+    for sql, row in _rows(ops, tags):
+        if out and out[-1][0] == sql:
+            out[-1][1].append(row)
+        else:
+            out.append((sql, [row]))
+    newest = max((_version(op) for op in ops if not isinstance(op, (Put, FillWindow))), default=0)
+    if newest:
+        out.append((PRUNE_TOMBSTONES, [(newest - TOMBSTONE_HORIZON,)]))
+    return out
+
+
+def _version(op: WriteOp) -> int:
+    return getattr(op, "version", 0)
+
+
+def _rows(ops: Sequence[WriteOp], tags: Any) -> Any:
+    for op in ops:
+        if isinstance(op, Put):
+            yield UPSERTS[op.key.ns], (*_row(op.value, tags), op.version)
+        elif isinstance(op, (Delete, ClearHistory, PurgeUser)) and op.version:
+            yield from _versioned(op)
+        elif isinstance(op, Delete):
+            yield _DELETE[op.key.ns], (op.key.id,)
+        elif isinstance(op, ClearHistory):
+            yield (CLEAR_KEEP_SYSTEM if op.keep_system else CLEAR_ALL), (op.conversation_id,)
+        elif isinstance(op, PurgeUser):
+            for sql, arity in zip(PURGE, _PURGE_ARITY, strict=True):
+                yield sql, (op.user_id,) * arity
+        elif not isinstance(op, FillWindow):
+            raise TypeError(f"unknown write op {op!r}")
+
+
+def _versioned(op: Delete | ClearHistory | PurgeUser) -> Any:
+    """A delete that spares newer rows, and its tombstone."""
+    v = op.version
+    if isinstance(op, Delete):
+        yield _DELETE[op.key.ns] + _NEWER, (op.key.id, v)
+        yield TOMBSTONE, (op.key.ns, op.key.id, v)
+    elif isinstance(op, ClearHistory):
+        sql = CLEAR_KEEP_SYSTEM if op.keep_system else CLEAR_ALL
+        yield sql + _NEWER, (op.conversation_id, v)
+        yield TOMBSTONE, ("clear" if op.keep_system else "clear-all", op.conversation_id, v)
+    else:
+        for sql, arity in zip(PURGE_VERSIONED, _PURGE_ARITY, strict=True):
+            yield sql, (*(op.user_id,) * arity, v)
+        yield TOMBSTONE, ("purge", op.user_id, v)
+
+
+def _row(value: Value, tags: Any) -> tuple[Any, ...]:
+    if isinstance(value, MessageRecord):
+        return codec.message_row(value)
+    if isinstance(value, SessionContext):
+        return codec.session_row(value)
+    if isinstance(value, UserContext):
+        return codec.user_row(value)
+    row = codec.memory_row(value)
+    return (*row[:5], tags(row[5]), *row[6:])
+
+
+class DurableWrites:
+    """Mixin: ``write`` plans statements and hands them to the tier's ``_run``."""
+
+    async def _run(self, statements: Sequence[Statement]) -> None:
+        raise NotImplementedError
+
+    def _tags_param(self, tags: list[str]) -> Any:
+        raise NotImplementedError
+
+    async def write(self, ops: Sequence[WriteOp]) -> None:
+        statements = plan(ops, self._tags_param)
+        if statements:
+            await self._run(statements)
+
+
+
+def decode_row(key: Key, row: Sequence[Any]) -> Value:
+    """The record of a ``_sql.by_key`` row."""
+    if key.ns == "message":
+        conversation_id, user_id, text = row
+        return codec.message_from_row(text, conversation_id, user_id)
+    value: Value = codec.from_payload(key.ns, row[0])
+    return value
+
+
+def neighbours_of_rows(rows: Iterable[Sequence[Any]]) -> list[Neighbour]:
+    """``_sql.neighbours`` rows as neighbours, numbered outwards from their message."""
+    nearest_first = sorted(rows, key=lambda r: (r[0], r[1], r[1] * r[2], r[1] * r[3]))
+    seen: dict[tuple[str, int], int] = {}
+    out: list[Neighbour] = []
+    for of, side, _, _, conversation_id, user_id, payload in nearest_first:
+        n = seen[of, side] = seen.get((of, side), 0) + 1
+        record = codec.message_from_row(payload, conversation_id, user_id)
+        out.append(Neighbour(of, side * n, record))
+    return out
+
+
+class DurableReads:
+    """Mixin: every read of a SQL tier, over its ``_fetch`` and ``_errors`` and its ``dialect``."""
+
+    dialect: _sql.Dialect
+
+    async def _fetch(self, sql: str, params: Iterable[Any], op: str) -> list[Any]:
+        raise NotImplementedError
+
+    def _errors(self, op: str) -> AbstractContextManager[None]:
+        raise NotImplementedError
+
+    async def get(self, keys: Sequence[Key]) -> Mapping[Key, Value | Empty]:
+        out: dict[Key, Value | Empty] = {}
+        for key in keys:
+            rows = await self._fetch(*_sql.by_key(key), "get")
+            with self._errors("get"):
+                out[key] = decode_row(key, rows[0]) if rows else EMPTY
+        return out
+
+    async def window(self, conversation_id: str, limit: int | None) -> Sequence[MessageRecord]:
+        n = self.dialect.no_limit if limit is None else limit
+        rows = await self._fetch(_sql.WINDOW, (conversation_id, n), "window")
+        with self._errors("window"):
+            return [codec.message_from_row(p, c, u) for c, u, p in reversed(rows)]
+
+    async def search_messages(
+        self, query: str, user_id: str | None, limit: int, conversation_id: str | None = None
+    ) -> list[Scored[MessageRecord]]:
+        words = terms(query)
+        if not words:
+            return []
+        sql = _sql.search_messages(self.dialect, words, user_id, conversation_id, limit)
+        rows = await self._fetch(*sql, "search")
+        with self._errors("search"):
+            return [Scored(codec.message_from_row(p, c, u), s) for c, u, p, s in rows]
+
+    async def query_memories(self, query: MemoryQuery, now: float) -> list[Scored[MemoryEntry]]:
+        sql = _sql.query_memories(self.dialect, query, terms(query.query_text or ""), now)
+        rows = await self._fetch(*sql, "query_memories")
+        scores = _sql.relative_scores([float(s) for _, s in rows])
+        with self._errors("query_memories"):
+            entries = [codec.from_payload("memory", p) for p, _ in rows]
+        return [Scored(e, s) for e, s in zip(entries, scores, strict=True)]
+
+    async def neighbours(self, ids: Sequence[str], before: int, after: int) -> list[Neighbour]:
+        """The ``before`` messages just before and ``after`` just after each of ``ids`` in
+        its conversation, in one query; unknown ids have none."""
+        if not ids or (before <= 0 and after <= 0):
+            return []
+        rows = await self._fetch(*_sql.neighbours(ids, before, after), "neighbours")
+        with self._errors("neighbours"):
+            return neighbours_of_rows(rows)
+
+    async def latest_session(self, user_id: str) -> SessionContext | None:
+        rows = await self._fetch(_sql.LATEST_SESSION, (user_id,), "latest_session")
+        with self._errors("latest_session"):
+            return codec.from_payload("session", rows[0][0]) if rows else None
+
+    async def statistics(self, user_id: str) -> dict[str, Any]:
+        rows = await self._fetch(_sql.STATISTICS, [user_id] * 5, "statistics")
+        by_type = await self._fetch(_sql.MEMORIES_BY_TYPE, (user_id,), "statistics")
+        return _sql.statistics(rows[0], by_type)

@@ -1,0 +1,329 @@
+"""``postgres``: the server durable tier (asyncpg, tsvector/GIN search, migrations)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import warnings
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from functools import lru_cache
+from typing import Any, Literal, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import asyncpg
+import structlog
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from bruno_memory.config.models import Duration, PositiveInt, TierConfig
+from bruno_memory.core import codec
+from bruno_memory.core.capabilities import Capability
+from bruno_memory.core.errors import CorruptRecord, TierError, TierUnavailable, translate_errors
+from bruno_memory.tiers.base import BaseTier, TierContext
+from bruno_memory.tiers.sql import postgres_schema
+from bruno_memory.tiers.sql import text as _sql
+from bruno_memory.tiers.sql.durable import UPSERTS, DurableReads, DurableWrites, Statement
+
+T = TypeVar("T")
+log = structlog.get_logger(__name__)
+
+ERRORS: dict[type[BaseException], type[TierError]] = {
+    codec.DecodeError: CorruptRecord,
+    postgres_schema.SchemaMismatch: TierError,
+    asyncpg.InvalidAuthorizationSpecificationError: TierError,  # bad password, unknown role
+    asyncpg.InvalidCatalogNameError: TierError,  # no such database
+    asyncpg.PostgresConnectionError: TierUnavailable,  # dropped or refused connection (08xxx)
+    asyncpg.OperatorInterventionError: TierUnavailable,  # statement timeout, shutdown (57xxx)
+    asyncpg.InsufficientResourcesError: TierUnavailable,  # too many connections, disk full
+    asyncpg.PostgresError: TierError,  # data and SQL errors
+    asyncpg.InterfaceError: TierUnavailable,  # connection or pool closed under us
+    asyncpg.InternalClientError: TierUnavailable,  # protocol state broken, stale statement cache
+    OSError: TierUnavailable,  # refused, unknown host, reset (ConnectionError is one)
+    TimeoutError: TierUnavailable,  # connect_timeout, client-side command timeout
+}
+
+DROPPED: tuple[type[BaseException], ...] = (
+    asyncpg.ConnectionDoesNotExistError,  # "connection was closed in the middle of operation"
+    asyncpg.AdminShutdownError,  # pg_terminate_backend, server shutdown
+    asyncpg.InternalClientError,  # a FATAL error read while idle broke the protocol state
+    ConnectionResetError,
+    BrokenPipeError,
+)
+"""Driver errors meaning the connection died mid-operation: retried once on a fresh one."""
+
+
+class PostgresDsn(SecretStr):
+    """A ``postgresql://`` URL shown with its password masked."""
+
+    def _display(self) -> str:
+        return masked(self.get_secret_value())
+
+
+def masked(dsn: str) -> str:
+    """``dsn`` with any password (in the user part or the query) replaced by ``***``."""
+    parts = urlsplit(dsn)
+    netloc = parts.netloc
+    if "@" in netloc:
+        user, _, host = netloc.rpartition("@")
+        name, sep, _ = user.partition(":")
+        netloc = f"{name}{':***' if sep else ''}@{host}"
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    query = urlencode([(k, "***" if k == "password" else v) for k, v in pairs], safe="*/")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+with warnings.catch_warnings():  # "schema" shadows BaseModel.schema(), a deprecated classmethod
+    warnings.filterwarnings("ignore", message='Field name "schema"')
+
+    class PostgresConfig(TierConfig):
+        """A PostgreSQL database; each stack keeps its tables in its own schema.
+
+        ``schema`` defaults to the stack's namespace. ``search_config`` is the text search
+        configuration the full-text columns are built with (``english``: stemming and
+        stop words, like the SQLite tier's porter tokenizer; ``simple`` for mixed
+        languages); changing it later needs a new schema.
+        """
+
+        kind: Literal["postgres"] = "postgres"
+        dsn: PostgresDsn
+        schema: str | None = None  # type: ignore[assignment]
+        min_size: int = Field(default=1, ge=0)
+        max_size: PositiveInt = 10
+        statement_timeout: Duration = 30.0
+        connect_timeout: Duration = 10.0
+        search_config: str = "english"
+
+        @field_validator("dsn", mode="before")
+        @classmethod
+        def _scheme(cls, value: Any) -> Any:
+            text = value.get_secret_value() if isinstance(value, SecretStr) else value
+            if isinstance(text, str) and urlsplit(text).scheme not in ("postgresql", "postgres"):
+                raise ValueError(f"expected a postgresql:// URL, got {masked(text)!r}")
+            return text
+
+        @field_validator("schema")
+        @classmethod
+        def _schema(cls, value: str | None) -> str | None:
+            return None if value is None else postgres_schema.check_schema_name(value)
+
+        @field_validator("search_config")
+        @classmethod
+        def _search_config(cls, value: str) -> str:
+            return postgres_schema.check_search_config(value)
+
+        @model_validator(mode="after")
+        def _sizes(self) -> PostgresConfig:
+            if self.min_size > self.max_size:
+                raise ValueError(f"min_size ({self.min_size}) exceeds max_size ({self.max_size})")
+            return self
+
+
+def _tags_any(tags: list[str]) -> tuple[str, list[Any]]:
+    return "m.tags && ?::text[]", [tags]
+
+
+def dialect(search_config: str) -> _sql.Dialect:
+    """The PostgreSQL side of the shared queries: tsvector @@ OR-ed terms, ts_rank_cd."""
+    return _sql.Dialect(
+        fts_source=f"{{t}} m CROSS JOIN to_tsquery('{search_config}', ?) AS q",
+        fts_match="m.tsv @@ q",
+        fts_score="ts_rank_cd(m.tsv, q)",
+        join_terms=lambda words: " | ".join(f"'{w}'" for w in words),  # \w+ words: no quotes
+        tags_any=_tags_any,
+        no_limit=None,
+    )
+
+
+@lru_cache(maxsize=512)
+def numbered(sql: str) -> str:
+    """``_sql.numbered``, once per distinct statement."""
+    return _sql.numbered(sql)
+
+
+CLOSE_TIMEOUT = 5.0
+"""Seconds ``aclose`` waits for busy connections to come back before terminating them."""
+
+
+async def _keep_session(conn: Any) -> None:
+    """Pool reset: nothing to undo, so skip asyncpg's reset query (a round trip per release).
+
+    asyncpg still rolls back a transaction left open before calling this. Nothing else
+    outlives one unit of work: settings are fixed at connect (``server_settings``), the
+    migration's advisory lock and ``SET LOCAL``s are transaction-scoped, and the tier never
+    LISTENs, declares cursors, creates temporary tables or holds session locks. Prepared
+    statements are asyncpg's statement cache, which the reset query leaves alone anyway.
+    tests/integration/test_postgres_tier.py checks a used connection for each of these.
+    """
+
+
+class PostgresTier(DurableReads, DurableWrites, BaseTier[PostgresConfig]):
+    """Everything, authoritative, in one PostgreSQL schema, through an asyncpg pool."""
+
+    config_model = PostgresConfig
+    capabilities = frozenset(Capability) - {Capability.VECTOR_SEARCH}
+
+    def __init__(self, config: PostgresConfig, context: TierContext | None = None) -> None:
+        super().__init__(config, context)
+        self.schema = config.schema or postgres_schema.check_schema_name(self.context.namespace)
+        self.address = masked(config.dsn.get_secret_value())
+        self.dialect = dialect(config.search_config)
+        self.retries = 0
+        self._pool: asyncpg.Pool | None = None
+
+    async def open(self) -> None:
+        cfg = self.config
+        with self._errors("open"):
+            # On a failed connect, create_pool closes what it opened and raises the error.
+            self._pool = await asyncpg.create_pool(
+                cfg.dsn.get_secret_value(),
+                min_size=cfg.min_size,
+                max_size=cfg.max_size,
+                reset=_keep_session,
+                timeout=cfg.connect_timeout,
+                command_timeout=cfg.statement_timeout + cfg.connect_timeout
+                if cfg.statement_timeout
+                else None,
+                server_settings=self._settings(),  # in the startup packet: no init round trip
+            )
+            try:
+                async with self._pool.acquire() as conn:
+                    await postgres_schema.migrate(conn, self.schema, cfg.search_config)
+            except BaseException:
+                await self.aclose()
+                raise
+
+    def _settings(self) -> dict[str, str]:
+        return {
+            "search_path": postgres_schema.quoted(self.schema),
+            "statement_timeout": str(int(self.config.statement_timeout * 1000)),
+            "application_name": f"bruno-memory:{self.schema}"[:63],
+        }
+
+    async def aclose(self) -> None:
+        """Close the pool once busy connections come back; terminate them after a while."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        try:
+            await asyncio.wait_for(pool.close(), CLOSE_TIMEOUT)
+        except Exception as exc:  # timed out, or a connection failed to close cleanly
+            log.warning("postgres pool did not close cleanly; terminating it", tier=self.name,
+                        address=self.address, error=type(exc).__name__)
+            pool.terminate()
+
+    async def ping(self) -> None:
+        await self._call("ping", lambda conn: conn.fetchval("SELECT 1"))
+
+    def metrics(self) -> dict[str, Any]:
+        """Pool occupancy and how many dropped connections were retried."""
+        pool = self._pool
+        size, idle = (pool.get_size(), pool.get_idle_size()) if pool else (0, 0)
+        return {"pool_size": size, "pool_idle": idle, "retries": self.retries}
+
+    # -- the driver boundary ------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _errors(self, op: str) -> Iterator[None]:
+        """Translate driver errors; connection failures name the address (never a password)."""
+        try:
+            with translate_errors(self.name, op, ERRORS):
+                yield
+        except TierError as exc:
+            cause = exc.__cause__
+            if not isinstance(cause, (OSError, TimeoutError, asyncpg.PostgresError)) or isinstance(
+                exc, CorruptRecord
+            ):
+                raise
+            detail = str(cause).replace(self.config.dsn.get_secret_value(), self.address)
+            raise type(exc)(
+                f"{self.address}: {type(cause).__name__}: {detail or 'no detail'}",
+                tier=self.name,
+                op=op,
+                cause=cause,
+            ) from cause
+
+    async def _call(self, op: str, work: Callable[[Any], Awaitable[T]]) -> T:
+        """Run ``work(conn)``; a connection dropped mid-way is retried once on a fresh one.
+
+        The retry repeats the whole unit: writes are versioned upserts and idempotent
+        deletes, so a unit that did commit before the drop is not applied twice.
+        """
+        with self._errors(op):
+            try:
+                return await self._attempt(work)
+            except DROPPED as exc:
+                self.retries += 1
+                log.warning("postgres connection dropped; retrying once", tier=self.name, op=op,
+                            address=self.address, error=type(exc).__name__)
+                if self._pool is not None:  # its siblings likely died too: replace them all
+                    await self._pool.expire_connections()
+                return await self._attempt(work)
+
+    async def _attempt(self, work: Callable[[Any], Awaitable[T]]) -> T:
+        """``work`` on a pooled connection; asyncpg's release survives a cancelled caller."""
+        if self._pool is None:
+            raise TierUnavailable("the tier is not open (call open())", tier=self.name, op="use")
+        async with self._pool.acquire() as conn:
+            return await work(conn)
+
+    # -- writes and reads ---------------------------------------------------------------
+
+    async def _run(self, statements: Sequence[Statement]) -> None:
+        batches = [(numbered(sql), rows) for sql, rows in statements]
+
+        async def work(conn: Any) -> None:
+            if len(batches) == 1:  # one statement is atomic on its own: no BEGIN/COMMIT trips
+                await _execute(conn, *batches[0])
+                return
+            async with conn.transaction():
+                for sql, rows in batches:
+                    await _execute(conn, sql, rows)
+
+        await self._call("write", work)
+
+    def _tags_param(self, tags: list[str]) -> Any:
+        return tags
+
+    async def _fetch(self, sql: str, params: Iterable[Any], op: str) -> list[Any]:
+        args = tuple(params)
+        rows: list[Any] = await self._call(op, lambda conn: conn.fetch(numbered(sql), *args))
+        return rows
+
+
+def _batch_upsert(ns: str) -> tuple[str, str]:
+    """(row upsert, the same upsert of a whole batch from one array per column)."""
+    table, columns, key = _sql.UPSERT_TARGETS[ns]
+    arrays = ", ".join(f"?::{t}[]" for t in postgres_schema.ARRAY_TYPES[table])
+    source = (
+        f"SELECT {columns} FROM unnest({arrays}) WITH ORDINALITY AS u({columns}, ord) "
+        "ORDER BY ord"
+    )
+    return numbered(UPSERTS[ns]), numbered(_sql.upsert(table, columns, key, source))
+
+
+BATCHED = dict(_batch_upsert(ns) for ns in ("message", "session", "user"))
+"""Row upsert -> batch upsert: one statement instead of one execution per row (measured
+~20% faster than executemany for 1,000 messages; see benchmarks/postgres_bench.py)."""
+
+
+def winners(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """One row per key (first column): what applying the upserts in order would leave.
+
+    The newest version wins (the later row on a tie), at the key's first position, so
+    one statement never updates a row twice and sequence numbers keep the batch order.
+    """
+    best: dict[Any, tuple[Any, ...]] = {}
+    for row in rows:
+        held = best.get(row[0])
+        if held is None or row[-1] >= held[-1]:
+            best[row[0]] = row
+    return list(best.values())
+
+
+async def _execute(conn: Any, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    batched = BATCHED.get(sql)
+    if len(rows) == 1:
+        await conn.execute(sql, *rows[0])
+    elif batched is not None:
+        await conn.execute(batched, *(list(column) for column in zip(*winners(rows), strict=True)))
+    else:
+        await conn.executemany(sql, rows)

@@ -1,0 +1,206 @@
+"""The PostgreSQL schema as versioned migrations, applied under an advisory lock.
+
+Each migration is a list of statements run in one transaction; ``{config}`` is the text
+search configuration (a quoted literal) the ``tsv`` columns are generated with. The
+``schema_version`` table records each applied version and that configuration.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from bruno_memory.tiers.sql import text as _sql
+
+INDEXED_CHARS = 100_000
+"""Full text is indexed up to this many characters: a tsvector holds at most 1 MB, and
+the tsvector of 1 MB of distinct words is larger than that."""
+
+GIN = "USING GIN (tsv) WITH (gin_pending_list_limit = 256)"
+"""Full-text indexes keep a small pending list: a search scans the whole list, so the 4 MB
+default made searches over 100k messages ~6x slower (p50 ~6 ms vs ~1 ms) until a vacuum;
+``fastupdate = off`` halves search time again but doubles the cost of a 1,000-row batch."""
+
+_TSV = (
+    f"TSVECTOR GENERATED ALWAYS AS (to_tsvector({{config}}, left(content, {INDEXED_CHARS}))) "
+    "STORED"
+)
+
+V1 = [
+    f"""CREATE TABLE messages (
+        id TEXT PRIMARY KEY,
+        seq BIGINT GENERATED ALWAYS AS IDENTITY,
+        conversation_id TEXT NOT NULL,
+        user_id TEXT,
+        role TEXT NOT NULL,
+        ts DOUBLE PRECISION NOT NULL,
+        content TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        version BIGINT NOT NULL DEFAULT 0,
+        tsv {_TSV})""",
+    "CREATE INDEX messages_conversation ON messages (conversation_id, ts, seq)",
+    "CREATE INDEX messages_user ON messages (user_id, conversation_id)",
+    f"CREATE INDEX messages_tsv ON messages {GIN}",
+    """CREATE TABLE sessions (
+        session_id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        conversation_id TEXT NOT NULL,
+        is_active BOOLEAN NOT NULL,
+        started DOUBLE PRECISION NOT NULL,
+        payload TEXT NOT NULL,
+        version BIGINT NOT NULL DEFAULT 0)""",
+    "CREATE INDEX sessions_user ON sessions (user_id, is_active, started)",
+    "CREATE INDEX sessions_conversation ON sessions (conversation_id, started)",
+    """CREATE TABLE users (
+        user_id TEXT PRIMARY KEY,
+        payload TEXT NOT NULL,
+        version BIGINT NOT NULL DEFAULT 0)""",
+    f"""CREATE TABLE memories (
+        id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        conversation_id TEXT,
+        memory_type TEXT NOT NULL,
+        category TEXT,
+        tags TEXT[] NOT NULL,
+        confidence DOUBLE PRECISION NOT NULL,
+        importance DOUBLE PRECISION NOT NULL,
+        created DOUBLE PRECISION NOT NULL,
+        updated DOUBLE PRECISION NOT NULL,
+        expires DOUBLE PRECISION,
+        content TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        version BIGINT NOT NULL DEFAULT 0,
+        tsv {_TSV})""",
+    "CREATE INDEX memories_user ON memories (user_id, importance DESC, updated DESC)",
+    "CREATE INDEX memories_user_type ON memories (user_id, memory_type)",
+    f"CREATE INDEX memories_tsv ON memories {GIN}",
+]
+
+_KEYS = {"messages": "id", "sessions": "session_id", "users": "user_id", "memories": "id"}
+
+
+def _guard(table: str) -> list[str]:
+    """After each insert statement, remove the inserted rows a newer tombstone covers (see
+    _sql.TOMBSTONES); one query per statement, skipped while there are no tombstones."""
+    key = _KEYS[table]
+    return [
+        f"CREATE FUNCTION {table}_tombstoned() RETURNS trigger LANGUAGE plpgsql AS $$ "
+        f"BEGIN IF EXISTS (SELECT 1 FROM tombstones) THEN "
+        f"DELETE FROM {table} x USING inserted i WHERE x.{key} = i.{key} "
+        f"AND x.version = i.version AND {_sql.tombstoned(table, 'i')}; "
+        f"END IF; RETURN NULL; END $$",
+        f"CREATE TRIGGER {table}_tombstoned AFTER INSERT ON {table} "
+        f"REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT "
+        f"EXECUTE FUNCTION {table}_tombstoned()",
+    ]
+
+
+V2 = [*_sql.TOMBSTONES, *(s for t in _sql.GUARDED_TABLES for s in _guard(t))]
+
+MIGRATIONS: list[list[str]] = [V1, V2]
+
+ARRAY_TYPES: dict[str, tuple[str, ...]] = {
+    "messages": ("text", "text", "text", "text", "float8", "text", "text", "int8"),
+    "sessions": ("text", "text", "text", "bool", "float8", "text", "int8"),
+    "users": ("text", "text", "int8"),
+}
+"""Per table, the array type of each upserted column (``_sql`` column order), for batch
+upserts through ``unnest``; memories have an array column, which ``unnest`` would flatten."""
+
+VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (
+    version INTEGER PRIMARY KEY,
+    search_config TEXT NOT NULL,
+    applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"""
+
+_IDENT = re.compile(r"^[A-Za-z0-9_]{1,63}$")
+_REGCONFIG = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+
+
+class SchemaMismatch(RuntimeError):
+    """The database's schema cannot be used as configured; the message says what to change."""
+
+
+def check_schema_name(name: str) -> str:
+    """A schema name we can always quote: letters, digits, underscores; not ``pg_*``."""
+    if not _IDENT.match(name) or name.lower().startswith("pg_"):
+        raise ValueError(
+            f"expected a schema name of 1-63 letters, digits or underscores not starting "
+            f"with pg_, got {name!r}"
+        )
+    return name
+
+
+def check_search_config(name: str) -> str:
+    """A text search configuration name, optionally schema-qualified (``english``)."""
+    if not _REGCONFIG.match(name):
+        raise ValueError(f"expected a text search configuration name like 'english', got {name!r}")
+    return name
+
+
+def quoted(schema: str) -> str:
+    """The schema as a quoted identifier (names are checked, so no quote can occur)."""
+    return f'"{schema}"'
+
+
+def lock_key(schema: str) -> str:
+    """What the migration advisory lock is taken on (hashed by the server)."""
+    return f"bruno_memory.migrate:{schema}"
+
+
+async def migrate(conn: Any, schema: str, search_config: str) -> int:
+    """Bring ``schema`` to the newest version; safe when many processes open at once.
+
+    Returns the version. Raises ``SchemaMismatch`` when the schema is newer than this
+    code or was indexed with another text search configuration.
+    """
+    version, indexed = await _state(conn, schema)
+    if version < len(MIGRATIONS):
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", lock_key(schema))
+            await conn.execute("SET LOCAL statement_timeout = 0")
+            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted(schema)}")
+            await conn.execute(f"SET LOCAL search_path TO {quoted(schema)}")
+            await conn.execute(VERSION_TABLE)
+            version, indexed = await _state(conn, schema)
+            for number in range(version + 1, len(MIGRATIONS) + 1):
+                await _apply(conn, number, search_config)
+            version, indexed = await _state(conn, schema)
+    await _check(conn, schema, version, indexed, search_config)
+    return version
+
+
+async def _state(conn: Any, schema: str) -> tuple[int, str | None]:
+    """(version, search config of the newest version); (0, None) for a fresh schema."""
+    table = await conn.fetchval("SELECT to_regclass($1)::text", f"{quoted(schema)}.schema_version")
+    if table is None:
+        return 0, None
+    row = await conn.fetchrow(
+        f"SELECT version, search_config FROM {quoted(schema)}.schema_version "
+        "ORDER BY version DESC LIMIT 1"
+    )
+    return (row[0], row[1]) if row else (0, None)
+
+
+async def _apply(conn: Any, number: int, search_config: str) -> None:
+    literal = f"'{search_config}'"
+    for statement in MIGRATIONS[number - 1]:
+        await conn.execute(statement.replace("{config}", literal))
+    await conn.execute(
+        "INSERT INTO schema_version (version, search_config) VALUES ($1, $2::regconfig::text)",
+        number,
+        search_config,
+    )
+
+
+async def _check(conn: Any, schema: str, version: int, indexed: str | None, wanted: str) -> None:
+    if version > len(MIGRATIONS):
+        raise SchemaMismatch(
+            f"schema {schema!r} is at version {version}, newer than this bruno-memory "
+            f"(version {len(MIGRATIONS)}): upgrade bruno-memory"
+        )
+    same = await conn.fetchval("SELECT $1::regconfig = $2::regconfig", indexed, wanted)
+    if not same:
+        raise SchemaMismatch(
+            f"schema {schema!r} was indexed with search_config {indexed!r}, not {wanted!r}: "
+            f"set search_config: {indexed} or use another schema"
+        )

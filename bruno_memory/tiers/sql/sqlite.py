@@ -1,0 +1,154 @@
+"""``sqlite``: the embedded durable tier (aiosqlite, WAL, FTS5 bm25)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import aiosqlite
+import orjson
+
+from bruno_memory.config.models import Duration, TierConfig
+from bruno_memory.core import codec
+from bruno_memory.core.capabilities import Capability
+from bruno_memory.core.errors import CorruptRecord, TierError, TierUnavailable, translate_errors
+from bruno_memory.tiers.base import BaseTier
+from bruno_memory.tiers.sql import text as _sql
+from bruno_memory.tiers.sql.durable import DurableReads, DurableWrites, Statement
+from bruno_memory.tiers.sql.sqlite_schema import MIGRATIONS
+
+ERRORS: dict[type[BaseException], type[TierError]] = {
+    codec.DecodeError: CorruptRecord,
+    sqlite3.OperationalError: TierUnavailable,  # locked, busy, cannot open, disk I/O
+    sqlite3.DatabaseError: TierError,  # integrity, interface, corrupt file
+    ValueError: TierError,  # closed connection
+}
+
+
+def _tags_any(tags: list[str]) -> tuple[str, list[Any]]:
+    marks = ", ".join("?" for _ in tags)
+    return f"EXISTS (SELECT 1 FROM json_each(m.tags) WHERE json_each.value IN ({marks}))", tags
+
+
+DIALECT = _sql.Dialect(
+    fts_source="{t}_fts JOIN {t} m ON m.seq = {t}_fts.rowid",
+    fts_match="{t}_fts MATCH ?",
+    fts_score="-bm25({t}_fts)",
+    join_terms=lambda words: " OR ".join(f'"{w}"' for w in words),
+    tags_any=_tags_any,
+    no_limit=-1,
+)
+
+
+class SQLiteConfig(TierConfig):
+    """``path`` is relative to the working directory; ``:memory:`` for a private database."""
+
+    kind: Literal["sqlite"] = "sqlite"
+    path: str = "bruno-memory.db"
+    busy_timeout: Duration = 5.0
+    synchronous: Literal["OFF", "NORMAL", "FULL"] = "NORMAL"
+
+
+class SQLiteTier(DurableReads, DurableWrites, BaseTier[SQLiteConfig]):
+    """Everything, authoritative, in one SQLite file."""
+
+    config_model = SQLiteConfig
+    capabilities = frozenset(Capability) - {Capability.VECTOR_SEARCH}
+    placeholder = "?"
+    dialect = DIALECT
+
+    async def open(self) -> None:
+        cfg = self.config
+        self._lock = asyncio.Lock()
+        with self._errors("open"):
+            if cfg.path != ":memory:":
+                Path(cfg.path).parent.mkdir(parents=True, exist_ok=True)
+            self._writer = await self._connect()
+            await self._migrate()
+            self._reader = self._writer if cfg.path == ":memory:" else await self._connect()
+            if self._reader is not self._writer:
+                await self._reader.execute("PRAGMA query_only = 1")
+
+    async def _connect(self) -> aiosqlite.Connection:
+        cfg = self.config
+        conn = aiosqlite.connect(cfg.path, timeout=cfg.busy_timeout)
+        # aiosqlite's worker thread is not a daemon: a stack never closed would hang the
+        # interpreter at exit. Committed data is safe either way (WAL).
+        thread = getattr(conn, "_thread", None)
+        if thread is not None:
+            thread.daemon = True
+        await conn
+        await _enable_wal(conn, cfg.busy_timeout)
+        for pragma in (
+            f"synchronous = {cfg.synchronous}",
+            f"busy_timeout = {int(cfg.busy_timeout * 1000)}",
+            "temp_store = MEMORY",
+        ):
+            await conn.execute(f"PRAGMA {pragma}")
+        return conn
+
+    async def _migrate(self) -> None:
+        conn = self._writer
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            (current,) = await (await conn.execute("PRAGMA user_version")).fetchone() or (0,)
+            for version, statements in enumerate(MIGRATIONS[current:], start=current + 1):
+                for statement in statements:
+                    await conn.execute(statement)
+                await conn.execute(f"PRAGMA user_version = {version}")
+            await conn.commit()
+        except BaseException:
+            await conn.rollback()
+            raise
+
+    async def aclose(self) -> None:
+        conns = (getattr(self, "_reader", None), getattr(self, "_writer", None))
+        for conn in {id(c): c for c in conns if c}.values():
+            await conn.close()
+
+    async def ping(self) -> None:
+        with self._errors("ping"):
+            await self._reader.execute("SELECT 1")
+
+    def _errors(self, op: str) -> Any:
+        return translate_errors(self.name, op, ERRORS)
+
+    # -- writes -------------------------------------------------------------------------
+
+    async def _run(self, statements: Sequence[Statement]) -> None:
+        async with self._lock:
+            with self._errors("write"):
+                try:
+                    for sql, rows in statements:
+                        await self._writer.executemany(sql, rows)
+                    await self._writer.commit()
+                except BaseException:
+                    await self._writer.rollback()
+                    raise
+
+    def _tags_param(self, tags: list[str]) -> Any:
+        return orjson.dumps(tags).decode()
+
+    # -- reads (the queries live in _durable.DurableReads) ---------------------------------
+
+    async def _fetch(self, sql: str, params: Iterable[Any], op: str) -> list[Any]:
+        with self._errors(op):
+            async with self._reader.execute(sql, tuple(params)) as cur:
+                return list(await cur.fetchall())
+
+
+async def _enable_wal(conn: aiosqlite.Connection, patience: float) -> None:
+    """Switch to WAL; the switch takes no busy handler, so wait out a concurrent opener."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            await conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.02)

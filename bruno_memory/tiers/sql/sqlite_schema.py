@@ -1,0 +1,82 @@
+"""The SQLite schema, as versioned migrations (pure data)."""
+
+from __future__ import annotations
+
+from bruno_memory.tiers.sql import text as _sql
+
+
+def _fts(t: str) -> list[str]:
+    """An external-content FTS5 index of ``t.content`` kept in step by triggers."""
+    return [
+        f"CREATE VIRTUAL TABLE {t}_fts USING fts5(content, content='{t}', content_rowid='seq', "
+        "tokenize='porter unicode61 remove_diacritics 2')",
+        f"CREATE TRIGGER {t}_ai AFTER INSERT ON {t} BEGIN "
+        f"INSERT INTO {t}_fts(rowid, content) VALUES (new.seq, new.content); END",
+        f"CREATE TRIGGER {t}_ad AFTER DELETE ON {t} BEGIN "
+        f"INSERT INTO {t}_fts({t}_fts, rowid, content) "
+        "VALUES ('delete', old.seq, old.content); END",
+        f"CREATE TRIGGER {t}_au AFTER UPDATE OF content ON {t} BEGIN "
+        f"INSERT INTO {t}_fts({t}_fts, rowid, content) VALUES ('delete', old.seq, old.content); "
+        f"INSERT INTO {t}_fts(rowid, content) VALUES (new.seq, new.content); END",
+    ]
+
+
+V1 = [
+    """CREATE TABLE messages (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        conversation_id TEXT NOT NULL,
+        user_id TEXT,
+        role TEXT NOT NULL,
+        ts REAL NOT NULL,
+        content TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        version INTEGER NOT NULL DEFAULT 0)""",
+    "CREATE INDEX messages_conversation ON messages (conversation_id, ts, seq)",
+    "CREATE INDEX messages_user ON messages (user_id, conversation_id)",
+    """CREATE TABLE sessions (
+        session_id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        conversation_id TEXT NOT NULL,
+        is_active INTEGER NOT NULL,
+        started REAL NOT NULL,
+        payload TEXT NOT NULL,
+        version INTEGER NOT NULL DEFAULT 0)""",
+    "CREATE INDEX sessions_user ON sessions (user_id, is_active, started)",
+    "CREATE INDEX sessions_conversation ON sessions (conversation_id, started)",
+    """CREATE TABLE users (
+        user_id TEXT PRIMARY KEY,
+        payload TEXT NOT NULL,
+        version INTEGER NOT NULL DEFAULT 0)""",
+    """CREATE TABLE memories (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        user_id TEXT NOT NULL,
+        conversation_id TEXT,
+        memory_type TEXT NOT NULL,
+        category TEXT,
+        tags TEXT NOT NULL,
+        confidence REAL NOT NULL,
+        importance REAL NOT NULL,
+        created REAL NOT NULL,
+        updated REAL NOT NULL,
+        expires REAL,
+        content TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        version INTEGER NOT NULL DEFAULT 0)""",
+    "CREATE INDEX memories_user ON memories (user_id, importance DESC, updated DESC)",
+    "CREATE INDEX memories_user_type ON memories (user_id, memory_type)",
+    *_fts("messages"),
+    *_fts("memories"),
+]
+
+V2 = [  # tombstones: versioned deletes (see _sql.TOMBSTONES)
+    *_sql.TOMBSTONES,
+    *(
+        f"CREATE TRIGGER {t}_tombstoned BEFORE INSERT ON {t} WHEN {_sql.tombstoned(t)} "
+        "BEGIN SELECT RAISE(IGNORE); END"
+        for t in _sql.GUARDED_TABLES
+    ),
+]
+
+MIGRATIONS: list[list[str]] = [V1, V2]

@@ -1,0 +1,273 @@
+"""What the SQL tiers share: column lists and the ``MemoryQuery`` filter (pure).
+
+Queries use ``?`` placeholders; PostgreSQL numbers them with ``numbered``.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bruno_core.models.memory import MemoryQuery
+
+from bruno_memory.core.ops import Key
+
+MESSAGE_COLUMNS = "id, conversation_id, user_id, role, ts, content, payload, version"
+SESSION_COLUMNS = "session_id, user_id, conversation_id, is_active, started, payload, version"
+USER_COLUMNS = "user_id, payload, version"
+MEMORY_COLUMNS = (
+    "id, user_id, conversation_id, memory_type, category, tags, confidence, importance, "
+    "created, updated, expires, content, payload, version"
+)
+
+
+UPSERT_TARGETS: dict[str, tuple[str, str, str]] = {
+    "message": ("messages", MESSAGE_COLUMNS, "id"),
+    "session": ("sessions", SESSION_COLUMNS, "session_id"),
+    "user": ("users", USER_COLUMNS, "user_id"),
+    "memory": ("memories", MEMORY_COLUMNS, "id"),
+}
+"""Record namespace -> (table, columns, key column) of its upsert."""
+
+
+TOMBSTONES = [
+    "CREATE TABLE tombstones (scope TEXT NOT NULL, id TEXT NOT NULL, version BIGINT NOT NULL, "
+    "PRIMARY KEY (scope, id))",
+    "CREATE INDEX tombstones_version ON tombstones (version)",
+]
+"""Versioned deletes leave a tombstone, so an older put replayed later cannot resurrect.
+
+``scope`` is a record namespace (a deleted record), ``clear`` / ``clear-all`` (a cleared
+conversation, system messages kept or not) or ``purge`` (a forgotten user).
+"""
+
+_GUARDS: dict[str, list[tuple[str, str]]] = {
+    "messages": [("message", "{r}.id"), ("clear-all", "{r}.conversation_id"),
+                 ("clear", "CASE WHEN {r}.role <> 'system' THEN {r}.conversation_id END"),
+                 ("purge", "{r}.user_id")],
+    "sessions": [("session", "{r}.session_id"), ("conversation", "{r}.conversation_id"),
+                 ("purge", "{r}.user_id")],
+    "users": [("user", "{r}.user_id"), ("purge", "{r}.user_id")],
+    "memories": [("memory", "{r}.id"), ("purge", "{r}.user_id")],
+}
+
+
+def tombstoned(table: str, row: str = "NEW") -> str:
+    """The predicate true when a tombstone at least as new as ``row`` (a row of ``table``)
+    covers it: an upsert older than a delete, a clear or a purge of its record.
+
+    SQLite drops such a row in a ``BEFORE INSERT`` trigger; PostgreSQL deletes the rows a
+    statement inserted that match it, once per statement.
+    """
+    scopes = " OR ".join(f"(t.scope = '{s}' AND t.id = {col.format(r=row)})"
+                         for s, col in _GUARDS[table])
+    return (f"{row}.version > 0 AND EXISTS (SELECT 1 FROM tombstones t "
+            f"WHERE t.version >= {row}.version AND ({scopes}))")
+
+
+GUARDED_TABLES = tuple(_GUARDS)
+
+
+def upsert(table: str, columns: str, key: str, source: str | None = None) -> str:
+    """An upsert that never lets an older version overwrite a newer one.
+
+    ``source`` replaces the ``VALUES (?, ...)`` row, e.g. with a ``SELECT`` of many rows.
+    """
+    cols = [c.strip() for c in columns.split(",")]
+    rows = source or f"VALUES ({', '.join('?' for _ in cols)})"
+    sets = ", ".join(f"{c} = excluded.{c}" for c in cols if c != key)
+    return (
+        f"INSERT INTO {table} AS t ({columns}) {rows} ON CONFLICT ({key}) "
+        f"DO UPDATE SET {sets} WHERE excluded.version >= t.version"
+    )
+
+
+def memory_filters(
+    q: MemoryQuery, now: float, tags_any: Callable[[list[str]], tuple[str, list[Any]]]
+) -> tuple[str, list[Any]]:
+    """The WHERE clause (alias ``m``) for every filter field of a ``MemoryQuery``."""
+    clauses = ["m.user_id = ?", "m.confidence >= ?", "m.importance >= ?"]
+    params: list[Any] = [q.user_id, q.min_confidence, q.min_importance]
+    if q.memory_types:
+        clauses.append(f"m.memory_type IN ({_marks(q.memory_types)})")
+        params += [t.value for t in q.memory_types]
+    if q.categories:
+        clauses.append(f"m.category IN ({_marks(q.categories)})")
+        params += list(q.categories)
+    if q.tags:
+        sql, tag_params = tags_any(list(q.tags))
+        clauses.append(sql)
+        params += tag_params
+    if not q.include_expired:
+        clauses.append("(m.expires IS NULL OR m.expires > ?)")
+        params.append(now)
+    return " AND ".join(clauses), params
+
+
+DEFAULT_MEMORY_ORDER = "m.importance DESC, m.updated DESC, m.id"
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """What differs between the SQL engines in the shared read queries.
+
+    ``{t}`` in the full-text pieces stands for the table (``messages`` or ``memories``);
+    ``fts_source`` is the FROM clause (alias ``m``), ``fts_match`` the predicate taking
+    one ``?`` (the joined terms), ``fts_score`` the rank (higher is better).
+    """
+
+    fts_source: str
+    fts_match: str
+    fts_score: str
+    join_terms: Callable[[list[str]], str]
+    tags_any: Callable[[list[str]], tuple[str, list[Any]]]
+    no_limit: Any  # the LIMIT parameter meaning "every row"
+
+    def fts(self, table: str) -> tuple[str, str, str]:
+        """(FROM, match predicate, score) for ``table``."""
+        return tuple(  # type: ignore[return-value]
+            part.replace("{t}", table) for part in (self.fts_source, self.fts_match, self.fts_score)
+        )
+
+
+def search_messages(
+    d: Dialect, words: list[str], user_id: str | None, conversation_id: str | None, limit: int
+) -> tuple[str, list[Any]]:
+    """Ranked full-text search of messages matching any of ``words``, optionally scoped."""
+    source, match, score = d.fts("messages")
+    where, params = [match], [d.join_terms(words)]
+    for column, value in (("m.user_id", user_id), ("m.conversation_id", conversation_id)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    sql = (
+        f"SELECT m.conversation_id, m.user_id, m.payload, {score} AS score FROM {source} "
+        f"WHERE {' AND '.join(where)} ORDER BY score DESC LIMIT ?"
+    )
+    return sql, [*params, limit]
+
+
+def query_memories(
+    d: Dialect, q: MemoryQuery, words: list[str], now: float
+) -> tuple[str, list[Any]]:
+    """Memories passing every filter of ``q``: ranked by ``words`` if any, else by importance."""
+    where, params = memory_filters(q, now, d.tags_any)
+    if words:
+        source, match, score = d.fts("memories")
+        sql = (
+            f"SELECT m.payload, {score} AS score FROM {source} "
+            f"WHERE {match} AND {where} ORDER BY score DESC LIMIT ?"
+        )
+        params = [d.join_terms(words), *params]
+    else:
+        sql = (
+            f"SELECT m.payload, 1.0 FROM memories m WHERE {where} "
+            f"ORDER BY {DEFAULT_MEMORY_ORDER} LIMIT ?"
+        )
+    return sql, [*params, q.limit]
+
+
+def relative_scores(raw: list[float]) -> list[float]:
+    """Scores in [0, 1] relative to the best hit (higher is better)."""
+    best = max(raw, default=0.0)
+    return [r / best if best > 0 else 1.0 for r in raw]
+
+
+def _marks(values: list[Any]) -> str:
+    return ", ".join("?" for _ in values)
+
+
+_MARK = re.compile(r"\?")
+
+
+def numbered(sql: str) -> str:
+    """``?`` placeholders -> ``$1, $2, ...`` (the SQL here has no literal question marks)."""
+    counter = iter(range(1, 10_000))
+    return _MARK.sub(lambda _: f"${next(counter)}", sql)
+
+
+WINDOW = (
+    "SELECT conversation_id, user_id, payload FROM messages WHERE conversation_id = ? "
+    "ORDER BY ts DESC, seq DESC LIMIT ?"
+)
+_AT = "(SELECT {col} FROM messages WHERE id = ?)"
+_NEIGHBOURS = (
+    "SELECT * FROM (SELECT CAST(? AS TEXT), {side}, ts, seq, conversation_id, user_id, payload "
+    f"FROM messages WHERE conversation_id = {_AT.format(col='conversation_id')} "
+    f"AND (ts, seq) {{cmp}} ({_AT.format(col='ts')}, {_AT.format(col='seq')}) "
+    "ORDER BY ts {order}, seq {order} LIMIT {limit}) AS n{i}"
+)
+
+
+@functools.lru_cache(maxsize=64)
+def _neighbours_sql(count: int, before: int, after: int) -> str:
+    sides = [(-1, "<", "DESC", before), (1, ">", "ASC", after)]
+    parts = [
+        _NEIGHBOURS.format(side=side, cmp=cmp, order=order, limit=int(limit), i=i)
+        for i, (side, cmp, order, limit) in enumerate(
+            s for _ in range(count) for s in sides if s[3] > 0
+        )
+    ]
+    return " UNION ALL ".join(parts)
+
+
+def neighbours(ids: Sequence[str], before: int, after: int) -> tuple[str, list[Any]]:
+    """The ``before`` messages just before and ``after`` just after each of ``ids`` in its
+    conversation, in ``(ts, seq)`` order (the order of ``WINDOW``).
+
+    One ``UNION ALL`` of an ordered, ``LIMIT``-ed scan of the conversation index per id and
+    side, starting at the id's position: the cost does not grow with the conversation.
+    The position is read by scalar subqueries (PostgreSQL runs them first, as parameters
+    of the index scan; a join would be planned as a scan and sort of the whole
+    conversation). Rows: (of id, side -1 or 1, ts, seq, conversation_id, user_id,
+    payload); ``ids`` must not be empty.
+    """
+    sides = (before > 0) + (after > 0)
+    return _neighbours_sql(len(ids), before, after), [id_ for id_ in ids for _ in range(4 * sides)]
+
+
+LATEST_SESSION = (
+    "SELECT payload FROM sessions WHERE user_id = ? AND is_active = TRUE "
+    "ORDER BY started DESC LIMIT 1"
+)
+STATISTICS = (
+    "SELECT (SELECT COUNT(*) FROM messages WHERE user_id = ?),"
+    " (SELECT COUNT(DISTINCT conversation_id) FROM messages WHERE user_id = ?),"
+    " (SELECT COUNT(*) FROM sessions WHERE user_id = ?),"
+    " (SELECT COUNT(*) FROM sessions WHERE user_id = ? AND is_active = TRUE),"
+    " (SELECT COUNT(*) FROM memories WHERE user_id = ?)"
+)
+MEMORIES_BY_TYPE = (
+    "SELECT memory_type, COUNT(*) FROM memories WHERE user_id = ? GROUP BY memory_type"
+)
+
+_BY_KEY = {
+    "message": "SELECT conversation_id, user_id, payload FROM messages WHERE id = ?",
+    "session": "SELECT payload FROM sessions WHERE session_id = ?",
+    "conversation": (
+        "SELECT payload FROM sessions WHERE conversation_id = ? ORDER BY started DESC LIMIT 1"
+    ),
+    "user": "SELECT payload FROM users WHERE user_id = ?",
+    "memory": "SELECT payload FROM memories WHERE id = ?",
+}
+
+
+def by_key(key: Key) -> tuple[str, list[Any]]:
+    """The query reading one record."""
+    return _BY_KEY[key.ns], [key.id]
+
+
+def statistics(counts: Sequence[Any], by_type: Iterable[Sequence[Any]]) -> dict[str, Any]:
+    """The ``get_statistics`` answer from the two statistics queries."""
+    messages, conversations, sessions, active, memories = (int(c) for c in counts)
+    return {
+        "total_messages": messages,
+        "conversations": conversations,
+        "sessions": sessions,
+        "active_sessions": active,
+        "memories": memories,
+        "memories_by_type": {str(t): int(n) for t, n in by_type},
+    }
