@@ -1,10 +1,17 @@
-"""YAML, text or dict -> ``${VAR}`` -> presets -> validated ``StackConfig`` (pure steps)."""
+"""YAML, text or dict -> ``${VAR}`` -> presets -> validated ``StackConfig`` (pure steps).
+
+The policy presets (``presets/*.yaml``) and the shipped stacks (``stacks/*.yaml``) are
+package data of this package, read with :mod:`importlib.resources`, so they work from a
+wheel as well as from a checkout (whose ``policies/`` and ``tiers/`` link to them).
+"""
 
 from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Mapping
+from importlib.resources import files
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -14,10 +21,17 @@ from pydantic import BaseModel, ValidationError
 from bruno_memory.config.models import StackConfig, TierConfig
 from bruno_memory.core.errors import BrunoMemoryConfigError
 
+if sys.version_info >= (3, 11):
+    from importlib.resources.abc import Traversable
+else:  # pragma: no cover - Python 3.10
+    from importlib.abc import Traversable
+
 Source = str | os.PathLike[str] | Mapping[str, Any] | None
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 PRESETS_ENV = "BRUNO_MEMORY_POLICIES"
+YAML_SUFFIXES = (".yaml", ".yml")
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -25,8 +39,15 @@ def load_config(source: Source = None, *, env: Mapping[str, str] | None = None) 
     """Load and validate a stack configuration.
 
     Args:
-        source: a YAML file path, YAML text, a mapping, or ``None`` for the embedded default.
+        source: a YAML file path, YAML text, the name of a shipped stack (``"laptop"``, see
+            :func:`shipped_stacks`), a mapping, or ``None`` for the embedded default. A string
+            holding a newline is YAML text; a path ending in ``.yaml``/``.yml`` is a file (it
+            must exist); another path is a file if it exists; otherwise a bare name is looked
+            up among the shipped stacks. An ``os.PathLike`` is always a file.
         env: variables for ``${VAR}``; defaults to ``os.environ``.
+
+    Relative paths inside a config (an SQLite ``path:``, a file journal) are the process's:
+    they resolve against the current directory, whichever file or shipped stack they came from.
     """
     raw, origin, base = read(source)
     raw = interpolate(raw, os.environ if env is None else env, origin)
@@ -48,6 +69,12 @@ def read(source: Source) -> tuple[dict[str, Any], str, Path | None]:
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise BrunoMemoryConfigError(f"{where}invalid YAML: {problem}", source=origin) from exc
+    if isinstance(data, str) and origin == "<yaml>":
+        raise BrunoMemoryConfigError(
+            f"{text!r} is no file, no shipped stack and no YAML mapping; "
+            f"shipped stacks: {', '.join(shipped_stacks())}",
+            source=origin,
+        )
     if not isinstance(data, dict):
         raise BrunoMemoryConfigError(
             f"expected a mapping with a 'tiers' list, got {type(data).__name__}", source=origin
@@ -56,13 +83,67 @@ def read(source: Source) -> tuple[dict[str, Any], str, Path | None]:
 
 
 def _text_of(source: str | os.PathLike[str]) -> tuple[str, str, Path | None]:
-    text = os.fspath(source)
-    path = Path(text) if "\n" not in text else None
-    if path is not None and (path.suffix in (".yaml", ".yml") or path.is_file()):
-        if not path.is_file():
-            raise BrunoMemoryConfigError(f"config file not found: {text}")
-        return path.read_text(encoding="utf-8"), str(path), path.resolve().parent
-    return text, "<yaml>", None
+    """The text of a source, a name for errors, and the folder of its file (if any)."""
+    if not isinstance(source, str):
+        return _read_file(Path(os.fspath(source)))
+    if "\n" in source or not source.strip():
+        return source, "<yaml>", None
+    path = Path(source)
+    if path.suffix in YAML_SUFFIXES or _exists(path):
+        return _read_file(path)
+    if _NAME.fullmatch(source):
+        return shipped_stack(source), f"{source} (shipped stack)", None
+    return source, "<yaml>", None
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except (OSError, ValueError):  # a name too long, a NUL byte: not a file
+        return False
+
+
+def _read_file(path: Path) -> tuple[str, str, Path | None]:
+    if not path.exists():
+        raise BrunoMemoryConfigError(f"config file not found: {path}")
+    if path.is_dir():
+        raise BrunoMemoryConfigError(f"expected a YAML file, got a directory: {path}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BrunoMemoryConfigError(
+            f"cannot read the config file: {exc}", source=str(path)
+        ) from exc
+    return text, str(path), path.resolve().parent
+
+
+def _package_folder(name: str) -> Traversable:
+    return files("bruno_memory.config").joinpath(name)
+
+
+def shipped_stacks() -> dict[str, Traversable]:
+    """The stacks shipped in the package, by name (``laptop``, ``production``, ...)."""
+    found = (f for f in _package_folder("stacks").iterdir() if f.name.endswith(".yaml"))
+    return {f.name.removesuffix(".yaml"): f for f in sorted(found, key=lambda f: f.name)}
+
+
+def shipped_stack(name: str) -> str:
+    """The YAML text of the shipped stack ``name``; an unknown name lists the shipped ones."""
+    stacks = shipped_stacks()
+    if name not in stacks:
+        raise BrunoMemoryConfigError(
+            f"unknown stack {name!r}: no such file, and no shipped stack of that name; "
+            f"shipped stacks: {', '.join(stacks)}"
+        )
+    return stacks[name].read_text(encoding="utf-8")
+
+
+def describe(text: str) -> str:
+    """A YAML file's one-line description: its first comment line."""
+    for line in text.splitlines():
+        if line.lstrip().startswith("#"):
+            return line.lstrip().lstrip("#").strip()
+    return ""
 
 
 def default_config() -> dict[str, Any]:
@@ -99,16 +180,22 @@ def interpolate(node: Any, env: Mapping[str, str], origin: str, path: str = "") 
     return _VAR.sub(sub, node)
 
 
-def preset_dirs(base: Path | None) -> list[Path]:
-    """Where named policy presets are looked up, first match wins."""
-    dirs = [Path(p) for p in os.environ.get(PRESETS_ENV, "").split(os.pathsep) if p]
+def preset_dirs(base: Path | None) -> list[Traversable]:
+    """Where named policy presets are looked up, first match wins.
+
+    The config file's folder's ``policies/`` and its parent's (a checkout's ``tiers/`` next to
+    ``policies/``), then each folder of ``$BRUNO_MEMORY_POLICIES``, then ``./policies``, then
+    the presets shipped in the package.
+    """
+    dirs: list[Traversable] = []
     if base is not None:
         dirs += [base / "policies", base.parent / "policies"]
-    dirs += [Path.cwd() / "policies", Path(__file__).resolve().parents[2] / "policies"]
+    dirs += [Path(p) for p in os.environ.get(PRESETS_ENV, "").split(os.pathsep) if p]
+    dirs += [Path.cwd() / "policies", _package_folder("presets")]
     return dirs
 
 
-def expand_presets(raw: dict[str, Any], dirs: list[Path], origin: str) -> dict[str, Any]:
+def expand_presets(raw: dict[str, Any], dirs: list[Traversable], origin: str) -> dict[str, Any]:
     """Merge each tier's ``policy:`` (a preset name or a mapping) beneath the tier's own keys."""
     tiers = raw.get("tiers")
     if not isinstance(tiers, list):
@@ -124,21 +211,33 @@ def expand_presets(raw: dict[str, Any], dirs: list[Path], origin: str) -> dict[s
     return {**raw, "tiers": out}
 
 
-def _preset(policy: Any, dirs: list[Path], origin: str, path: str) -> dict[str, Any]:
+def _preset(policy: Any, dirs: list[Traversable], origin: str, path: str) -> dict[str, Any]:
     if isinstance(policy, dict):
         return policy
     if not isinstance(policy, str):
         raise BrunoMemoryConfigError(
             f"expected a preset name or a mapping, got {policy!r}", path=path, source=origin
         )
-    for folder in dirs:
+    for folder in dirs if _NAME.fullmatch(policy) else []:
         file = folder / f"{policy}.yaml"
         if file.is_file():
-            data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+            where = str(file)
+            try:
+                data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+            except yaml.YAMLError as exc:
+                raise BrunoMemoryConfigError(f"invalid YAML: {exc}", source=where) from exc
             if not isinstance(data, dict):
-                raise BrunoMemoryConfigError("a preset must be a mapping", source=str(file))
+                raise BrunoMemoryConfigError("a preset must be a mapping", source=where)
             return data
-    known = sorted({f.stem for d in dirs if d.is_dir() for f in d.glob("*.yaml")})
+    known = sorted(
+        {
+            f.name.removesuffix(".yaml")
+            for d in dirs
+            if d.is_dir()
+            for f in d.iterdir()
+            if f.name.endswith(".yaml")
+        }
+    )
     raise BrunoMemoryConfigError(
         f"unknown policy preset {policy!r}; known presets: {', '.join(known) or 'none'}",
         path=path,
