@@ -1,5 +1,6 @@
 """bruno-memory: a tiered cache-and-store memory layer for Bruno assistants."""
 
+from bruno_memory._version import __version__
 from bruno_memory.build import build_memory
 from bruno_memory.config import StackConfig, load_config
 from bruno_memory.core.errors import (
@@ -17,8 +18,6 @@ from bruno_memory.core.errors import (
     UnknownKind,
 )
 from bruno_memory.stack.facade import MemoryStack
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Backpressure",
