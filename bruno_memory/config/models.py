@@ -211,10 +211,35 @@ class EmbeddingConfig(Strict):
     cache_size: int = Field(default=10_000, ge=0)  # cached (model, text) vectors
 
 
+class ContextShares(Strict):
+    """Shares of the budget left after the pinned items and the latest ``min_recent`` turns.
+
+    Each section gets its share of what is left for it and the sections after it (summary,
+    memories, relevant past messages, the rest of the recent window, in that order), so the
+    budget a section leaves unused passes on to the next.
+    """
+
+    summary: float = Field(default=0.10, ge=0.0, le=1.0)
+    memories: float = Field(default=0.15, ge=0.0, le=1.0)
+    search: float = Field(default=0.50, ge=0.0, le=1.0)
+    recent: float = Field(default=0.25, ge=0.0, le=1.0)
+
+
+class ContextConfig(Strict):
+    """The ``context:`` section: a token-budgeted context (``bruno_memory.managers.context``)."""
+
+    max_tokens: PositiveInt = 2048
+    min_recent: int = Field(default=6, ge=0)  # latest turns always in, when they fit
+    shares: ContextShares = Field(default_factory=ContextShares)
+    strategy: Literal["adaptive", "fixed", "recent"] = "adaptive"
+    scope: Literal["conversation", "user"] = "conversation"  # past messages searched
+
+
 class StackConfig(Strict):
     """A whole stack: tiers from fastest (first) to authoritative (last)."""
 
     namespace: Annotated[str, Field(pattern=r"^[A-Za-z0-9_]{1,40}$")] = "bruno"
     embedding: EmbeddingConfig | None = None
     context_messages: PositiveInt = 20
+    context: ContextConfig | None = None
     tiers: list[TierConfig]
