@@ -40,11 +40,14 @@ def test_a_bad_seed_node_is_refused_with_what_to_write(nodes: list[str]) -> None
     assert "tiers[0].journal.nodes: expected" in message and "host:port" in message
 
 
-@pytest.mark.parametrize("where", [
-    {"url": "redis://h:7000/2", "cluster": True},
-    {"url": "redis://h:7000?db=1", "cluster": True},
-    {"url": "redis://h:7000/1", "nodes": ["h:7000"]},
-])
+@pytest.mark.parametrize(
+    "where",
+    [
+        {"url": "redis://h:7000/2", "cluster": True},
+        {"url": "redis://h:7000?db=1", "cluster": True},
+        {"url": "redis://h:7000/1", "nodes": ["h:7000"]},
+    ],
+)
 def test_a_cluster_journal_refuses_a_database_other_than_0(where: dict[str, Any]) -> None:
     """A Redis Cluster has only database 0: a URL that selects another is refused."""
     assert "only database 0" in refused(kind="redis", **where)
