@@ -69,7 +69,7 @@ async def test_pinned_over_budget_fails_clearly() -> None:
     """Pinned items are never dropped: if they alone exceed the budget, InvalidInput."""
     memory, _ = memory_with_fact()
     builder = ContextBuilder(memory, system_prompt="word " * 200)
-    with pytest.raises(InvalidInput, match="pinned items alone cost .* max_tokens=100") as info:
+    with pytest.raises(InvalidInput, match=r"pinned items alone cost .* max_tokens=100") as info:
         await builder.build("ada", "c1", max_tokens=100)
     assert isinstance(info.value, BrunoMemoryError)
     assert memory.calls == []  # refused before anything is read
@@ -126,7 +126,7 @@ async def test_strategy_recent_retrieves_nothing() -> None:
 
 async def test_adaptive_lends_the_recent_share_to_search_for_the_past() -> None:
     """A query whose hits all precede the recent turns gets the recent window's share."""
-    memory, conv = memory_with_fact()
+    memory, _ = memory_with_fact()
     memory.add("ada", "c1", [f"Lena visited Lisbon museum number {i}" for i in range(30)])
     memory.add("ada", "c1", [f"filler {i}" for i in range(60)])
     fixed = await ContextBuilder(memory, strategy="fixed").build(
