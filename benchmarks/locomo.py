@@ -36,7 +36,6 @@ from bruno_core.models.message import Message, MessageRole  # noqa: E402
 from bruno_memory import build_memory  # noqa: E402
 from bruno_memory.config.loader import load_config  # noqa: E402
 from bruno_memory.stack import fusion as search  # noqa: E402
-from bruno_memory.stack import hybrid  # noqa: E402
 
 KS = (1, 5, 10, 20)
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,10 +105,9 @@ async def ask(
 ) -> list[Message]:
     if method == "hybrid" and fusion == search.DEFAULT:
         return list(await memory.search_messages(question, user_id=user, limit=max(KS)))
-    routes = await memory._ready()
     mode = method if method in ("text", "vector") else "hybrid"
-    found = await hybrid.search_messages(routes, question, user, max(KS), mode=mode, fusion=fusion)
-    return [r.message for r in found]
+    found = await memory.search(question, user_id=user, limit=max(KS), mode=mode, fusion=fusion)
+    return [h.item for h in found]
 
 
 async def evaluate(

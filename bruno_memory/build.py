@@ -9,9 +9,17 @@ from typing import Any
 from bruno_memory.config.loader import Source, load_config
 from bruno_memory.config.models import StackConfig, TierConfig
 from bruno_memory.config.registry import tier_class
+from bruno_memory.core.capabilities import Capability
+from bruno_memory.core.errors import BrunoMemoryConfigError
+from bruno_memory.stack.engine import Engine
 from bruno_memory.stack.facade import MemoryStack
 from bruno_memory.stack.routing import check
 from bruno_memory.tiers.base import Tier, TierContext
+
+NEEDS: dict[str, frozenset[Capability]] = {
+    "invalidation": frozenset({Capability.CLEAR}),  # a cache it can drop when out of sync
+}
+"""What a tier must be able to do to carry a policy."""
 
 POLICIES: dict[str, str] = {
     "fallback": "bruno_memory.policies.fallback.policy:wrap",
@@ -42,9 +50,19 @@ def policies_of(cfg: TierConfig) -> list[str]:
 
 
 def check_config(cfg: StackConfig) -> None:
-    """Refuse a stack that cannot serve ``MemoryInterface``, before anything connects."""
+    """Refuse a stack that cannot serve ``MemoryInterface``, or a policy its tier cannot
+    carry, before anything connects."""
     classes = [tier_class(t.kind) for t in cfg.tiers]
     check([c.capabilities for c in classes], [t.name or t.kind for t in cfg.tiers])
+    for i, (t, c) in enumerate(zip(cfg.tiers, classes, strict=True)):
+        for policy in policies_of(t):
+            lacking = NEEDS.get(policy, frozenset()) - c.capabilities
+            if lacking:
+                raise BrunoMemoryConfigError(
+                    f"tier {t.name or t.kind!r} (kind: {t.kind}) cannot carry the {policy} "
+                    f"policy: it lacks {', '.join(sorted(x.value for x in lacking))}",
+                    path=f"tiers[{i}].{policy}",
+                )
 
 
 async def open_tiers(
@@ -78,6 +96,12 @@ def _embedding(cfg: StackConfig) -> Any:
     return create_embedding(cfg.embedding)
 
 
+async def open_engine(source: Source | StackConfig = None) -> tuple[Engine, int]:
+    """The routing engine over every tier of a config, opened, and its context size."""
+    tiers, cfg = await open_tiers(source)
+    return Engine(tiers), cfg.context_messages
+
+
 async def build_memory(source: Source | StackConfig = None, **options: Any) -> MemoryStack:
     """Build an opened ``MemoryStack``.
 
@@ -86,5 +110,18 @@ async def build_memory(source: Source | StackConfig = None, **options: Any) -> M
             embedded default (an LRU over SQLite in ``./bruno-memory.db``).
         options: passed to ``MemoryStack`` (e.g. ``clock``).
     """
-    tiers, cfg = await open_tiers(source)
-    return MemoryStack(tiers, context_messages=cfg.context_messages, **options)
+    engine, context_messages = await open_engine(source)
+    return MemoryStack(engine, context_messages=context_messages, **options)
+
+
+class ConfiguredMemory(MemoryStack):
+    """A ``MemoryStack`` built from a config on first use: what bruno-core's
+    ``MemoryBackendRegistry`` instantiates (``get_instance("bruno_memory", config=...)``).
+
+    Args:
+        config: what ``build_memory`` accepts.
+        options: passed to ``MemoryStack`` (e.g. ``clock``).
+    """
+
+    def __init__(self, config: Source | StackConfig = None, **options: Any) -> None:
+        super().__init__(opener=lambda: open_engine(config), **options)

@@ -5,10 +5,11 @@ refuse to open until then)."""
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from bruno_memory.build import _embedding, check_config
 from bruno_memory.config.loader import Source, load_config
@@ -17,15 +18,11 @@ from bruno_memory.config.registry import tier_class
 from bruno_memory.core import codec
 from bruno_memory.core.capabilities import Capability
 from bruno_memory.core.ops import Put, Value
-from bruno_memory.tiers.base import TierContext
+from bruno_memory.core.queries import Count, Scan, ScanKind
+from bruno_memory.tiers.base import Tier, TierContext
+from bruno_memory.tiers.vector.base import VectorTier
 
-# keyset pages over the authoritative tier (``?`` placeholders: both SQL tiers accept them)
-SCAN = {
-    "message": "SELECT id, conversation_id, user_id, payload FROM messages WHERE id > ? "
-    "ORDER BY id LIMIT ?",
-    "memory": "SELECT id, payload FROM memories WHERE id > ? ORDER BY id LIMIT ?",
-}
-COUNT = "SELECT (SELECT COUNT(*) FROM messages), (SELECT COUNT(*) FROM memories)"
+KINDS: tuple[ScanKind, ...] = ("message", "memory")
 
 
 async def reindex(
@@ -42,13 +39,12 @@ async def reindex(
     check_config(cfg)
     context = TierContext(namespace=cfg.namespace, base_dir=Path.cwd(), embedding=_embedding(cfg))
     durable, vectors = _tiers(cfg, context)
-    opened: list[Any] = []
+    opened: list[Tier] = []
     try:
         for tier in (durable, *vectors):
-            tier.reindexing = tier in vectors
             await tier.open()
             opened.append(tier)
-        total = sum(int(c) for c in (await durable._fetch(COUNT, (), "reindex"))[0])
+        total = sum([await durable.query(Count(kind)) for kind in KINDS])
         done = 0
         with _bar(total, progress) as bar:
             async for records in _scan(durable, batch):
@@ -64,23 +60,31 @@ async def reindex(
             await tier.aclose()
 
 
-def _tiers(cfg: StackConfig, context: TierContext) -> tuple[Any, list[Any]]:
-    """The authoritative tier and the semantic tiers, unwrapped (no policies)."""
+def _tiers(cfg: StackConfig, context: TierContext) -> tuple[Tier, list[VectorTier[Any]]]:
+    """The authoritative tier and the semantic tiers, unwrapped (no policies); the
+    semantic ones open the configured model's collection beside the old one."""
     made = [(tier_class(t.kind), t) for t in cfg.tiers]
     durable = next(c(t, context) for c, t in made if Capability.DURABLE in c.capabilities)
-    vectors = [c(t, context) for c, t in made if Capability.VECTOR_SEARCH in c.capabilities]
+    renewing = dataclasses.replace(context, reindex=True)
+    vectors = [
+        cast(VectorTier[Any], c(t, renewing))
+        for c, t in made
+        if Capability.VECTOR_SEARCH in c.capabilities
+    ]
     return durable, vectors
 
 
-async def _scan(durable: Any, batch: int) -> AsyncIterator[list[Value]]:
-    for ns, sql in SCAN.items():
-        after = ""
-        while rows := await durable._fetch(sql, (after, batch), "reindex"):
-            after = rows[-1][0]
-            if ns == "message":
-                yield [codec.message_from_row(p, c, u) for _, c, u, p in rows]
-            else:
-                yield [codec.from_payload("memory", p) for _, p in rows]
+async def _scan(durable: Tier, batch: int) -> AsyncIterator[list[Value]]:
+    """Every message and memory of the authoritative tier, a page at a time."""
+    for kind in KINDS:
+        after: str | None = None
+        while True:
+            page = await durable.query(Scan(kind, None, after, batch))
+            if page.items:
+                yield page.items
+            if page.next is None:
+                break
+            after = page.next
 
 
 def _bar(total: int, enabled: bool) -> Any:

@@ -19,6 +19,12 @@ class Capability(str, Enum):
     VECTOR_SEARCH = "vector_search"  # nearest neighbours of an embedding
     STATS = "stats"  # per-user statistics
     DURABLE = "durable"  # authoritative: its answers are final, it never misses
+    SCAN = "scan"  # pages through every record of a kind (``queries.Scan``)
+    # abilities beyond storage, each a small protocol in ``tiers.base``
+    CLEAR = "clear"  # can drop everything it caches (``Clearable``)
+    LEASES = "leases"  # a shared cache whose fills take a lease (``Leased``)
+    SETTLES = "settles"  # undoes fills that raced a write-behind flush (``Settling``)
+    QUEUED = "queued"  # applies writes later and reports each applied batch (``Queued``)
 
 
 REQUIRED: dict[Capability, str] = {

@@ -41,6 +41,13 @@ def query(value: Any) -> str:
     return value
 
 
+def choice(value: Any, name: str, options: Sequence[str]) -> str:
+    """One of ``options``."""
+    if value not in options:
+        raise InvalidInput(f"{name} must be one of {', '.join(options)}, got {_show(value)}")
+    return str(value)
+
+
 def model(value: Any, cls: type[T], name: str) -> T:
     if not isinstance(value, cls):
         raise InvalidInput(f"{name} must be a {cls.__name__}, got {type(value).__name__}")

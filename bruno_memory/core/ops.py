@@ -9,6 +9,7 @@ from typing import Final, Literal, TypeAlias
 
 from bruno_core.models.context import SessionContext, UserContext
 from bruno_core.models.memory import MemoryEntry
+from typing_extensions import TypeIs
 
 from bruno_memory.core.records import MessageRecord
 
@@ -47,15 +48,24 @@ Value: TypeAlias = MessageRecord | SessionContext | UserContext | MemoryEntry
 
 @dataclass(frozen=True, slots=True)
 class Put:
-    """Insert or replace the record at ``key``; ``version`` orders replays (newer wins).
-
-    A cache fill has no version; ``lease`` is the fill lease a shared cache handed out
-    before the lower tier was read (see ``tiers.base.Leased``).
-    """
+    """Insert or replace the record at ``key``; ``version`` orders replays (newer wins)."""
 
     key: Key
     value: Value
     version: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FillRecord:
+    """Cache fill: a record read from a lower tier, copied into a cache above it.
+
+    Not a change: it has no version, is never journaled or published, and durable tiers
+    ignore it. ``lease`` is the fill lease a shared cache handed out before the lower
+    tier was read (see ``tiers.base.Leased``).
+    """
+
+    key: Key
+    value: Value
     lease: str | None = None
 
 
@@ -98,12 +108,19 @@ class FillWindow:
     lease: str | None = None
 
 
-WriteOp: TypeAlias = Put | Delete | ClearHistory | PurgeUser | FillWindow
+WriteOp: TypeAlias = Put | Delete | ClearHistory | PurgeUser | FillRecord | FillWindow
+Fill: TypeAlias = FillRecord | FillWindow
+Change: TypeAlias = Put | Delete | ClearHistory | PurgeUser
+
+
+def is_fill(op: WriteOp) -> TypeIs[Fill]:
+    """Whether ``op`` only copies what a lower tier holds (a cache fill), changing nothing."""
+    return type(op) is FillRecord or type(op) is FillWindow
 
 
 def op_key(op: WriteOp) -> Key | tuple[str, str]:
     """The coalescing key of an op: later ops on the same key supersede earlier ones."""
-    if isinstance(op, (Put, Delete)):
+    if isinstance(op, (Put, Delete, FillRecord)):
         return op.key
     if isinstance(op, PurgeUser):
         return ("purge", op.user_id)

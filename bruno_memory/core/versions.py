@@ -12,7 +12,7 @@ import dataclasses
 import time
 from collections.abc import Callable, Sequence
 
-from bruno_memory.core.ops import FillWindow, Put, WriteOp
+from bruno_memory.core.ops import Put, WriteOp, is_fill
 
 
 class VersionClock:
@@ -46,13 +46,13 @@ def stamp(ops: Sequence[WriteOp], clock: VersionClock = CLOCK) -> list[WriteOp]:
     Cache fills carry no version and pass unchanged; ops all versioned already (a policy
     behind the stack, which stamped them) come back as they are.
     """
-    if isinstance(ops, list) and all(getattr(op, "version", 1) for op in ops):
+    if isinstance(ops, list) and all(is_fill(op) or op.version for op in ops):
         return ops
     out: list[WriteOp] = []
     for op in ops:
         if type(op) is Put:  # the hot path: ~10x cheaper than dataclasses.replace
             op = Put(op.key, op.value, op.version or clock.next())
-        elif not isinstance(op, FillWindow) and op.version == 0:
+        elif not is_fill(op) and op.version == 0:
             op = dataclasses.replace(op, version=clock.next())
         out.append(op)
     return out

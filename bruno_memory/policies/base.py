@@ -4,35 +4,40 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping, Sequence
-from typing import Any
-
-from bruno_core.models.context import SessionContext
-from bruno_core.models.memory import MemoryEntry, MemoryQuery
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar, cast
 
 from bruno_memory.core.capabilities import Capability
+from bruno_memory.core.errors import CapabilityMissing
 from bruno_memory.core.ops import Empty, Key, Miss, Value, WriteOp
+from bruno_memory.core.queries import Query
 from bruno_memory.core.records import MessageRecord
-from bruno_memory.tiers.base import Neighbour, Scored, Tier
+from bruno_memory.tiers.base import Clearable, Leased, Queued, Settling, Tier, Windowed
+
+R = TypeVar("R")
 
 
 class PolicyTier:
     """Forwards every call to ``inner``; subclasses override what their policy changes.
 
-    Optional methods (windows, search, queries) are called only when ``capabilities``
-    says the inner tier has them, exactly as for an unwrapped tier. Attributes a policy
-    does not define (a tier's ``schema``, ``address``...) are the inner tier's.
+    Reads beyond ``get``/``window`` are queries (``query``), so a policy that guards or
+    delays reads overrides that one method. Optional abilities are forwarded when the
+    inner tier declares them in ``capabilities``; ``added`` lists those a policy brings.
     """
+
+    added: frozenset[Capability] = frozenset()
 
     def __init__(self, inner: Tier) -> None:
         self.inner = inner
         self.name: str = inner.name
-        self.capabilities: frozenset[Capability] = inner.capabilities
+        self.config = inner.config
+        self.capabilities: frozenset[Capability] = inner.capabilities | self.added
 
-    def __getattr__(self, attr: str) -> Any:
-        if attr == "inner":  # not set yet: never recurse
-            raise AttributeError(attr)
-        return getattr(self.inner, attr)
+    @property
+    def innermost(self) -> Tier:
+        """The tier under every policy."""
+        inner = self.inner
+        return inner.innermost if isinstance(inner, PolicyTier) else inner
 
     def _settings(self) -> str:
         return ""
@@ -40,6 +45,12 @@ class PolicyTier:
     def __repr__(self) -> str:
         settings = self._settings()
         return f"{type(self).__name__}({self.inner!r}{', ' + settings if settings else ''})"
+
+    def _able(self, cap: Capability) -> Any:
+        """The inner tier, if it declares ``cap``."""
+        if cap not in self.inner.capabilities:
+            raise CapabilityMissing(f"tier {self.name!r} has no {cap.value} ability")
+        return self.inner
 
     async def open(self) -> None:
         await self.inner.open()
@@ -52,13 +63,10 @@ class PolicyTier:
 
     async def flush(self) -> None:
         """Drain queued writes of this tier and of the policies inside it."""
-        flush = getattr(self.inner, "flush", None)
-        if flush is not None:
-            await flush()
+        await self.inner.flush()
 
     def metrics(self) -> dict[str, Any]:
-        inner = getattr(self.inner, "metrics", None)
-        return dict(inner()) if callable(inner) else {}
+        return dict(self.inner.metrics())
 
     async def get(self, keys: Sequence[Key]) -> Mapping[Key, Value | Empty]:
         return await self.inner.get(keys)
@@ -66,49 +74,26 @@ class PolicyTier:
     async def write(self, ops: Sequence[WriteOp]) -> None:
         await self.inner.write(ops)
 
+    async def query(self, q: Query[R]) -> R:
+        return await self.inner.query(q)
+
     async def window(
         self, conversation_id: str, limit: int | None
     ) -> Sequence[MessageRecord] | Miss:
-        result: Sequence[MessageRecord] | Miss = await self._inner_call("window")(
-            conversation_id, limit
-        )
-        return result
+        inner = cast(Windowed, self._able(Capability.WINDOWS))
+        return await inner.window(conversation_id, limit)
 
-    async def search_messages(
-        self, query: str, user_id: str | None, limit: int, conversation_id: str | None = None
-    ) -> list[Scored[MessageRecord]]:
-        hits: list[Scored[MessageRecord]] = await self._inner_call("search_messages")(
-            query, user_id, limit, conversation_id
-        )
-        return hits
+    async def clear(self) -> Any:
+        return await cast(Clearable, self._able(Capability.CLEAR)).clear()
 
-    async def query_memories(self, query: MemoryQuery, now: float) -> list[Scored[MemoryEntry]]:
-        hits: list[Scored[MemoryEntry]] = await self._inner_call("query_memories")(query, now)
-        return hits
+    async def lease(self, target: Key | str) -> str | None:
+        return await cast(Leased, self._able(Capability.LEASES)).lease(target)
 
-    async def latest_session(self, user_id: str) -> SessionContext | None:
-        found: SessionContext | None = await self._inner_call("latest_session")(user_id)
-        return found
+    async def settle(self, targets: Iterable[Hashable]) -> list[Hashable]:
+        return await cast(Settling, self._able(Capability.SETTLES)).settle(targets)
 
-    async def statistics(self, user_id: str) -> dict[str, Any]:
-        stats: dict[str, Any] = await self._inner_call("statistics")(user_id)
-        return stats
-
-    async def neighbours(self, ids: Sequence[str], before: int, after: int) -> list[Neighbour]:
-        found: list[Neighbour] = await self._inner_call("neighbours")(ids, before, after)
-        return found
-
-    async def search_vector(self, query: str, where: Any, limit: int) -> list[Scored[Key]]:
-        hits: list[Scored[Key]] = await self._inner_call("search_vector")(query, where, limit)
-        return hits
-
-    def _inner_call(self, method: str) -> Any:
-        found = getattr(self.inner, method, None)
-        if found is None:
-            from bruno_memory.core.errors import CapabilityMissing
-
-            raise CapabilityMissing(f"tier {self.name!r} has no {method}")
-        return found
+    def when_applied(self, callback: Callable[[list[WriteOp]], Awaitable[None]]) -> None:
+        cast(Queued, self._able(Capability.QUEUED)).when_applied(callback)
 
 
 def deadline(seconds: float | None) -> contextlib.AbstractAsyncContextManager[Any]:

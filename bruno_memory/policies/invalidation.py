@@ -22,23 +22,24 @@ import contextlib
 import time
 import uuid
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from typing import Any, TypeGuard
+from typing import Any
 
-import structlog
 from redis import exceptions as rx
 from redis.asyncio import Redis
 
 from bruno_memory.config.models import InvalidationConfig, TierConfig, mask_password
+from bruno_memory.core.capabilities import Capability
 from bruno_memory.core.drops import drops_for
 from bruno_memory.core.errors import BrunoMemoryConfigError
 from bruno_memory.core.generations import Generations
+from bruno_memory.core.logs import get_logger
 from bruno_memory.core.opcodec import DecodeError, decode_op, encode_op, frame, unframe
-from bruno_memory.core.ops import MISS, Empty, FillWindow, Key, Miss, Put, Value, WriteOp
+from bruno_memory.core.ops import MISS, Empty, Fill, FillRecord, Key, Miss, Value, WriteOp, is_fill
 from bruno_memory.core.records import MessageRecord
 from bruno_memory.policies.base import PolicyTier, stop_tasks
 from bruno_memory.tiers.base import Tier, TierContext
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 LOST = (rx.ConnectionError, rx.TimeoutError, OSError, TimeoutError)
 
 
@@ -50,6 +51,8 @@ class Invalidation(PolicyTier):
         namespace: the stack's namespace (the default channel is ``<namespace>:invalidate``).
         clock: monotonic seconds.
     """
+
+    added = frozenset({Capability.LEASES})  # fills are checked against the drops heard
 
     def __init__(self, inner: Tier, cfg: InvalidationConfig, namespace: str,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -69,7 +72,7 @@ class Invalidation(PolicyTier):
         return f"url={url!r}, channel={self.channel!r}, max_lag={self.cfg.max_lag}"
 
     async def open(self) -> None:
-        if not callable(getattr(self.inner, "clear", None)):
+        if Capability.CLEAR not in self.inner.capabilities:
             raise BrunoMemoryConfigError(
                 f"invalidation needs a local cache it can clear (kind: lru), not {self.inner!r}",
                 path="invalidation")
@@ -103,31 +106,29 @@ class Invalidation(PolicyTier):
     ) -> Sequence[MessageRecord] | Miss:
         return await super().window(conversation_id, limit) if self.in_sync() else MISS
 
-    takes_leases = True
-
     async def lease(self, target: Key | str) -> str | None:
         """A fill lease: the drops heard for ``target`` so far (none while out of sync)."""
         return str(self._drops.stamp(_target(target))) if self.in_sync() else None
 
     async def write(self, ops: Sequence[WriteOp]) -> None:
-        changes = [op for op in ops if not _is_fill(op)]
-        fills = [op for op in ops if _is_fill(op) and self._fill_allowed(op)]
+        changes = [op for op in ops if not is_fill(op)]
+        fills = [op for op in ops if is_fill(op) and self._fill_allowed(op)]
         if fills and self.in_sync():
             await self.inner.write(fills)
         if changes:
             await self.inner.write(changes)
             await self._publish(changes)
 
-    def _fill_allowed(self, op: Put | FillWindow) -> bool:
+    def _fill_allowed(self, op: Fill) -> bool:
         """A fill read before a remote change arrived must not bring the old value back."""
         if op.lease is None:
             return True  # not through the stack: nothing to compare with
-        target = op.key if isinstance(op, Put) else _target(op.conversation_id)
+        target = op.key if isinstance(op, FillRecord) else _target(op.conversation_id)
         return op.lease == str(self._drops.stamp(target))
 
     # -- publishing -----------------------------------------------------------------
 
-    async def _publish(self, ops: list[WriteOp]) -> None:
+    async def _publish(self, ops: Sequence[WriteOp]) -> None:
         drops = [encode_op(d) for d in drops_for(ops).values()]
         payload = self.sender + b"\n" + frame(drops)
         for attempt in (1, 2):
@@ -209,10 +210,6 @@ async def _quietly(closing: Any, timeout: float) -> None:
     with contextlib.suppress(*LOST, rx.RedisError):
         await asyncio.wait_for(closing, timeout)
 
-
-def _is_fill(op: WriteOp) -> TypeGuard[Put | FillWindow]:
-    """Cache fills carry no version; every write through the stack does."""
-    return isinstance(op, FillWindow) or (isinstance(op, Put) and op.version == 0)
 
 
 def _target(target: Key | str) -> Hashable:

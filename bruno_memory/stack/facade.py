@@ -1,11 +1,16 @@
-"""MemoryStack: the composed ``MemoryInterface``. It routes, reads through and fans out."""
+"""MemoryStack: the ``MemoryInterface`` façade over the routing engine.
+
+It owns what the interface means (sessions, owners, context, guards at the boundary) and
+leaves where data lives to the ``Engine``. Its public doors beyond the interface
+(``search``, ``scan``, ``flush``, ``health``) are what managers, benchmarks and the CLI use.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar, cast
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 from bruno_core.interfaces.memory import MemoryInterface
 from bruno_core.models.context import ConversationContext, SessionContext, UserContext
@@ -16,184 +21,149 @@ from cachetools import LRUCache
 from bruno_memory.core import guards
 from bruno_memory.core.errors import NotFound
 from bruno_memory.core.generations import Generations
-from bruno_memory.core.ops import (
-    EMPTY,
-    MISS,
-    ClearHistory,
-    Delete,
-    FillWindow,
-    Key,
-    PurgeUser,
-    Put,
-    Value,
-    WriteOp,
-)
-from bruno_memory.core.records import MessageRecord, fresh, message_out, message_record
-from bruno_memory.core.versions import CLOCK, stamp
-from bruno_memory.stack import fills, hybrid
-from bruno_memory.stack.routing import Routes, accepts, plan_routes
-from bruno_memory.stack.stats import TierStats
-from bruno_memory.tiers.base import Durable, TextSearch, Tier, Windowed
+from bruno_memory.core.ops import ClearHistory, Delete, Key, PurgeUser, Put, WriteOp
+from bruno_memory.core.queries import LatestSession, Page, Scan, ScanKind, Scored, Statistics
+from bruno_memory.core.records import fresh, message_out, message_record
+from bruno_memory.stack import fusion, hybrid
+from bruno_memory.stack.engine import Engine
+from bruno_memory.tiers.base import Tier
 
 V = TypeVar("V")
+Opener = Callable[[], Awaitable[tuple[Engine, int]]]
 
 
 class MemoryStack(MemoryInterface):
     """Tiers composed into one memory: caches on top, one authoritative tier below.
 
     Args:
-        tiers: opened tiers, fastest first; ``None`` builds from ``config`` on first use.
-        config: what ``build_memory`` accepts, used when ``tiers`` is ``None``.
+        tiers: opened tiers, fastest first (or an ``Engine`` over them).
+        opener: opens the engine on first use instead (returns it and the number of
+            messages ``get_context`` returns); ``build.ConfiguredMemory`` passes one.
         context_messages: how many messages ``get_context`` returns.
         clock: wall-clock seconds, for memory expiry.
     """
 
     def __init__(
         self,
-        tiers: Sequence[Tier] | None = None,
+        tiers: Sequence[Tier] | Engine | None = None,
         *,
-        config: Any = None,
+        opener: Opener | None = None,
         context_messages: int = 20,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._config = config
+        if tiers is None and opener is None:
+            raise TypeError("MemoryStack needs tiers or an opener; use build_memory()")
+        self._engine: Engine | None = (
+            tiers if isinstance(tiers, Engine) else Engine(tiers) if tiers else None
+        )
+        self._opener = opener
         self._context_messages = context_messages
         self._clock = clock
         self._owners: LRUCache[str, str] = LRUCache(100_000)
-        self._generations = Generations()
         self._opening = asyncio.Lock()
-        self._routes: Routes | None = self._plan(tiers) if tiers else None
-        self._stats = {t.name: TierStats() for t in tiers or ()}
 
     def __repr__(self) -> str:
-        tiers = self._routes.tiers if self._routes else ()
-        return f"MemoryStack([{', '.join(map(repr, tiers))}])"
+        return f"MemoryStack([{', '.join(map(repr, self.tiers))}])"
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    async def _ready(self) -> Routes:
-        if self._routes is None:
+    async def _ready(self) -> Engine:
+        if self._engine is None:
             async with self._opening:
-                if self._routes is None:
-                    from bruno_memory.build import open_tiers
-
-                    tiers, cfg = await open_tiers(self._config)
-                    self._context_messages = cfg.context_messages
-                    self._stats = {t.name: TierStats() for t in tiers}
-                    self._routes = self._plan(tiers)
-        return self._routes
-
-    @staticmethod
-    def _plan(tiers: Sequence[Tier]) -> Routes:
-        """Route the tiers; a write-behind durable tier settles the caches as it flushes."""
-        routes = plan_routes(tiers)
-        fills.settle_on_flush(routes)
-        return routes
+                if self._engine is None:
+                    assert self._opener is not None
+                    self._engine, self._context_messages = await self._opener()
+        return self._engine
 
     @property
     def tiers(self) -> tuple[Tier, ...]:
         """The tiers, fastest first (empty until opened)."""
-        return self._routes.tiers if self._routes else ()
+        return self._engine.tiers if self._engine else ()
+
+    async def open(self) -> MemoryStack:
+        """Open the tiers now rather than on first use."""
+        await self._ready()
+        return self
 
     async def flush(self) -> None:
         """Wait until every queued write has reached its tier."""
-        for tier in self.tiers:
-            flush = getattr(tier, "flush", None)
-            if flush is not None:
-                await flush()
+        if self._engine is not None:
+            await self._engine.flush()
 
     async def close(self) -> None:
         """Drain queued writes, then release every tier."""
-        try:
-            await self.flush()
-        finally:
-            for tier in reversed(self.tiers):
-                await tier.aclose()
+        if self._engine is not None:
+            await self._engine.aclose()
 
     aclose = close
 
     async def __aenter__(self) -> MemoryStack:
-        await self._ready()
-        return self
+        return await self.open()
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
     async def health(self) -> dict[str, dict[str, Any]]:
-        """Per tier: up or down, ping latency, hits and misses."""
-        routes = await self._ready()
-        return {t.name: await self._stats[t.name].probe(t) for t in routes.tiers}
-
-    # -- the routing primitives -----------------------------------------------------------
+        """Per tier: up or down, ping latency, hits and misses, policy metrics."""
+        return await (await self._ready()).health()
 
     async def _write(self, ops: list[WriteOp], touched: Sequence[object]) -> None:
-        routes = await self._ready()
-        ops = stamp(ops)  # every write carries a version: replays never regress a record
-        gens = self._generations
-        gens.bump(touched)
-        await routes.durable.write([op for op in ops if accepts(routes.durable, op)])
-        gens.bump(touched)
-        for tier in (*routes.caches, *routes.others):
-            mine = [op for op in ops if accepts(tier, op)]
-            if mine:
-                await tier.write(mine)
+        await (await self._ready()).write(ops, touched)
 
-    async def _get(self, key: Key) -> Value | None:
-        routes = await self._ready()
-        stamp = self._generations.stamp(key)
-        missed: list[tuple[Tier, str | None]] = []
-        for tier in routes.readers(key.ns):
-            found = (await tier.get([key])).get(key, MISS)
-            self._stats[tier.name].count(found is not MISS)
-            if found is MISS:
-                await self._missed(routes, missed, tier, key)
-                continue
-            if found is EMPTY:
-                return None
-            await self._fill(missed, Put(key, found), key, stamp)
-            return found
-        return None
+    async def _get(self, key: Key) -> Any:
+        return await (await self._ready()).get(key)
 
-    async def _window(self, conversation_id: str, limit: int | None) -> Sequence[MessageRecord]:
-        routes = await self._ready()
-        wkey = ("window", conversation_id)
-        stamp = self._generations.stamp(wkey)
-        missed: list[tuple[Tier, str | None]] = []
-        for tier in routes.windowed():
-            got = await cast(Windowed, tier).window(
-                conversation_id, limit
-            )  # no runtime check: ~10us
-            self._stats[tier.name].count(got is not MISS)
-            if got is MISS:
-                await self._missed(routes, missed, tier, conversation_id)
-                continue
-            complete = limit is None or len(got) < limit
-            await self._fill(missed, FillWindow(conversation_id, tuple(got), complete), wkey, stamp)
-            return got
-        return ()
+    # -- public doors beyond MemoryInterface -------------------------------------------
 
-    async def _missed(self, routes: Routes, missed: list[tuple[Tier, str | None]], tier: Tier,
-                      target: Key | str) -> None:
-        """Note a tier to fill, with its lease when it takes one (see ``fills``)."""
-        if tier.name not in routes.leased:
-            missed.append((tier, None))
-        elif (lease := await fills.lease(tier, target)) is not None:
-            missed.append((tier, lease))
+    async def search(
+        self,
+        query: str,
+        *,
+        user_id: str | None = None,
+        conversation_id: str | None = None,
+        limit: int = 10,
+        mode: hybrid.Mode = "hybrid",
+        fusion: fusion.Fusion = fusion.DEFAULT,
+    ) -> list[Scored[Message]]:
+        """Messages ranked by relevance to ``query``, best first, with their scores.
 
-    async def _fill(self, tiers: list[tuple[Tier, str | None]], op: Put | FillWindow,
-                    key: object, stamp: int) -> None:
-        """Promote a lower tier's answer, unless a write to ``key`` raced with the read
-        (in this process: the generation stamp; in another: the tier's lease)."""
-        for tier, lease in tiers:
-            if self._generations.stamp(key) != stamp:
-                return
-            if accepts(tier, op):
-                await tier.write([fills.leased(op, lease)])
+        Args:
+            user_id: only this user's messages; conversation_id: only this conversation's.
+            mode: ``hybrid`` (full text and vectors, when a semantic tier exists),
+                ``text`` or ``vector``.
+            fusion: how the lists are fused (``stack.fusion.Fusion``).
+        """
+        guards.query(query)
+        guards.limit(limit)
+        if user_id is not None:
+            guards.identifier(user_id, "user_id")
+        if conversation_id is not None:
+            guards.conversation_id(conversation_id)
+        found = await hybrid.search_messages(
+            await self._ready(), query, user_id, limit,
+            conversation_id=conversation_id, mode=mode, fusion=fusion,
+        )
+        return [Scored(message_out(h.item), h.score) for h in found]
 
-    async def _durable(self) -> Any:
-        durable = (await self._ready()).durable
-        assert isinstance(durable, Durable) and isinstance(durable, TextSearch)
-        return durable
+    async def scan(
+        self,
+        kind: ScanKind,
+        *,
+        user_id: str | None = None,
+        after: str | None = None,
+        limit: int = 500,
+    ) -> Page[Any]:
+        """One page of every stored record of ``kind`` (``message``: ``MessageRecord``s with
+        their conversation and owner; ``session``, ``user``, ``memory``: the bruno-core
+        models), in key order, as the authoritative tier holds them (queued writes first
+        land). Pass the page's ``next`` as ``after`` for the following page."""
+        guards.choice(kind, "kind", ("message", "session", "user", "memory"))
+        guards.limit(limit)
+        if user_id is not None:
+            guards.identifier(user_id, "user_id")
+        if after is not None:
+            guards.identifier(after, "after")
+        return await (await self._ready()).ask(Scan(kind, user_id, after, limit))
 
     # -- messages -------------------------------------------------------------------------
 
@@ -207,8 +177,7 @@ class MemoryStack(MemoryInterface):
         guards.messages(messages)
         owner = await self._owner(conversation_id)
         records = [message_record(m, conversation_id, _metadata_user(m) or owner) for m in messages]
-        version = CLOCK.next  # stamped here: the hot path, one Put per message
-        ops: list[WriteOp] = [Put(Key("message", r.id), r, version()) for r in records]
+        ops: list[WriteOp] = [Put(Key("message", r.id), r) for r in records]
         await self._write(ops, [("window", conversation_id)])
 
     async def _owner(self, conversation_id: str) -> str | None:
@@ -227,17 +196,14 @@ class MemoryStack(MemoryInterface):
         guards.limit(limit, allow_none=True)
         if limit == 0:
             return []
-        window = await self._window(conversation_id, limit)
+        window = await (await self._ready()).window(conversation_id, limit)
         return [message_out(r) for r in reversed(window)]
 
     async def search_messages(
         self, query: str, user_id: str | None = None, limit: int = 10
     ) -> list[Message]:
         """Messages ranked by relevance to ``query``, only ``user_id``'s when given."""
-        guards.query(query)
-        guards.limit(limit)
-        found = await hybrid.search_messages(await self._ready(), query, user_id, limit)
-        return [message_out(r) for r in found]
+        return [h.item for h in await self.search(query, user_id=user_id, limit=limit)]
 
     async def clear_history(self, conversation_id: str, keep_system_messages: bool = True) -> None:
         """Remove a conversation's messages from every tier."""
@@ -311,7 +277,8 @@ class MemoryStack(MemoryInterface):
         """
         guards.identifier(user_id, "user_id")
         session = await self._session_for(user_id, session_id)
-        window = await self._window(session.conversation_id, self._context_messages)
+        engine = await self._ready()
+        window = await engine.window(session.conversation_id, self._context_messages)
         user = await self._get(Key("user", user_id))
         return ConversationContext(
             conversation_id=session.conversation_id,
@@ -323,7 +290,7 @@ class MemoryStack(MemoryInterface):
 
     async def _session_for(self, user_id: str, session_id: str | None) -> SessionContext:
         if session_id is None:
-            latest = await (await self._durable()).latest_session(user_id)
+            latest = await (await self._ready()).ask(LatestSession(user_id))
             return latest if latest is not None else await self.create_session(user_id)
         guards.identifier(session_id, "session_id")
         found = await self._get(Key("session", session_id)) or await self._get(
@@ -342,8 +309,7 @@ class MemoryStack(MemoryInterface):
     async def get_statistics(self, user_id: str) -> dict[str, Any]:
         """Counts of the user's messages, conversations, sessions and memories."""
         guards.identifier(user_id, "user_id")
-        stats: dict[str, Any] = await (await self._durable()).statistics(user_id)
-        return stats
+        return await (await self._ready()).ask(Statistics(user_id))
 
     # -- extensions bruno-core's registry and ContextManager call -------------------------
 
@@ -367,7 +333,7 @@ class MemoryStack(MemoryInterface):
         for conversation, owner in list(self._owners.items()):
             if owner == user_id:
                 self._owners.pop(conversation, None)
-        await self._write([PurgeUser(user_id)], self._generations.ALL)
+        await self._write([PurgeUser(user_id)], Generations.ALL)
 
 
 def _metadata_user(message: Message) -> str | None:

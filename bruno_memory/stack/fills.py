@@ -7,10 +7,11 @@ from collections.abc import Hashable
 from dataclasses import replace
 from typing import cast
 
+from bruno_memory.core.capabilities import Capability
 from bruno_memory.core.drops import drops_for
-from bruno_memory.core.ops import FillWindow, Key, Put, WriteOp
+from bruno_memory.core.ops import Fill, Key, WriteOp
 from bruno_memory.stack.routing import Routes
-from bruno_memory.tiers.base import Leased, Tier
+from bruno_memory.tiers.base import Leased, Queued, Settling, Tier
 
 
 async def lease(tier: Tier, target: Key | str) -> str | None:
@@ -18,17 +19,16 @@ async def lease(tier: Tier, target: Key | str) -> str | None:
     return await cast(Leased, tier).lease(target)
 
 
-def leased(op: Put | FillWindow, token: str | None) -> Put | FillWindow:
+def leased(op: Fill, token: str | None) -> Fill:
     """The fill carrying its lease (``None``: the tier takes no leases)."""
     return op if token is None else replace(op, lease=token)
 
 
 def settle_on_flush(routes: Routes) -> None:
     """Have a write-behind durable tier settle the shared caches after each flush."""
-    settlers = [t for t in routes.caches if callable(getattr(t, "settle", None))]
-    when_applied = getattr(routes.durable, "when_applied", None)
-    if settlers and callable(when_applied):
-        when_applied(lambda ops: settle(routes, settlers, ops))
+    settlers = [t for t in routes.caches if Capability.SETTLES in t.capabilities]
+    if settlers and Capability.QUEUED in routes.durable.capabilities:
+        cast(Queued, routes.durable).when_applied(lambda ops: settle(routes, settlers, ops))
 
 
 async def settle(routes: Routes, settlers: list[Tier], ops: list[WriteOp]) -> None:
@@ -38,7 +38,7 @@ async def settle(routes: Routes, settlers: list[Tier], ops: list[WriteOp]) -> No
     targets = drops_for(ops)
     raced: dict[Hashable, None] = {}
     for tier in settlers:
-        raced.update(dict.fromkeys(await tier.settle(targets)))  # type: ignore[attr-defined]
+        raced.update(dict.fromkeys(await cast(Settling, tier).settle(targets)))
     if raced:
         drops = [targets[t] for t in raced]
         for tier in routes.caches:

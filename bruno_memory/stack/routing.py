@@ -10,6 +10,7 @@ from bruno_memory.core.errors import BrunoMemoryConfigError
 from bruno_memory.core.ops import (
     ClearHistory,
     Delete,
+    FillRecord,
     FillWindow,
     Namespace,
     PurgeUser,
@@ -32,6 +33,8 @@ def accepts(tier: Tier, op: WriteOp) -> bool:
     caps = tier.capabilities
     if isinstance(op, (Put, Delete)):
         return bool(caps & HOLDS[op.key.ns])
+    if isinstance(op, FillRecord):
+        return bool(caps & HOLDS[op.key.ns]) and Capability.DURABLE not in caps
     if isinstance(op, FillWindow):
         return Capability.WINDOWS in caps and Capability.DURABLE not in caps
     if isinstance(op, ClearHistory):
@@ -57,6 +60,13 @@ class Routes:
         """Caches answering windows, top-down, then the durable tier."""
         return [t for t in self.caches if Capability.WINDOWS in t.capabilities] + [self.durable]
 
+    def answering(self, needs: Capability) -> list[Tier]:
+        """The tiers able to answer a query needing ``needs``: the authoritative tier when
+        it can (its answer is final), else the others that declare it, in stack order."""
+        if needs in self.durable.capabilities:
+            return [self.durable]
+        return [t for t in self.others if needs in t.capabilities]
+
 
 def plan_routes(tiers: Sequence[Tier]) -> Routes:
     """Sort tiers into roles, or raise a config error saying what the stack lacks."""
@@ -66,7 +76,7 @@ def plan_routes(tiers: Sequence[Tier]) -> Routes:
         t for t in tiers if t is not durable and Capability.VECTOR_SEARCH not in t.capabilities
     )
     others = tuple(t for t in tiers if t is not durable and t not in caches)
-    leased = frozenset(t.name for t in caches if getattr(t, "takes_leases", False))
+    leased = frozenset(t.name for t in caches if Capability.LEASES in t.capabilities)
     return Routes(tuple(tiers), durable, caches, others, leased)
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bruno_memory.core.errors import BrunoMemoryError
+from bruno_memory.tiers.base import Tier
 
 
 @dataclass
@@ -22,10 +23,10 @@ class TierStats:
         else:
             self.misses += 1
 
-    async def probe(self, tier: Any) -> dict[str, Any]:
+    async def probe(self, tier: Tier) -> dict[str, Any]:
         """Ping the tier: up or down, latency in milliseconds, and the counters."""
         started = time.perf_counter()
-        report: dict[str, Any] = {"kind": getattr(tier.config, "kind", type(tier).__name__)}
+        report: dict[str, Any] = {"kind": tier.config.kind}
         try:
             await tier.ping()
             report["status"] = "up"
@@ -37,7 +38,7 @@ class TierStats:
             misses=self.misses,
             capabilities=sorted(c.value for c in tier.capabilities),
         )
-        metrics = getattr(tier, "metrics", None)
-        if callable(metrics):
-            report["metrics"] = metrics()
+        metrics = tier.metrics()
+        if metrics:
+            report["metrics"] = metrics
         return report

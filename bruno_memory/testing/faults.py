@@ -15,11 +15,14 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from bruno_memory.core.errors import TierError, TierUnavailable
 from bruno_memory.core.ops import Empty, Key, Value, WriteOp
+from bruno_memory.core.queries import Query
 from bruno_memory.policies.base import PolicyTier
+
+R = TypeVar("R")
 
 
 def free_port() -> int:
@@ -165,6 +168,10 @@ class FlakyTier(PolicyTier):
     async def window(self, conversation_id: str, limit: int | None) -> Any:
         await self._maybe_fail("window")
         return await super().window(conversation_id, limit)
+
+    async def query(self, q: Query[R]) -> R:
+        await self._maybe_fail(type(q).__name__)
+        return await self.inner.query(q)
 
     async def ping(self) -> None:
         await self._maybe_fail("ping")

@@ -18,9 +18,28 @@ from bruno_core.models.memory import MemoryEntry, MemoryMetadata, MemoryQuery, M
 from bruno_core.models.message import Message, MessageRole
 
 from bruno_memory.core.capabilities import Capability as C
-from bruno_memory.core.ops import EMPTY, MISS, ClearHistory, Delete, FillWindow, Key, PurgeUser, Put
+from bruno_memory.core.errors import CapabilityMissing
+from bruno_memory.core.ops import (
+    EMPTY,
+    MISS,
+    ClearHistory,
+    Delete,
+    FillRecord,
+    FillWindow,
+    Key,
+    PurgeUser,
+    Put,
+)
+from bruno_memory.core.queries import (
+    LatestSession,
+    Neighbours,
+    QueryMemories,
+    Scan,
+    SearchText,
+    Statistics,
+)
 from bruno_memory.core.records import MessageRecord
-from bruno_memory.tiers.base import Durable, TextSearch, Windowed
+from bruno_memory.testing.queries import one_of_each
 
 __all__ = [name for name in dir() if name.startswith("test_")]  # filled at the end
 
@@ -71,12 +90,20 @@ async def window(tier: Any, conv: str, limit: int | None) -> Any:
 
 
 async def test_declared_capabilities_are_implemented(tier: Any) -> None:
-    """Every capability a tier declares comes with the methods it promises."""
-    promised = {C.WINDOWS: Windowed, C.TEXT_SEARCH: TextSearch, C.DURABLE: Durable}
-    for cap, proto in promised.items():
+    """A tier answers exactly the queries its capabilities promise, and has the methods
+    of every ability it declares."""
+    for q in one_of_each():
+        if q.needs in tier.capabilities:
+            await tier.query(q)  # answers without CapabilityMissing
+        else:
+            with pytest.raises(CapabilityMissing):
+                await tier.query(q)
+    abilities = {C.WINDOWS: "window", C.CLEAR: "clear", C.LEASES: "lease",
+                 C.SETTLES: "settle", C.QUEUED: "when_applied"}
+    for cap, method in abilities.items():
         if cap in tier.capabilities:
-            assert isinstance(tier, proto), (
-                f"{tier.name} declares {cap.value} without {proto.__name__}"
+            assert callable(getattr(type(tier), method, None)), (
+                f"{tier.name} declares {cap.value} without {method}()"
             )
     await tier.ping()
     assert tier.name in repr(tier)
@@ -124,7 +151,7 @@ async def test_memory_put_get_delete(tier: Any) -> None:
 async def test_a_leased_fill_lands_unless_a_write_came_first(tier: Any) -> None:
     """Tiers with ``takes_leases``: a fill lands with a fresh lease, and never after a write
     of its target (a record, or a conversation's window) revoked the lease."""
-    if not getattr(tier, "takes_leases", False):
+    if C.LEASES not in tier.capabilities:
         pytest.skip(f"{tier.name} takes no fill leases")
     old = MemoryEntry(content="likes tea", memory_type=MemoryType.FACT, user_id="u1")
     new = old.model_copy(update={"content": "likes coffee"})
@@ -132,7 +159,7 @@ async def test_a_leased_fill_lands_unless_a_write_came_first(tier: Any) -> None:
     key, other_key = Key("memory", str(old.id)), Key("memory", str(other.id))
     stale, fresh = await tier.lease(key), await tier.lease(other_key)
     await tier.write([Put(key, new, 2)])
-    await tier.write([Put(key, old, lease=stale), Put(other_key, other, lease=fresh)])
+    await tier.write([FillRecord(key, old, stale), FillRecord(other_key, other, fresh)])
     assert await tier.get([key, other_key]) == {key: new, other_key: other}
 
     first, second = msg("c5", 1), msg("c5", 2)
@@ -252,12 +279,12 @@ async def test_text_search_ranks_and_scopes_by_user(tier: Any) -> None:
             put(msg("s2", 3, "bob", text="my cat is called Felix")),
         ]
     )
-    hits = await tier.search_messages("cat milk", "ann", 10)
+    hits = await tier.query(SearchText("cat milk", "ann", 10))
     assert [h.item.message.content for h in hits][:1] == [
         "my cat is called Tom and the cat likes milk"
     ]
     assert all(h.item.user_id == "ann" for h in hits)
-    assert len(await tier.search_messages("cat", None, 10)) == 2
+    assert len(await tier.query(SearchText("cat", None, 10))) == 2
 
 
 @needs(C.TEXT_SEARCH)
@@ -276,8 +303,8 @@ async def test_text_search_survives_hostile_queries(tier: Any) -> None:
         "(((",
         "",
     ]:
-        await tier.search_messages(q, "u1", 5)
-    hits = await tier.search_messages("robert DROP TABLE", "u1", 5)
+        await tier.query(SearchText(q, "u1", 5))
+    hits = await tier.query(SearchText("robert DROP TABLE", "u1", 5))
     assert len(hits) == 1
 
 
@@ -305,7 +332,7 @@ async def test_memory_query_filters(tier: Any) -> None:
     await tier.write([put(e) for e in entries])
 
     async def q(**kw: Any) -> list[str]:
-        hits = await tier.query_memories(MemoryQuery(user_id="u1", **kw), now.timestamp())
+        hits = await tier.query(QueryMemories(MemoryQuery(user_id="u1", **kw), now.timestamp()))
         return sorted(h.item.content for h in hits)
 
     assert await q() == ["jazz fan", "lives in Paris"]
@@ -325,8 +352,8 @@ async def test_statistics_and_latest_session(tier: Any) -> None:
     old = SessionContext(user_id="st", started_at=T0)
     new = SessionContext(user_id="st", started_at=T0 + timedelta(hours=1))
     await tier.write([put(old), put(new), put(msg(new.conversation_id, 1, "st"))])
-    assert (await tier.latest_session("st")).session_id == new.session_id
-    stats = await tier.statistics("st")
+    assert (await tier.query(LatestSession("st"))).session_id == new.session_id
+    stats = await tier.query(Statistics("st"))
     assert stats["total_messages"] == 1 and stats["sessions"] == 2 and stats["conversations"] == 1
 
 
@@ -350,7 +377,7 @@ async def test_neighbours_are_read_by_position_in_the_conversation(tier: Any) ->
     def got(found: Any) -> set[tuple[str, int, str]]:
         return {(n.of, n.offset, n.record.id) for n in found}
 
-    found = await tier.neighbours([m2.id, m0.id, "no-such-id"], 2, 1)
+    found = await tier.query(Neighbours((m2.id, m0.id, "no-such-id"), 2, 1))
     assert got(found) == {
         (m2.id, -1, m1.id),
         (m2.id, -2, m0.id),
@@ -358,12 +385,46 @@ async def test_neighbours_are_read_by_position_in_the_conversation(tier: Any) ->
         (m0.id, 1, m1.id),
     }
     assert [n.record for n in found if n.record.id == m1.id] == [m1, m1]
-    assert got(await tier.neighbours([m3.id], 1, 2)) == {
+    assert got(await tier.query(Neighbours((m3.id,), 1, 2))) == {
         (m3.id, -1, m2.id),
         (m3.id, 1, m4.id),
         (m3.id, 2, m5.id),
     }
-    assert await tier.neighbours([], 1, 1) == [] and await tier.neighbours([m1.id], 0, 0) == []
+    assert await tier.query(Neighbours((), 1, 1)) == []
+    assert await tier.query(Neighbours((m1.id,), 0, 0)) == []
+
+
+@needs(C.SCAN)
+async def test_scan_pages_every_record_of_a_kind_in_key_order(tier: Any) -> None:
+    """A scan returns every record of its kind once, a page at a time, only the asked
+    user's when scoped; the last page has no cursor."""
+    records = [msg(f"sc-{i % 3}", i, "scan-a" if i % 2 else "scan-b") for i in range(7)]
+    memory = MemoryEntry(content="likes scans", memory_type=MemoryType.FACT, user_id="scan-a")
+    await tier.write([put(r) for r in records] + [put(memory)])
+
+    async def every(kind: Any, user: str | None, size: int) -> list[Any]:
+        out: list[Any] = []
+        after = None
+        while True:
+            page = await tier.query(Scan(kind, user, after, size))
+            assert len(page.items) <= size
+            out += page.items
+            if page.next is None:
+                return out
+            after = page.next
+
+    mine = [r for r in records if r.user_id == "scan-a"]
+    assert sorted(r.id for r in await every("message", "scan-a", 2)) == sorted(
+        r.id for r in mine
+    )
+    found = await every("message", None, 3)
+    assert sorted(r.id for r in found if r.conversation_id.startswith("sc-")) == sorted(
+        r.id for r in records
+    )
+    assert [r.id for r in found] == sorted(r.id for r in found)
+    assert found[0] == next(r for r in records if r.id == found[0].id)
+    assert [m.id for m in await every("memory", "scan-a", 10)] == [memory.id]
+    assert await every("memory", "nobody", 10) == []
 
 
 __all__ = [name for name in list(globals()) if name.startswith("test_")]

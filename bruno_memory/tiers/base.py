@@ -1,40 +1,25 @@
-"""The tier protocol: three methods, plus small optional protocols named by capability."""
+"""The tier protocol (stores, answers queries), and small optional protocols named by capability."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import inspect
+import time
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Generic, Protocol, TypeVar, runtime_checkable
-
-from bruno_core.models.context import SessionContext
-from bruno_core.models.memory import MemoryEntry, MemoryQuery
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast, runtime_checkable
 
 from bruno_memory.config.models import TierConfig
 from bruno_memory.core.capabilities import Capability
+from bruno_memory.core.errors import CapabilityMissing
 from bruno_memory.core.ops import Empty, Key, Miss, Value, WriteOp
+from bruno_memory.core.queries import Query
 from bruno_memory.core.records import MessageRecord
 
-T = TypeVar("T")
+R = TypeVar("R")
 C = TypeVar("C", bound=TierConfig)
-
-
-@dataclass(frozen=True, slots=True)
-class Scored(Generic[T]):
-    """A search hit; higher ``score`` is better, comparable only within one result list."""
-
-    item: T
-    score: float
-
-
-@dataclass(frozen=True, slots=True)
-class Neighbour:
-    """A message next to message ``of`` in their conversation: ``offset`` -1 is the message
-    just before it in ``(ts, seq)`` order, 1 the one just after."""
-
-    of: str
-    offset: int
-    record: MessageRecord
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+Handler = Callable[[Any, Any], Awaitable[Any]]
 
 
 @dataclass(frozen=True)
@@ -43,26 +28,32 @@ class TierContext:
 
     namespace: str = "bruno"
     base_dir: Path = field(default_factory=Path.cwd)
-    clock: Callable[[], float] = field(default=__import__("time").monotonic)
-    wall_clock: Callable[[], float] = field(default=__import__("time").time)
+    clock: Callable[[], float] = field(default=time.monotonic)
+    wall_clock: Callable[[], float] = field(default=time.time)
     embedding: Any = None
+    reindex: bool = False  # semantic tiers open the configured model's collection even
+    # where the namespace holds another model's vectors (``bruno-memory reindex``)
 
 
 @runtime_checkable
 class Tier(Protocol):
-    """One store doing one job. ``get`` leaves a key out of its answer on a miss."""
+    """One store doing one job. ``get`` leaves a key out of its answer on a miss; every
+    other read is a ``Query`` sent through ``query``."""
 
     name: str
     capabilities: frozenset[Capability]
+    config: TierConfig
 
     async def open(self) -> None: ...
     async def get(self, keys: Sequence[Key]) -> Mapping[Key, Value | Empty]: ...
     async def write(self, ops: Sequence[WriteOp]) -> None: ...
+    async def query(self, q: Query[R]) -> R: ...
     async def ping(self) -> None: ...
+    async def flush(self) -> None: ...
+    def metrics(self) -> dict[str, Any]: ...
     async def aclose(self) -> None: ...
 
 
-@runtime_checkable
 class Windowed(Protocol):
     """Answers the newest messages of a conversation, oldest first (``WINDOWS``)."""
 
@@ -71,48 +62,57 @@ class Windowed(Protocol):
     ) -> Sequence[MessageRecord] | Miss: ...
 
 
-@runtime_checkable
+class Clearable(Protocol):
+    """A cache that can drop everything it holds (``CLEAR``)."""
+
+    async def clear(self) -> Any: ...
+
+
 class Leased(Protocol):
-    """A cache other processes write too, whose fills take a lease (memcache-style).
+    """A cache other processes write too, whose fills take a lease (``LEASES``).
 
     After a miss, and before the lower tier is read, the stack takes a lease on what it
     will fill: a record's key, or a conversation id for its window. Every write of that
     target revokes the lease, and a fill carrying a revoked (or expired) lease is
     dropped, so a read taken before another process's write never fills stale data.
-    ``None``: no lease could be taken, so the stack does not fill this tier. A tier (or
-    a policy around one) opts in with ``takes_leases = True``.
+    ``None``: no lease could be taken, so the stack does not fill this tier.
     """
-
-    takes_leases: bool
 
     async def lease(self, target: Key | str) -> str | None: ...
 
 
-@runtime_checkable
-class TextSearch(Protocol):
-    """Ranked full-text search (``TEXT_SEARCH``)."""
+class Settling(Protocol):
+    """A shared cache that undoes fills racing a write-behind flush (``SETTLES``); returns
+    the targets undone, which the local caches then drop too."""
 
-    async def search_messages(
-        self, query: str, user_id: str | None, limit: int, conversation_id: str | None = None
-    ) -> list[Scored[MessageRecord]]: ...
+    async def settle(self, targets: Iterable[Hashable]) -> list[Hashable]: ...
 
 
-@runtime_checkable
-class Durable(Protocol):
-    """The authoritative store's queries (``DURABLE``, ``MEMORY_QUERY``, ``STATS``)."""
+class Queued(Protocol):
+    """A tier whose writes land later (``QUEUED``): it reports each applied batch."""
 
-    async def query_memories(self, query: MemoryQuery, now: float) -> list[Scored[MemoryEntry]]: ...
-    async def latest_session(self, user_id: str) -> SessionContext | None: ...
-    async def statistics(self, user_id: str) -> dict[str, Any]: ...
-    async def neighbours(self, ids: Sequence[str], before: int, after: int) -> list[Neighbour]: ...
+    def when_applied(self, callback: Callable[[list[WriteOp]], Awaitable[None]]) -> None: ...
 
 
-@runtime_checkable
-class VectorSearch(Protocol):
-    """Nearest neighbours of a query text (``VECTOR_SEARCH``); ``where`` is a
-    ``tiers._vector.VectorFilter``; scores are cosine similarities of record keys."""
+def answers(kind: type[Query[Any]]) -> Callable[[F], F]:
+    """Mark a tier method as the handler of one query type (see ``BaseTier.query``)."""
 
-    async def search_vector(self, query: str, where: Any, limit: int) -> list[Scored[Key]]: ...
+    def mark(fn: F) -> F:
+        fn.__dict__["answers"] = kind
+        return fn
+
+    return mark
+
+
+def handlers_of(cls: type) -> dict[type[Query[Any]], Handler]:
+    """The query handlers a class and its bases marked with ``answers``."""
+    found: dict[type[Query[Any]], Handler] = {}
+    for klass in reversed(cls.__mro__):
+        for attr in vars(klass).values():
+            kind = vars(attr).get("answers") if inspect.isfunction(attr) else None
+            if kind is not None:
+                found[kind] = attr
+    return found
 
 
 class BaseTier(Generic[C]):
@@ -120,6 +120,11 @@ class BaseTier(Generic[C]):
 
     capabilities: frozenset[Capability] = frozenset()
     config_model: ClassVar[type[TierConfig]]
+    handlers: ClassVar[dict[type[Query[Any]], Handler]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.handlers = handlers_of(cls)
 
     def __init__(self, config: C, context: TierContext | None = None) -> None:
         self.config = config
@@ -136,6 +141,24 @@ class BaseTier(Generic[C]):
 
     async def ping(self) -> None:
         """Raise ``TierUnavailable`` if the tier cannot answer."""
+
+    async def query(self, q: Query[R]) -> R:
+        """Answer a read sent as data, through the handler marked for its type."""
+        handler = self.handlers.get(type(q))
+        if handler is None:
+            raise CapabilityMissing(
+                f"tier {self.name!r} does not answer {type(q).__name__} "
+                f"(it needs {q.needs.value}; the tier has "
+                f"{', '.join(sorted(c.value for c in self.capabilities)) or 'none'})"
+            )
+        return cast(R, await handler(self, q))
+
+    async def flush(self) -> None:
+        """Wait until writes this tier queued are applied; the default queues nothing."""
+
+    def metrics(self) -> dict[str, Any]:
+        """Counters of this tier (and of the policies around it)."""
+        return {}
 
     async def aclose(self) -> None:
         """Release connections; the default has nothing to release."""

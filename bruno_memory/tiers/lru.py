@@ -15,6 +15,7 @@ from bruno_memory.core.ops import (
     ClearHistory,
     Delete,
     Empty,
+    FillRecord,
     FillWindow,
     Key,
     Miss,
@@ -54,7 +55,8 @@ class LRUTier(BaseTier[LRUConfig]):
 
     config_model = LRUConfig
     capabilities = frozenset(
-        {Capability.WINDOWS, Capability.SESSIONS, Capability.USERS, Capability.MEMORIES}
+        {Capability.WINDOWS, Capability.SESSIONS, Capability.USERS, Capability.MEMORIES,
+         Capability.CLEAR}
     )
 
     async def open(self) -> None:
@@ -83,7 +85,7 @@ class LRUTier(BaseTier[LRUConfig]):
 
     def _apply(self, op: WriteOp) -> None:
         cache = self._cache
-        if isinstance(op, Put):
+        if isinstance(op, (Put, FillRecord)):
             value = op.value
             if isinstance(value, MessageRecord):
                 self._add_message(value)

@@ -17,7 +17,21 @@ import pytest
 
 from bruno_memory.build import build_memory, create_tier
 from bruno_memory.config.loader import load_config
+from bruno_memory.policies.base import PolicyTier
 from bruno_memory.tiers.base import TierContext
+
+
+def layers(tier: Any) -> list[Any]:
+    """A tier and every tier its policies wrap, outermost first."""
+    out = [tier]
+    while isinstance(out[-1], PolicyTier):
+        out.append(out[-1].inner)
+    return out
+
+
+def attribute(tier: Any, name: str) -> Any:
+    """``name`` of the first layer of ``tier`` that has it (a schema, a journal...)."""
+    return next((vars(t)[name] for t in layers(tier) if name in vars(t)), None)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.factories import StackFactory, TierFactory
+from tests.factories import StackFactory, TierFactory, attribute
 from tests.factories.postgres import drop_schema, postgres
 
 
@@ -51,12 +51,12 @@ async def _drop_redis_and_schema(memory: Any) -> None:
 
     await memory.flush()
     for tier in memory.tiers:
-        if getattr(tier, "schema", None):
-            await drop_schema(tier.config.dsn.get_secret_value(), tier.schema)
+        if schema := attribute(tier, "schema"):
+            await drop_schema(tier.config.dsn.get_secret_value(), schema)
             client = Redis.from_url(tier.config.journal.url)
             await client.delete(tier.config.journal.stream, f"{tier.config.journal.stream}:dead")
             await client.aclose()
-        if getattr(tier, "names", None) is not None:
+        if attribute(tier, "names") is not None:
             await tier.clear()
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from tests.factories import StackFactory, TierFactory
+from tests.factories import StackFactory, TierFactory, attribute
 
 MARKS = [pytest.mark.postgres]
 
@@ -29,13 +29,13 @@ async def drop_schema(dsn: str, schema: str) -> None:
 
 
 async def _drop_tier(tier: Any) -> None:
-    await drop_schema(tier.config.dsn.get_secret_value(), tier.schema)
+    await drop_schema(tier.config.dsn.get_secret_value(), attribute(tier, "schema"))
 
 
 async def _drop_stack(memory: Any) -> None:
     await memory.flush()
     for tier in memory.tiers:
-        if getattr(tier, "schema", None):
+        if attribute(tier, "schema"):
             await _drop_tier(tier)
 
 

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
+from bruno_memory.core.capabilities import Capability
 from bruno_memory.drivers.redis import connect
-from tests.factories import StackFactory, TierFactory
+from tests.factories import StackFactory, TierFactory, attribute
 from tests.factories.postgres import drop_schema, postgres
 from tests.redis_servers import cluster_url
 
@@ -39,12 +40,12 @@ async def clear_stack(memory: Any) -> None:
     stack used."""
     await memory.flush()
     for tier in memory.tiers:
-        if callable(getattr(tier, "clear", None)):
+        if Capability.CLEAR in tier.capabilities:
             await tier.clear()
-        if getattr(tier, "schema", None):
-            await drop_schema(tier.config.dsn.get_secret_value(), tier.schema)
-        journal = getattr(tier, "journal", None)
-        if getattr(journal, "kind", None) == "redis":
+        if schema := attribute(tier, "schema"):
+            await drop_schema(tier.config.dsn.get_secret_value(), schema)
+        journal = attribute(tier, "journal")
+        if journal is not None and journal.kind == "redis":
             await drop_stream(journal)
 
 

@@ -19,11 +19,11 @@ from bruno_core.models.message import Message, MessageRole
 from bruno_memory import build_memory
 from bruno_memory.config.loader import load_config
 from bruno_memory.config.models import EmbeddingConfig
+from bruno_memory.core.queries import Neighbours, SearchText, SearchVector, VectorFilter
 from bruno_memory.providers.embedding import create_embedding
 from bruno_memory.reindex import reindex
 from bruno_memory.stack import fusion as search
-from bruno_memory.stack import hybrid
-from bruno_memory.tiers.vector.base import ModelMismatch, VectorFilter
+from bruno_memory.tiers.vector.base import ModelMismatch
 from tests.factories import opened
 from tests.factories.semantic import HASHING, STACKS, TIERS
 
@@ -79,7 +79,7 @@ async def test_paraphrase_is_found_where_full_text_finds_nothing(
     found = await semantic_stack.search_messages(question, user_id="ana", limit=2)
     assert found and found[0].content == HISTORY[0]
     durable = semantic_stack.tiers[1]
-    assert await durable.search_messages(question, "ana", 5) == []
+    assert await durable.query(SearchText(question, "ana", 5)) == []
     context = await semantic_stack.retrieve_context("ana", "a new dog in the family", limit=1)
     assert [m.content for m in context] == [HISTORY[1]]
 
@@ -138,7 +138,8 @@ async def test_deleted_and_forgotten_items_never_come_back(semantic_stack: Any) 
     await semantic_stack.flush()
     assert await semantic_stack.search_messages("holiday by plane", user_id="ana") == []
     vectors = semantic_stack.tiers[2]
-    assert await vectors.search_vector("holiday by plane", VectorFilter(user_id="ana"), 10) == []
+    gone = SearchVector("holiday by plane", VectorFilter(user_id="ana"), 10)
+    assert await vectors.query(gone) == []
 
 
 async def test_concurrent_writes_share_embedding_batches(semantic_stack: Any) -> None:
@@ -184,10 +185,9 @@ async def test_the_reply_after_a_matching_message_is_found_by_its_position(
     query, answer = "name of the rescue dog", DIALOGUE[5]
     found = await semantic_stack.search_messages(query, user_id="ana", limit=4)
     assert answer in [m.content for m in found]
-    routes = await semantic_stack._ready()
     alone = dataclasses.replace(search.DEFAULT, before=0, after=0)
-    without = await hybrid.search_messages(routes, query, "ana", 4, fusion=alone)
-    assert answer not in [r.message.content for r in without]
+    without = await semantic_stack.search(query, user_id="ana", limit=4, fusion=alone)
+    assert answer not in [h.item.content for h in without]
 
 
 async def test_neighbours_of_another_users_message_are_never_returned(
@@ -209,7 +209,7 @@ async def test_neighbours_of_another_users_message_are_never_returned(
     await semantic_stack.store_messages(turns, session.conversation_id)
     await semantic_stack.flush()
     durable = semantic_stack.tiers[1]
-    near = await durable.neighbours([str(turns[0].id)], 0, 1)
+    near = await durable.query(Neighbours((str(turns[0].id),), 0, 1))
     assert [n.record.user_id for n in near] == ["bo"]  # the expansion does meet bo's message
     for user, query in (("ana", "dentist appointment"), ("bo", "bicycle chain")):
         found = await semantic_stack.search_messages(query, user_id=user, limit=10)
@@ -284,9 +284,9 @@ async def test_every_memory_filter_is_pushed_down(vector_tier: Any) -> None:
 
     async def ids(**q: Any) -> set[str]:
         query = MemoryQuery(user_id=q.pop("user_id", "u1"), query_text="coffee", **q)
-        hits = await vector_tier.search_vector(
+        hits = await vector_tier.query(SearchVector(
             "coffee", VectorFilter.memories(query, T0.timestamp() + 1), 10
-        )
+        ))
         return {h.item.id for h in hits}
 
     name = {str(v.id): k for k, v in items.items()}
@@ -309,9 +309,10 @@ async def test_message_search_is_scoped_to_user_and_conversation(vector_tier: An
         for c, u in (("c1", "u1"), ("c2", "u1"), ("c3", "u2"))
     ]
     await vector_tier.write([Put(k, r) for k, r in ((_key(r), r) for r in recs)])
-    by_user = await vector_tier.search_vector("red bicycle", VectorFilter.messages("u1"), 10)
+    by_user = await vector_tier.query(SearchVector("red bicycle", VectorFilter.messages("u1"), 10))
     assert {h.item.id for h in by_user} == {recs[0].id, recs[1].id}
-    by_conv = await vector_tier.search_vector("red bicycle", VectorFilter.messages("u1", "c2"), 10)
+    in_c2 = VectorFilter.messages("u1", "c2")
+    by_conv = await vector_tier.query(SearchVector("red bicycle", in_c2, 10))
     assert [h.item.id for h in by_conv] == [recs[1].id]
 
 
@@ -416,7 +417,7 @@ async def test_clear_history_removes_vectors_and_keeps_system_ones_when_asked(
     user = message_record(_msg("be quick"), "c1", "u1")
     await vector_tier.write([Put(_key(r), r) for r in (system, user)])
     await vector_tier.write([ClearHistory("c1", keep_system=True)])
-    hits = await vector_tier.search_vector("be", VectorFilter.messages("u1"), 10)
+    hits = await vector_tier.query(SearchVector("be", VectorFilter.messages("u1"), 10))
     assert [h.item.id for h in hits] == [system.id]
     await vector_tier.write([ClearHistory("c1", keep_system=False)])
-    assert await vector_tier.search_vector("be", VectorFilter.messages("u1"), 10) == []
+    assert await vector_tier.query(SearchVector("be", VectorFilter.messages("u1"), 10)) == []

@@ -17,9 +17,6 @@ import time
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import Any, TypeVar
 
-import structlog
-from bruno_core.models.context import SessionContext
-from bruno_core.models.memory import MemoryEntry, MemoryQuery
 from tenacity import (
     AsyncRetrying,
     retry_if_exception,
@@ -32,15 +29,19 @@ from bruno_memory.config.models import BreakerConfig, RetryConfig, TierConfig
 from bruno_memory.core.capabilities import Capability
 from bruno_memory.core.drops import Owed
 from bruno_memory.core.errors import BrunoMemoryConfigError, CircuitOpen, TierUnavailable
+from bruno_memory.core.logs import get_logger
 from bruno_memory.core.ops import MISS, Empty, Key, Miss, Value, WriteOp
+from bruno_memory.core.queries import Query
 from bruno_memory.core.records import MessageRecord
 from bruno_memory.policies.base import PolicyTier, deadline
 from bruno_memory.policies.fallback.breaker import Breaker, State
 from bruno_memory.policies.fallback.single_flight import SingleFlight
-from bruno_memory.tiers.base import Scored, Tier, TierContext
+from bruno_memory.tiers.base import Tier, TierContext
 
 T = TypeVar("T")
-log = structlog.get_logger(__name__)
+R = TypeVar("R")
+log = get_logger(__name__)
+_RAISE: Any = object()  # ``_read``'s miss: re-raise for the caller to degrade
 
 
 def _transient(exc: BaseException) -> bool:
@@ -153,10 +154,10 @@ class Fallback(PolicyTier):
 
     async def _settle_owed(self, op: str) -> None:
         """Invalidate what this cache missed while writes skipped it."""
-        ops, clear = self._owed.take(has_clear=callable(getattr(self.inner, "clear", None)))
+        ops, clear = self._owed.take(has_clear=Capability.CLEAR in self.inner.capabilities)
         try:
             if clear:
-                await self.inner.clear()  # type: ignore[attr-defined]
+                await PolicyTier.clear(self)
             elif ops:
                 await self.inner.write(ops)
         except BaseException:
@@ -166,10 +167,12 @@ class Fallback(PolicyTier):
     # -- reads ----------------------------------------------------------------------
 
     async def _read(self, op: str, key: Hashable, fn: Callable[[], Awaitable[T]], miss: Any) -> T:
+        """``fn()`` guarded, one flight per ``key``; a cache that is down answers ``miss``
+        (``_RAISE``: re-raise, the caller degrades)."""
         try:
             return await self._flights.run(key, lambda: self._call(op, fn))
         except TierUnavailable:
-            if not self.is_cache:
+            if not self.is_cache or miss is _RAISE:
                 raise
             return miss  # type: ignore[no-any-return]
 
@@ -184,35 +187,28 @@ class Fallback(PolicyTier):
         load = lambda: PolicyTier.window(self, conversation_id, limit)  # noqa: E731
         return await self._read("window", key, load, MISS)
 
+    async def query(self, q: Query[R]) -> R:
+        """Every read beyond ``get``/``window``: guarded, retried, shared by identical
+        concurrent calls; a cache or semantic tier that is down answers ``q.degraded()``."""
+        op = type(q).__name__
+        try:
+            return await self._read(op, ("query", q), lambda: self.inner.query(q), _RAISE)
+        except TierUnavailable as exc:
+            if not self.is_cache:
+                raise
+            log.warning("read answered degraded: tier unavailable", tier=self.name, query=op,
+                        error=str(exc))
+            return q.degraded()
+
     async def lease(self, target: Key | str) -> str | None:
         """The inner tier's fill lease; none (so no fill) while a cache is unavailable."""
-        take = self._inner_call("lease")
         try:
-            token: str | None = await self._call("lease", lambda: take(target))
+            token: str | None = await self._call("lease", lambda: PolicyTier.lease(self, target))
         except TierUnavailable:
             if not self.is_cache:
                 raise
             return None
         return token
-
-    async def search_messages(
-        self, query: str, user_id: str | None, limit: int, conversation_id: str | None = None
-    ) -> list[Scored[MessageRecord]]:
-        key = ("search", query, user_id, limit, conversation_id)
-        load = lambda: PolicyTier.search_messages(  # noqa: E731
-            self, query, user_id, limit, conversation_id)
-        return await self._read("search", key, load, [])
-
-    async def query_memories(self, query: MemoryQuery, now: float) -> list[Scored[MemoryEntry]]:
-        load = lambda: PolicyTier.query_memories(self, query, now)  # noqa: E731
-        return await self._call("query_memories", load)
-
-    async def latest_session(self, user_id: str) -> SessionContext | None:
-        load = lambda: PolicyTier.latest_session(self, user_id)  # noqa: E731
-        return await self._read("latest_session", ("latest_session", user_id), load, None)
-
-    async def statistics(self, user_id: str) -> dict[str, Any]:
-        return await self._call("statistics", lambda: PolicyTier.statistics(self, user_id))
 
     # -- writes ---------------------------------------------------------------------
 

@@ -11,10 +11,9 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
-import structlog
-
 from bruno_memory.config.models import WriteBehindConfig
 from bruno_memory.core.errors import BrunoMemoryError, TierUnavailable
+from bruno_memory.core.logs import get_logger
 from bruno_memory.core.opcodec import encode_op
 from bruno_memory.core.ops import WriteOp, coalesce
 from bruno_memory.policies.write_behind.flush_stats import FlushStats
@@ -22,7 +21,7 @@ from bruno_memory.policies.write_behind.journal import DeadLetter, Journal
 from bruno_memory.policies.write_behind.pending import Entry, PendingLog
 from bruno_memory.tiers.base import Tier
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class Flusher:

@@ -20,7 +20,6 @@ import hashlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-import structlog
 from redis import exceptions as rx
 
 try:
@@ -32,12 +31,13 @@ from redis.backoff import NoBackoff
 
 from bruno_memory.config.models import JournalConfig, mask_password
 from bruno_memory.core.errors import TierError, TierUnavailable, translate_errors
+from bruno_memory.core.logs import get_logger
 from bruno_memory.drivers.redis import connect
 from bruno_memory.drivers.redis_errors import ERRORS
 from bruno_memory.policies.base import deadline, stop_tasks
 from bruno_memory.policies.write_behind.journal import DeadLetter, GroupCommit, Item, Landed
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 Command = tuple[Any, ...]
 
 APPEND = """

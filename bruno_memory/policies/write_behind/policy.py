@@ -17,36 +17,38 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Literal
-
-import structlog
-from bruno_core.models.context import SessionContext
-from bruno_core.models.memory import MemoryEntry, MemoryQuery
+from typing import Any, Literal, TypeVar
 
 from bruno_memory.config.models import TierConfig, WriteBehindConfig
+from bruno_memory.core.capabilities import Capability
 from bruno_memory.core.errors import Backpressure, BrunoMemoryError, TierUnavailable
+from bruno_memory.core.logs import get_logger
 from bruno_memory.core.opcodec import DecodeError, decode_op, encode_op
 from bruno_memory.core.ops import (
     MISS,
     ClearHistory,
     Empty,
+    Fill,
     FillWindow,
     Key,
     Miss,
     PurgeUser,
     Value,
     WriteOp,
+    is_fill,
 )
+from bruno_memory.core.queries import Query
 from bruno_memory.core.records import MessageRecord
-from bruno_memory.core.versions import CLOCK, VersionClock, stamp
+from bruno_memory.core.versions import CLOCK, VersionClock
 from bruno_memory.policies.base import PolicyTier, stop_tasks
 from bruno_memory.policies.write_behind import overlay
 from bruno_memory.policies.write_behind.flusher import Flusher
 from bruno_memory.policies.write_behind.journal import DeadLetter, Item, Journal, create_journal
 from bruno_memory.policies.write_behind.pending import Entry, PendingLog
-from bruno_memory.tiers.base import Neighbour, Scored, Tier, TierContext
+from bruno_memory.tiers.base import Tier, TierContext
 
-log = structlog.get_logger(__name__)
+R = TypeVar("R")
+log = get_logger(__name__)
 
 
 class WriteBehind(PolicyTier):
@@ -60,8 +62,10 @@ class WriteBehind(PolicyTier):
         on_error: ``fail`` refuses new writes while the tier is down (``behind`` mode).
         on_journal_down: ``reject`` a write, or ``write-through`` (acknowledge once applied).
         reclaim_every: seconds between looks for entries of dead writers in the journal.
-        clock: monotonic seconds; versions: the version clock.
+        clock: monotonic seconds; versions: the version clock replayed versions advance.
     """
+
+    added = frozenset({Capability.QUEUED})
 
     def __init__(
         self, inner: Tier, cfg: WriteBehindConfig, journal: Journal | None = None, *,
@@ -146,10 +150,10 @@ class WriteBehind(PolicyTier):
     async def write(self, ops: Sequence[WriteOp]) -> None:
         if self._closing:
             raise TierUnavailable("closing: no new writes", tier=self.name, op="write")
-        queued = stamp(ops, self._versions)
-        if any(type(op) is FillWindow for op in queued):
-            await self._fill([op for op in queued if isinstance(op, FillWindow)])
-            queued = [op for op in queued if not isinstance(op, FillWindow)]
+        queued = list(ops)  # versioned by the stack's engine, the one layer that stamps
+        if any(is_fill(op) for op in queued):
+            await self._fill([op for op in queued if is_fill(op)])
+            queued = [op for op in queued if not is_fill(op)]
             if not queued:
                 return
         self._writing += 1
@@ -175,11 +179,17 @@ class WriteBehind(PolicyTier):
         await self._room_for(len(ops))
         await self._accept(ops, items)
 
-    async def _fill(self, fills: list[FillWindow]) -> None:
+    async def _fill(self, fills: list[Fill]) -> None:
         """Cache fills pass straight through, unless a pending write makes them stale."""
-        fresh = [f for f in fills if not self._log.for_conversation(f.conversation_id)]
+        fresh = [f for f in fills if not self._pending_for(f)]
         if fresh:
             await self.inner.write(fresh)
+
+    def _pending_for(self, fill: Fill) -> bool:
+        if isinstance(fill, FillWindow):
+            return bool(self._log.for_conversation(fill.conversation_id))
+        decided, ops = self._log.for_key(fill.key)
+        return decided or bool(ops)
 
     async def _room_for(self, n: int) -> None:
         used = len(self._log) + self._reserved
@@ -248,7 +258,7 @@ class WriteBehind(PolicyTier):
             except DecodeError as exc:
                 await self._flusher.bury_raw(id_, data, f"undecodable journal entry: {exc}")
                 continue
-            self._versions.observe(getattr(op, "version", 0))
+            self._versions.observe(0 if is_fill(op) else op.version)
             self._log.add(op, [id_], self._clock())
         self.stats.replayed += len(items)
         if items:
@@ -308,32 +318,11 @@ class WriteBehind(PolicyTier):
             return MISS
         return overlay.newest(overlay.window_after(conversation_id, held, ops), limit)
 
-    async def search_messages(
-        self, query: str, user_id: str | None, limit: int, conversation_id: str | None = None
-    ) -> list[Scored[MessageRecord]]:
-        if self._log.messages_in_scope(user_id):  # ranking is the engine's: flush first
+    async def query(self, q: Query[R]) -> R:
+        """Reads the tier answers from what it holds: queued writes it must see land first."""
+        if self._log and q.waits_for(self._log):
             await self._drain_through(self._log.last_seq, self.cfg.drain_timeout)
-        return await super().search_messages(query, user_id, limit, conversation_id)
-
-    async def neighbours(self, ids: Sequence[str], before: int, after: int) -> list[Neighbour]:
-        if self._log.messages_in_scope(None):  # positions are the engine's: flush first
-            await self._drain_through(self._log.last_seq, self.cfg.drain_timeout)
-        return await super().neighbours(ids, before, after)
-
-    async def query_memories(self, query: MemoryQuery, now: float) -> list[Scored[MemoryEntry]]:
-        if self._log.touches("memory"):
-            await self._drain_through(self._log.last_seq, self.cfg.drain_timeout)
-        return await super().query_memories(query, now)
-
-    async def latest_session(self, user_id: str) -> SessionContext | None:
-        if self._log.touches("session"):
-            await self._drain_through(self._log.last_seq, self.cfg.drain_timeout)
-        return await super().latest_session(user_id)
-
-    async def statistics(self, user_id: str) -> dict[str, Any]:
-        if self._log:
-            await self._drain_through(self._log.last_seq, self.cfg.drain_timeout)
-        return await super().statistics(user_id)
+        return await self.inner.query(q)
 
     # -- observability --------------------------------------------------------------
 

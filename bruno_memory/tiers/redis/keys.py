@@ -32,6 +32,7 @@ from bruno_memory.core.ops import (
     MISS,
     ClearHistory,
     Delete,
+    FillRecord,
     FillWindow,
     Key,
     Miss,
@@ -213,7 +214,7 @@ class _Plan:
         if ttl:
             self.cmds.append(("PEXPIRE", name, ttl))
 
-    def put(self, op: Put) -> None:
+    def put(self, op: Put | FillRecord) -> None:
         value, names = op.value, self.names
         if isinstance(value, MessageRecord):
             win = names.window(value.conversation_id)
@@ -221,7 +222,7 @@ class _Plan:
                               value.id, element(value), self.size, self.ttls.window or 0))
             self.own(value.user_id, win)
             return
-        if op.lease is not None:  # a fill: only the key read, only if the lease still holds
+        if isinstance(op, FillRecord) and op.lease is not None:  # only if the lease holds
             name = names.record(op.key)
             self.cmds.append(("EVALSHA", FILL_RECORD_SHA, 3, lease(name), name, filled(name),
                               op.lease, codec.encode(value), self.ttls.of(op.key.ns) or 0))
@@ -285,7 +286,7 @@ def plan(
     """
     p = _Plan(names, ttls, size, purged, lease_ms, [], {})
     for op in ops:
-        if isinstance(op, Put):
+        if isinstance(op, (Put, FillRecord)):
             p.put(op)
         elif isinstance(op, Delete):
             if op.key.ns != "message":  # messages live in windows, found by conversation
@@ -322,7 +323,7 @@ def leased_fills(ops: Sequence[WriteOp], names: KeyNames) -> dict[str, list[str]
     """For each user whose data a leased fill wrote, the keys it wrote."""
     out: dict[str, list[str]] = {}
     for op in ops:
-        if isinstance(op, Put) and op.lease is not None:
+        if isinstance(op, FillRecord) and op.lease is not None:
             user = owner(op.value)
             if user is not None:
                 out.setdefault(user, []).append(names.record(op.key))

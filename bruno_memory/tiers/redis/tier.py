@@ -15,7 +15,6 @@ from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, M
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
-import structlog
 from pydantic import ConfigDict, SecretStr, field_serializer, field_validator, model_validator
 from redis import exceptions as rx
 from redis.asyncio.cluster import RedisCluster
@@ -26,7 +25,8 @@ from redis.backoff import NoBackoff
 from bruno_memory.config.models import Duration, PositiveInt, TierConfig
 from bruno_memory.core.capabilities import Capability
 from bruno_memory.core.errors import translate_errors
-from bruno_memory.core.ops import Empty, Key, Miss, PurgeUser, Value, WriteOp
+from bruno_memory.core.logs import get_logger
+from bruno_memory.core.ops import Empty, Key, Miss, PurgeUser, Value, WriteOp, is_fill
 from bruno_memory.core.records import MessageRecord
 from bruno_memory.drivers.redis import SeedNodes, check_cluster_db, connect
 from bruno_memory.drivers.redis_errors import ERRORS
@@ -48,7 +48,7 @@ from bruno_memory.tiers.redis.keys import (
 from bruno_memory.tiers.redis.scripts import FILL_RECORD_SHA, FILL_WINDOW_SHA, SCRIPTS
 
 T = TypeVar("T")
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 _NOT_DROPPED = (rx.AuthenticationError, rx.MaxConnectionsError)
 _PREFIX = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
@@ -148,9 +148,9 @@ class RedisTier(BaseTier[RedisConfig]):
 
     config_model = RedisConfig
     capabilities = frozenset(
-        {Capability.WINDOWS, Capability.SESSIONS, Capability.USERS, Capability.MEMORIES}
+        {Capability.WINDOWS, Capability.SESSIONS, Capability.USERS, Capability.MEMORIES,
+         Capability.CLEAR, Capability.LEASES, Capability.SETTLES}
     )
-    takes_leases = True
 
     def __init__(self, config: RedisConfig, context: TierContext | None = None) -> None:
         super().__init__(config, context)
@@ -278,7 +278,7 @@ class RedisTier(BaseTier[RedisConfig]):
         if not cmds:
             return
         replies = await self._run("write", lambda: self._pipeline(cmds))
-        if not any(getattr(op, "lease", None) is not None for op in ops):
+        if not any(is_fill(op) and op.lease is not None for op in ops):
             return  # not a fill: nothing to count or undo
         self.fills_dropped += sum(1 for c, r in zip(cmds, replies, strict=True)
                                   if r == 0 and c[0] == "EVALSHA" and c[1] in _FILLS)

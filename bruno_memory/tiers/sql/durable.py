@@ -8,27 +8,46 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from bruno_core.models.context import SessionContext, UserContext
-from bruno_core.models.memory import MemoryEntry, MemoryQuery
+from bruno_core.models.memory import MemoryEntry
 
 from bruno_memory.core import codec
+from bruno_memory.core.capabilities import Capability
 from bruno_memory.core.ops import (
     EMPTY,
     ClearHistory,
     Delete,
     Empty,
-    FillWindow,
     Key,
     PurgeUser,
     Put,
     Value,
     WriteOp,
+    is_fill,
+)
+from bruno_memory.core.queries import (
+    Count,
+    LatestSession,
+    Neighbour,
+    Neighbours,
+    Page,
+    QueryMemories,
+    Scan,
+    Scored,
+    SearchText,
+    Statistics,
 )
 from bruno_memory.core.records import MessageRecord
 from bruno_memory.core.text import terms
-from bruno_memory.tiers.base import Neighbour, Scored
+from bruno_memory.tiers.base import answers
 from bruno_memory.tiers.sql import text as _sql
 
 Statement = tuple[str, list[tuple[Any, ...]]]
+
+CAPABILITIES = frozenset(Capability) - {
+    Capability.VECTOR_SEARCH, Capability.CLEAR, Capability.LEASES, Capability.SETTLES,
+    Capability.QUEUED,
+}
+"""What an authoritative SQL tier does: holds and answers everything but vectors."""
 
 UPSERTS = {ns: _sql.upsert(*target) for ns, target in _sql.UPSERT_TARGETS.items()}
 _DELETE = {
@@ -82,14 +101,15 @@ def plan(ops: Sequence[WriteOp], tags: Any) -> list[Statement]:
             out[-1][1].append(row)
         else:
             out.append((sql, [row]))
-    newest = max((_version(op) for op in ops if not isinstance(op, (Put, FillWindow))), default=0)
+    newest = max((_version(op) for op in ops if not isinstance(op, Put) and not is_fill(op)),
+                 default=0)
     if newest:
         out.append((PRUNE_TOMBSTONES, [(newest - TOMBSTONE_HORIZON,)]))
     return out
 
 
 def _version(op: WriteOp) -> int:
-    return getattr(op, "version", 0)
+    return 0 if is_fill(op) else op.version
 
 
 def _rows(ops: Sequence[WriteOp], tags: Any) -> Any:
@@ -105,7 +125,7 @@ def _rows(ops: Sequence[WriteOp], tags: Any) -> Any:
         elif isinstance(op, PurgeUser):
             for sql, arity in zip(PURGE, _PURGE_ARITY, strict=True):
                 yield sql, (op.user_id,) * arity
-        elif not isinstance(op, FillWindow):
+        elif not is_fill(op):  # caches' fills: nothing to store here
             raise TypeError(f"unknown write op {op!r}")
 
 
@@ -198,40 +218,56 @@ class DurableReads:
         with self._errors("window"):
             return [codec.message_from_row(p, c, u) for c, u, p in reversed(rows)]
 
-    async def search_messages(
-        self, query: str, user_id: str | None, limit: int, conversation_id: str | None = None
-    ) -> list[Scored[MessageRecord]]:
-        words = terms(query)
-        if not words:
+    @answers(SearchText)
+    async def _search_text(self, q: SearchText) -> list[Scored[MessageRecord]]:
+        words = terms(q.text)
+        if not words or q.limit <= 0:
             return []
-        sql = _sql.search_messages(self.dialect, words, user_id, conversation_id, limit)
+        sql = _sql.search_messages(self.dialect, words, q.user_id, q.conversation_id, q.limit)
         rows = await self._fetch(*sql, "search")
         with self._errors("search"):
             return [Scored(codec.message_from_row(p, c, u), s) for c, u, p, s in rows]
 
-    async def query_memories(self, query: MemoryQuery, now: float) -> list[Scored[MemoryEntry]]:
-        sql = _sql.query_memories(self.dialect, query, terms(query.query_text or ""), now)
+    @answers(QueryMemories)
+    async def _query_memories(self, q: QueryMemories) -> list[Scored[MemoryEntry]]:
+        query = q.query
+        sql = _sql.query_memories(self.dialect, query, terms(query.query_text or ""), q.now)
         rows = await self._fetch(*sql, "query_memories")
         scores = _sql.relative_scores([float(s) for _, s in rows])
         with self._errors("query_memories"):
             entries = [codec.from_payload("memory", p) for p, _ in rows]
         return [Scored(e, s) for e, s in zip(entries, scores, strict=True)]
 
-    async def neighbours(self, ids: Sequence[str], before: int, after: int) -> list[Neighbour]:
-        """The ``before`` messages just before and ``after`` just after each of ``ids`` in
-        its conversation, in one query; unknown ids have none."""
-        if not ids or (before <= 0 and after <= 0):
+    @answers(Neighbours)
+    async def _neighbours(self, q: Neighbours) -> list[Neighbour]:
+        """In one query; unknown ids have none."""
+        if not q.ids or (q.before <= 0 and q.after <= 0):
             return []
-        rows = await self._fetch(*_sql.neighbours(ids, before, after), "neighbours")
+        rows = await self._fetch(*_sql.neighbours(q.ids, q.before, q.after), "neighbours")
         with self._errors("neighbours"):
             return neighbours_of_rows(rows)
 
-    async def latest_session(self, user_id: str) -> SessionContext | None:
-        rows = await self._fetch(_sql.LATEST_SESSION, (user_id,), "latest_session")
+    @answers(LatestSession)
+    async def _latest_session(self, q: LatestSession) -> SessionContext | None:
+        rows = await self._fetch(_sql.LATEST_SESSION, (q.user_id,), "latest_session")
         with self._errors("latest_session"):
             return codec.from_payload("session", rows[0][0]) if rows else None
 
-    async def statistics(self, user_id: str) -> dict[str, Any]:
-        rows = await self._fetch(_sql.STATISTICS, [user_id] * 5, "statistics")
-        by_type = await self._fetch(_sql.MEMORIES_BY_TYPE, (user_id,), "statistics")
+    @answers(Statistics)
+    async def _statistics(self, q: Statistics) -> dict[str, Any]:
+        rows = await self._fetch(_sql.STATISTICS, [q.user_id] * 5, "statistics")
+        by_type = await self._fetch(_sql.MEMORIES_BY_TYPE, (q.user_id,), "statistics")
         return _sql.statistics(rows[0], by_type)
+
+    @answers(Scan)
+    async def _scan(self, q: Scan) -> Page[Value]:
+        rows = await self._fetch(*_sql.scan(q.kind, q.user_id, q.after, q.limit), "scan")
+        with self._errors("scan"):
+            items = [decode_row(Key(q.kind, str(row[0])), row[1:]) for row in rows]
+        done = len(rows) < q.limit or q.limit <= 0
+        return Page(items, None if done else str(rows[-1][0]))
+
+    @answers(Count)
+    async def _count(self, q: Count) -> int:
+        rows = await self._fetch(*_sql.count(q.kind, q.user_id), "count")
+        return int(rows[0][0])

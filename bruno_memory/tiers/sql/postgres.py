@@ -11,20 +11,25 @@ from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
-import structlog
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from bruno_memory.config.models import Duration, PositiveInt, TierConfig
 from bruno_memory.core import codec
-from bruno_memory.core.capabilities import Capability
 from bruno_memory.core.errors import CorruptRecord, TierError, TierUnavailable, translate_errors
+from bruno_memory.core.logs import get_logger
 from bruno_memory.tiers.base import BaseTier, TierContext
 from bruno_memory.tiers.sql import postgres_schema
 from bruno_memory.tiers.sql import text as _sql
-from bruno_memory.tiers.sql.durable import UPSERTS, DurableReads, DurableWrites, Statement
+from bruno_memory.tiers.sql.durable import (
+    CAPABILITIES,
+    UPSERTS,
+    DurableReads,
+    DurableWrites,
+    Statement,
+)
 
 T = TypeVar("T")
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 ERRORS: dict[type[BaseException], type[TierError]] = {
     codec.DecodeError: CorruptRecord,
@@ -159,7 +164,7 @@ class PostgresTier(DurableReads, DurableWrites, BaseTier[PostgresConfig]):
     """Everything, authoritative, in one PostgreSQL schema, through an asyncpg pool."""
 
     config_model = PostgresConfig
-    capabilities = frozenset(Capability) - {Capability.VECTOR_SEARCH}
+    capabilities = CAPABILITIES
 
     def __init__(self, config: PostgresConfig, context: TierContext | None = None) -> None:
         super().__init__(config, context)

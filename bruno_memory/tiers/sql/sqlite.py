@@ -14,11 +14,10 @@ import orjson
 
 from bruno_memory.config.models import Duration, TierConfig
 from bruno_memory.core import codec
-from bruno_memory.core.capabilities import Capability
 from bruno_memory.core.errors import CorruptRecord, TierError, TierUnavailable, translate_errors
 from bruno_memory.tiers.base import BaseTier
 from bruno_memory.tiers.sql import text as _sql
-from bruno_memory.tiers.sql.durable import DurableReads, DurableWrites, Statement
+from bruno_memory.tiers.sql.durable import CAPABILITIES, DurableReads, DurableWrites, Statement
 from bruno_memory.tiers.sql.sqlite_schema import MIGRATIONS
 
 ERRORS: dict[type[BaseException], type[TierError]] = {
@@ -57,7 +56,7 @@ class SQLiteTier(DurableReads, DurableWrites, BaseTier[SQLiteConfig]):
     """Everything, authoritative, in one SQLite file."""
 
     config_model = SQLiteConfig
-    capabilities = frozenset(Capability) - {Capability.VECTOR_SEARCH}
+    capabilities = CAPABILITIES
     placeholder = "?"
     dialect = DIALECT
 

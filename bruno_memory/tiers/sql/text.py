@@ -255,6 +255,37 @@ _BY_KEY = {
 }
 
 
+_SCAN: dict[str, tuple[str, str, str]] = {
+    "message": ("messages", "id", "conversation_id, user_id, payload"),
+    "session": ("sessions", "session_id", "payload"),
+    "user": ("users", "user_id", "payload"),
+    "memory": ("memories", "id", "payload"),
+}
+
+
+def scan(kind: str, user_id: str | None, after: str | None, limit: int) -> tuple[str, list[Any]]:
+    """One page of every record of ``kind`` in key order; rows: (key, *the ``by_key`` row)."""
+    table, key, columns = _SCAN[kind]
+    where, params = [], []
+    if user_id is not None:
+        where.append("user_id = ?")
+        params.append(user_id)
+    if after is not None:
+        where.append(f"{key} > ?")
+        params.append(after)
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    sql = f"SELECT {key}, {columns} FROM {table}{clause} ORDER BY {key} LIMIT ?"
+    return sql, [*params, max(limit, 0)]
+
+
+def count(kind: str, user_id: str | None) -> tuple[str, list[Any]]:
+    """How many records of ``kind`` (only ``user_id``'s when given)."""
+    table = _SCAN[kind][0]
+    if user_id is None:
+        return f"SELECT COUNT(*) FROM {table}", []
+    return f"SELECT COUNT(*) FROM {table} WHERE user_id = ?", [user_id]
+
+
 def by_key(key: Key) -> tuple[str, list[Any]]:
     """The query reading one record."""
     return _BY_KEY[key.ns], [key.id]

@@ -10,9 +10,9 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
-from bruno_core.models.memory import MemoryEntry, MemoryQuery
+from bruno_core.models.memory import MemoryEntry
 
 from bruno_memory.config.models import TierConfig
 from bruno_memory.core import codec
@@ -29,11 +29,11 @@ from bruno_memory.core.ops import (
     WriteOp,
     coalesce,
 )
+from bruno_memory.core.queries import Scored, SearchVector, Similarities, VectorFilter
 from bruno_memory.core.records import MessageRecord, timestamp_key
-from bruno_memory.tiers.base import BaseTier, Scored
+from bruno_memory.tiers.base import BaseTier, answers
 
 C = TypeVar("C", bound=TierConfig)
-VectorNs = Literal["message", "memory"]
 NEVER = 1e18  # the ``expires`` of a memory that never expires (payload values are finite)
 _POINT_NS = uuid.UUID("6f1c3a52-8d0e-4f53-9b7e-2d3c1b0a9e11")
 
@@ -86,41 +86,6 @@ def check_model(tier: str, found: Sequence[CollectionRecord], wanted: Collection
         "model, or set embedding.model back",
         path="embedding.model",
     )
-
-
-@dataclass(frozen=True)
-class VectorFilter:
-    """What a vector search or delete is restricted to; pushed down to the engine."""
-
-    ns: VectorNs | None = None
-    user_id: str | None = None
-    conversation_id: str | None = None
-    memory_types: tuple[str, ...] = ()
-    categories: tuple[str, ...] = ()
-    tags: tuple[str, ...] = ()
-    min_confidence: float = 0.0
-    min_importance: float = 0.0
-    expires_after: float | None = None  # keep only memories expiring later than this
-    role_not: str | None = None
-    keys: tuple[Key, ...] = ()  # only these records (engines filter ids their own way)
-
-    @classmethod
-    def messages(cls, user_id: str | None, conversation_id: str | None = None) -> VectorFilter:
-        return cls("message", user_id, conversation_id)
-
-    @classmethod
-    def memories(cls, q: MemoryQuery, now: float) -> VectorFilter:
-        return cls(
-            "memory",
-            q.user_id,
-            None,
-            tuple(t.value for t in q.memory_types),
-            tuple(q.categories),
-            tuple(q.tags),
-            q.min_confidence,
-            q.min_importance,
-            None if q.include_expired else now,
-        )
 
 
 def local_path(base_dir: Path, path: str) -> Path:
@@ -220,7 +185,7 @@ class Doc:
 
 
 class VectorTier(BaseTier[C]):
-    """Embeds what it stores, keeps vectors with filterable payloads, answers ``search_vector``.
+    """Embeds what it stores, keeps vectors with filterable payloads, answers vector queries.
 
     Holds no records: ``get`` always misses, and the stack re-reads hits from the
     authoritative tier. Backends implement ``_connect``, ``_collections``, ``_create``, ``_use``,
@@ -230,7 +195,6 @@ class VectorTier(BaseTier[C]):
     capabilities = frozenset(
         {Capability.VECTOR_SEARCH, Capability.MESSAGES, Capability.MEMORIES}
     )
-    reindexing = False  # set by ``bruno-memory reindex``: open a new model's collection
 
     async def open(self) -> None:
         from bruno_memory.providers.embedding import create_embedding
@@ -243,7 +207,7 @@ class VectorTier(BaseTier[C]):
         await self._connect()
         try:
             found = await self._collections()
-            if not self.reindexing:
+            if not self.context.reindex:
                 check_model(self.name, found, self.record)
             if self.record in found:
                 await self._use(self.record)
@@ -301,23 +265,21 @@ class VectorTier(BaseTier[C]):
 
     # -- search -------------------------------------------------------------------------
 
-    async def search_vector(
-        self, query: str | Sequence[float], where: VectorFilter, limit: int
-    ) -> list[Scored[Key]]:
-        """Nearest records to ``query`` (text or vector) under ``where``; score = cosine."""
-        if limit <= 0:
+    @answers(SearchVector)
+    async def _search_vector(self, q: SearchVector) -> list[Scored[Key]]:
+        """Nearest records to ``q.text`` under ``q.where``; score = cosine."""
+        if q.limit <= 0:
             return []
-        vector = await self.embedding.embed_text(query) if isinstance(query, str) else list(query)
-        return await self._query(vector, where, limit)
+        return await self._query(await self.embedding.embed_text(q.text), q.where, q.limit)
 
-    async def similarities(
-        self, query: str, keys: Sequence[Key], where: VectorFilter
-    ) -> dict[Key, float]:
-        """Cosine similarity of ``query`` to each of ``keys`` this tier holds under ``where``."""
-        if not keys:
+    @answers(Similarities)
+    async def _similarities(self, q: Similarities) -> dict[Key, float]:
+        """Cosine similarity of ``q.text`` to each of ``q.keys`` this tier holds."""
+        if not q.keys:
             return {}
-        scoped = dataclasses.replace(where, keys=tuple(keys))
-        return {h.item: h.score for h in await self.search_vector(query, scoped, len(keys))}
+        scoped = dataclasses.replace(q.where, keys=q.keys)
+        hits = await self._search_vector(SearchVector(q.text, scoped, len(q.keys)))
+        return {h.item: h.score for h in hits}
 
     # -- the backend ----------------------------------------------------------------------
 

@@ -19,11 +19,10 @@ from pydantic import model_validator
 from bruno_memory.config.models import TierConfig
 from bruno_memory.core.errors import TierError, TierUnavailable, translate_errors
 from bruno_memory.core.ops import Key
-from bruno_memory.tiers.base import Scored
+from bruno_memory.core.queries import Scored, VectorFilter
 from bruno_memory.tiers.vector.base import (
     CollectionRecord,
     Doc,
-    VectorFilter,
     VectorTier,
     conditions,
     key_of_payload,

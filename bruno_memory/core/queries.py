@@ -1,0 +1,267 @@
+"""Reads as data: every read beyond the hot ``get``/``window`` is a frozen query.
+
+A query goes through one tier method, ``query(q: Query[R]) -> R``, so a policy wraps every
+read at once (``Fallback`` guards it, ``WriteBehind`` keeps read-your-writes) and a new
+read needs no edit in any policy. Each query class says which capability answers it
+(``needs``), what a cache or semantic tier that is down answers instead (``degraded``) and
+whether writes still queued in front of a tier must land first (``waits_for``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
+
+from bruno_core.models.context import SessionContext
+from bruno_core.models.memory import MemoryEntry, MemoryQuery
+
+from bruno_memory.core.capabilities import Capability
+from bruno_memory.core.ops import Key, Namespace, Value
+from bruno_memory.core.records import MessageRecord
+
+R = TypeVar("R")
+T = TypeVar("T")
+VectorNs = Literal["message", "memory"]
+ScanKind = Literal["message", "session", "user", "memory"]
+
+
+class Pending(Protocol):
+    """What a write-behind queue says of the writes it still holds."""
+
+    def __len__(self) -> int: ...
+    def touches(self, ns: Namespace) -> bool: ...
+    def messages_in_scope(self, user_id: str | None) -> int: ...  # how many (0: none)
+
+
+class Query(Generic[R]):
+    """A read as data; subclasses are frozen dataclasses whose type parameter is the answer."""
+
+    __slots__ = ()
+    needs: ClassVar[Capability]
+
+    def degraded(self) -> R:
+        """The answer of a cache or semantic tier that is down and may be skipped."""
+        raise NotImplementedError
+
+    def waits_for(self, pending: Pending) -> bool:
+        """Whether writes queued in front of the tier must reach it before it answers."""
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class Scored(Generic[T]):
+    """A search hit; higher ``score`` is better, comparable only within one result list."""
+
+    item: T
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Neighbour:
+    """A message next to message ``of`` in their conversation: ``offset`` -1 is the message
+    just before it in ``(ts, seq)`` order, 1 the one just after."""
+
+    of: str
+    offset: int
+    record: MessageRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a scan; ``next`` is the cursor of the following page (``None``: done)."""
+
+    items: list[T]
+    next: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class VectorFilter:
+    """What a vector search or delete is restricted to; pushed down to the engine."""
+
+    ns: VectorNs | None = None
+    user_id: str | None = None
+    conversation_id: str | None = None
+    memory_types: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    min_confidence: float = 0.0
+    min_importance: float = 0.0
+    expires_after: float | None = None  # keep only memories expiring later than this
+    role_not: str | None = None
+    keys: tuple[Key, ...] = ()  # only these records (engines filter ids their own way)
+
+    @classmethod
+    def messages(cls, user_id: str | None, conversation_id: str | None = None) -> VectorFilter:
+        return cls("message", user_id, conversation_id)
+
+    @classmethod
+    def memories(cls, q: MemoryQuery, now: float) -> VectorFilter:
+        return cls(
+            "memory",
+            q.user_id,
+            None,
+            tuple(t.value for t in q.memory_types),
+            tuple(q.categories),
+            tuple(q.tags),
+            q.min_confidence,
+            q.min_importance,
+            None if q.include_expired else now,
+        )
+
+
+# -- the authoritative tier's reads -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SearchText(Query[list[Scored[MessageRecord]]]):
+    """Messages ranked by full-text relevance to ``text``, optionally scoped."""
+
+    text: str
+    user_id: str | None
+    limit: int
+    conversation_id: str | None = None
+    needs: ClassVar[Capability] = Capability.TEXT_SEARCH
+
+    def degraded(self) -> list[Scored[MessageRecord]]:
+        return []
+
+    def waits_for(self, pending: Pending) -> bool:
+        return pending.messages_in_scope(self.user_id) > 0  # ranking is the engine's
+
+
+@dataclass(frozen=True, slots=True)
+class QueryMemories(Query[list[Scored[MemoryEntry]]]):
+    """Memories passing every filter of ``query`` at wall-clock ``now``, ranked."""
+
+    query: MemoryQuery
+    now: float
+    needs: ClassVar[Capability] = Capability.MEMORY_QUERY
+
+    def __hash__(self) -> int:
+        return hash((self.query.model_dump_json(), self.now))
+
+    def degraded(self) -> list[Scored[MemoryEntry]]:
+        return []
+
+    def waits_for(self, pending: Pending) -> bool:
+        return pending.touches("memory")
+
+
+@dataclass(frozen=True, slots=True)
+class Neighbours(Query[list[Neighbour]]):
+    """The ``before`` messages just before and ``after`` just after each of ``ids``."""
+
+    ids: tuple[str, ...]
+    before: int
+    after: int
+    needs: ClassVar[Capability] = Capability.DURABLE
+
+    def degraded(self) -> list[Neighbour]:
+        return []
+
+    def waits_for(self, pending: Pending) -> bool:
+        return pending.messages_in_scope(None) > 0  # positions are the engine's
+
+
+@dataclass(frozen=True, slots=True)
+class LatestSession(Query["SessionContext | None"]):
+    """The user's most recently started active session."""
+
+    user_id: str
+    needs: ClassVar[Capability] = Capability.DURABLE
+
+    def degraded(self) -> SessionContext | None:
+        return None
+
+    def waits_for(self, pending: Pending) -> bool:
+        return pending.touches("session")
+
+
+@dataclass(frozen=True, slots=True)
+class Statistics(Query[dict[str, Any]]):
+    """Counts of the user's messages, conversations, sessions and memories."""
+
+    user_id: str
+    needs: ClassVar[Capability] = Capability.STATS
+
+    def degraded(self) -> dict[str, Any]:
+        return {}
+
+    def waits_for(self, pending: Pending) -> bool:
+        return len(pending) > 0
+
+
+@dataclass(frozen=True, slots=True)
+class Scan(Query[Page[Value]]):
+    """Every record of one kind (only ``user_id``'s when given), in key order, a page at a
+    time: pass the previous page's ``next`` as ``after``."""
+
+    kind: ScanKind
+    user_id: str | None = None
+    after: str | None = None
+    limit: int = 500
+    needs: ClassVar[Capability] = Capability.SCAN
+
+    def degraded(self) -> Page[Value]:
+        return Page([], None)
+
+    def waits_for(self, pending: Pending) -> bool:
+        return pending.touches(self.kind)
+
+
+@dataclass(frozen=True, slots=True)
+class Count(Query[int]):
+    """How many records of one kind are stored (only ``user_id``'s when given)."""
+
+    kind: ScanKind
+    user_id: str | None = None
+    needs: ClassVar[Capability] = Capability.SCAN
+
+    def degraded(self) -> int:
+        return 0
+
+    def waits_for(self, pending: Pending) -> bool:
+        return pending.touches(self.kind)
+
+
+# -- the semantic tiers' reads ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SearchVector(Query[list[Scored[Key]]]):
+    """Keys of the records nearest to ``text`` under ``where``; scores are cosines."""
+
+    text: str
+    where: VectorFilter
+    limit: int
+    needs: ClassVar[Capability] = Capability.VECTOR_SEARCH
+
+    def degraded(self) -> list[Scored[Key]]:
+        return []
+
+
+@dataclass(frozen=True, slots=True)
+class Similarities(Query[dict[Key, float]]):
+    """The cosine similarity of ``text`` to each of ``keys`` held under ``where``."""
+
+    text: str
+    keys: tuple[Key, ...]
+    where: VectorFilter
+    needs: ClassVar[Capability] = Capability.VECTOR_SEARCH
+
+    def degraded(self) -> dict[Key, float]:
+        return {}
+
+
+QUERIES: tuple[type[Query[Any]], ...] = (
+    SearchText,
+    QueryMemories,
+    Neighbours,
+    LatestSession,
+    Statistics,
+    Scan,
+    Count,
+    SearchVector,
+    Similarities,
+)
+"""Every query type (the contract and fallback suites run over all of them)."""

@@ -1,0 +1,168 @@
+"""The routing engine: writes fanned out (authoritative tier first), reads top-down with
+promotion, and queries sent to the tiers able to answer them.
+
+It owns the two rules that keep caches right: a write's version is stamped here (once,
+for every tier, journal and replay), and a fill is dropped when a write raced the read
+that produced it (in this process: the generation stamp; in another: the tier's lease).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar, cast
+
+from bruno_memory.core.errors import CapabilityMissing
+from bruno_memory.core.generations import Generations
+from bruno_memory.core.ops import (
+    EMPTY,
+    MISS,
+    Empty,
+    Fill,
+    FillRecord,
+    FillWindow,
+    Key,
+    Value,
+    WriteOp,
+)
+from bruno_memory.core.queries import Query
+from bruno_memory.core.records import MessageRecord
+from bruno_memory.core.versions import stamp
+from bruno_memory.stack import fills
+from bruno_memory.stack.routing import Routes, accepts, plan_routes
+from bruno_memory.stack.stats import TierStats
+from bruno_memory.tiers.base import Tier, Windowed
+
+R = TypeVar("R")
+Missed = list[tuple[Tier, str | None]]
+
+
+class Engine:
+    """Opened tiers, routed by their declared capabilities."""
+
+    def __init__(self, tiers: Sequence[Tier]) -> None:
+        self.routes: Routes = plan_routes(tiers)
+        fills.settle_on_flush(self.routes)  # a write-behind durable tier settles the caches
+        self.generations = Generations()
+        self.stats = {t.name: TierStats() for t in tiers}
+
+    def __repr__(self) -> str:
+        return f"Engine([{', '.join(map(repr, self.routes.tiers))}])"
+
+    @property
+    def tiers(self) -> tuple[Tier, ...]:
+        """The tiers, fastest first."""
+        return self.routes.tiers
+
+    # -- writes -----------------------------------------------------------------------
+
+    async def write(self, ops: Sequence[WriteOp], touched: Sequence[object]) -> None:
+        """Stamp ``ops`` with versions and apply them: the authoritative tier first, then
+        every other tier holding what they change. ``touched`` are the generation keys
+        whose in-flight fills must be dropped."""
+        routes = self.routes
+        stamped = stamp(ops)  # every write carries a version: replays never regress a record
+        gens = self.generations
+        gens.bump(touched)
+        await routes.durable.write([op for op in stamped if accepts(routes.durable, op)])
+        gens.bump(touched)
+        for tier in (*routes.caches, *routes.others):
+            mine = [op for op in stamped if accepts(tier, op)]
+            if mine:
+                await tier.write(mine)
+
+    # -- hot reads --------------------------------------------------------------------
+
+    async def get(self, key: Key) -> Value | None:
+        """One record, from the fastest tier that knows it; lower answers fill the caches."""
+        stamp_ = self.generations.stamp(key)
+        missed: Missed = []
+        for tier in self.routes.readers(key.ns):
+            found = (await tier.get([key])).get(key, MISS)
+            self.stats[tier.name].count(found is not MISS)
+            if found is MISS:
+                await self._missed(missed, tier, key)
+                continue
+            if found is EMPTY:
+                return None
+            await self._fill(missed, FillRecord(key, found), key, stamp_)
+            return found
+        return None
+
+    async def window(self, conversation_id: str, limit: int | None) -> Sequence[MessageRecord]:
+        """The newest ``limit`` messages of a conversation, oldest first."""
+        wkey = ("window", conversation_id)
+        stamp_ = self.generations.stamp(wkey)
+        missed: Missed = []
+        for tier in self.routes.windowed():
+            got = await cast(Windowed, tier).window(conversation_id, limit)
+            self.stats[tier.name].count(got is not MISS)
+            if got is MISS:
+                await self._missed(missed, tier, conversation_id)
+                continue
+            complete = limit is None or len(got) < limit
+            await self._fill(missed, FillWindow(conversation_id, tuple(got), complete), wkey,
+                             stamp_)
+            return got
+        return ()
+
+    async def authoritative(self, keys: Sequence[Key]) -> Mapping[Key, Value | Empty]:
+        """Records as the authoritative tier holds them now (no cache, no fill)."""
+        return await self.routes.durable.get(keys) if keys else {}
+
+    async def _missed(self, missed: Missed, tier: Tier, target: Key | str) -> None:
+        """Note a tier to fill, with its lease when it takes one (see ``fills``)."""
+        if tier.name not in self.routes.leased:
+            missed.append((tier, None))
+        elif (lease := await fills.lease(tier, target)) is not None:
+            missed.append((tier, lease))
+
+    async def _fill(self, missed: Missed, op: Fill, key: object, stamp_: int) -> None:
+        """Promote a lower tier's answer, unless a write to ``key`` raced with the read."""
+        for tier, lease in missed:
+            if self.generations.stamp(key) != stamp_:
+                return
+            if accepts(tier, op):
+                await tier.write([fills.leased(op, lease)])
+
+    # -- queries ----------------------------------------------------------------------
+
+    def able(self, q: Query[Any]) -> list[Tier]:
+        """The tiers a query goes to (see ``Routes.answering``)."""
+        return self.routes.answering(q.needs)
+
+    def can(self, kind: type[Query[Any]]) -> bool:
+        """Whether some tier answers queries of type ``kind``."""
+        return bool(self.routes.answering(kind.needs))
+
+    async def ask(self, q: Query[R]) -> R:
+        """The answer of the first tier able to answer ``q``."""
+        able = self.able(q)
+        if not able:
+            raise CapabilityMissing(
+                f"no tier of the stack answers {type(q).__name__} (it needs {q.needs.value})"
+            )
+        return await able[0].query(q)
+
+    async def fan_out(self, q: Query[R]) -> list[R]:
+        """The answers of every tier able to answer ``q``, concurrently, in stack order."""
+        return list(await asyncio.gather(*(t.query(q) for t in self.able(q))))
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    async def flush(self) -> None:
+        """Wait until every queued write has reached its tier."""
+        for tier in self.tiers:
+            await tier.flush()
+
+    async def aclose(self) -> None:
+        """Drain queued writes, then release every tier (slowest first)."""
+        try:
+            await self.flush()
+        finally:
+            for tier in reversed(self.tiers):
+                await tier.aclose()
+
+    async def health(self) -> dict[str, dict[str, Any]]:
+        """Per tier: up or down, ping latency, hits and misses, policy metrics."""
+        return {t.name: await self.stats[t.name].probe(t) for t in self.tiers}

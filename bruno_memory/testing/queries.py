@@ -1,0 +1,41 @@
+"""One harmless query of each type, for suites that must cover every read by construction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bruno_core.models.memory import MemoryQuery
+
+from bruno_memory.core.ops import Key
+from bruno_memory.core.queries import (
+    QUERIES,
+    Count,
+    LatestSession,
+    Neighbours,
+    Query,
+    QueryMemories,
+    Scan,
+    SearchText,
+    SearchVector,
+    Similarities,
+    Statistics,
+    VectorFilter,
+)
+
+EXAMPLES: dict[type[Query[Any]], Query[Any]] = {
+    SearchText: SearchText("coffee", "u1", 5),
+    QueryMemories: QueryMemories(MemoryQuery(user_id="u1", query_text="coffee"), 0.0),
+    Neighbours: Neighbours(("no-such-id",), 1, 1),
+    LatestSession: LatestSession("u1"),
+    Statistics: Statistics("u1"),
+    Scan: Scan("memory", "u1", None, 10),
+    Count: Count("message", "u1"),
+    SearchVector: SearchVector("coffee", VectorFilter.messages("u1"), 5),
+    Similarities: Similarities("coffee", (Key("message", "no-such-id"),), VectorFilter()),
+}
+assert set(EXAMPLES) == set(QUERIES), "every query type needs an example"
+
+
+def one_of_each() -> list[Query[Any]]:
+    """An example of every query type, in ``QUERIES`` order."""
+    return [EXAMPLES[kind] for kind in QUERIES]
