@@ -405,4 +405,53 @@ async def test_health_reports_every_tier(stack: Any) -> None:
     assert report and all(r["status"] == "up" and r["latency_ms"] >= 0 for r in report.values())
 
 
+async def test_search_door_scopes_by_user_and_conversation_with_scores(stack: Any) -> None:
+    """``search`` ranks with scores (best first), scoped to a user and to a conversation;
+    ``mode="text"`` is full text alone; bad arguments are refused."""
+    one, two = await session_of(stack, "sd-ann"), await session_of(stack, "sd-ann")
+    other = await session_of(stack, "sd-bob")
+    await stack.store_messages([say("the red kite flew over the hill", 1)], one)
+    await stack.store_messages([say("a red kite nest in the oak", 2)], two)
+    await stack.store_messages([say("red kite sighting reported", 3)], other)
+    await stack.flush()
+    hits = await stack.search("red kite", user_id="sd-ann", limit=10)
+    assert {h.item.content for h in hits} >= {
+        "the red kite flew over the hill", "a red kite nest in the oak"
+    }
+    assert "red kite sighting reported" not in {h.item.content for h in hits}
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    scoped = await stack.search("red kite", user_id="sd-ann", conversation_id=two, mode="text")
+    assert [h.item.content for h in scoped] == ["a red kite nest in the oak"]
+    with pytest.raises(InvalidInput):
+        await stack.search("red kite", limit=-1)
+
+
+async def test_scan_door_pages_through_every_record_of_a_kind(stack: Any) -> None:
+    """``scan`` returns every stored record of a kind once, in pages, as the authoritative
+    tier holds it (queued writes included), only the asked user's when scoped."""
+    conv = await session_of(stack, "sc-ann")
+    sent = [say(f"scan me {i}", i) for i in range(7)]
+    await stack.store_messages(sent, conv)
+    await stack.store_memory(
+        MemoryEntry(content="likes paging", memory_type=MemoryType.FACT, user_id="sc-ann")
+    )
+    seen: list[Any] = []
+    after = None
+    while True:
+        page = await stack.scan("message", user_id="sc-ann", after=after, limit=3)
+        assert len(page.items) <= 3
+        seen += page.items
+        if page.next is None:
+            break
+        after = page.next
+    assert sorted(r.id for r in seen) == sorted(str(m.id) for m in sent)
+    assert all(r.conversation_id == conv and r.user_id == "sc-ann" for r in seen)
+    memories = await stack.scan("memory", user_id="sc-ann")
+    assert [m.content for m in memories.items] == ["likes paging"] and memories.next is None
+    sessions = await stack.scan("session", user_id="sc-ann")
+    assert [s.conversation_id for s in sessions.items] == [conv]
+    with pytest.raises(InvalidInput):
+        await stack.scan("everything")
+
+
 __all__ = [name for name in list(globals()) if name.startswith("test_")]

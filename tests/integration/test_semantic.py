@@ -24,7 +24,7 @@ from bruno_memory.providers.embedding import create_embedding
 from bruno_memory.reindex import reindex
 from bruno_memory.stack import fusion as search
 from bruno_memory.tiers.vector.base import ModelMismatch
-from tests.factories import opened
+from tests.factories import layers, opened
 from tests.factories.semantic import HASHING, STACKS, TIERS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -145,7 +145,7 @@ async def test_deleted_and_forgotten_items_never_come_back(semantic_stack: Any) 
 async def test_concurrent_writes_share_embedding_batches(semantic_stack: Any) -> None:
     """Fifty concurrent single-message writes reach the model in far fewer than fifty calls."""
     session = await semantic_stack.create_session("bo")
-    embedding = semantic_stack.tiers[2].embedding
+    embedding = layers(semantic_stack.tiers[2])[-1].embedding  # under its write-behind
     before = embedding.batches
     await asyncio.gather(
         *(

@@ -23,7 +23,7 @@ from bruno_memory.core.ops import EMPTY, MISS, Key, Put, Value
 from bruno_memory.policies.base import PolicyTier
 from bruno_memory.policies.fallback.breaker import State
 from bruno_memory.policies.fallback.policy import Fallback
-from bruno_memory.policies.write_behind.journal import create_journal
+from bruno_memory.policies.write_behind.journals import create_journal
 from bruno_memory.policies.write_behind.policy import WriteBehind
 from bruno_memory.testing.clock import FakeClock
 from bruno_memory.testing.faults import FlakyTier

@@ -19,8 +19,10 @@ from bruno_memory.core.errors import CorruptRecord, TierUnavailable
 from bruno_memory.core.opcodec import decode_op, encode_op
 from bruno_memory.core.ops import EMPTY, Key, Put
 from bruno_memory.drivers.redis import connect
-from bruno_memory.policies.write_behind.journal import FileJournal, Journal, create_journal
+from bruno_memory.policies.write_behind.journal import Journal
+from bruno_memory.policies.write_behind.journal_file import FileJournal
 from bruno_memory.policies.write_behind.journal_redis import RedisJournal
+from bruno_memory.policies.write_behind.journals import create_journal
 from bruno_memory.policies.write_behind.policy import WriteBehind
 from bruno_memory.testing.faults import FlakyTier, TcpProxy
 from bruno_memory.tiers.sql.sqlite import SQLiteConfig, SQLiteTier

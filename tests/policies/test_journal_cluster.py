@@ -21,8 +21,8 @@ from bruno_memory.config.models import JournalConfig
 from bruno_memory.core.errors import TierUnavailable
 from bruno_memory.core.opcodec import encode_op
 from bruno_memory.drivers.redis import connect
-from bruno_memory.policies.write_behind.journal import create_journal
 from bruno_memory.policies.write_behind.journal_redis import RedisJournal
+from bruno_memory.policies.write_behind.journals import create_journal
 from bruno_memory.testing.worker import Worker, msg_id
 from tests.policies.test_faults import sqlite_ids
 from tests.policies.test_journal import memory, mput, off_seed

@@ -43,7 +43,8 @@ from bruno_memory.core.versions import CLOCK, VersionClock
 from bruno_memory.policies.base import PolicyTier, stop_tasks
 from bruno_memory.policies.write_behind import overlay
 from bruno_memory.policies.write_behind.flusher import Flusher
-from bruno_memory.policies.write_behind.journal import DeadLetter, Item, Journal, create_journal
+from bruno_memory.policies.write_behind.journal import DeadLetter, Item, Journal
+from bruno_memory.policies.write_behind.journals import create_journal
 from bruno_memory.policies.write_behind.pending import Entry, PendingLog
 from bruno_memory.tiers.base import Tier, TierContext
 
