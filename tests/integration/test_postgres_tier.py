@@ -508,15 +508,18 @@ async def test_a_cancelled_write_stops_on_the_server_and_lands_nowhere(pg: Pg, a
 
 
 async def test_concurrent_writes_hold_at_most_max_size_connections(pg: Pg, admin: Any) -> None:
-    """Six writes stuck on a lock hold max_size (two) backends; the others wait their turn."""
+    """Six writes stuck on a lock are one group commit on one backend; reads stuck behind
+    it take the rest of the pool and no more."""
     async with opened(pg.dsn, pg.ns, min_size=0, max_size=2) as tier:
         async with locked(pg.dsn, pg.ns) as lock:
             writes = [asyncio.ensure_future(tier.write([put(msg("c", i))])) for i in range(6)]
+            reads = [asyncio.ensure_future(tier.window("c", None)) for _ in range(3)]
             first = await _waiting_backend(admin, lock.get_server_pid(), set())
             await _waiting_backend(admin, lock.get_server_pid(), {first})
             await asyncio.sleep(0.1)  # room for a third connection, were the pool to open one
             assert len(await backends(admin, pg.ns)) == 2
             assert tier.metrics()["pool_size"] == 2
+        await asyncio.gather(*reads)
         await asyncio.gather(*writes)
         assert len(await tier.window("c", None)) == 6
 
@@ -532,8 +535,9 @@ async def test_a_dropped_connection_retires_every_older_one(pg: Pg, admin: Any) 
             await admin.execute("SELECT pg_terminate_backend($1)", first)
             retry = await _waiting_backend(admin, lock.get_server_pid(), {first})
         await writing
-        async with locked(pg.dsn, pg.ns) as lock:  # two stuck writes show both connections
-            writes = [asyncio.ensure_future(tier.write([put(msg("c", i))])) for i in (2, 3)]
+        async with locked(pg.dsn, pg.ns) as lock:  # a stuck write and read show both
+            writes = [asyncio.ensure_future(tier.write([put(msg("c", 2))])),
+                      asyncio.ensure_future(tier.window("c", None))]
             a = await _waiting_backend(admin, lock.get_server_pid(), set())
             b = await _waiting_backend(admin, lock.get_server_pid(), {a})
         await asyncio.gather(*writes)

@@ -12,6 +12,7 @@ from bruno_core.models.memory import MemoryEntry
 
 from bruno_memory.core import codec
 from bruno_memory.core.capabilities import Capability
+from bruno_memory.core.errors import TierUnavailable
 from bruno_memory.core.ops import (
     EMPTY,
     ClearHistory,
@@ -40,6 +41,7 @@ from bruno_memory.core.records import MessageRecord
 from bruno_memory.core.text import terms
 from bruno_memory.tiers.base import answers
 from bruno_memory.tiers.sql import text as _sql
+from bruno_memory.tiers.sql.group_commit import GroupCommit
 
 Statement = tuple[str, list[tuple[Any, ...]]]
 
@@ -156,19 +158,56 @@ def _row(value: Value, tags: Any) -> tuple[Any, ...]:
     return (*row[:5], tags(row[5]), *row[6:])
 
 
-class DurableWrites:
-    """Mixin: ``write`` plans statements and hands them to the tier's ``_run``."""
+def merged(writes: Sequence[Sequence[Statement]]) -> list[Statement]:
+    """The statements of many writes, in order, consecutive ones with the same SQL joined
+    (so a batch of single-message writes is one statement of many rows)."""
+    out: list[Statement] = []
+    for statements in writes:
+        for sql, rows in statements:
+            if out and out[-1][0] == sql:
+                out[-1][1].extend(rows)
+            else:
+                out.append((sql, list(rows)))
+    return out
 
-    async def _run(self, statements: Sequence[Statement]) -> None:
+
+class DurableWrites:
+    """Mixin: ``write`` plans statements and submits them to the tier's group commit,
+    which applies concurrent writes together through the tier's ``_apply``.
+
+    The tier makes ``_group`` in ``open`` (``_open_group``) and drains it in ``aclose``
+    before closing its connections.
+    """
+
+    name: str
+    _group: GroupCommit[list[Statement]] | None = None
+
+    async def _apply(self, writes: Sequence[list[Statement]]) -> None:
+        """Apply the statements of ``writes`` in order, in one transaction."""
         raise NotImplementedError
 
     def _tags_param(self, tags: list[str]) -> Any:
         raise NotImplementedError
 
+    def _open_group(self) -> None:
+        self._group = GroupCommit(self._apply, tier=self.name)
+
+    async def _close_group(self) -> None:
+        if self._group is not None:
+            await self._group.aclose()
+
+    def group_commit_metrics(self) -> dict[str, int]:
+        """How writes were gathered into transactions: ``batches`` well below ``writes``
+        under concurrency (see ``group_commit.GroupCommitStats``); empty before ``open``."""
+        return self._group.metrics() if self._group else {}
+
     async def write(self, ops: Sequence[WriteOp]) -> None:
-        statements = plan(ops, self._tags_param)
-        if statements:
-            await self._run(statements)
+        statements = plan(ops, self._tags_param)  # encoding errors stay the caller's own
+        if not statements:
+            return
+        if self._group is None:
+            raise TierUnavailable("the tier is not open (call open())", tier=self.name, op="write")
+        await self._group.submit(statements)
 
 
 

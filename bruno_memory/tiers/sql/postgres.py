@@ -26,6 +26,7 @@ from bruno_memory.tiers.sql.durable import (
     DurableReads,
     DurableWrites,
     Statement,
+    merged,
 )
 
 T = TypeVar("T")
@@ -195,6 +196,7 @@ class PostgresTier(DurableReads, DurableWrites, BaseTier[PostgresConfig]):
             except BaseException:
                 await self.aclose()
                 raise
+        self._open_group()
 
     def _settings(self) -> dict[str, str]:
         return {
@@ -205,6 +207,7 @@ class PostgresTier(DurableReads, DurableWrites, BaseTier[PostgresConfig]):
 
     async def aclose(self) -> None:
         """Close the pool once busy connections come back; terminate them after a while."""
+        await self._close_group()  # queued writes land before the pool closes
         pool, self._pool = self._pool, None
         if pool is None:
             return
@@ -272,8 +275,10 @@ class PostgresTier(DurableReads, DurableWrites, BaseTier[PostgresConfig]):
 
     # -- writes and reads ---------------------------------------------------------------
 
-    async def _run(self, statements: Sequence[Statement]) -> None:
-        batches = [(numbered(sql), rows) for sql, rows in statements]
+    async def _apply(self, writes: Sequence[list[Statement]]) -> None:
+        """One transaction for a group commit's batch; message, session and user upserts
+        of many rows as one ``unnest`` statement each."""
+        batches = [(numbered(sql), rows) for sql, rows in merged(writes)]
 
         async def work(conn: Any) -> None:
             if len(batches) == 1:  # one statement is atomic on its own: no BEGIN/COMMIT trips

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
+from itertools import chain
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,7 +19,14 @@ from bruno_memory.core import codec
 from bruno_memory.core.errors import CorruptRecord, TierError, TierUnavailable, translate_errors
 from bruno_memory.tiers.base import BaseTier
 from bruno_memory.tiers.sql import text as _sql
-from bruno_memory.tiers.sql.durable import CAPABILITIES, DurableReads, DurableWrites, Statement
+from bruno_memory.tiers.sql.durable import (
+    CAPABILITIES,
+    UPSERTS,
+    DurableReads,
+    DurableWrites,
+    Statement,
+    merged,
+)
 from bruno_memory.tiers.sql.sqlite_schema import MIGRATIONS
 
 ERRORS: dict[type[BaseException], type[TierError]] = {
@@ -71,6 +80,7 @@ class SQLiteTier(DurableReads, DurableWrites, BaseTier[SQLiteConfig]):
             self._reader = self._writer if cfg.path == ":memory:" else await self._connect()
             if self._reader is not self._writer:
                 await self._reader.execute("PRAGMA query_only = 1")
+        self._open_group()
 
     async def _connect(self) -> aiosqlite.Connection:
         cfg = self.config
@@ -105,6 +115,7 @@ class SQLiteTier(DurableReads, DurableWrites, BaseTier[SQLiteConfig]):
             raise
 
     async def aclose(self) -> None:
+        await self._close_group()  # queued writes land before the connections close
         conns = (getattr(self, "_reader", None), getattr(self, "_writer", None))
         for conn in {id(c): c for c in conns if c}.values():
             await conn.close()
@@ -118,12 +129,14 @@ class SQLiteTier(DurableReads, DurableWrites, BaseTier[SQLiteConfig]):
 
     # -- writes -------------------------------------------------------------------------
 
-    async def _run(self, statements: Sequence[Statement]) -> None:
+    async def _apply(self, writes: Sequence[list[Statement]]) -> None:
+        """One transaction for a group commit's batch; upserts of many rows as multi-row
+        ``INSERT``s (about twice as fast as ``executemany``)."""
         async with self._lock:
             with self._errors("write"):
                 try:
-                    for sql, rows in statements:
-                        await self._writer.executemany(sql, rows)
+                    for sql, rows in merged(writes):
+                        await _execute(self._writer, sql, rows)
                     await self._writer.commit()
                 except BaseException:
                     await self._writer.rollback()
@@ -138,6 +151,51 @@ class SQLiteTier(DurableReads, DurableWrites, BaseTier[SQLiteConfig]):
         with self._errors(op):
             async with self._reader.execute(sql, tuple(params)) as cur:
                 return list(await cur.fetchall())
+
+
+MAX_VARIABLES = 999
+"""Bound parameters per statement at most: SQLite's limit before 3.32 (32,766 since)."""
+
+MULTIROW = {sql: ns for ns, sql in UPSERTS.items()}
+"""Row upsert -> its namespace: the statements sent as multi-row ``INSERT``s."""
+
+
+@functools.lru_cache(maxsize=256)
+def _multirow(ns: str, count: int) -> str:
+    """The upsert of namespace ``ns`` with ``count`` rows in its ``VALUES``."""
+    table, columns, key = _sql.UPSERT_TARGETS[ns]
+    row = f"({', '.join('?' for _ in columns.split(','))})"
+    return _sql.upsert(table, columns, key, "VALUES " + ", ".join([row] * count))
+
+
+def most_rows(width: int) -> int:
+    """Rows per multi-row statement at most, for rows of ``width`` columns."""
+    return max(1, MAX_VARIABLES // width)
+
+
+async def _execute(conn: aiosqlite.Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    """``rows`` through ``sql``; an upsert of many rows as multi-row statements (measured
+    about twice as fast as ``executemany``), the full ones in one ``executemany``.
+
+    SQLite applies the rows of one ``INSERT`` in order, each against what the ones before
+    it left, so a key written twice ends as two upserts in a row would leave it.
+    """
+    ns = MULTIROW.get(sql)
+    if len(rows) == 1:
+        await conn.execute(sql, rows[0])
+        return
+    if ns is None:
+        await conn.executemany(sql, rows)
+        return
+    most = most_rows(len(rows[0]))
+    full, rest = divmod(len(rows), most)
+    flat = [tuple(chain.from_iterable(rows[i : i + most])) for i in range(0, len(rows), most)]
+    if full > 1:
+        await conn.executemany(_multirow(ns, most), flat[:full])
+    elif full:
+        await conn.execute(_multirow(ns, most), flat[0])
+    if rest:
+        await conn.execute(_multirow(ns, rest), flat[-1])
 
 
 async def _enable_wal(conn: aiosqlite.Connection, patience: float) -> None:

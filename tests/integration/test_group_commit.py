@@ -1,0 +1,281 @@
+"""Group commit on the durable SQL tiers: concurrent writes gathered into one transaction.
+
+Real SQLite files and a real PostgreSQL server; no timing is asserted. Batches are seen
+through the tier's ``group_commit_metrics()`` counters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from bruno_core.models.message import Message, MessageRole
+from bruno_core.utils.exceptions import MemoryError as CoreMemoryError
+
+from bruno_memory.build import create_tier
+from bruno_memory.core.errors import TierError, TierUnavailable
+from bruno_memory.core.ops import Key, Put
+from bruno_memory.core.records import MessageRecord
+from bruno_memory.testing.tier_contract import msg, put
+from bruno_memory.tiers.sql.group_commit import GroupCommit
+from tests.factories import embedded, postgres
+
+DURABLE = [f for f in (*embedded.TIERS, *postgres.TIERS) if f.id in ("sqlite", "postgres")]
+STACKS = [f for f in (*embedded.STACKS, *postgres.STACKS) if f.id in ("lru->sqlite", "postgres")]
+POISON = "poison"
+
+
+@pytest.fixture(params=[pytest.param(f, id=f.id, marks=f.marks) for f in DURABLE])
+async def durable(
+    request: pytest.FixtureRequest, namespace: str, tmp_path: Path
+) -> AsyncIterator[Any]:
+    """An opened SQLite or PostgreSQL tier in a namespace of its own."""
+    async with request.param.open(request, namespace, tmp_path) as tier:
+        yield tier
+
+
+@pytest.fixture(params=[pytest.param(f, id=f.id, marks=f.marks) for f in STACKS])
+async def stack(
+    request: pytest.FixtureRequest, namespace: str, tmp_path: Path
+) -> AsyncIterator[Any]:
+    """An opened stack whose durable tier is SQLite (under an LRU) or PostgreSQL."""
+    async with request.param.open(request, namespace, tmp_path) as memory:
+        yield memory
+
+
+async def sibling(tier: Any) -> Any:
+    """Another opened tier on the same database (file or schema) as ``tier``."""
+    other = create_tier(tier.config, tier.context)
+    await other.open()
+    return other
+
+
+async def refuse_poison(tier: Any) -> None:
+    """Make the database itself refuse messages whose text holds ``POISON`` (a real
+    constraint violation, raised inside the tier's transaction)."""
+    if tier.config.kind == "sqlite":
+        with sqlite3.connect(tier.config.path) as conn:
+            conn.execute(
+                f"CREATE TRIGGER refuse_poison BEFORE INSERT ON messages "
+                f"WHEN NEW.content LIKE '%{POISON}%' "
+                "BEGIN SELECT RAISE(ABORT, 'poisoned message refused'); END"
+            )
+        conn.close()
+        return
+    conn = await asyncpg.connect(tier.config.dsn.get_secret_value())
+    try:
+        await conn.execute(
+            f'ALTER TABLE "{tier.schema}".messages ADD CONSTRAINT refuse_poison '
+            f"CHECK (content NOT LIKE '%{POISON}%')"
+        )
+    finally:
+        await conn.close()
+
+
+async def contents(tier: Any, conv: str) -> list[str]:
+    return [r.message.content for r in await tier.window(conv, None)]
+
+
+def text(conv: str, i: int) -> str:
+    return f"{conv} says {i}"
+
+
+async def test_fifty_concurrent_writers_are_gathered_and_all_land(durable: Any) -> None:
+    """50 writers, 4 writes each: all acknowledged, all stored, in fewer transactions."""
+
+    async def writer(w: int) -> None:
+        for i in range(4):
+            await durable.write([put(msg(f"c{w}", i, text=text(f"c{w}", i)))])
+
+    before = durable.group_commit_metrics()
+    await asyncio.gather(*(writer(w) for w in range(50)))
+    after = durable.group_commit_metrics()
+    for w in range(50):
+        assert await contents(durable, f"c{w}") == [text(f"c{w}", i) for i in range(4)]
+    writes, batches = after["writes"] - before["writes"], after["batches"] - before["batches"]
+    assert writes == 200
+    assert batches < writes
+    assert after["largest"] > 1 and after["failed"] == 0 and after["isolated"] == 0
+
+
+async def test_a_bad_write_fails_only_its_caller(durable: Any) -> None:
+    """A write the database refuses fails its own caller with the tier's error; the other
+    writes of its batch are applied one by one and land."""
+    await refuse_poison(durable)
+    records = [msg("c", i, text=POISON if i == 7 else text("c", i)) for i in range(20)]
+    results = await asyncio.gather(
+        *(durable.write([put(r)]) for r in records), return_exceptions=True
+    )
+    failed = [(i, r) for i, r in enumerate(results) if isinstance(r, BaseException)]
+    assert [i for i, _ in failed] == [7]
+    error = failed[0][1]
+    assert isinstance(error, TierError) and isinstance(error, CoreMemoryError)
+    assert not isinstance(error, TierUnavailable)
+    assert error.op == "write" and "refuse" in str(error)
+    assert await contents(durable, "c") == [text("c", i) for i in range(20) if i != 7]
+    metrics = durable.group_commit_metrics()
+    assert metrics["isolated"] >= 1 and metrics["failed"] == 1
+    await durable.write([put(msg("c", 99, text="after the failure"))])  # the tier works on
+    assert (await contents(durable, "c"))[-1] == "after the failure"
+
+
+async def test_a_bad_write_alone_keeps_its_error(durable: Any) -> None:
+    """A refused write with nobody else in its batch gets the same error, not retried."""
+    await refuse_poison(durable)
+    with pytest.raises(TierError, match="refuse") as caught:
+        await durable.write([put(msg("c", 1, text=POISON)), put(msg("c", 2))])
+    assert not isinstance(caught.value, TierUnavailable)
+    assert await contents(durable, "c") == []  # the caller's write is all or nothing
+
+
+def version_of(record: MessageRecord, content: str) -> MessageRecord:
+    """``record`` (same id, conversation, owner) with other content."""
+    message = record.message.model_copy(update={"content": content})
+    return MessageRecord(message, record.conversation_id, record.user_id)
+
+
+async def test_writes_to_one_key_land_in_order(durable: Any) -> None:
+    """Many concurrent writes of one message: the last acknowledged is what is stored."""
+    base = msg("c", 1)
+    key = Key("message", base.id)
+    acknowledged: list[int] = []
+
+    async def write(i: int) -> None:
+        await durable.write([Put(key, version_of(base, text("c", i)), 1_000 + i)])
+        acknowledged.append(i)
+
+    await asyncio.gather(*(write(i) for i in range(100)))
+    stored = (await durable.get([key]))[key]
+    assert stored.message.content == text("c", acknowledged[-1]) == text("c", 99)
+    assert len(await durable.window("c", None)) == 1
+
+
+async def test_versions_never_regress_under_concurrency(durable: Any) -> None:
+    """Concurrent writes of one key carrying shuffled versions leave the newest version."""
+    base = msg("c", 1)
+    key = Key("message", base.id)
+    versions = list(range(1_000, 1_100))
+    random.Random(7).shuffle(versions)
+
+    async def write(v: int) -> None:
+        await durable.write([Put(key, version_of(base, f"version {v}"), v)])
+
+    await asyncio.gather(*(write(v) for v in versions[:50]))
+    await asyncio.gather(*(write(v) for v in versions[50:]))
+    assert (await durable.get([key]))[key].message.content == "version 1099"
+
+
+async def test_a_cancelled_writer_leaves_the_others_intact(durable: Any) -> None:
+    """Writers cancelled while they wait (queued, or in a batch in flight) take nobody
+    else's write with them, and the tier keeps working."""
+    big = [msg("big", i) for i in range(300)]
+    busy = asyncio.ensure_future(durable.write([put(r) for r in big]))  # the committer's busy
+    await asyncio.sleep(0)
+    records = [msg("c", i) for i in range(30)]
+    writers = [asyncio.ensure_future(durable.write([put(r)])) for r in records]
+    await asyncio.sleep(0)
+    victims = {3, 11, 29}
+    for i in victims:
+        writers[i].cancel()
+    late = {5, 17}
+    await asyncio.sleep(0)
+    for i in late:  # perhaps in flight by now: those may still land
+        writers[i].cancel()
+    results = await asyncio.gather(*writers, return_exceptions=True)
+    await busy
+    for i, result in enumerate(results):
+        if i in victims | late:
+            assert isinstance(result, asyncio.CancelledError) or result is None
+        else:
+            assert result is None
+    stored = [r.id for r in await durable.window("c", None)]
+    assert len(stored) == len(set(stored))  # nothing applied twice
+    assert {r.id for i, r in enumerate(records) if i not in victims | late} <= set(stored)
+    assert len(await durable.window("big", None)) == 300
+    after = msg("c", 100)
+    await durable.write([put(after)])
+    assert after.id in {r.id for r in await durable.window("c", None)}
+
+
+async def test_a_batch_whose_callers_all_gave_up_stops(durable: Any) -> None:
+    """Cancelling every caller of the batch in flight cancels it: the tier stays usable
+    and every write after it lands."""
+    writers = [asyncio.ensure_future(durable.write([put(msg("c", i))])) for i in range(10)]
+    await asyncio.sleep(0)
+    for w in writers:
+        w.cancel()
+    await asyncio.gather(*writers, return_exceptions=True)
+    await asyncio.gather(*(durable.write([put(msg("d", i))]) for i in range(10)))
+    assert len(await durable.window("d", None)) == 10
+
+
+async def test_close_drains_queued_writes(durable: Any) -> None:
+    """aclose waits for every write already submitted; later writes are refused."""
+    other = await sibling(durable)
+    writers = [asyncio.ensure_future(other.write([put(msg("c", i))])) for i in range(50)]
+    await asyncio.sleep(0)  # every writer is queued or in flight
+    await other.aclose()
+    assert await asyncio.gather(*writers) == [None] * 50
+    assert len(await durable.window("c", None)) == 50
+    with pytest.raises(TierUnavailable):
+        await other.write([put(msg("c", 50))])
+
+
+async def test_stack_store_message_from_fifty_tasks(stack: Any) -> None:
+    """50 tasks storing through the stack: every message is there, in fewer commits."""
+    sessions = [await stack.create_session(f"user-{t}") for t in range(50)]
+    words = [f"kiwi{chr(97 + t // 26)}{chr(97 + t % 26)}" for t in range(50)]  # one per task
+    tier = stack.tiers[-1]
+    before = tier.group_commit_metrics()
+
+    async def task(conv: str, word: str) -> None:
+        for i in range(5):
+            message = Message(role=MessageRole.USER, content=f"{word} number {i}")
+            await stack.store_message(message, conv)
+
+    pairs = list(zip(sessions, words, strict=True))
+    await asyncio.gather(*(task(s.conversation_id, w) for s, w in pairs))
+    after = tier.group_commit_metrics()
+    for s, word in pairs:
+        got = await stack.retrieve_messages(s.conversation_id)
+        assert [m.content for m in reversed(got)] == [f"{word} number {i}" for i in range(5)]
+        found = await stack.search_messages(word, user_id=s.user_id, limit=10)
+        assert sorted(m.content for m in found) == [f"{word} number {i}" for i in range(5)]
+    assert after["writes"] - before["writes"] == 250
+    assert after["batches"] - before["batches"] < 250
+
+
+async def test_group_commit_isolates_and_reports_with_any_apply() -> None:
+    """The mechanism alone, over an apply that refuses one item: the first write leads
+    alone, the rest wait and form one batch; the refused caller gets its own error, the
+    batch is retried item by item, in order; the counters add up."""
+    applied: list[list[int]] = []
+
+    async def apply(items: Any) -> None:
+        await asyncio.sleep(0)  # a driver call: let the other callers queue up
+        if 13 in items:
+            raise ValueError(f"refused {list(items)}")
+        applied.append(list(items))
+
+    group: GroupCommit[int] = GroupCommit(apply, tier="test")
+    results = await asyncio.gather(*(group.submit(i) for i in range(20)), return_exceptions=True)
+    assert [r for r in results if r is not None] == [results[13]]
+    assert isinstance(results[13], ValueError) and str(results[13]) == "refused [13]"
+    assert applied == [[i] for i in range(20) if i != 13]  # the leader, then one by one
+    assert group.metrics() == {
+        "writes": 20,
+        "batches": 2,
+        "isolated": 1,
+        "failed": 1,
+        "dropped": 0,
+        "largest": 19,
+    }
+    await group.aclose()
+    with pytest.raises(TierUnavailable):
+        await group.submit(1)
