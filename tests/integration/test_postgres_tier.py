@@ -32,6 +32,7 @@ from bruno_memory.core.errors import (
     TierUnavailable,
 )
 from bruno_memory.core.ops import ClearHistory, Delete, Key, PurgeUser, Put
+from bruno_memory.core.queries import LatestSession, QueryMemories, SearchText, Statistics
 from bruno_memory.core.records import MessageRecord
 from bruno_memory.testing.tier_contract import msg, put
 from bruno_memory.tiers.base import TierContext
@@ -413,9 +414,9 @@ async def test_nul_bytes_and_a_megabyte_of_distinct_words_round_trip(pg: Pg) -> 
         got = await tier.get(keys)
         assert [got[Key("message", r.id)] for r in records] == records
         assert got[Key("memory", str(memory.id))] == memory
-        hits = await tier.search_messages("needle", "u1", 10)
+        hits = await tier.query(SearchText("needle", "u1", 10))
         assert {h.item.id for h in hits} == {r.id for r in records}
-        found = await tier.query_memories(MemoryQuery(user_id="u1", query_text="needle"), 0.0)
+        found = await tier.query(QueryMemories(MemoryQuery(user_id="u1", query_text="needle"), 0.0))
         assert [h.item for h in found] == [memory]
 
 
@@ -474,10 +475,10 @@ async def test_used_connections_carry_no_session_state(pg: Pg) -> None:
         await tier.write([put(msg("c", i)) for i in range(3, 8)])  # one batched upsert
         await tier.get([Key("memory", str(memory.id)), Key("session", session.session_id)])
         await tier.window("c", 3)
-        await tier.search_messages("hello world", "u1", 5)
-        await tier.query_memories(MemoryQuery(user_id="u1", query_text="fact"), 0.0)
-        await tier.latest_session("u1")
-        await tier.statistics("u1")
+        await tier.query(SearchText("hello world", "u1", 5))
+        await tier.query(QueryMemories(MemoryQuery(user_id="u1", query_text="fact"), 0.0))
+        await tier.query(LatestSession("u1"))
+        await tier.query(Statistics("u1"))
         await tier.write([Delete(Key("memory", str(memory.id)), 10), ClearHistory("c", True, 11),
                           PurgeUser("u1", 12)])  # a transaction, with tombstones
         state = dict(await tier._call("probe", lambda c: c.fetchrow(SESSION_STATE)))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta, timezone
@@ -15,7 +16,6 @@ from typing import Any
 
 import pytest
 import redis as sync_redis
-import structlog
 from bruno_core.models.context import SessionContext, UserContext
 from bruno_core.models.memory import MemoryEntry, MemoryType
 from bruno_core.models.message import Message, MessageRole
@@ -449,7 +449,7 @@ async def test_dropped_idle_connection_is_invisible(target: dict[str, Any], name
 
 
 async def test_connection_dropped_mid_write_is_retried_once(
-    own: RedisServer, namespace: str
+    own: RedisServer, namespace: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A write whose connection is killed while in flight is re-sent once and applied once."""
     async with opened(namespace, url=own.url) as tier:
@@ -458,7 +458,7 @@ async def test_connection_dropped_mid_write_is_retried_once(
         admin = own.client()
         admin.client_pause(10_000, all=False)  # WRITE: the tier's next write waits
         try:
-            with structlog.testing.capture_logs() as logs:
+            with caplog.at_level(logging.WARNING, logger="bruno_memory.tiers.redis.tier"):
                 task = asyncio.create_task(
                     tier.write([put(msg(conv, 2)), put(UserContext(user_id="u1"))])
                 )
@@ -473,7 +473,8 @@ async def test_connection_dropped_mid_write_is_retried_once(
             "message 1",
             "message 2",
         ]
-        assert logs and all(e["address"] == f"redis {own.address}" for e in logs)
+        logs = [r.getMessage() for r in caplog.records]
+        assert logs and all(f"address='redis {own.address}'" in line for line in logs)
 
 
 async def _wait_blocked(admin: sync_redis.Redis, tier: RedisTier) -> int:

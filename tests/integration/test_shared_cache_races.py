@@ -20,7 +20,7 @@ from redis.asyncio import Redis, RedisCluster
 
 from bruno_memory.build import create_tier
 from bruno_memory.config.loader import load_config
-from bruno_memory.core.ops import Empty, Key, Miss, Put, Value
+from bruno_memory.core.ops import Empty, FillRecord, Key, Miss, Value
 from bruno_memory.core.records import MessageRecord
 from bruno_memory.policies.base import PolicyTier
 from bruno_memory.stack.facade import MemoryStack
@@ -260,8 +260,8 @@ async def test_a_fill_whose_lease_expired_fills_nothing(
         slow_key, quick_key = Key("memory", str(slow.id)), Key("memory", str(quick.id))
         late = await tier.lease(slow_key)
         await asyncio.sleep(0.2)
-        await tier.write([Put(slow_key, slow, lease=late)])
-        await tier.write([Put(quick_key, quick, lease=await tier.lease(quick_key))])
+        await tier.write([FillRecord(slow_key, slow, late)])
+        await tier.write([FillRecord(quick_key, quick, await tier.lease(quick_key))])
         assert await tier.get([slow_key, quick_key]) == {quick_key: quick}
         assert tier.fills_dropped == 1
     finally:
