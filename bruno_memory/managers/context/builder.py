@@ -18,9 +18,10 @@ The steps (sections and shares: :mod:`~bruno_memory.managers.context.budget`):
    the recent window's share is lent to the search section. ``fixed`` keeps the shares as
    configured; ``recent`` uses no retrieval at all (pinned, summary, recent window).
 5. **summary**, **memories**, **search**, then the rest of the **recent** window, each
-   within its share of what is left (unused tokens pass on). Search hits are packed by
-   score per token (``density``), so more, shorter turns fit. A search hit that the recent
-   window reaches moves into the window at no cost: a message is paid for once.
+   within its share of what is left (unused tokens pass on). Search hits are packed in
+   rank order, skipping one that does not fit (``density`` can favour score per token).
+   A search hit that the recent window reaches moves into the window at no cost: a
+   message is paid for once.
 6. what the window leaves (a short conversation) goes back to more search hits.
 7. the whole list is counted once more with the counter's own ``count_messages_tokens``;
    if a counter adds anything per list, the least relevant items go until it fits.
@@ -108,8 +109,13 @@ class ContextBuilder:
         strategy: ``adaptive``, ``fixed`` or ``recent`` (see the module doc).
         scope: ``conversation`` searches this conversation's past, ``user`` all of the
             user's conversations.
-        density: 0 packs search hits in rank order; up to 1 favours score per token.
-        search_limit: hits asked of ``search_messages`` (default from the budget).
+        density: 0 (the default) packs search hits in rank order, skipping one that does
+            not fit; up to 1 favours score per token. On LoCoMo evidence turns are longer
+            than the average hit (58 against 44 tokens), so favouring short ones lost
+            recall (density 0.5: -0.03 at 1,024 tokens); keep 0 unless measured otherwise.
+        search_limit: hits asked of ``search_messages``; default ``max_tokens // 24``
+            (20 to 200): enough to fill the budget with turns of ~45 tokens, and no more
+            (the hybrid search's time grows with its limit).
         memory_limit: memories asked of ``retrieve_memories``.
         clock: ``now`` for memory recency (tests).
     """
@@ -126,7 +132,7 @@ class ContextBuilder:
         shares: Shares | None = None,
         strategy: Strategy = "adaptive",
         scope: Scope = "conversation",
-        density: float = 0.5,
+        density: float = 0.0,
         search_limit: int | None = None,
         memory_limit: int = 20,
         clock: Callable[[], datetime] | None = None,
@@ -300,7 +306,7 @@ class _Build:
     ) -> tuple[list[Message], list[MemoryEntry], Message | None]:
         b = self.b
         retrieving = b.strategy != "recent"
-        search_limit = b.search_limit or max(20, min(200, self.ledger.max_tokens // 16))
+        search_limit = b.search_limit or max(20, min(200, self.ledger.max_tokens // 24))
 
         async def hits() -> list[Message]:
             if not (retrieving and query):

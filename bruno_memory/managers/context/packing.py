@@ -8,7 +8,8 @@ Two packings, both "no item twice" (the caller passes what is already in):
   its score; a candidate is taken greedily by ``score / cost ** density`` (``density=0`` is
   plain rank order), skipping what does not fit and going on with shorter ones. With
   ``density`` between 0 and 1, a short message of nearly the same relevance goes before a
-  long one: more, shorter items for the same tokens.
+  long one: more, shorter items for the same tokens (measured on LoCoMo it loses recall:
+  evidence turns are the longer ones, so the builder's default is rank order).
 """
 
 from __future__ import annotations
