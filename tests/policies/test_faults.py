@@ -19,6 +19,7 @@ from bruno_core.models.memory import MemoryEntry, MemoryType
 from redis.asyncio import Redis
 
 from bruno_memory import build_memory
+from bruno_memory.core.errors import TierUnavailable
 from bruno_memory.testing.faults import RedisServer, TcpProxy
 from bruno_memory.testing.worker import Worker, message, msg_id
 from tests.factories.postgres import drop_schema, postgres
@@ -233,6 +234,53 @@ async def test_postgres_unreachable_queues_writes_in_the_journal_and_all_land(
         assert sorted(ids) == sorted(msg_id("q", i) for i in range(250))
     finally:
         await drop_schema(dsn, namespace)
+
+
+@pytest.mark.postgres
+async def test_reads_needing_queued_writes_fail_fast_while_postgres_is_down(
+    request: pytest.FixtureRequest, namespace: str, tmp_path: Path
+) -> None:
+    """batched-journaled over an unreachable PostgreSQL: a read that must see queued writes
+    (search, statistics, bruno-core's retrieve_context) fails at once with TierUnavailable
+    instead of waiting out the 30 s drain timeout; once PostgreSQL is back, all land."""
+    dsn = request.getfixturevalue("postgres_dsn")
+    port = int(dsn.rsplit(":", 1)[1].split("/")[0]) if dsn.count(":") > 1 else 5432
+    with TcpProxy("127.0.0.1", port) as proxy:
+        tier = {**postgres(request, namespace), "dsn": with_port(dsn, proxy.port),
+                "name": "durable", "connect_timeout": "1s", "statement_timeout": "2s",
+                "policy": "batched-journaled",
+                "journal": {"kind": "file", "path": str(tmp_path / "j.journal")}}
+        memory = await build_memory({"namespace": namespace, "tiers": [tier]})
+        try:
+            await memory.get_context("ann", "ff")
+            await memory.flush()
+            proxy.cut()
+            for i in range(5):
+                await memory.store_message(message("ff", i), "ff")  # acknowledged: journaled
+            await _until_down(memory)
+            for call in (
+                memory.search_messages("message", user_id="ann"),
+                memory.get_statistics("ann"),
+                memory.retrieve_context("ann", "message"),
+            ):
+                with pytest.raises(TierUnavailable, match="cannot land while the tier is down"):
+                    await asyncio.wait_for(call, 10)  # far below the 30 s drain timeout
+            proxy.restore()
+            await memory.flush()
+            assert len(await memory.search_messages("message", user_id="ann")) == 5
+        finally:
+            proxy.restore()
+            await memory.close()
+    await drop_schema(dsn, namespace)
+
+
+async def _until_down(memory: Any) -> None:
+    """Wait until the write-behind queue has seen its tier fail (a flush was tried)."""
+    for _ in range(200):
+        if (await memory.health())["durable"]["metrics"]["write_behind"]["down"]:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the write-behind queue never saw PostgreSQL down")
 
 
 # -- two processes with local caches -----------------------------------------------------

@@ -322,6 +322,11 @@ class WriteBehind(PolicyTier):
     async def query(self, q: Query[R]) -> R:
         """Reads the tier answers from what it holds: queued writes it must see land first."""
         if self._log and q.waits_for(self._log):
+            down = self._flusher.down
+            if down is not None:  # fail fast: the queue cannot drain while the tier is down
+                raise TierUnavailable(
+                    f"{len(self._log)} queued writes this read must see cannot land while the "
+                    f"tier is down: {down}", tier=self.name, op=type(q).__name__)
             await self._drain_through(self._log.last_seq, self.cfg.drain_timeout)
         return await self.inner.query(q)
 
