@@ -28,12 +28,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-import structlog
-
 from bruno_memory.core.errors import TierUnavailable
+from bruno_memory.core.logs import get_logger
 
 T = TypeVar("T")
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 MAX_BATCH = 512
 """Callers per batch at most: bounds one transaction when thousands wait."""
