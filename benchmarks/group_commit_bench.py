@@ -45,7 +45,7 @@ from bruno_core.models.message import Message, MessageRole
 
 from bruno_memory import build_memory
 
-LAPTOP = Path(__file__).resolve().parent.parent / "tiers" / "laptop.yaml"
+LAPTOP = "laptop"  # the shipped stack of that name (tiers/laptop.yaml)
 TASKS = 50
 COLUMNS = "id, conversation_id, user_id, role, ts, content, payload, version"
 UPDATES = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS.split(", ")[1:])
