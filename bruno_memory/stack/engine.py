@@ -1,9 +1,11 @@
 """The routing engine: writes fanned out (authoritative tier first), reads top-down with
 promotion, and queries sent to the tiers able to answer them.
 
-It owns the two rules that keep caches right: a write's version is stamped here (once,
-for every tier, journal and replay), and a fill is dropped when a write raced the read
-that produced it (in this process: the generation stamp; in another: the tier's lease).
+It owns the rules that keep caches right: a write's version is stamped here (once, for
+every tier, journal and replay); a fill is dropped when a write raced the read that
+produced it (in this process: the generation stamp; in another: the tier's lease); and a
+write the authoritative tier committed never fails because another tier did: that tier
+owes the invalidation, and serves no read until it has settled it.
 """
 
 from __future__ import annotations
@@ -12,8 +14,11 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar, cast
 
-from bruno_memory.core.errors import CapabilityMissing
+from bruno_memory.core.capabilities import Capability
+from bruno_memory.core.drops import Owed
+from bruno_memory.core.errors import CapabilityMissing, TierError
 from bruno_memory.core.generations import Generations
+from bruno_memory.core.logs import get_logger
 from bruno_memory.core.ops import (
     EMPTY,
     MISS,
@@ -31,10 +36,11 @@ from bruno_memory.core.versions import stamp
 from bruno_memory.stack import fills
 from bruno_memory.stack.routing import Routes, accepts, plan_routes
 from bruno_memory.stack.stats import TierStats
-from bruno_memory.tiers.base import Tier, Windowed
+from bruno_memory.tiers.base import Clearable, Tier, Windowed
 
 R = TypeVar("R")
 Missed = list[tuple[Tier, str | None]]
+log = get_logger(__name__)
 
 
 class Engine:
@@ -45,6 +51,7 @@ class Engine:
         fills.settle_on_flush(self.routes)  # a write-behind durable tier settles the caches
         self.generations = Generations()
         self.stats = {t.name: TierStats() for t in tiers}
+        self._debts: dict[str, Owed] = {}  # drops a tier owes for committed writes it missed
 
     def __repr__(self) -> str:
         return f"Engine([{', '.join(map(repr, self.routes.tiers))}])"
@@ -65,11 +72,40 @@ class Engine:
         gens = self.generations
         gens.bump(touched)
         await routes.durable.write([op for op in stamped if accepts(routes.durable, op)])
-        gens.bump(touched)
+        gens.bump(touched)  # committed: from here on, a failing tier owes, it never raises
         for tier in (*routes.caches, *routes.others):
             mine = [op for op in stamped if accepts(tier, op)]
             if mine:
-                await tier.write(mine)
+                await self._apply(tier, mine)
+
+    async def _apply(self, tier: Tier, ops: list[WriteOp]) -> None:
+        """Write to a tier after the authoritative one committed: a failure leaves the
+        tier owing the drops of ``ops`` (it serves nothing stale until they are settled)."""
+        try:
+            await tier.write(ops)
+        except TierError as exc:
+            owed = self._debts.setdefault(tier.name, Owed())
+            owed.add(ops)
+            log.warning("tier missed a committed write; it owes the invalidation",
+                        tier=tier.name, owed=len(owed), error=str(exc))
+
+    async def _settled(self, tier: Tier) -> bool:
+        """Whether ``tier`` may serve reads: it owes nothing, or settles its debt now."""
+        owed = self._debts.get(tier.name)
+        if not owed:
+            return True
+        ops, clear = owed.take(has_clear=Capability.CLEAR in tier.capabilities)
+        try:
+            if clear:
+                await cast(Clearable, tier).clear()
+            elif ops:
+                await tier.write(ops)
+        except TierError:
+            owed.restore(ops, clear)
+            return False
+        del self._debts[tier.name]
+        log.info("tier settled the writes it missed", tier=tier.name)
+        return True
 
     # -- hot reads --------------------------------------------------------------------
 
@@ -78,6 +114,8 @@ class Engine:
         stamp_ = self.generations.stamp(key)
         missed: Missed = []
         for tier in self.routes.readers(key.ns):
+            if self._debts and not await self._settled(tier):
+                continue  # it may hold what a committed write changed: not read, not filled
             found = (await tier.get([key])).get(key, MISS)
             self.stats[tier.name].count(found is not MISS)
             if found is MISS:
@@ -95,6 +133,8 @@ class Engine:
         stamp_ = self.generations.stamp(wkey)
         missed: Missed = []
         for tier in self.routes.windowed():
+            if self._debts and not await self._settled(tier):
+                continue
             got = await cast(Windowed, tier).window(conversation_id, limit)
             self.stats[tier.name].count(got is not MISS)
             if got is MISS:
@@ -123,7 +163,10 @@ class Engine:
             if self.generations.stamp(key) != stamp_:
                 return
             if accepts(tier, op):
-                await tier.write([fills.leased(op, lease)])
+                try:
+                    await tier.write([fills.leased(op, lease)])
+                except TierError as exc:  # a fill is an optimisation: the read has its answer
+                    log.info("cache fill failed", tier=tier.name, error=str(exc))
 
     # -- queries ----------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 
 from bruno_memory import build_memory
 from bruno_memory.core.errors import TierUnavailable
-from bruno_memory.testing.faults import RedisServer, TcpProxy
+from bruno_memory.testing.faults import RedisServer, TcpProxy, free_port
 from bruno_memory.testing.worker import Worker, message, msg_id
 from tests.factories.postgres import drop_schema, postgres
 
@@ -146,12 +146,14 @@ def memory_id(i: int) -> str:
 @pytest.mark.parametrize("breaker", [
     pytest.param({"breaker": {"failures": 2, "reset": "200ms"}}, id="circuit-opens:clear"),
     pytest.param({}, id="no-circuit:owed-drops"),
+    pytest.param({"on_error": "fail"}, id="no-policy:the-engine-owes-the-drops"),
 ])
 async def test_a_redis_outage_degrades_to_sql_and_serves_nothing_stale_after(
     breaker: dict[str, Any], tmp_path: Path, namespace: str
 ) -> None:
-    """With Redis stopped, reads and writes go on through SQLite; when Redis comes back with
-    its old data, no read returns what changed during the outage."""
+    """With Redis stopped, reads and writes go on through SQLite (a write SQLite committed
+    never fails because Redis did, whatever Redis's policy); when Redis comes back with its
+    old data, no read returns what changed during the outage."""
     with RedisServer(persist=True) as server:
         cfg = {"namespace": namespace, "tiers": [
             {"name": "hot", "kind": "redis", "url": server.url, "on_error": "skip",
@@ -185,7 +187,8 @@ async def outage_and_return(memory: Any, server: RedisServer) -> None:
     for _ in range(20):  # across the breaker's probe and after it
         await expect(memory, during, 8)
         await asyncio.sleep(0.02)
-    assert (await memory.health())["hot"]["metrics"]["fallback"]["circuit"] in ("closed", "none")
+    fallback = (await memory.health())["hot"].get("metrics", {}).get("fallback", {})
+    assert fallback.get("circuit", "none") in ("closed", "none")
 
 
 async def expect(memory: Any, contents: dict[int, str | None], messages: int) -> None:
@@ -194,6 +197,37 @@ async def expect(memory: Any, contents: dict[int, str | None], messages: int) ->
         assert (found.content if found else None) == text, (i, text)
     got = await memory.retrieve_messages("chat", 100)
     assert [str(m.id) for m in got] == [msg_id("chat", i) for i in reversed(range(messages))]
+
+
+async def test_a_cache_down_at_open_opens_degraded_and_is_taken_back(
+    tmp_path: Path, namespace: str
+) -> None:
+    """Redis is not running when the stack opens: build_memory succeeds, reads and writes go
+    through SQLite; once Redis answers, the stack opens it and serves from it again."""
+    port = free_port()
+    cfg = {"namespace": namespace, "tiers": [
+        {"name": "hot", "kind": "redis", "url": f"redis://127.0.0.1:{port}/0",
+         "policy": "cache-skip-on-error", "connect_timeout": "300ms",
+         "breaker": {"failures": 2, "reset": "100ms"}},
+        {"name": "durable", "kind": "sqlite", "path": str(tmp_path / "d.db")}]}
+    memory = await build_memory(cfg)
+    try:
+        assert (await memory.health())["hot"]["status"] == "down"
+        await memory.get_context("ann", "chat")
+        await memory.store_memory(entry(1, "while redis was away"))
+        await expect(memory, {1: "while redis was away"}, 0)
+        with RedisServer(port=port):
+            for _ in range(100):  # the breaker's probe opens it: reads fill it again
+                await asyncio.sleep(0.05)
+                await expect(memory, {1: "while redis was away"}, 0)
+                if (await memory.health())["hot"]["hits"] > 0:
+                    break
+            else:
+                raise AssertionError("the stack never took Redis back")
+            await memory.store_memory(entry(1, "with redis back"))
+            await expect(memory, {1: "with redis back"}, 0)
+    finally:
+        await memory.close()
 
 
 # -- PostgreSQL unreachable with on_error: queue -----------------------------------------

@@ -47,6 +47,12 @@ class Breaker:
             return 0.0
         return max(0.0, self.opened_at + self.reset - self._clock())
 
+    def trip(self) -> None:
+        """Open now (the tier is known to be down), a probe due after ``reset``."""
+        if self.state is not State.OPEN:
+            self.opened += 1
+        self.state, self.opened_at = State.OPEN, self._clock()
+
     def success(self) -> None:
         self.state, self.failed = State.CLOSED, 0
 

@@ -42,6 +42,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 log = get_logger(__name__)
 _RAISE: Any = object()  # ``_read``'s miss: re-raise for the caller to degrade
+REOPEN_EVERY = 1.0  # seconds between tries to open a tier that was down at open (no breaker)
 
 
 def _transient(exc: BaseException) -> bool:
@@ -71,6 +72,8 @@ class Fallback(PolicyTier):
                 f"tier {inner.name!r} is authoritative: on_error: skip would drop writes; "
                 "use fail, or queue with a journal", path="on_error")
         self.breaker = Breaker(breaker.failures, breaker.reset, clock) if breaker else None
+        self._clock = clock
+        self._unopened = False  # down when the stack opened: opened by the first good probe
         self._sleep = sleep
         self._flights = SingleFlight()
         self._owed = Owed()
@@ -80,6 +83,34 @@ class Fallback(PolicyTier):
 
     def _settings(self) -> str:
         return f"on_error={self.on_error!r}, retry={self.retry!r}, breaker={self.breaker!r}"
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Open the tier; a skippable cache or semantic tier that is down opens degraded
+        (reads skip it, writes owe it) and is opened when a probe finds it up."""
+        try:
+            await self.inner.open()
+        except TierUnavailable as exc:
+            if not (self.is_cache and self.on_error == "skip"):
+                raise
+            self._unopened = True
+            if self.breaker is None:  # pace the re-open attempts all the same
+                self.breaker = Breaker(1, REOPEN_EVERY, self._clock)
+            self.breaker.trip()
+            self._owed.owe_clear()  # when it answers, it may hold anything from before
+            log.warning("tier down at open: the stack runs without it until it answers",
+                        tier=self.name, error=str(exc))
+
+    async def ping(self) -> None:
+        if self._unopened:
+            raise TierUnavailable("down since the stack opened: a probe opens it when it "
+                                  "answers", tier=self.name, op="ping")
+        await self.inner.ping()
+
+    async def aclose(self) -> None:
+        if not self._unopened:
+            await self.inner.aclose()
 
     # -- the guarded call -----------------------------------------------------------
 
@@ -141,7 +172,11 @@ class Fallback(PolicyTier):
         async with self._probing:
             b.start_probe()
             try:
-                await self.inner.ping()
+                if self._unopened:
+                    await self.inner.open()
+                    self._unopened = False
+                else:
+                    await self.inner.ping()
                 await self._settle_owed(op)
             except TierUnavailable as exc:
                 self._failed(b)
