@@ -80,7 +80,7 @@ class Bench:
         if method == "recent":
             newest = await self.memory.retrieve_messages(conversation, limit=budget // 5 + 1)
             return list(reversed(self._pack(newest, budget, stop=True)))
-        limit = max(20, min(200, budget // 16))  # the builder's default search limit
+        limit = max(20, min(200, budget // 24))  # the builder's default search limit
         hits = await self.memory.search_messages(question, user_id=user, limit=limit)
         return self._pack(hits, budget, stop=False)
 

@@ -34,8 +34,8 @@ __all__ = [
 _NS = uuid.UUID("6f2d3c1e-58a7-4c1b-9a55-0b7f3a9e2c11")
 
 MEMORIES_HEADER = "What you remember about the user (most relevant first):"
-SEARCH_HEADER = "Earlier messages relevant to the request, oldest first:"
-RECENT_HEADER = "The conversation, latest turns:"
+SEARCH_HEADER = "Relevant earlier messages:"
+RECENT_HEADER = "Latest turns:"
 
 
 def _id(*parts: str) -> uuid.UUID:
