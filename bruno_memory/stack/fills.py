@@ -25,22 +25,29 @@ def leased(op: Fill, token: str | None) -> Fill:
 
 
 def settle_on_flush(routes: Routes) -> None:
-    """Have a write-behind durable tier settle the shared caches after each flush."""
-    settlers = [t for t in routes.caches if Capability.SETTLES in t.capabilities]
-    if settlers and Capability.QUEUED in routes.durable.capabilities:
+    """Have a write-behind durable tier settle the caches after each flush."""
+    if routes.caches and Capability.QUEUED in routes.durable.capabilities:
+        settlers = [t for t in routes.caches if Capability.SETTLES in t.capabilities]
         cast(Queued, routes.durable).when_applied(lambda ops: settle(routes, settlers, ops))
 
 
 async def settle(routes: Routes, settlers: list[Tier], ops: list[WriteOp]) -> None:
-    """Writes reached a write-behind durable tier: what another process filled from it
-    before then (its read missed them) leaves the shared caches, and the local ones drop
-    it too (an LRU with invalidation tells every process)."""
+    """Writes reached a write-behind durable tier: what a cache filled from it before then
+    (the read missed them: another process's, or a replayed dead writer's) must go.
+
+    A shared cache that settles (Redis) says which of its fills raced; without one, every
+    target is dropped. The local caches drop the same (an LRU with invalidation tells every
+    process, so their fills from before the flush go too).
+    """
     targets = drops_for(ops)
-    raced: dict[Hashable, None] = {}
-    for tier in settlers:
-        raced.update(dict.fromkeys(await cast(Settling, tier).settle(targets)))
-    if raced:
+    if settlers:
+        raced: dict[Hashable, None] = {}
+        for tier in settlers:
+            raced.update(dict.fromkeys(await cast(Settling, tier).settle(targets)))
         drops = [targets[t] for t in raced]
+    else:
+        drops = list(targets.values())
+    if drops:
         for tier in routes.caches:
             if tier not in settlers:
                 await tier.write(drops)

@@ -9,6 +9,8 @@ Run ``python -m bruno_memory.testing.worker '<stack config as JSON>'``; it print
 - ``{"cmd": "session", "user": u, "conversation": c}``: starts that conversation.
 - ``{"cmd": "store_memory", "id": x, "user": u, "content": t}`` / ``{"cmd": "get_memory",
   "id": x}`` / ``{"cmd": "delete_memory", "id": x}``.
+- ``{"cmd": "window", "conversation": c, "limit": n}``: the newest message ids, newest
+  first (``retrieve_messages``).
 - ``{"cmd": "flush"}``, ``{"cmd": "health"}``, ``{"cmd": "close"}`` (then it exits).
 
 Errors are answered as ``{"error": "..."}``.
@@ -77,6 +79,9 @@ async def handle(memory: Any, cmd: dict[str, Any]) -> bool:
     elif op == "delete_memory":
         await memory.delete_memory(cmd["id"])
         say({"ok": True})
+    elif op == "window":
+        found = await memory.retrieve_messages(cmd["conversation"], cmd.get("limit"))
+        say({"ids": [str(m.id) for m in found]})
     elif op == "flush":
         await memory.flush()
         say({"ok": True})

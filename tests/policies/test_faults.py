@@ -373,6 +373,44 @@ async def test_a_process_that_loses_its_invalidation_channel_stops_serving_its_c
             await b.stop()
 
 
+async def test_a_write_behind_flush_reaches_other_processes_caches_without_redis(
+    tmp_path: Path, namespace: str, redis_server: RedisServer
+) -> None:
+    """LRUs with pub/sub invalidation over a write-behind SQLite tier, no Redis tier: a window
+    process B refilled from SQLite before A's queued message landed is dropped once it
+    lands, so B sees the message within max_lag of A's flush."""
+    cfg = {"namespace": namespace, "tiers": [
+        {"name": "local", "kind": "lru",
+         "invalidation": {"url": redis_server.url, "max_lag": f"{MAX_LAG}s"}},
+        {"name": "durable", "kind": "sqlite", "path": str(tmp_path / "d.db"),
+         "write": "write-behind", "write_behind": {"interval": "30s"}}]}
+    a, b = await Worker(cfg).start(), await Worker(cfg).start()
+    try:
+        await a.call(cmd="session", user="ann", conversation="wb")
+        await _stored(a, "wb", 0)
+        await a.call(cmd="flush")
+        first = [msg_id("wb", 0)]
+        assert (await b.call(cmd="window", conversation="wb", limit=10))["ids"] == first
+        await _stored(a, "wb", 1)  # queued in A
+        await asyncio.sleep(MAX_LAG)  # A's write-time drop reached B...
+        # ...so B reads SQLite again, which does not hold it yet: B caches the old window
+        assert (await b.call(cmd="window", conversation="wb", limit=10))["ids"] == first
+        await a.call(cmd="flush")  # it lands: every process must drop what it filled before
+        await asyncio.sleep(MAX_LAG)
+        both = [msg_id("wb", 1), msg_id("wb", 0)]
+        assert (await b.call(cmd="window", conversation="wb", limit=10))["ids"] == both
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+async def _stored(worker: Worker, conversation: str, i: int) -> None:
+    """Have ``worker`` store message ``i`` and read its answers up to ``done``."""
+    await worker.send(cmd="store", conversation=conversation, start=i, count=1)
+    while "done" not in await worker.read():
+        pass
+
+
 # -- graceful close under load -----------------------------------------------------------
 
 
