@@ -412,7 +412,7 @@ class _Build:
         self, window: list[Message], costs: list[int], start: int, fetch: int, fetched: int
     ) -> None:
         """The rest of the recent window, newest backwards, until one does not fit."""
-        if len(self.window) < start:  # the latest turns did not all fit: no gap allowed
+        if start < min(self.b.min_recent, len(window)):  # the latest turns did not all fit
             return
         in_search = {str(p.message.id): p for p in self.search}
         i = start
