@@ -18,7 +18,13 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from bruno_memory.config.models import StackConfig, TierConfig
+from bruno_memory.config.models import (
+    StackConfig,
+    TierConfig,
+    is_secret_key,
+    mask_password,
+    redact,
+)
 from bruno_memory.core.errors import BrunoMemoryConfigError
 
 if sys.version_info >= (3, 11):
@@ -61,6 +67,11 @@ def read(source: Source) -> tuple[dict[str, Any], str, Path | None]:
         return default_config(), "<default>", None
     if isinstance(source, Mapping):
         return dict(source), "<dict>", None
+    if not isinstance(source, (str, os.PathLike)):
+        raise BrunoMemoryConfigError(
+            "expected a YAML file path, YAML text, a shipped stack's name, a mapping or None, "
+            f"got {type(source).__name__}"
+        )
     text, origin, base = _text_of(source)
     try:
         data = yaml.safe_load(text)
@@ -71,7 +82,7 @@ def read(source: Source) -> tuple[dict[str, Any], str, Path | None]:
         raise BrunoMemoryConfigError(f"{where}invalid YAML: {problem}", source=origin) from exc
     if isinstance(data, str) and origin == "<yaml>":
         raise BrunoMemoryConfigError(
-            f"{text!r} is no file, no shipped stack and no YAML mapping; "
+            f"{mask_password(text)[:200]!r} is no file, no shipped stack and no YAML mapping; "
             f"shipped stacks: {', '.join(shipped_stacks())}",
             source=origin,
         )
@@ -267,6 +278,16 @@ def validate(raw: dict[str, Any], origin: str) -> StackConfig:
         model = tier_config_model(str(tier["kind"]), path=f"{path}.kind", source=origin)
         models.append(_validated(model, tier, origin, path))
     _check_names(models, origin)
+    for i, m in enumerate(models):
+        try:
+            m.check_namespace(stack.namespace)
+        except ValueError as exc:
+            raise BrunoMemoryConfigError(
+                f"{exc}: tier {m.name or m.kind!r} (tiers[{i}]) would use it; choose another "
+                "namespace or set the tier's 'schema'",
+                path="namespace",
+                source=origin,
+            ) from None
     return stack.model_copy(update={"tiers": models})
 
 
@@ -295,7 +316,18 @@ def _validated(model: type[M], data: dict[str, Any], origin: str, path: str) -> 
 
 
 def _explain(err: Any, model: type[BaseModel]) -> str:
+    """What is wrong, and the value given, unless the key may hold a secret (a DSN, a URL, a
+    password, an API key: whatever its type, it is never echoed)."""
+    text = _explain_all(err, model)
+    if any(is_secret_key(p) for p in err["loc"]):
+        text = redact(text, err.get("input"))
+    return text
+
+
+def _explain_all(err: Any, model: type[BaseModel]) -> str:
     kind, value = err["type"], err.get("input")
+    if any(is_secret_key(p) for p in err["loc"]) and kind not in ("extra_forbidden", "missing"):
+        value = _Hidden(value)
     if kind == "extra_forbidden":
         known = ", ".join(sorted(model.model_fields))
         return f"unknown key; known keys: {known}"
@@ -307,6 +339,16 @@ def _explain(err: Any, model: type[BaseModel]) -> str:
     return f"expected {msg[0].lower()}{msg[1:]}, got {value!r}".replace(
         "expected input should be ", "expected "
     )
+
+
+class _Hidden:
+    """A secret's stand-in in a message: its type, never its value."""
+
+    def __init__(self, value: Any) -> None:
+        self.kind = type(value).__name__
+
+    def __repr__(self) -> str:
+        return f"a {self.kind} (not shown: the key may hold a secret)"
 
 
 def _join(path: str, key: Any) -> str:

@@ -53,6 +53,42 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+SECRET_WORDS = ("dsn", "url", "password", "passwd", "secret", "token", "key", "credential", "auth")
+"""A config key holding one of these words may hold a secret: its value is never echoed."""
+
+
+def is_secret_key(key: object) -> bool:
+    """Whether a config key may hold a secret (``dsn``, ``url``, ``api_key``, ``password``...)."""
+    return isinstance(key, str) and any(w in key.lower() for w in SECRET_WORDS)
+
+
+def secret_texts(value: Any) -> list[str]:
+    """Every way ``value`` (a secret of any type: a number, a list...) may appear in a text,
+    longest first: its repr and str, and those of everything inside it."""
+    out: set[str] = set()
+
+    def walk(v: Any, depth: int) -> None:
+        if depth > 8 or v is None or isinstance(v, bool):
+            return
+        out.update(t for t in (str(v), repr(v)) if len(t) >= 3)
+        if isinstance(v, dict):
+            for item in v.values():
+                walk(item, depth + 1)
+        elif isinstance(v, (list, tuple, set, frozenset)):
+            for item in v:
+                walk(item, depth + 1)
+
+    walk(value, 0)
+    return sorted(out, key=len, reverse=True)
+
+
+def redact(text: str, secrets: Any) -> str:
+    """``text`` with every appearance of the ``secrets`` (any values) replaced by ``***``."""
+    for s in secret_texts(secrets):
+        text = text.replace(s, "***")
+    return text
+
+
 def mask_password(url: str) -> str:
     """``url`` with the password of its user part replaced by ``***``."""
     scheme, sep, rest = url.partition("://")
@@ -188,6 +224,10 @@ class TierConfig(Strict):
     retry: RetryConfig | None = None
     breaker: BreakerConfig | None = None
     invalidation: InvalidationConfig | None = None
+
+    def check_namespace(self, namespace: str) -> None:
+        """Raise ``ValueError`` if this tier cannot live in the stack's ``namespace`` (e.g.
+        PostgreSQL, whose schema it names, refuses ``pg_*``); the loader calls it."""
 
     @model_validator(mode="after")
     def _policies(self) -> TierConfig:

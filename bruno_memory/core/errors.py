@@ -11,7 +11,8 @@
         ├── Backpressure          write-behind queue full
         ├── CapabilityMissing     no tier serves this call
         ├── InvalidInput          a call's argument cannot be stored or searched
-        └── NotFound              e.g. end_session(unknown id)
+        ├── NotFound              e.g. end_session(unknown id)
+        └── Closed                the stack was closed; build a new one
     bruno_core ConfigError
     └── BrunoMemoryConfigError (.path, .expected)
         ├── UnknownKind           lists the known kinds
@@ -32,6 +33,7 @@ __all__ = [
     "BrunoMemoryError",
     "CapabilityMissing",
     "CircuitOpen",
+    "Closed",
     "CorruptRecord",
     "InvalidInput",
     "MissingDependency",
@@ -82,6 +84,10 @@ class InvalidInput(BrunoMemoryError):
 
 class NotFound(BrunoMemoryError):
     """The addressed session, conversation or record does not exist."""
+
+
+class Closed(BrunoMemoryError):
+    """The stack was closed: every call is refused (build a new stack to go on)."""
 
 
 class BrunoMemoryConfigError(ConfigError):

@@ -18,7 +18,7 @@ from bruno_core.models.memory import MemoryEntry, MemoryQuery
 from bruno_core.models.message import Message
 from cachetools import LRUCache
 
-from bruno_memory.core import guards
+from bruno_memory.core import errors, guards
 from bruno_memory.core.errors import NotFound
 from bruno_memory.core.generations import Generations
 from bruno_memory.core.ops import ClearHistory, Delete, Key, PurgeUser, Put, WriteOp
@@ -61,6 +61,7 @@ class MemoryStack(MemoryInterface):
         self._clock = clock
         self._owners: LRUCache[str, str] = LRUCache(100_000)
         self._opening = asyncio.Lock()
+        self._closed = False
 
     def __repr__(self) -> str:
         return f"MemoryStack([{', '.join(map(repr, self.tiers))}])"
@@ -68,6 +69,11 @@ class MemoryStack(MemoryInterface):
     # -- lifecycle ------------------------------------------------------------------------
 
     async def _ready(self) -> Engine:
+        if self._closed:
+            raise errors.Closed(
+                "this memory stack is closed: every call is refused; build a new one "
+                "(build_memory) to go on"
+            )
         if self._engine is None:
             async with self._opening:
                 if self._engine is None:
@@ -81,17 +87,24 @@ class MemoryStack(MemoryInterface):
         return self._engine.tiers if self._engine else ()
 
     async def open(self) -> MemoryStack:
-        """Open the tiers now rather than on first use."""
+        """Open the tiers now rather than on first use; raises ``Closed`` once closed."""
         await self._ready()
         return self
 
     async def flush(self) -> None:
         """Wait until every queued write has reached its tier."""
+        if self._closed:
+            await self._ready()  # raises Closed
         if self._engine is not None:
             await self._engine.flush()
 
     async def close(self) -> None:
-        """Drain queued writes, then release every tier."""
+        """Drain queued writes, then release every tier. Closing is final: every later
+        call raises ``Closed`` (``async with`` on a closed stack too); closing again does
+        nothing."""
+        if self._closed:
+            return
+        self._closed = True
         if self._engine is not None:
             await self._engine.aclose()
 
@@ -215,13 +228,13 @@ class MemoryStack(MemoryInterface):
 
     async def store_memory(self, memory_entry: MemoryEntry) -> None:
         """Store (upsert by id) a long-term memory."""
-        guards.model(memory_entry, MemoryEntry, "memory_entry")
+        guards.memory(memory_entry)
         key = Key("memory", str(memory_entry.id))
         await self._write([Put(key, fresh(memory_entry))], [key])
 
     async def retrieve_memories(self, query: MemoryQuery) -> list[MemoryEntry]:
         """Memories matching every field of ``query``; ranked by ``query_text`` when given."""
-        guards.model(query, MemoryQuery, "query")
+        guards.memory_query(query)
         hits = await hybrid.query_memories(await self._ready(), query, self._clock())
         return [h.item for h in hits]
 
@@ -242,6 +255,8 @@ class MemoryStack(MemoryInterface):
     ) -> SessionContext:
         """Start a session (and its conversation) for ``user_id``."""
         guards.identifier(user_id, "user_id")
+        if metadata is not None:
+            guards.metadata(metadata)
         session = SessionContext(user_id=user_id, metadata=dict(metadata or {}))
         await self._start(session)
         return fresh(session)
@@ -314,11 +329,17 @@ class MemoryStack(MemoryInterface):
     # -- extensions bruno-core's registry and ContextManager call -------------------------
 
     async def retrieve_context(self, user_id: str, query: str, limit: int = 5) -> list[Message]:
-        """The user's past messages most relevant to ``query``."""
+        """The user's past messages most relevant to ``query`` (``user_id`` is required)."""
+        guards.identifier(user_id, "user_id")
         return await self.search_messages(query, user_id=user_id, limit=limit)
 
     async def search_memories(self, user_id: str, query: str, limit: int = 10) -> list[MemoryEntry]:
         """The user's memories most relevant to ``query``."""
+        guards.identifier(user_id, "user_id")
+        guards.text(query, "query", empty=True)
+        guards.limit(limit, maximum=1000)
+        if limit == 0:
+            return []
         return await self.retrieve_memories(
             MemoryQuery(user_id=user_id, query_text=query, limit=limit)
         )

@@ -64,6 +64,18 @@ class PostgresDsn(SecretStr):
         return masked(self.get_secret_value())
 
 
+def _check_ports(dsn: str) -> None:
+    """Every ``host:port`` of a DSN (asyncpg takes ``h1:5432,h2:5433``) has a valid port."""
+    hosts = urlsplit(dsn).netloc.rpartition("@")[2]
+    for host in hosts.split(","):
+        port = host.rpartition("]")[2] if host.startswith("[") else host
+        _, colon, port = port.rpartition(":")
+        if colon and port and not (port.isdigit() and 0 < int(port) < 65536):
+            raise ValueError(
+                f"expected a port from 1 to 65535 in the DSN, got {port[:20]!r} in {masked(dsn)!r}"
+            )
+
+
 def masked(dsn: str) -> str:
     """``dsn`` with any password (in the user part or the query) replaced by ``***``."""
     parts = urlsplit(dsn)
@@ -104,7 +116,13 @@ with warnings.catch_warnings():  # "schema" shadows BaseModel.schema(), a deprec
             text = value.get_secret_value() if isinstance(value, SecretStr) else value
             if isinstance(text, str) and urlsplit(text).scheme not in ("postgresql", "postgres"):
                 raise ValueError(f"expected a postgresql:// URL, got {masked(text)!r}")
+            if isinstance(text, str):
+                _check_ports(text)
             return text
+
+        def check_namespace(self, namespace: str) -> None:
+            if self.schema is None:  # the namespace names the schema
+                postgres_schema.check_schema_name(namespace)
 
         @field_validator("schema")
         @classmethod

@@ -16,7 +16,13 @@ import orjson
 
 from bruno_memory.config.models import Duration, TierConfig
 from bruno_memory.core import codec
-from bruno_memory.core.errors import CorruptRecord, TierError, TierUnavailable, translate_errors
+from bruno_memory.core.errors import (
+    BrunoMemoryConfigError,
+    CorruptRecord,
+    TierError,
+    TierUnavailable,
+    translate_errors,
+)
 from bruno_memory.tiers.base import BaseTier
 from bruno_memory.tiers.sql import text as _sql
 from bruno_memory.tiers.sql.durable import (
@@ -74,7 +80,7 @@ class SQLiteTier(DurableReads, DurableWrites, BaseTier[SQLiteConfig]):
         self._lock = asyncio.Lock()
         with self._errors("open"):
             if cfg.path != ":memory:":
-                Path(cfg.path).parent.mkdir(parents=True, exist_ok=True)
+                _make_folder(Path(cfg.path))
             self._writer = await self._connect()
             await self._migrate()
             self._reader = self._writer if cfg.path == ":memory:" else await self._connect()
@@ -196,6 +202,18 @@ async def _execute(conn: aiosqlite.Connection, sql: str, rows: list[tuple[Any, .
         await conn.execute(_multirow(ns, most), flat[0])
     if rest:
         await conn.execute(_multirow(ns, rest), flat[-1])
+
+
+def _make_folder(path: Path) -> None:
+    """Create the folder of the database file; one that cannot be is a config error."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BrunoMemoryConfigError(
+            f"cannot create the folder of the SQLite file {str(path)!r}: "
+            f"{exc.strerror or exc}; choose a path in a writable folder",
+            path="path",
+        ) from exc
 
 
 async def _enable_wal(conn: aiosqlite.Connection, patience: float) -> None:
