@@ -2,7 +2,8 @@
 
 Dropping goes through the ordinary write protocol, so it works on any cache tier: a
 ``Delete`` forgets a record, a ``ClearHistory`` forgets a conversation's cached window,
-a ``PurgeUser`` forgets a user.
+a ``PurgeUser`` forgets a user; a ``ClaimConversation`` re-owns a conversation's messages,
+so a cached window of it is forgotten.
 """
 
 from __future__ import annotations
@@ -11,7 +12,15 @@ from collections.abc import Hashable, Iterable, Sequence
 
 from bruno_core.models.context import SessionContext
 
-from bruno_memory.core.ops import ClearHistory, Delete, Key, PurgeUser, Put, WriteOp
+from bruno_memory.core.ops import (
+    ClaimConversation,
+    ClearHistory,
+    Delete,
+    Key,
+    PurgeUser,
+    Put,
+    WriteOp,
+)
 from bruno_memory.core.records import MessageRecord
 
 CLEAR_AFTER = 10_000
@@ -30,7 +39,7 @@ def drops_for(ops: Iterable[WriteOp]) -> dict[Hashable, WriteOp]:
             if isinstance(op, Put) and isinstance(op.value, SessionContext):
                 conv = Key("conversation", op.value.conversation_id)
                 out[conv] = Delete(conv)
-        elif isinstance(op, ClearHistory):
+        elif isinstance(op, (ClearHistory, ClaimConversation)):
             out[("window", op.conversation_id)] = ClearHistory(op.conversation_id, False)
         elif isinstance(op, PurgeUser):
             out[("user", op.user_id)] = PurgeUser(op.user_id)

@@ -14,6 +14,7 @@ import orjson
 from bruno_memory.core import codec
 from bruno_memory.core.codec import DecodeError
 from bruno_memory.core.ops import (
+    ClaimConversation,
     ClearHistory,
     Delete,
     FillWindow,
@@ -38,6 +39,8 @@ def encode_op(op: WriteOp) -> bytes:
         return _head("c", op.version, op.conversation_id, op.keep_system)
     if isinstance(op, PurgeUser):
         return _head("u", op.version, op.user_id)
+    if isinstance(op, ClaimConversation):
+        return _head("o", op.version, op.conversation_id, op.user_id)
     if isinstance(op, FillWindow):
         body = frame([codec.encode(m) for m in op.messages])
         return _head("f", 0, op.conversation_id, op.complete) + body
@@ -69,6 +72,9 @@ def _build(tag: str, version: int, fields: list[object], body: bytes) -> WriteOp
     if tag == "u":
         (user_id,) = fields
         return PurgeUser(str(user_id), version)
+    if tag == "o":
+        conversation_id, user_id = fields
+        return ClaimConversation(str(conversation_id), str(user_id), version)
     if tag == "f":
         conversation_id, complete = fields
         return FillWindow(str(conversation_id), _unframed(body), bool(complete))

@@ -87,6 +87,16 @@ class ClearHistory:
 
 
 @dataclass(frozen=True, slots=True)
+class ClaimConversation:
+    """Make ``user_id`` the owner of every message of a conversation (its first owner:
+    messages stored before its first session or attributed write become the owner's)."""
+
+    conversation_id: str
+    user_id: str
+    version: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class PurgeUser:
     """Erase everything of one user: messages, sessions, memories, profile."""
 
@@ -108,9 +118,11 @@ class FillWindow:
     lease: str | None = None
 
 
-WriteOp: TypeAlias = Put | Delete | ClearHistory | PurgeUser | FillRecord | FillWindow
+WriteOp: TypeAlias = (
+    Put | Delete | ClearHistory | ClaimConversation | PurgeUser | FillRecord | FillWindow
+)
 Fill: TypeAlias = FillRecord | FillWindow
-Change: TypeAlias = Put | Delete | ClearHistory | PurgeUser
+Change: TypeAlias = Put | Delete | ClearHistory | ClaimConversation | PurgeUser
 
 
 def is_fill(op: WriteOp) -> TypeIs[Fill]:
@@ -130,7 +142,7 @@ def op_key(op: WriteOp) -> Key | tuple[str, str]:
 def coalesce(ops: Iterable[WriteOp]) -> list[WriteOp]:
     """Keep the last op per key, in the order of each key's last write.
 
-    Ops that touch many keys (clear, purge, fills) are barriers: nothing is
+    Ops that touch many keys (clear, claim, purge, fills) are barriers: nothing is
     coalesced across them, so their effect on earlier puts is preserved.
     """
     out: list[WriteOp] = []

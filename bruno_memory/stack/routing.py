@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from bruno_memory.core.capabilities import Capability, missing
 from bruno_memory.core.errors import BrunoMemoryConfigError
 from bruno_memory.core.ops import (
+    ClaimConversation,
     ClearHistory,
     Delete,
     FillRecord,
@@ -37,7 +38,7 @@ def accepts(tier: Tier, op: WriteOp) -> bool:
         return bool(caps & HOLDS[op.key.ns]) and Capability.DURABLE not in caps
     if isinstance(op, FillWindow):
         return Capability.WINDOWS in caps and Capability.DURABLE not in caps
-    if isinstance(op, ClearHistory):
+    if isinstance(op, (ClearHistory, ClaimConversation)):
         return bool(caps & HOLDS["message"])
     return isinstance(op, PurgeUser)
 

@@ -179,16 +179,121 @@ async def test_search_is_ranked_relevance_scoped_to_user(stack: Any) -> None:
     assert len(await stack.search_messages("cat", user_id="alice", limit=1)) == 1
 
 
-async def test_user_metadata_overrides_session_owner(stack: Any) -> None:
-    """A message's metadata user_id names its user; otherwise the session owner does."""
-    conv = await session_of(stack, "alice")
-    await stack.store_message(say("owned by carol", metadata={"user_id": "carol"}), conv)
-    await stack.store_message(say("owned by alice"), conv)
-    assert [m.content for m in await stack.search_messages("owned", user_id="carol")] == [
-        "owned by carol"
+async def test_a_write_naming_another_user_than_the_owner_is_refused(stack: Any) -> None:
+    """Bob cannot file a message under alice's name: not in his conversation, not in hers;
+    nothing moves, and none of her reads shows it."""
+    alice, bob = await session_of(stack, "alice"), await session_of(stack, "bob")
+    await stack.store_message(say("alice owns this turn"), alice)
+    forged = say("forged turn for alice", metadata={"user_id": "alice"})
+    with pytest.raises(InvalidInput, match="owner"):
+        await stack.store_message(forged, bob)
+    with pytest.raises(InvalidInput, match="owner"):
+        await stack.store_message(say("bob in hers", metadata={"user_id": "bob"}), alice)
+    await stack.store_message(say("alice names herself", 1, metadata={"user_id": "alice"}), alice)
+    assert await stack.retrieve_messages(bob) == []
+    hers = {m.content for m in await stack.search_messages("turn", user_id="alice")}
+    assert "alice owns this turn" in hers and "forged turn for alice" not in hers
+    found = await stack.retrieve_context(user_id="alice", query="forged turn", limit=10)
+    assert "forged turn for alice" not in [m.content for m in found]
+    assert (await stack.get_statistics("alice"))["total_messages"] == 2
+
+
+async def test_first_attributed_write_makes_its_user_the_owner(stack: Any) -> None:
+    """An ownerless conversation written with metadata user_id belongs to that user from then
+    on: another user's get_context is refused and gets none of her messages."""
+    conv = f"attributed-{uuid.uuid4()}"
+    await stack.store_message(say("alice's private note", metadata={"user_id": "alice"}), conv)
+    with pytest.raises(NotFound):
+        await stack.get_context("mallory", conv)
+    with pytest.raises(InvalidInput):
+        await stack.store_message(say("mallory too", 1, metadata={"user_id": "mallory"}), conv)
+    await stack.store_message(say("alice again", 2), conv)  # unattributed: the owner's
+    ctx = await stack.get_context("alice", conv)
+    assert ctx.session.user_id == "alice"
+    assert [m.content for m in ctx.messages] == ["alice's private note", "alice again"]
+    assert (await stack.get_statistics("alice"))["total_messages"] == 2
+    assert (await stack.get_statistics("mallory"))["total_messages"] == 0
+
+
+async def test_one_batch_naming_two_users_is_refused(stack: Any) -> None:
+    """A conversation has one owner: a batch naming two users stores nothing."""
+    conv = f"two-{uuid.uuid4()}"
+    batch = [say("a", 0, metadata={"user_id": "alice"}), say("b", 1, metadata={"user_id": "bob"})]
+    with pytest.raises(InvalidInput):
+        await stack.store_messages(batch, conv)
+    assert await stack.retrieve_messages(conv) == []
+
+
+async def test_claiming_an_ownerless_conversation_claims_its_messages(stack: Any) -> None:
+    """Messages stored before any session become the claiming user's for search,
+    statistics, context and erasure."""
+    conv = f"early-{uuid.uuid4()}"
+    await stack.store_messages([say("carol early kayak", 0), say("carol early canoe", 1)], conv)
+    assert [m.content for m in await stack.retrieve_messages(conv)]  # cached, ownerless
+    ctx = await stack.get_context("carol", conv)
+    assert [m.content for m in ctx.messages] == ["carol early kayak", "carol early canoe"]
+    await stack.store_message(say("carol later kayak", 2), conv)
+    found = {m.content for m in await stack.search_messages("kayak", user_id="carol")}
+    assert {"carol early kayak", "carol later kayak"} <= found  # (by meaning: canoe too)
+    assert (await stack.get_statistics("carol"))["total_messages"] == 3
+    with pytest.raises(NotFound):
+        await stack.get_context("mallory", conv)
+    await stack.forget_user("carol")
+    assert await stack.retrieve_messages(conv) == []
+    assert await stack.search_messages("kayak") == []
+
+
+async def test_forget_user_drops_windows_whose_first_message_was_stored_before_her(
+    stack: Any,
+) -> None:
+    """A cached window whose oldest message predates her session is forgotten with her;
+    another user taking the id afterwards gets none of it."""
+    conv = f"window-{uuid.uuid4()}"
+    await stack.store_message(say("before alice's session", 0), conv)
+    await stack.retrieve_messages(conv)  # a cached window starting with that message
+    await stack.get_context("alice", conv)
+    await stack.store_message(say("alice secret", 1), conv)
+    assert len(await stack.retrieve_messages(conv)) == 2  # served from the caches
+    await stack.forget_user("alice")
+    assert await stack.retrieve_messages(conv) == []
+    ctx = await stack.get_context("mallory", conv)
+    assert ctx.messages == [] and ctx.session.user_id == "mallory"
+
+
+async def test_a_message_id_of_another_conversation_is_refused(stack: Any) -> None:
+    """Reusing alice's message id in bob's conversation moves nothing, in any tier."""
+    alice, bob = await session_of(stack, "alice"), await session_of(stack, "bob")
+    original = say("alice original")
+    await stack.store_message(original, alice)
+    await stack.retrieve_messages(alice)  # cached too
+    thief = say("bob takes it", 1, id=original.id)
+    with pytest.raises(InvalidInput, match="another conversation"):
+        await stack.store_message(thief, bob)
+    with pytest.raises(InvalidInput):
+        await stack.store_messages([say("bob's own", 2), thief], bob)
+    assert [m.content for m in await stack.retrieve_messages(alice)] == ["alice original"]
+    assert await stack.retrieve_messages(bob) == []
+    assert [m.content for m in await stack.search_messages("alice original")] == [
+        "alice original"
     ]
-    assert [m.content for m in await stack.search_messages("owned", user_id="alice")] == [
-        "owned by alice"
+    assert (await stack.get_statistics("bob"))["total_messages"] == 0
+    edited = say("alice edited", id=original.id)
+    await stack.store_message(edited, alice)  # an upsert in place is fine
+    assert [m.content for m in await stack.retrieve_messages(alice)] == ["alice edited"]
+
+
+async def test_a_memory_id_of_another_user_is_refused(stack: Any) -> None:
+    """Bob reusing alice's memory id neither takes nor changes her memory."""
+    mine = memory("alice's allergy", user="alice")
+    await stack.store_memory(mine)
+    stolen = MemoryEntry(id=mine.id, content="bob's now", user_id="bob",
+                         memory_type=MemoryType.FACT)
+    with pytest.raises(InvalidInput, match="another user"):
+        await stack.store_memory(stolen)
+    assert await stack.get_memory(str(mine.id)) == mine
+    assert await stack.retrieve_memories(MemoryQuery(user_id="bob")) == []
+    assert [m.content for m in await stack.retrieve_memories(MemoryQuery(user_id="alice"))] == [
+        "alice's allergy"
     ]
 
 

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from bruno_core.models.context import SessionContext
+from pydantic import BaseModel
 
-from bruno_memory.config.models import Duration, PositiveInt, TierConfig
+from pydantic import field_validator
+
+from bruno_memory.config.models import Bytes, Duration, PositiveInt, TierConfig
 from bruno_memory.core.capabilities import Capability
 from bruno_memory.core.ops import (
     MISS,
+    ClaimConversation,
     ClearHistory,
     Delete,
     Empty,
@@ -24,18 +28,33 @@ from bruno_memory.core.ops import (
     Value,
     WriteOp,
 )
-from bruno_memory.core.records import MessageRecord
+from bruno_memory.core.records import MessageRecord, model_json
 from bruno_memory.tiers.base import BaseTier
 from bruno_memory.tiers.window import Window, merge_into, serve
 
 
 class LRUConfig(TierConfig):
-    """``maxsize`` counts records (a window weighs as many as it holds messages)."""
+    """``maxsize`` counts records (a window weighs as many as it holds messages);
+    ``max_bytes`` bounds their memory (``64MB``, ``1GiB``; each record weighs twice its
+    JSON plus 700 bytes); both bounds hold, the least recently used records go first.
+    ``ttl``: how long a record may be served (at least 1ms; leave it out for no expiry:
+    ``ttl: 0`` is refused, not read as "never expire"); to cache nothing, drop the tier."""
 
     kind: Literal["lru"] = "lru"
     maxsize: PositiveInt = 10_000
+    max_bytes: Bytes = 256 * 1024**2
     ttl: Duration | None = None
     window: PositiveInt = 100
+
+    @field_validator("ttl")
+    @classmethod
+    def _ttl(cls, ttl: float | None) -> float | None:
+        if ttl is not None and ttl < 0.001:
+            raise ValueError(
+                "expected a TTL of at least 1ms (leave ttl out to never expire; to cache "
+                "nothing, drop the lru tier)"
+            )
+        return ttl
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +62,28 @@ class _WindowKey:
     conversation_id: str
 
 
-def _weight(value: Any) -> int:
-    return len(value.messages) or 1 if isinstance(value, Window) else 1
+def footprint(value: Any) -> int:
+    """Bytes a cached value holds (see ``MessageRecord.footprint``)."""
+    if isinstance(value, Window):
+        return sum(r.footprint() for r in value.messages) + 200
+    if isinstance(value, MessageRecord):
+        return value.footprint()
+    if isinstance(value, BaseModel):
+        return 2 * len(model_json(value)) + 700
+    return 200
+
+
+def _weigher(cfg: LRUConfig) -> Callable[[Any], int]:
+    """One weight that keeps both bounds: a value weighs the larger of its records (each
+    ``unit`` bytes, ``unit * maxsize`` in all) and its bytes, so a cache of at most
+    ``unit * maxsize <= max_bytes`` holds at most ``maxsize`` records and ``max_bytes``."""
+    unit = max(1, cfg.max_bytes // cfg.maxsize)
+
+    def weight(value: Any) -> int:
+        records = len(value.messages) or 1 if isinstance(value, Window) else 1
+        return max(records * unit, footprint(value))
+
+    return weight
 
 
 class LRUTier(BaseTier[LRUConfig]):
@@ -63,10 +102,12 @@ class LRUTier(BaseTier[LRUConfig]):
         from cachetools import Cache, LRUCache, TTLCache
 
         cfg = self.config
+        weight = _weigher(cfg)
+        size = max(1, cfg.max_bytes // cfg.maxsize) * cfg.maxsize
         self._cache: Cache[Any, Any] = (
-            TTLCache(cfg.maxsize, cfg.ttl, timer=self.context.clock, getsizeof=_weight)
-            if cfg.ttl
-            else LRUCache(cfg.maxsize, getsizeof=_weight)
+            TTLCache(size, cfg.ttl, timer=self.context.clock, getsizeof=weight)
+            if cfg.ttl is not None
+            else LRUCache(size, getsizeof=weight)
         )
 
     async def get(self, keys: Sequence[Key]) -> Mapping[Key, Value | Empty]:
@@ -98,10 +139,10 @@ class LRUTier(BaseTier[LRUConfig]):
         elif isinstance(op, FillWindow):
             w = Window(op.messages, op.complete).trimmed(self.config.window)
             self._store(_WindowKey(op.conversation_id), w)
-        elif isinstance(op, ClearHistory):
+        elif isinstance(op, (ClearHistory, ClaimConversation)):
             cache.pop(_WindowKey(op.conversation_id), None)
         elif isinstance(op, PurgeUser):
-            for key in [k for k, v in cache.items() if _owner(v) == op.user_id]:
+            for key in [k for k, v in cache.items() if _owned_by(v, op.user_id)]:
                 cache.pop(key, None)
             cache.pop(Key("user", op.user_id), None)
 
@@ -129,10 +170,12 @@ class LRUTier(BaseTier[LRUConfig]):
         return len(self._cache)
 
 
-def _owner(value: Any) -> str | None:
+def _owned_by(value: Any, user_id: str) -> bool:
+    """Whether a purge of ``user_id`` removes ``value``: a window holding any message of
+    hers (whoever owns its first one), or a record of hers."""
     if isinstance(value, Window):
-        return value.messages[0].user_id if value.messages else None
-    return getattr(value, "user_id", None)
+        return any(m.user_id == user_id for m in value.messages)
+    return bool(getattr(value, "user_id", None) == user_id)
 
 
 __all__ = ["LRUConfig", "LRUTier"]

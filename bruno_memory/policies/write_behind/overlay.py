@@ -11,7 +11,17 @@ from typing import Any
 
 from bruno_core.models.message import MessageRole
 
-from bruno_memory.core.ops import EMPTY, MISS, ClearHistory, Delete, Key, PurgeUser, Put, WriteOp
+from bruno_memory.core.ops import (
+    EMPTY,
+    MISS,
+    ClaimConversation,
+    ClearHistory,
+    Delete,
+    Key,
+    PurgeUser,
+    Put,
+    WriteOp,
+)
 from bruno_memory.core.records import MessageRecord
 
 
@@ -30,6 +40,24 @@ def hidden_by(op: WriteOp, value: Any) -> bool:
     return False
 
 
+def claimed(op: ClaimConversation, record: MessageRecord) -> MessageRecord:
+    """``record`` as it is once ``op`` re-owned its conversation."""
+    if record.conversation_id != op.conversation_id or record.user_id == op.user_id:
+        return record
+    return MessageRecord(record.message, record.conversation_id, op.user_id)
+
+
+def erases(op: WriteOp, held: WriteOp) -> bool:
+    """Whether erasing ``op`` (a delete, clear or purge) removes what ``held`` (a queued or
+    dead-lettered write) would store: such a write must not outlive the erasure."""
+    if not isinstance(held, Put):
+        return isinstance(op, PurgeUser) and isinstance(held, ClaimConversation) and (
+            held.user_id == op.user_id)
+    if isinstance(op, Delete):
+        return op.key == held.key
+    return hidden_by(op, held.value)
+
+
 def value_after(key: Key, found: Any, ops: Sequence[WriteOp]) -> Any:
     """The answer for ``key`` (a record, ``EMPTY`` or ``MISS``) after ``ops``."""
     for op in ops:
@@ -37,6 +65,8 @@ def value_after(key: Key, found: Any, ops: Sequence[WriteOp]) -> Any:
             found = op.value
         elif isinstance(op, Delete) and op.key == key:
             found = EMPTY
+        elif isinstance(op, ClaimConversation) and isinstance(found, MessageRecord):
+            found = claimed(op, found)
         elif found is not MISS and found is not EMPTY and hidden_by(op, found):
             found = EMPTY
     return found
@@ -60,6 +90,8 @@ def window_after(
                 by_id[op.value.id] = op.value
         elif isinstance(op, Delete) and op.key.ns == "message":
             by_id.pop(op.key.id, None)
+        elif isinstance(op, ClaimConversation) and op.conversation_id == conversation_id:
+            by_id = {i: claimed(op, r) for i, r in by_id.items()}
         elif isinstance(op, (ClearHistory, PurgeUser)):
             by_id = {i: r for i, r in by_id.items() if not hidden_by(op, r)}
     return sorted(by_id.values(), key=lambda r: r.sort_key)  # stable: ties keep store order

@@ -1,7 +1,7 @@
 """The pending log of a write-behind tier: queued ops, coalesced, indexed for reads.
 
 Ops on one key coalesce while they wait (the newest version wins, a delete counts as a
-write); clears and purges are barriers nothing coalesces across. An entry stays
+write); clears, claims and purges are barriers nothing coalesces across. An entry stays
 visible to reads until its batch is applied, so reads never see a gap.
 
 Several batches may be in flight at once, never two holding ops on one key (their
@@ -18,7 +18,16 @@ from typing import Any
 
 from bruno_core.models.context import SessionContext
 
-from bruno_memory.core.ops import ClearHistory, Delete, Key, Namespace, PurgeUser, Put, WriteOp
+from bruno_memory.core.ops import (
+    ClaimConversation,
+    ClearHistory,
+    Delete,
+    Key,
+    Namespace,
+    PurgeUser,
+    Put,
+    WriteOp,
+)
 from bruno_memory.core.records import MessageRecord
 
 
@@ -43,7 +52,7 @@ class PendingLog:
         self._slot: dict[Key, Entry] = {}  # coalescing targets, not yet in flight
         self._by_key: dict[Key, list[Entry]] = {}
         self._by_conv: dict[str, list[Entry]] = {}  # message puts
-        self._barriers: list[Entry] = []  # clears, purges and message deletes
+        self._barriers: list[Entry] = []  # clears, claims, purges and message deletes
         self._ns: Counter[Namespace] = Counter()
         self._msg_users: Counter[str | None] = Counter()
         self._busy: dict[Key, int] = {}  # keys of in-flight entries, and how many
@@ -174,7 +183,7 @@ class PendingLog:
             return
         for key in self._keys_of(op):
             self._by_key.setdefault(key, []).append(e)
-        if isinstance(op, (ClearHistory, PurgeUser)) or (
+        if isinstance(op, (ClearHistory, ClaimConversation, PurgeUser)) or (
             isinstance(op, Delete) and op.key.ns == "message"
         ):
             self._barriers.append(e)
@@ -223,11 +232,13 @@ class PendingLog:
     def touches(self, ns: Namespace) -> bool:
         """Whether any pending op may change records of ``ns``."""
         purges = any(isinstance(b.op, PurgeUser) for b in self._barriers)
-        return self._ns[ns] > 0 or purges
+        claims = ns == "message" and any(
+            isinstance(b.op, ClaimConversation) for b in self._barriers)
+        return self._ns[ns] > 0 or purges or claims
 
 
 def _key(op: WriteOp) -> Key | None:
-    """The key an op writes; ``None`` for clears and purges (many keys)."""
+    """The key an op writes; ``None`` for clears, claims and purges (many keys)."""
     return op.key if isinstance(op, (Put, Delete)) else None
 
 

@@ -30,6 +30,7 @@ from bruno_core.models.context import SessionContext
 from bruno_memory.core import codec
 from bruno_memory.core.ops import (
     MISS,
+    ClaimConversation,
     ClearHistory,
     Delete,
     FillRecord,
@@ -294,9 +295,11 @@ def plan(
                 p.cmds.append(("DEL", name, lease(name)))
         elif isinstance(op, FillWindow):
             p.fill(op)
-        elif isinstance(op, ClearHistory):
+        elif isinstance(op, (ClearHistory, ClaimConversation)):  # a claim re-owns: refill
             win = names.window(op.conversation_id)
             p.cmds.append(("DEL", win, lease(win)))
+            if isinstance(op, ClaimConversation):
+                p.own(op.user_id, win)
         elif isinstance(op, PurgeUser):
             p.purge(op)
     p.indexes()

@@ -19,6 +19,7 @@ from bruno_memory.core import codec
 from bruno_memory.core.capabilities import Capability
 from bruno_memory.core.errors import BrunoMemoryConfigError, CorruptRecord
 from bruno_memory.core.ops import (
+    ClaimConversation,
     ClearHistory,
     Delete,
     Empty,
@@ -188,8 +189,9 @@ class VectorTier(BaseTier[C]):
     """Embeds what it stores, keeps vectors with filterable payloads, answers vector queries.
 
     Holds no records: ``get`` always misses, and the stack re-reads hits from the
-    authoritative tier. Backends implement ``_connect``, ``_collections``, ``_create``, ``_use``,
-    ``_upsert``, ``_delete``, ``_delete_where``, ``_query``, ``_drop`` and ``_close``.
+    authoritative tier. Backends implement ``_connect``, ``_collections``, ``_create``,
+    ``_use``, ``_upsert``, ``_delete``, ``_delete_where``, ``_set_owner``, ``_query``,
+    ``_drop`` and ``_close``.
     """
 
     capabilities = frozenset(
@@ -254,6 +256,8 @@ class VectorTier(BaseTier[C]):
                 await self._delete_where(
                     VectorFilter("message", conversation_id=op.conversation_id, role_not=keep)
                 )
+            elif isinstance(op, ClaimConversation):  # its messages' payloads name the owner
+                await self._set_owner(op.conversation_id, op.user_id)
             elif isinstance(op, PurgeUser):
                 await self._delete_where(VectorFilter(user_id=op.user_id))
         await self._flush_docs(docs)
@@ -305,6 +309,10 @@ class VectorTier(BaseTier[C]):
         raise NotImplementedError
 
     async def _delete_where(self, where: VectorFilter) -> None:
+        raise NotImplementedError
+
+    async def _set_owner(self, conversation_id: str, user_id: str) -> None:
+        """Set ``user_id`` in the payload of every message point of the conversation."""
         raise NotImplementedError
 
     async def _query(

@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 from pydantic import model_validator
 
 from bruno_memory.config.models import TierConfig
+from bruno_memory.config.registry import require
 from bruno_memory.core.errors import TierError, TierUnavailable, translate_errors
 from bruno_memory.core.ops import Key
 from bruno_memory.core.queries import Scored, VectorFilter
@@ -76,6 +77,7 @@ class ChromaTier(VectorTier[ChromaConfig]):
     config_model = ChromaConfig
 
     async def _connect(self) -> None:
+        require("chromadb", "chroma")  # a missing driver names the extra to install
         import chromadb
         from chromadb import errors
 
@@ -161,6 +163,15 @@ class ChromaTier(VectorTier[ChromaConfig]):
 
     async def _delete_where(self, where: VectorFilter) -> None:
         await self._run("write", self._collection.delete, where=chroma_where(where))
+
+    async def _set_owner(self, conversation_id: str, user_id: str) -> None:
+        where = chroma_where(VectorFilter("message", conversation_id=conversation_id))
+        found = await self._run("write", self._collection.get, where=where,
+                                include=["metadatas"])
+        ids, metas = found["ids"], found["metadatas"] or []
+        if ids:
+            owned = [{**m, "user_id": user_id} for m in metas]
+            await self._run("write", self._collection.update, ids=ids, metadatas=owned)
 
     async def _query(
         self, vector: list[float], where: VectorFilter, limit: int

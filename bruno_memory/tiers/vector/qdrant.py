@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import SecretStr, model_validator
 
 from bruno_memory.config.models import Duration, PositiveInt, TierConfig
+from bruno_memory.config.registry import require
 from bruno_memory.core.errors import TierError, TierUnavailable, translate_errors
 from bruno_memory.core.ops import Key
 from bruno_memory.core.queries import Scored, VectorFilter
@@ -89,6 +90,8 @@ class QdrantTier(VectorTier[QdrantConfig]):
     config_model = QdrantConfig
 
     async def _connect(self) -> None:
+        embedded = self.config.path is not None
+        require("qdrant_edge" if embedded else "qdrant_client", "qdrant")  # names the extra
         self._backend: _Edge | _Client = (
             _Edge(self) if self.config.path is not None else _Client(self)
         )
@@ -111,6 +114,10 @@ class QdrantTier(VectorTier[QdrantConfig]):
 
     async def _delete_where(self, where: VectorFilter) -> None:
         await self._backend.delete_where(where)
+
+    async def _set_owner(self, conversation_id: str, user_id: str) -> None:
+        await self._backend.set_owner(VectorFilter("message", conversation_id=conversation_id),
+                                      user_id)
 
     async def _retrieve(self, keys: Sequence[Key]) -> list[Mapping[str, Any]]:
         return await self._backend.retrieve([point_id(k) for k in keys])
@@ -225,6 +232,11 @@ class _Edge:
         await self._call(
             "write", lambda: self.shard.update(self.m.UpdateOperation.delete_points_by_filter(flt))
         )
+
+    async def set_owner(self, where: VectorFilter, user_id: str) -> None:
+        flt = qdrant_filter(where, self.m, self.m.RangeFloat)
+        op = self.m.UpdateOperation.set_payload_by_filter(flt, {"user_id": user_id})
+        await self._call("write", lambda: self.shard.update(op))
 
     async def query(
         self, vector: list[float], where: VectorFilter, limit: int
@@ -341,6 +353,11 @@ class _Client:
         selector = self.m.FilterSelector(filter=qdrant_filter(where, self.m, self.m.Range))
         with self._errors("write"):
             await self.client.delete(self.name, selector, wait=True)
+
+    async def set_owner(self, where: VectorFilter, user_id: str) -> None:
+        selector = self.m.FilterSelector(filter=qdrant_filter(where, self.m, self.m.Range))
+        with self._errors("write"):
+            await self.client.set_payload(self.name, {"user_id": user_id}, selector, wait=True)
 
     async def query(
         self, vector: list[float], where: VectorFilter, limit: int
