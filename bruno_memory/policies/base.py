@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
@@ -94,18 +93,6 @@ class PolicyTier:
 
     def when_applied(self, callback: Callable[[list[WriteOp]], Awaitable[None]]) -> None:
         cast(Queued, self._able(Capability.QUEUED)).when_applied(callback)
-
-
-def deadline(seconds: float | None) -> contextlib.AbstractAsyncContextManager[Any]:
-    """``async with deadline(s)``: ``TimeoutError`` in the body after ``s`` seconds.
-
-    ``None`` means no limit; so does Python 3.10, which has no ``asyncio.timeout``.
-    """
-    timeout = getattr(asyncio, "timeout", None)
-    if timeout is None or seconds is None:
-        return contextlib.nullcontext()
-    limit: contextlib.AbstractAsyncContextManager[Any] = timeout(seconds)
-    return limit
 
 
 async def stop_tasks(tasks: list[asyncio.Task[None]], timeout: float = 5.0) -> None:

@@ -37,6 +37,7 @@ class TcpProxy:
 
     ``cut()`` drops every connection and refuses new ones (the service is unreachable);
     ``hang()`` accepts connections but forwards nothing (the service stops answering);
+    ``stall()`` keeps connections open but delivers nothing (a frozen peer);
     ``restore()`` forwards again.
     """
 
@@ -72,9 +73,15 @@ class TcpProxy:
         self.mode = "hang"
         self._run(self._drop_all())
 
+    def stall(self) -> None:
+        """Keep every connection open but deliver nothing more (a peer that froze, or a
+        network that swallows packets); new connections are held unanswered too."""
+        self.mode = "stall"
+
     def restore(self) -> None:
-        """Forward again; connections held by ``hang()`` are reset, as a real network would."""
-        if self.mode == "hang":
+        """Forward again; connections held by ``hang()`` or ``stall()`` are reset, as a real
+        network would."""
+        if self.mode in ("hang", "stall"):
             self._run(self._drop_all())
         self.mode = "forward"
 
@@ -105,7 +112,7 @@ class TcpProxy:
             writer.transport.abort()
             return
         self._writers.add(writer)
-        if self.mode == "hang":
+        if self.mode in ("hang", "stall"):
             return  # held open, never answered, until cut or restored
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
@@ -118,6 +125,8 @@ class TcpProxy:
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while data := await reader.read(65536):
+                if self.mode == "stall":
+                    continue  # swallowed: the peer waits for an answer that never comes
                 if self.mode != "forward":
                     break
                 writer.write(data)

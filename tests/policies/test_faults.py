@@ -317,6 +317,31 @@ async def _until_down(memory: Any) -> None:
     raise AssertionError("the write-behind queue never saw PostgreSQL down")
 
 
+@pytest.mark.postgres
+async def test_a_stalled_postgres_is_bounded_by_the_configured_timeouts(
+    request: pytest.FixtureRequest, namespace: str
+) -> None:
+    """PostgreSQL stops answering mid-session (packets swallowed, connections kept): a
+    write fails with TierUnavailable within statement_timeout + connect_timeout, the retry
+    and the wait for a connection included, instead of several times that."""
+    dsn = request.getfixturevalue("postgres_dsn")
+    port = int(dsn.rsplit(":", 1)[1].split("/")[0]) if dsn.count(":") > 1 else 5432
+    with TcpProxy("127.0.0.1", port) as proxy:
+        tier = {**postgres(request, namespace), "dsn": with_port(dsn, proxy.port),
+                "name": "durable", "connect_timeout": "1s", "statement_timeout": "1s"}
+        memory = await build_memory({"namespace": namespace, "tiers": [{"kind": "lru"}, tier]})
+        try:
+            await memory.get_context("ann", "st")
+            await memory.store_message(message("st", 0), "st")
+            proxy.stall()
+            with pytest.raises(TierUnavailable):
+                await asyncio.wait_for(memory.store_message(message("st", 1), "st"), 3.5)
+        finally:
+            proxy.restore()
+            await memory.close()
+    await drop_schema(dsn, namespace)
+
+
 # -- two processes with local caches -----------------------------------------------------
 
 MAX_LAG = 0.5

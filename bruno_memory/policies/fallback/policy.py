@@ -27,13 +27,14 @@ from tenacity import (
 
 from bruno_memory.config.models import BreakerConfig, RetryConfig, TierConfig
 from bruno_memory.core.capabilities import Capability
+from bruno_memory.core.deadline import deadline
 from bruno_memory.core.drops import Owed
 from bruno_memory.core.errors import BrunoMemoryConfigError, CircuitOpen, TierUnavailable
 from bruno_memory.core.logs import get_logger
 from bruno_memory.core.ops import MISS, Empty, Key, Miss, Value, WriteOp
 from bruno_memory.core.queries import Query
 from bruno_memory.core.records import MessageRecord
-from bruno_memory.policies.base import PolicyTier, deadline
+from bruno_memory.policies.base import PolicyTier
 from bruno_memory.policies.fallback.breaker import Breaker, State
 from bruno_memory.policies.fallback.single_flight import SingleFlight
 from bruno_memory.tiers.base import Tier, TierContext

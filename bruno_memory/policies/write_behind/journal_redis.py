@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from redis import exceptions as rx
@@ -30,11 +30,12 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from bruno_memory.config.models import JournalConfig, mask_password
+from bruno_memory.core.deadline import deadline
 from bruno_memory.core.errors import TierError, TierUnavailable, translate_errors
 from bruno_memory.core.logs import get_logger
 from bruno_memory.drivers.redis import connect
 from bruno_memory.drivers.redis_errors import ERRORS
-from bruno_memory.policies.base import deadline, stop_tasks
+from bruno_memory.policies.base import stop_tasks
 from bruno_memory.policies.write_behind.journal import DeadLetter, GroupCommit, Item, Landed
 
 log = get_logger(__name__)
@@ -253,6 +254,20 @@ class RedisJournal:
         async with self._errors("dead_letters"):
             rows = await self._client.xrange(f"{self.stream}:dead", count=limit)
         return [DeadLetter(f[b"entry"].decode(), f[b"op"], f[b"error"].decode()) for _, f in rows]
+
+    async def erase_dead_letters(self, match: Callable[[bytes], bool]) -> int:
+        """Delete the matching entries of ``<stream>:dead`` (shared by every writer)."""
+        dead, after, gone = f"{self.stream}:dead", "-", 0
+        while True:
+            async with self._errors("erase_dead_letters"):  # one deadline per page
+                rows = await self._client.xrange(dead, min=after, max="+", count=PAGE)
+                ids = [i for i, f in rows if match(f[b"op"])]
+                if ids:
+                    gone += await self._client.xdel(dead, *ids)
+            if len(rows) < PAGE:
+                return gone
+            last = rows[-1][0]
+            after = "(" + (last.decode() if isinstance(last, bytes) else last)
 
     # -- replay ---------------------------------------------------------------------
 

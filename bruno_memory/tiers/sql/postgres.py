@@ -15,6 +15,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from bruno_memory.config.models import Duration, PositiveInt, TierConfig
 from bruno_memory.core import codec
+from bruno_memory.core.deadline import deadline
 from bruno_memory.core.errors import CorruptRecord, TierError, TierUnavailable, translate_errors
 from bruno_memory.core.logs import get_logger
 from bruno_memory.tiers.base import BaseTier, TierContext
@@ -191,6 +192,8 @@ class PostgresTier(DurableReads, DurableWrites, BaseTier[PostgresConfig]):
         self.address = masked(config.dsn.get_secret_value())
         self.dialect = dialect(config.search_config)
         self.retries = 0
+        c = config  # one bound per call, retry and wait for a pooled connection included
+        self._bound = c.statement_timeout + c.connect_timeout if c.statement_timeout else None
         self._pool: asyncpg.Pool | None = None
 
     async def open(self) -> None:
@@ -274,21 +277,30 @@ class PostgresTier(DurableReads, DurableWrites, BaseTier[PostgresConfig]):
         deletes, so a unit that did commit before the drop is not applied twice.
         """
         with self._errors(op):
-            try:
-                return await self._attempt(work)
-            except DROPPED as exc:
-                self.retries += 1
-                log.warning("postgres connection dropped; retrying once", tier=self.name, op=op,
-                            address=self.address, error=type(exc).__name__)
-                if self._pool is not None:  # its siblings likely died too: replace them all
-                    await self._pool.expire_connections()
-                return await self._attempt(work)
+            async with deadline(self._bound):  # the whole call, its wait for a connection too
+                return await self._retried(op, work)
+
+    async def _retried(self, op: str, work: Callable[[Any], Awaitable[T]]) -> T:
+        try:
+            return await self._attempt(work)
+        except DROPPED as exc:
+            self.retries += 1
+            log.warning("postgres connection dropped; retrying once", tier=self.name, op=op,
+                        address=self.address, error=type(exc).__name__)
+            if self._pool is not None:  # its siblings likely died too: replace them all
+                await self._pool.expire_connections()
+            return await self._attempt(work)
 
     async def _attempt(self, work: Callable[[Any], Awaitable[T]]) -> T:
-        """``work`` on a pooled connection; asyncpg's release survives a cancelled caller."""
+        """``work`` on a pooled connection; asyncpg's release survives a cancelled caller.
+
+        Waiting for a connection, and the reset when it goes back (which cancels a statement
+        cut short), take ``connect_timeout`` at most: past that, asyncpg terminates the
+        connection instead of waiting on a server that stopped answering.
+        """
         if self._pool is None:
             raise TierUnavailable("the tier is not open (call open())", tier=self.name, op="use")
-        async with self._pool.acquire() as conn:
+        async with self._pool.acquire(timeout=self.config.connect_timeout) as conn:
             return await work(conn)
 
     # -- writes and reads ---------------------------------------------------------------
