@@ -16,14 +16,21 @@ from bruno_core.interfaces.memory import MemoryInterface
 from bruno_core.models.context import ConversationContext, SessionContext, UserContext
 from bruno_core.models.memory import MemoryEntry, MemoryQuery
 from bruno_core.models.message import Message
-from cachetools import LRUCache
 
 from bruno_memory.core import errors, guards
-from bruno_memory.core.errors import NotFound
+from bruno_memory.core.errors import InvalidInput, NotFound
 from bruno_memory.core.generations import Generations
-from bruno_memory.core.ops import ClearHistory, Delete, Key, PurgeUser, Put, WriteOp
+from bruno_memory.core.ops import (
+    ClaimConversation,
+    ClearHistory,
+    Delete,
+    Key,
+    PurgeUser,
+    Put,
+    WriteOp,
+)
 from bruno_memory.core.queries import LatestSession, Page, Scan, ScanKind, Scored, Statistics
-from bruno_memory.core.records import fresh, message_out, message_record
+from bruno_memory.core.records import MessageRecord, fresh, message_out, message_record
 from bruno_memory.stack import fusion, hybrid
 from bruno_memory.stack.engine import Engine
 from bruno_memory.tiers.base import Tier
@@ -59,7 +66,7 @@ class MemoryStack(MemoryInterface):
         self._opener = opener
         self._context_messages = context_messages
         self._clock = clock
-        self._owners: LRUCache[str, str] = LRUCache(100_000)
+        self._claiming = asyncio.Lock()  # a conversation's first owner is fixed once
         self._opening = asyncio.Lock()
         self._closed = False
 
@@ -185,21 +192,81 @@ class MemoryStack(MemoryInterface):
         await self.store_messages([message], conversation_id)
 
     async def store_messages(self, messages: Sequence[Message], conversation_id: str) -> None:
-        """Store many messages of one conversation in one batch."""
+        """Store many messages of one conversation in one batch.
+
+        Every message belongs to the conversation's owner. A ``metadata["user_id"]``
+        naming another user is refused (``InvalidInput``); on a conversation without an
+        owner it is the conversation's first attributed write, which makes that user the
+        owner (a session of theirs whose conversation this is) of every message in it.
+        An id already used by a message of another conversation or owner is refused.
+        """
         guards.conversation_id(conversation_id)
         guards.messages(messages)
+        named = {u for m in messages if (u := _metadata_user(m)) is not None}
         owner = await self._owner(conversation_id)
-        records = [message_record(m, conversation_id, _metadata_user(m) or owner) for m in messages]
+        if owner is None and named:
+            async with self._claiming:
+                owner = await self._owner(conversation_id)
+                if owner is None:
+                    await self._store_claimed(messages, conversation_id, named)
+                    return
+        self._check_named(named, owner, conversation_id)
+        records = [message_record(m, conversation_id, owner) for m in messages]
+        await self._check_message_ids(records, conversation_id, owner)
         ops: list[WriteOp] = [Put(Key("message", r.id), r) for r in records]
         await self._write(ops, [("window", conversation_id)])
 
+    async def _store_claimed(
+        self, messages: Sequence[Message], conversation_id: str, named: set[str]
+    ) -> None:
+        """The first attributed write of an ownerless conversation: its user claims it."""
+        if len(named) > 1:
+            raise InvalidInput(
+                f"messages for conversation {conversation_id!r} name {len(named)} users in "
+                "metadata['user_id']: a conversation has one owner; store each user's "
+                "messages in a conversation of their own"
+            )
+        (owner,) = named
+        records = [message_record(m, conversation_id, owner) for m in messages]
+        await self._check_message_ids(records, conversation_id, owner)
+        session = SessionContext(
+            session_id=conversation_id, user_id=owner, conversation_id=conversation_id
+        )
+        claim, touched = await self._start_ops(session, claim=True)
+        ops = [*claim, *(Put(Key("message", r.id), r) for r in records)]
+        await self._write(ops, touched)
+
+    @staticmethod
+    def _check_named(named: set[str], owner: str | None, conversation_id: str) -> None:
+        others = sorted(named - {owner}) if owner is not None else []
+        if others:
+            raise InvalidInput(
+                f"metadata['user_id'] {others[0]!r} is not the owner of conversation "
+                f"{conversation_id!r}: every message of a conversation belongs to its one "
+                "owner; drop user_id from the metadata, or store the message in a "
+                f"conversation of {others[0]!r}"
+            )
+
+    async def _check_message_ids(
+        self, records: Sequence[MessageRecord], conversation_id: str, owner: str | None
+    ) -> None:
+        """Refuse ids the authoritative tier holds for another conversation or owner."""
+        engine = await self._ready()
+        found = await engine.authoritative([Key("message", r.id) for r in records])
+        for key, held in found.items():
+            if isinstance(held, MessageRecord) and (
+                held.conversation_id != conversation_id
+                or held.user_id not in (None, owner)
+            ):
+                raise InvalidInput(
+                    f"message id {key.id} is already used by another conversation: an "
+                    "upsert keeps a message where it is; give the message a new id"
+                )
+
     async def _owner(self, conversation_id: str) -> str | None:
-        owner = self._owners.get(conversation_id)
-        if owner is None:
-            session = await self._get(Key("conversation", conversation_id))
-            if isinstance(session, SessionContext):
-                owner = self._owners[conversation_id] = session.user_id
-        return owner
+        """The user of the conversation's session (its owner), read through the caches."""
+        session = await self._get(Key("conversation", conversation_id))
+        return session.user_id if isinstance(session, SessionContext) else None
 
     async def retrieve_messages(
         self, conversation_id: str, limit: int | None = None
@@ -227,9 +294,16 @@ class MemoryStack(MemoryInterface):
     # -- memories -------------------------------------------------------------------------
 
     async def store_memory(self, memory_entry: MemoryEntry) -> None:
-        """Store (upsert by id) a long-term memory."""
+        """Store (upsert by id) a long-term memory; an id of another user's memory is
+        refused (``InvalidInput``)."""
         guards.memory(memory_entry)
         key = Key("memory", str(memory_entry.id))
+        held = (await (await self._ready()).authoritative([key])).get(key)
+        if isinstance(held, MemoryEntry) and held.user_id != memory_entry.user_id:
+            raise InvalidInput(
+                f"memory id {key.id} is already used by another user's memory: an upsert "
+                "never changes a memory's owner; give the memory a new id"
+            )
         await self._write([Put(key, fresh(memory_entry))], [key])
 
     async def retrieve_memories(self, query: MemoryQuery) -> list[MemoryEntry]:
@@ -261,14 +335,26 @@ class MemoryStack(MemoryInterface):
         await self._start(session)
         return fresh(session)
 
-    async def _start(self, session: SessionContext) -> None:
+    async def _start(self, session: SessionContext, *, claim: bool = False) -> None:
+        await self._write(*await self._start_ops(session, claim=claim))
+
+    async def _start_ops(
+        self, session: SessionContext, *, claim: bool
+    ) -> tuple[list[WriteOp], list[object]]:
+        """The writes starting ``session`` (and its user), with the keys they touch;
+        ``claim``: its conversation may hold messages already, which become the user's."""
         user = Key("user", session.user_id)
         ops: list[WriteOp] = [Put(Key("session", session.session_id), session)]
         if await self._get(user) is None:
             ops.append(Put(user, UserContext(user_id=session.user_id)))
-        keys = [Key("session", session.session_id), Key("conversation", session.conversation_id)]
-        await self._write(ops, [*keys, user])
-        self._owners[session.conversation_id] = session.user_id
+        keys: list[object] = [
+            Key("session", session.session_id), Key("conversation", session.conversation_id),
+            user,
+        ]
+        if claim:
+            ops.append(ClaimConversation(session.conversation_id, session.user_id))
+            keys.append(("window", session.conversation_id))
+        return ops, keys
 
     async def get_session(self, session_id: str) -> SessionContext | None:
         """A session by id, or ``None``."""
@@ -308,18 +394,24 @@ class MemoryStack(MemoryInterface):
             latest = await (await self._ready()).ask(LatestSession(user_id))
             return latest if latest is not None else await self.create_session(user_id)
         guards.identifier(session_id, "session_id")
-        found = await self._get(Key("session", session_id)) or await self._get(
-            Key("conversation", session_id)
-        )
+        found = await self._find_session(session_id)
         if found is None:
-            found = SessionContext(
-                session_id=session_id, user_id=user_id, conversation_id=session_id
-            )
-            await self._start(found)
+            async with self._claiming:  # one first owner, however many callers race here
+                found = await self._find_session(session_id)
+                if found is None:
+                    found = SessionContext(
+                        session_id=session_id, user_id=user_id, conversation_id=session_id
+                    )
+                    await self._start(found, claim=True)
         assert isinstance(found, SessionContext)
         if found.user_id != user_id:
             raise NotFound(f"no session or conversation {session_id!r} for user {user_id!r}")
         return found
+
+    async def _find_session(self, session_id: str) -> Any:
+        return await self._get(Key("session", session_id)) or await self._get(
+            Key("conversation", session_id)
+        )
 
     async def get_statistics(self, user_id: str) -> dict[str, Any]:
         """Counts of the user's messages, conversations, sessions and memories."""
@@ -351,9 +443,6 @@ class MemoryStack(MemoryInterface):
     async def forget_user(self, user_id: str) -> None:
         """Erase a user everywhere: messages, sessions, memories and profile."""
         guards.identifier(user_id, "user_id")
-        for conversation, owner in list(self._owners.items()):
-            if owner == user_id:
-                self._owners.pop(conversation, None)
         await self._write([PurgeUser(user_id)], Generations.ALL)
 
 

@@ -80,6 +80,7 @@ class FileJournal:
                                check_same_thread=False)
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")  # survives a killed process
+        conn.execute("PRAGMA secure_delete = ON")  # an applied or erased op leaves no bytes
         for statement in _SCHEMA:
             conn.execute(statement)
         self._conn = conn
@@ -131,6 +132,22 @@ class FileJournal:
             (self.tier, limit))
         return [DeadLetter(i, bytes(op), err) for i, op, err in rows]
 
+    def _erase(self, match: Callable[[bytes], bool]) -> int:
+        """Delete the matching dead letters of this tier, then truncate the WAL (its old
+        frames still hold what was deleted)."""
+        db = self._db()
+        rows = db.execute("SELECT id, op FROM dead_letters WHERE tier = ?", (self.tier,))
+        gone = [i for i, op in rows.fetchall() if match(bytes(op))]
+        if gone:
+            db.execute("BEGIN IMMEDIATE")
+            for at in range(0, len(gone), 500):
+                chunk = gone[at : at + 500]
+                db.execute(f"DELETE FROM dead_letters WHERE id IN ({','.join('?' * len(chunk))})",
+                           chunk)
+            db.execute("COMMIT")
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return len(gone)
+
     def _take_over(self) -> list[Item]:
         """Entries of owners whose lock is free (their process is gone), now ours."""
         db, taken = self._db(), []
@@ -165,6 +182,9 @@ class FileJournal:
 
     async def reclaim(self) -> list[Item]:
         return await self._do(self._take_over)
+
+    async def erase_dead_letters(self, match: Callable[[bytes], bool]) -> int:
+        return await self._do(self._erase, match)
 
     async def aclose(self) -> None:
         pool, self._pool = self._pool, None

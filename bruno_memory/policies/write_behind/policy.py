@@ -27,6 +27,7 @@ from bruno_memory.core.opcodec import DecodeError, decode_op, encode_op
 from bruno_memory.core.ops import (
     MISS,
     ClearHistory,
+    Delete,
     Empty,
     Fill,
     FillWindow,
@@ -164,6 +165,34 @@ class WriteBehind(PolicyTier):
             self._writing -= 1
             if self._closing:
                 await self._flusher.notify()  # close() waits for in-flight writes
+        erasing = [op for op in queued if isinstance(op, (Delete, ClearHistory, PurgeUser))]
+        if erasing:
+            await self._erase(erasing)
+
+    async def _erase(self, erasing: Sequence[WriteOp]) -> None:
+        """An erasure is acknowledged once applied: what it removes is then in no queue
+        and no journal (applied entries are deleted), and in no dead letter either."""
+        if self._log:
+            down = self._flusher.down
+            if down is not None:
+                raise TierUnavailable(
+                    f"erasure queued{' and journaled' if self.journal else ''}, not applied: "
+                    f"the tier is down ({down}); it lands when the tier is back",
+                    tier=self.name, op="erase")
+            await self._flusher.drain_through(self._log.last_seq, self.cfg.drain_timeout)
+
+        def covered(data: bytes) -> bool:
+            try:
+                held = decode_op(data)
+            except DecodeError:
+                return False
+            return any(overlay.erases(op, held) for op in erasing)
+
+        self._flusher.dead = type(self._flusher.dead)(
+            (d for d in self._flusher.dead if not covered(d.data)),
+            maxlen=self._flusher.dead.maxlen)
+        if self.journal is not None:
+            await self.journal.erase_dead_letters(covered)
 
     async def _write(self, ops: list[WriteOp]) -> None:
         down = self._flusher.down

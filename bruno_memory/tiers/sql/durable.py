@@ -15,6 +15,7 @@ from bruno_memory.core.capabilities import Capability
 from bruno_memory.core.errors import TierUnavailable
 from bruno_memory.core.ops import (
     EMPTY,
+    ClaimConversation,
     ClearHistory,
     Delete,
     Empty,
@@ -59,6 +60,8 @@ _DELETE = {
     "user": "DELETE FROM users WHERE user_id = ?",
     "memory": "DELETE FROM memories WHERE id = ?",
 }
+CLAIM = "UPDATE messages SET user_id = ? WHERE conversation_id = ?"
+"""A conversation's messages become its owner's (see ``ops.ClaimConversation``)."""
 CLEAR_ALL = "DELETE FROM messages WHERE conversation_id = ?"
 CLEAR_KEEP_SYSTEM = "DELETE FROM messages WHERE conversation_id = ? AND role <> 'system'"
 PURGE = [
@@ -127,6 +130,8 @@ def _rows(ops: Sequence[WriteOp], tags: Any) -> Any:
         elif isinstance(op, PurgeUser):
             for sql, arity in zip(PURGE, _PURGE_ARITY, strict=True):
                 yield sql, (op.user_id,) * arity
+        elif isinstance(op, ClaimConversation):
+            yield CLAIM, (op.user_id, op.conversation_id)
         elif not is_fill(op):  # caches' fills: nothing to store here
             raise TypeError(f"unknown write op {op!r}")
 
@@ -144,7 +149,7 @@ def _versioned(op: Delete | ClearHistory | PurgeUser) -> Any:
     else:
         for sql, arity in zip(PURGE_VERSIONED, _PURGE_ARITY, strict=True):
             yield sql, (*(op.user_id,) * arity, v)
-        yield TOMBSTONE, ("purge", op.user_id, v)
+        yield _sql.PURGE_TOMBSTONE, (op.user_id, v)  # keyed hash, never the raw id
 
 
 def _row(value: Value, tags: Any) -> tuple[Any, ...]:
@@ -245,6 +250,18 @@ class DurableReads:
 
     async def get(self, keys: Sequence[Key]) -> Mapping[Key, Value | Empty]:
         out: dict[Key, Value | Empty] = {}
+        messages = [k for k in keys if k.ns == "message"]
+        if len(messages) > 1:  # a batch's ids (the façade checks them): one query a chunk
+            for at in range(0, len(messages), _sql.MESSAGES_BY_ID_CHUNK):
+                chunk = [k.id for k in messages[at : at + _sql.MESSAGES_BY_ID_CHUNK]]
+                rows = await self._fetch(*_sql.messages_by_id(chunk), "get")
+                with self._errors("get"):
+                    held = {str(r[0]): r[1:] for r in rows}
+                    for id_ in chunk:
+                        row = held.get(id_)
+                        out[Key("message", id_)] = (
+                            EMPTY if row is None else decode_row(Key("message", id_), row))
+            keys = [k for k in keys if k.ns != "message"]
         for key in keys:
             rows = await self._fetch(*_sql.by_key(key), "get")
             with self._errors("get"):

@@ -79,25 +79,45 @@ V1 = [
 _KEYS = {"messages": "id", "sessions": "session_id", "users": "user_id", "memories": "id"}
 
 
-def _guard(table: str) -> list[str]:
+def _guard(table: str, replace: bool = False) -> list[str]:
     """After each insert statement, remove the inserted rows a newer tombstone covers (see
     _sql.TOMBSTONES); one query per statement, skipped while there are no tombstones."""
     key = _KEYS[table]
-    return [
-        f"CREATE FUNCTION {table}_tombstoned() RETURNS trigger LANGUAGE plpgsql AS $$ "
+    create = "CREATE OR REPLACE" if replace else "CREATE"
+    body = [
+        f"{create} FUNCTION {table}_tombstoned() RETURNS trigger LANGUAGE plpgsql AS $$ "
         f"BEGIN IF EXISTS (SELECT 1 FROM tombstones) THEN "
         f"DELETE FROM {table} x USING inserted i WHERE x.{key} = i.{key} "
         f"AND x.version = i.version AND {_sql.tombstoned(table, 'i')}; "
         f"END IF; RETURN NULL; END $$",
-        f"CREATE TRIGGER {table}_tombstoned AFTER INSERT ON {table} "
-        f"REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT "
-        f"EXECUTE FUNCTION {table}_tombstoned()",
     ]
+    if replace:
+        return body
+    return [*body, f"CREATE TRIGGER {table}_tombstoned AFTER INSERT ON {table} "
+                   f"REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT "
+                   f"EXECUTE FUNCTION {table}_tombstoned()"]
 
 
 V2 = [*_sql.TOMBSTONES, *(s for t in _sql.GUARDED_TABLES for s in _guard(t))]
 
-MIGRATIONS: list[list[str]] = [V1, V2]
+PSEUDONYM_FUNCTION = (
+    "CREATE FUNCTION bruno_pseudonym(k text, m text) RETURNS text LANGUAGE sql IMMUTABLE "
+    "AS $$ SELECT encode(sha256(decode(k, 'hex') || sha256(decode(k, 'hex') || "
+    "convert_to(m, 'UTF8'))), 'hex') $$"
+)
+"""``_sql.PSEUDONYM``'s keyed hash, with the built-in ``sha256`` (PostgreSQL 11+)."""
+
+V3 = [  # purge tombstones keep a keyed hash of the user id, never the id (_sql.PSEUDONYM)
+    *_sql.META,
+    "INSERT INTO bruno_meta (name, value) VALUES ('pseudonym_key', encode(sha256(convert_to("
+    "gen_random_uuid()::text || gen_random_uuid()::text || clock_timestamp()::text, 'UTF8')), "
+    "'hex'))",
+    PSEUDONYM_FUNCTION,
+    _sql.PSEUDONYMIZE_TOMBSTONES,
+    *(s for t in _sql.GUARDED_TABLES for s in _guard(t, replace=True)),
+]
+
+MIGRATIONS: list[list[str]] = [V1, V2, V3]
 
 ARRAY_TYPES: dict[str, tuple[str, ...]] = {
     "messages": ("text", "text", "text", "text", "float8", "text", "text", "int8"),

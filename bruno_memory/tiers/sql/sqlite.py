@@ -97,6 +97,7 @@ class SQLiteTier(DurableReads, DurableWrites, BaseTier[SQLiteConfig]):
         if thread is not None:
             thread.daemon = True
         await conn
+        await conn.create_function("bruno_pseudonym", 2, _sql.pseudonym, deterministic=True)
         await _enable_wal(conn, cfg.busy_timeout)
         for pragma in (
             f"synchronous = {cfg.synchronous}",
@@ -227,3 +228,4 @@ async def _enable_wal(conn: aiosqlite.Connection, patience: float) -> None:
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.02)
+

@@ -79,4 +79,15 @@ V2 = [  # tombstones: versioned deletes (see _sql.TOMBSTONES)
     ),
 ]
 
-MIGRATIONS: list[list[str]] = [V1, V2]
+V3 = [  # purge tombstones keep a keyed hash of the user id, never the id (_sql.PSEUDONYM)
+    *_sql.META,
+    "INSERT INTO bruno_meta (name, value) VALUES ('pseudonym_key', lower(hex(randomblob(32))))",
+    _sql.PSEUDONYMIZE_TOMBSTONES,
+    *(s for t in _sql.GUARDED_TABLES for s in (
+        f"DROP TRIGGER {t}_tombstoned",
+        f"CREATE TRIGGER {t}_tombstoned BEFORE INSERT ON {t} WHEN {_sql.tombstoned(t)} "
+        "BEGIN SELECT RAISE(IGNORE); END",
+    )),
+]
+
+MIGRATIONS: list[list[str]] = [V1, V2, V3]

@@ -6,6 +6,7 @@ Queries use ``?`` placeholders; PostgreSQL numbers them with ``numbered``.
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -41,17 +42,55 @@ TOMBSTONES = [
 """Versioned deletes leave a tombstone, so an older put replayed later cannot resurrect.
 
 ``scope`` is a record namespace (a deleted record), ``clear`` / ``clear-all`` (a cleared
-conversation, system messages kept or not) or ``purge`` (a forgotten user).
+conversation, system messages kept or not) or ``purge`` (a forgotten user). A forgotten
+user's tombstone never holds her id: its ``id`` is her ``PSEUDONYM``.
 """
 
+META = [
+    "CREATE TABLE bruno_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+]
+"""The store's own settings; ``pseudonym_key`` is the secret of ``PSEUDONYM`` (64 hex
+digits, made once per store by its first migration to schema 3)."""
+
+PSEUDONYM = (
+    "bruno_pseudonym((SELECT value FROM bruno_meta WHERE name = 'pseudonym_key'), {x})"
+)
+"""SQL computing the keyed hash that stands for a user id in a tombstone:
+``hex(sha256(k || sha256(k || utf8(user_id))))`` with ``k`` the store's 32-byte secret
+(``bruno_meta.pseudonym_key``), i.e. a PRF keyed per store: without the secret the id
+cannot be recovered or confirmed by hashing guesses. Each engine defines
+``bruno_pseudonym(key_hex, text)``: SQLite as a function of the connection (``pseudonym``),
+PostgreSQL as an SQL function (pgcrypto is not needed)."""
+
+PURGE_TOMBSTONE = (
+    "INSERT INTO tombstones AS t (scope, id, version) VALUES ('purge', "
+    + PSEUDONYM.format(x="?")
+    + ", ?) ON CONFLICT (scope, id) DO UPDATE SET version = excluded.version "
+    "WHERE excluded.version > t.version"
+)
+PSEUDONYMIZE_TOMBSTONES = (
+    "UPDATE tombstones SET id = " + PSEUDONYM.format(x="id") + " WHERE scope = 'purge'"
+)
+"""Migration 3: the raw user ids earlier versions kept in purge tombstones, hashed."""
+
+
+def pseudonym(key_hex: str | None, user_id: str | None) -> str | None:
+    """``PSEUDONYM`` in Python (SQLite's ``bruno_pseudonym``; tests check stores with it)."""
+    if key_hex is None or user_id is None:
+        return None
+    key = bytes.fromhex(key_hex)
+    inner = hashlib.sha256(key + user_id.encode("utf-8", "surrogatepass")).digest()
+    return hashlib.sha256(key + inner).hexdigest()
+
+_HASHED_USER = PSEUDONYM.format(x="{r}.user_id")
 _GUARDS: dict[str, list[tuple[str, str]]] = {
     "messages": [("message", "{r}.id"), ("clear-all", "{r}.conversation_id"),
                  ("clear", "CASE WHEN {r}.role <> 'system' THEN {r}.conversation_id END"),
-                 ("purge", "{r}.user_id")],
+                 ("purge", _HASHED_USER)],
     "sessions": [("session", "{r}.session_id"), ("conversation", "{r}.conversation_id"),
-                 ("purge", "{r}.user_id")],
-    "users": [("user", "{r}.user_id"), ("purge", "{r}.user_id")],
-    "memories": [("memory", "{r}.id"), ("purge", "{r}.user_id")],
+                 ("purge", _HASHED_USER)],
+    "users": [("user", "{r}.user_id"), ("purge", _HASHED_USER)],
+    "memories": [("memory", "{r}.id"), ("purge", _HASHED_USER)],
 }
 
 
@@ -71,8 +110,19 @@ def tombstoned(table: str, row: str = "NEW") -> str:
 GUARDED_TABLES = tuple(_GUARDS)
 
 
+OWNED: dict[str, str] = {
+    "messages": " AND t.conversation_id = excluded.conversation_id"
+                " AND (t.user_id IS NULL OR t.user_id = excluded.user_id)",
+    "sessions": " AND t.user_id = excluded.user_id",
+    "memories": " AND t.user_id = excluded.user_id",
+}
+"""What an upsert must not change: an id never moves a record to another conversation or
+owner (the façade refuses such a write first; this keeps a racing one from moving it)."""
+
+
 def upsert(table: str, columns: str, key: str, source: str | None = None) -> str:
-    """An upsert that never lets an older version overwrite a newer one.
+    """An upsert that never lets an older version overwrite a newer one, nor moves a
+    record to another owner or conversation (``OWNED``).
 
     ``source`` replaces the ``VALUES (?, ...)`` row, e.g. with a ``SELECT`` of many rows.
     """
@@ -81,7 +131,7 @@ def upsert(table: str, columns: str, key: str, source: str | None = None) -> str
     sets = ", ".join(f"{c} = excluded.{c}" for c in cols if c != key)
     return (
         f"INSERT INTO {table} AS t ({columns}) {rows} ON CONFLICT ({key}) "
-        f"DO UPDATE SET {sets} WHERE excluded.version >= t.version"
+        f"DO UPDATE SET {sets} WHERE excluded.version >= t.version{OWNED.get(table, '')}"
     )
 
 
@@ -284,6 +334,15 @@ def count(kind: str, user_id: str | None) -> tuple[str, list[Any]]:
     if user_id is None:
         return f"SELECT COUNT(*) FROM {table}", []
     return f"SELECT COUNT(*) FROM {table} WHERE user_id = ?", [user_id]
+
+
+MESSAGES_BY_ID_CHUNK = 500
+
+
+def messages_by_id(ids: Sequence[str]) -> tuple[str, list[Any]]:
+    """Many messages by id at once; rows: (id, *the ``by_key`` row)."""
+    return (f"SELECT id, conversation_id, user_id, payload FROM messages "
+            f"WHERE id IN ({_marks(list(ids))})", list(ids))
 
 
 def by_key(key: Key) -> tuple[str, list[Any]]:
