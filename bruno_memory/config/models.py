@@ -42,9 +42,25 @@ def _positive_int(value: Any) -> int:
     return int(value)
 
 
+_BYTE_UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3,
+               "kib": 1024, "mib": 1024**2, "gib": 1024**3}
+_BYTES = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$", re.IGNORECASE)
+
+
+def parse_bytes(value: Any) -> int:
+    """``64MB``, ``512KiB``, ``1GB`` or a number of bytes -> a positive number of bytes."""
+    match = None if isinstance(value, bool) else _BYTES.match(str(value))
+    unit = _BYTE_UNITS.get(match[2].lower()) if match else None
+    if match is None or unit is None or float(match[1]) * unit < 1:
+        raise ValueError(f"expected a positive size like 64MB, 512KiB or 1GB, got {value!r}")
+    return int(float(match[1]) * unit)
+
+
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 """Seconds, written as ``250ms``, ``60s``, ``1h`` or a plain number."""
 PositiveInt = Annotated[int, BeforeValidator(_positive_int)]
+Bytes = Annotated[int, BeforeValidator(parse_bytes)]
+"""A size in bytes, written as ``64MB``, ``512KiB``, ``1GB`` or a plain number."""
 
 
 class Strict(BaseModel):

@@ -62,6 +62,21 @@ def tier_class(kind: str, *, path: str = "kind", source: str = "") -> Any:
     return getattr(module, attr)
 
 
+def require(module: str, kind: str) -> Any:
+    """Import a driver module a tier of ``kind`` needs only when it opens (e.g. ``chromadb``);
+    a missing one raises ``MissingDependency`` naming the extra to install."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        spec = kinds().get(kind)
+        extra = spec.extra if spec is not None and spec.extra else kind
+        raise MissingDependency(
+            f"tier kind {kind!r} needs the driver {exc.name or module!r}, which is not "
+            f"installed: pip install 'bruno-memory[{extra}]'",
+            path="kind",
+        ) from exc
+
+
 def tier_config_model(kind: str, *, path: str = "kind", source: str = "") -> type[TierConfig]:
     """The config model a kind validates its YAML with."""
     model: type[TierConfig] = tier_class(kind, path=path, source=source).config_model

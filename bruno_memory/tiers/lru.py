@@ -7,9 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from bruno_core.models.context import SessionContext
-from pydantic import BaseModel
-
-from pydantic import field_validator
+from pydantic import BaseModel, field_validator
 
 from bruno_memory.config.models import Bytes, Duration, PositiveInt, TierConfig
 from bruno_memory.core.capabilities import Capability
@@ -42,7 +40,7 @@ class LRUConfig(TierConfig):
 
     kind: Literal["lru"] = "lru"
     maxsize: PositiveInt = 10_000
-    max_bytes: Bytes = 256 * 1024**2
+    max_bytes: Bytes = 64 * 1024**2
     ttl: Duration | None = None
     window: PositiveInt = 100
 
