@@ -559,4 +559,119 @@ async def test_scan_door_pages_through_every_record_of_a_kind(stack: Any) -> Non
         await stack.scan("everything")
 
 
+def _mutated(message: Message, **fields: Any) -> Message:
+    """``message`` with fields assigned after validation (bruno-core does not re-validate)."""
+    for name, value in fields.items():
+        setattr(message, name, value)
+    return message
+
+
+def _deep(levels: int) -> dict[str, Any]:
+    root: dict[str, Any] = {}
+    node = root
+    for _ in range(levels):
+        node["a"] = {}
+        node = node["a"]
+    return root
+
+
+class _Opaque:
+    """An object no store can hold as JSON."""
+
+
+async def test_malformed_input_is_refused_and_never_stored(stack: Any) -> None:
+    """Models mutated after validation, values of the wrong type, non-JSON metadata, lone
+    surrogates, runaway nesting, oversized limits and lists, NUL in ids: each refused with
+    InvalidInput (a bruno-core MemoryError) before anything is stored; what was stored
+    before stays intact."""
+    conv = await session_of(stack, "bad-ann")
+    await stack.store_message(say("safe and sound"), conv)
+    await stack.store_memory(memory("keeps bees", user="bad-ann"))
+    selfref: dict[str, Any] = {}
+    selfref["me"] = selfref
+    entry = memory("bad entry", user="bad-ann")
+    query = MemoryQuery(user_id="bad-ann")
+    cases: dict[str, Any] = {
+        "id not a uuid": lambda: stack.store_message(_mutated(say("m"), id="not-a-uuid"), conv),
+        "empty content": lambda: stack.store_message(_mutated(say("m"), content=""), conv),
+        "bogus type": lambda: stack.store_message(_mutated(say("m"), message_type="bogus"), conv),
+        "parent_id nope": lambda: stack.store_message(_mutated(say("m"), parent_id="nope"), conv),
+        "content None": lambda: stack.store_message(_mutated(say("m"), content=None), conv),
+        "content int": lambda: stack.store_message(_mutated(say("m"), content=5), conv),
+        "content bytes": lambda: stack.store_message(_mutated(say("m"), content=b"\xff"), conv),
+        "role hacker": lambda: stack.store_message(_mutated(say("m"), role="hacker"), conv),
+        "role None": lambda: stack.store_message(_mutated(say("m"), role=None), conv),
+        "str timestamp": lambda: stack.store_message(_mutated(say("m"), timestamp="2026"), conv),
+        "lone surrogate": lambda: stack.store_message(_mutated(say("m"), content="a\ud800"), conv),
+        "invalid utf-8": lambda: stack.store_message(
+            _mutated(say("m"), content=b"a\xff".decode("utf-8", "surrogateescape")), conv
+        ),
+        "NUL in conversation field": lambda: stack.store_message(
+            _mutated(say("m"), conversation_id="a\x00b"), conv
+        ),
+        "metadata object": lambda: stack.store_message(say("m", metadata={"o": _Opaque()}), conv),
+        "metadata set": lambda: stack.store_message(say("m", metadata={"s": {1, 2}}), conv),
+        "metadata datetime": lambda: stack.store_message(say("m", metadata={"t": T0}), conv),
+        "metadata surrogate": lambda: stack.store_message(say("m", metadata={"k": "\udc00"}), conv),
+        "metadata 300 deep": lambda: stack.store_message(say("m", metadata=_deep(300)), conv),
+        "metadata refers to itself": lambda: stack.store_message(say("m", metadata=selfref), conv),
+        "store_messages(None)": lambda: stack.store_messages(None, conv),
+        "store_messages(a Message)": lambda: stack.store_messages(say("m"), conv),
+        "session metadata list": lambda: stack.create_session("bad-ann", metadata=["a"]),
+        "memory_types bogus": lambda: stack.retrieve_memories(
+            _mutated(query.model_copy(), memory_types=["bogus"])
+        ),
+        "300,000 categories": lambda: stack.retrieve_memories(
+            MemoryQuery(user_id="bad-ann", categories=[f"c{i}" for i in range(300_000)])
+        ),
+        "memory type bogus": lambda: stack.store_memory(_mutated(entry, memory_type="bogus")),
+        "memory custom object": lambda: stack.store_memory(
+            memory("m", user="bad-ann", md={"custom_fields": {"o": _Opaque()}})
+        ),
+        "NUL in memory user": lambda: stack.store_memory(
+            _mutated(memory("m"), user_id="bad\x00ann")
+        ),
+        "limit 2**63 retrieve": lambda: stack.retrieve_messages(conv, limit=2**63),
+        "limit 2**63 search": lambda: stack.search_messages("safe", "bad-ann", limit=2**63),
+        "user_id list": lambda: stack.search_messages("safe", ["bad-ann"]),
+        "user_id bytes": lambda: stack.search_messages("safe", b"bad-ann"),
+        "user_id int": lambda: stack.search_messages("safe", 7),
+        "search_memories no user": lambda: stack.search_memories("", "bees"),
+        "search_memories limit 1001": lambda: stack.search_memories("bad-ann", "bees", limit=1001),
+        "retrieve_context(None, q)": lambda: stack.retrieve_context(None, "safe"),
+    }
+    for name, call in cases.items():
+        with pytest.raises(InvalidInput) as info:
+            await call()
+        assert isinstance(info.value, CoreMemoryError), name
+        assert [m.content for m in await stack.retrieve_messages(conv)] == ["safe and sound"], name
+    await stack.flush()
+    stored = await stack.scan("message", user_id="bad-ann")
+    assert [r.message.content for r in stored.items] == ["safe and sound"]
+    assert [m.content for m in await stack.retrieve_memories(query)] == ["keeps bees"]
+
+
+async def test_metadata_comes_out_as_it_went_in(stack: Any) -> None:
+    """JSON-native metadata is returned equal by the caches and by the authoritative tier;
+    values JSON cannot hold as they are (sets, tuples, datetimes, NaN) are refused."""
+    conv = await session_of(stack, "md-ann")
+    metadata = {
+        "text": "résumé \x00 🎉",
+        "numbers": [0, -(2**63), 2**63 - 1, 1.5, -0.0, 1e300],
+        "nested": {"list": [[], {}, [None, True, False]], "empty": ""},
+    }
+    sent = say("with metadata", metadata=metadata)
+    await stack.store_message(sent, conv)
+    for _ in range(2):  # the second read may come from a cache
+        (got,) = await stack.retrieve_messages(conv)
+        assert got.metadata == metadata
+    await stack.flush()
+    (held,) = (await stack.scan("message", user_id="md-ann")).items
+    assert held.message.metadata == metadata
+    for bad in ({"s": {1}}, {"t": (1, 2)}, {"d": T0}, {"n": float("nan")}, {1: "int key"}):
+        with pytest.raises(InvalidInput):
+            await stack.store_message(_mutated(say("bad"), metadata=bad), conv)
+    assert [m.content for m in await stack.retrieve_messages(conv)] == ["with metadata"]
+
+
 __all__ = [name for name in list(globals()) if name.startswith("test_")]

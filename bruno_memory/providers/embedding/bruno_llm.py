@@ -11,6 +11,7 @@ from typing import Any
 
 from bruno_core.interfaces import EmbeddingInterface
 
+from bruno_memory.config.models import is_secret_key, redact
 from bruno_memory.core.errors import BrunoMemoryConfigError
 
 PROVIDERS = ("ollama", "openai")
@@ -37,7 +38,9 @@ def create(provider: str, model: str | None, settings: dict[str, Any]) -> Embedd
 
 
 def _without_secrets(text: str, settings: dict[str, Any]) -> str:
+    """``text`` without the value of any secret setting, whatever its type (an unquoted
+    number in YAML, a list...)."""
     for key, value in settings.items():
-        if isinstance(value, str) and value and any(s in key for s in ("key", "token", "secret")):
-            text = text.replace(value, "***")
+        if is_secret_key(key):
+            text = redact(text, value)
     return text
