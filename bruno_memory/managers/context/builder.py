@@ -36,6 +36,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Literal
+from uuid import UUID
 
 from bruno_core.models import MemoryEntry, MemoryQuery, Message, MessageRole
 from bruno_llm.base.token_counter import TokenCounter
@@ -63,6 +64,9 @@ Scope = Literal["conversation", "user"]
 
 ADAPTIVE_HEAD = 5
 """Top search hits looked at to judge whether a query is about the past."""
+COUNT_CHUNK = 16
+COUNT_AHEAD = 1.25
+"""Search hits are counted until they cost this many times the budget left."""
 
 
 def _aware(when: datetime) -> datetime:
@@ -223,8 +227,8 @@ class _Build:
         self.ledger = Ledger(budget)
         self.costs = b.costs
         self.notes: list[str] = []
-        self.taken: set[str] = set()
-        self.pinned_ids: set[str] = set()
+        self.taken: set[UUID] = set()
+        self.pinned_ids: set[UUID] = set()
         self.pinned: list[tuple[Message, int, str]] = []
         self.summary: tuple[Message, int] | None = None
         self.memories: list[tuple[Candidate[MemoryEntry], int]] = []
@@ -240,7 +244,7 @@ class _Build:
         await self._pin(system_prompt if system_prompt is not None else b.system_prompt, extra)
         fetch = max(4 * b.min_recent, 32)
         fetched = await b.memory.retrieve_messages(self.conversation_id, limit=fetch)
-        window = [m for m in fetched if str(m.id) not in self.taken]
+        window = [m for m in fetched if m.id not in self.taken]
         wcosts = await self.costs.many(window)
         if query is None:
             query = next((m.content for m in fetched if m.role == MessageRole.USER), None)
@@ -257,9 +261,9 @@ class _Build:
 
         shares = b.shares
         if b.strategy == "adaptive" and hits:
-            recent_ids = {str(m.id) for m in fetched}
+            recent_ids = {m.id for m in fetched}
             head = hits[:ADAPTIVE_HEAD]
-            past = sum(str(h.id) not in recent_ids for h in head) / len(head)
+            past = sum(h.id not in recent_ids for h in head) / len(head)
             if past > 0:
                 shares = shares.lend("recent", "search", past)
                 self.notes.append(
@@ -294,11 +298,11 @@ class _Build:
                 "(pinned items are never dropped)"
             )
         for (m, why), c in zip(items, costs, strict=True):
-            if str(m.id) in self.taken:
+            if m.id in self.taken:
                 continue
             self.pinned.append((m, c, why))
-            self.taken.add(str(m.id))
-            self.pinned_ids.add(str(m.id))
+            self.taken.add(m.id)
+            self.pinned_ids.add(m.id)
             self.ledger.take(c)
 
     async def _retrieve(
@@ -333,13 +337,13 @@ class _Build:
             return
         quota = split(self.ledger.left, shares, "summary", ("memories", "search", "recent"))
         cost = self.costs.one(summary)
-        if str(summary.id) in self.taken:
+        if summary.id in self.taken:
             return
         if cost > quota:
             self.notes.append(f"summary left out: it costs {cost} tokens, its share is {quota}")
             return
         self.summary = (summary, cost)
-        self.taken.add(str(summary.id))
+        self.taken.add(summary.id)
         self.ledger.take(cost)
 
     def _memories(self, entries: list[MemoryEntry], shares: Shares, ranked: bool) -> None:
@@ -350,12 +354,12 @@ class _Build:
         if quota <= empty:
             return
         now = self.b.clock()
-        seen: set[str] = set()
+        seen: set[UUID] = set()
         cands: list[Candidate[MemoryEntry]] = []
         for rank, e in enumerate(entries):
-            if str(e.id) in seen:
+            if e.id in seen:
                 continue
-            seen.add(str(e.id))
+            seen.add(e.id)
             line = self.costs.text("\n" + render.memory_line(e))
             score = memory_score(rank if ranked else None, e, now)
             cands.append(Candidate(e, score, line, rank))
@@ -373,18 +377,29 @@ class _Build:
         self.ledger.take(cost)
 
     async def _search_candidates(self, hits: list[Message]) -> list[Candidate[Message]]:
-        costs = await self.costs.many(hits)
+        """The hits not yet in, as candidates; counted in chunks, only as far as could
+        matter: until the counted ones cost ``COUNT_AHEAD`` times the budget left (a hit
+        further down could only fill the slack a ranked packing leaves)."""
+        fresh: list[tuple[int, Message]] = []
+        seen: set[UUID] = set()
+        for rank, m in enumerate(hits):
+            if m.id not in seen and m.id not in self.taken:
+                seen.add(m.id)
+                fresh.append((rank, m))
         out: list[Candidate[Message]] = []
-        seen: set[str] = set()
-        for rank, (m, c) in enumerate(zip(hits, costs, strict=True)):
-            if str(m.id) in seen:
-                continue
-            seen.add(str(m.id))
-            out.append(Candidate(m, search_score(rank), c, rank))
+        counted, need = 0, self.ledger.left * COUNT_AHEAD
+        for i in range(0, len(fresh), COUNT_CHUNK):
+            chunk = fresh[i : i + COUNT_CHUNK]
+            costs = await self.costs.many([m for _, m in chunk])
+            for (rank, m), c in zip(chunk, costs, strict=True):
+                out.append(Candidate(m, search_score(rank), c, rank))
+                counted += c
+            if counted >= need:
+                break
         return out
 
     def _search(self, candidates: list[Candidate[Message]], quota: int) -> None:
-        left = [c for c in candidates if str(c.item.id) not in self.taken]
+        left = [c for c in candidates if c.item.id not in self.taken]
         if not left or quota <= 0:
             return
         overhead = 0
@@ -400,12 +415,12 @@ class _Build:
             self.search.append(
                 _Picked(c.item, c.cost, c.score, c.rank, f"search hit #{c.rank + 1} for the query")
             )
-            self.taken.add(str(c.item.id))
+            self.taken.add(c.item.id)
             self.ledger.take(c.cost)
 
     def _window(self, m: Message, cost: int, why: str) -> None:
         self.window.append(_Picked(m, cost, None, None, why))
-        self.taken.add(str(m.id))
+        self.taken.add(m.id)
         self.ledger.take(cost)
 
     async def _extend_window(
@@ -414,12 +429,12 @@ class _Build:
         """The rest of the recent window, newest backwards, until one does not fit."""
         if start < min(self.b.min_recent, len(window)):  # the latest turns did not all fit
             return
-        in_search = {str(p.message.id): p for p in self.search}
+        in_search = {p.message.id: p for p in self.search}
         i = start
         while True:
             while i < len(window):
                 m, cost = window[i], costs[i]
-                moved = in_search.pop(str(m.id), None)
+                moved = in_search.pop(m.id, None)
                 if moved is not None:  # paid for by search: it moves, at no extra cost
                     self.search.remove(moved)
                     self.window.append(
@@ -435,11 +450,11 @@ class _Build:
             fetch = min(fetch * 4, fetch + self.ledger.left // 5 + 1)
             more = await self.b.memory.retrieve_messages(self.conversation_id, limit=fetch)
             fetched = len(more)
-            last = str(window[-1].id) if window else None
-            at = next((j for j, m in enumerate(more) if str(m.id) == last), None)
+            last = window[-1].id if window else None
+            at = next((j for j, m in enumerate(more) if m.id == last), None)
             if at is None:  # the conversation changed under us: keep what is contiguous
                 return
-            tail = [m for m in more[at + 1 :] if str(m.id) not in self.pinned_ids]
+            tail = [m for m in more[at + 1 :] if m.id not in self.pinned_ids]
             if not tail:
                 return
             window = window + tail

@@ -96,7 +96,7 @@ class MessageCosts:
     ) -> None:
         self.counter = counter
         self.thread_chars = thread_chars
-        self._cache: LRUCache[tuple[str, int, int], int] = LRUCache(maxsize)
+        self._cache: LRUCache[tuple[Any, int, int], int] = LRUCache(maxsize)
 
     def one(self, message: Message) -> int:
         """The cost of one message (synchronous, for small derived messages)."""
@@ -108,7 +108,7 @@ class MessageCosts:
 
     async def many(self, messages: Sequence[Message]) -> list[int]:
         """The cost of each message; uncached ones counted in a thread when they are many."""
-        keys = [(str(m.id), len(m.content), hash(m.content)) for m in messages]
+        keys = [(m.id, len(m.content), hash(m.content)) for m in messages]
         out: list[int | None] = [self._cache.get(k) for k in keys]
         todo = [i for i, cost in enumerate(out) if cost is None]
         if todo:
