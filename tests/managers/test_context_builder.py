@@ -257,3 +257,14 @@ async def test_costs_are_cached_and_the_same_in_a_thread() -> None:
     changed = msgs[0].model_copy(update={"content": "edited"})
     await threaded.many([changed])
     assert counter.texts == 41  # same id, new content: counted again
+
+
+async def test_a_huge_budget_reads_the_window_within_the_read_limit() -> None:
+    """A budget larger than any conversation takes the whole conversation, in reads the
+    facade accepts."""
+    memory = FakeMemory()
+    conv = memory.add("ada", "c1", [f"turn {i}" for i in range(500)])
+    ctx = await ContextBuilder(memory).build("ada", "c1", max_tokens=200_000)
+    assert [m.id for m in ctx.messages] == [m.id for m in conv]
+    limits = [int(c.split(":")[1]) for c in memory.calls if c.startswith("retrieve_messages:")]
+    assert max(limits) <= 10_000

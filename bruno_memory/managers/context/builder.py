@@ -447,7 +447,9 @@ class _Build:
                 i += 1
             if fetched < fetch or self.ledger.left <= 0:
                 return
-            fetch = min(fetch * 4, fetch + self.ledger.left // 5 + 1)
+            if fetch >= guards.MAX_LIMIT:  # the most one read may ask
+                return
+            fetch = min(fetch * 4, fetch + self.ledger.left // 5 + 1, guards.MAX_LIMIT)
             more = await self.b.memory.retrieve_messages(self.conversation_id, limit=fetch)
             fetched = len(more)
             last = window[-1].id if window else None
