@@ -8,7 +8,8 @@ A conversation's keys share one hash tag, hence one cluster slot::
     {<prefix>:user:<id>}:keys   SET of every key written for that user (exact purge)
     <key>:lease                 a fill lease on <key> (same slot), revoked by every write
     <key>:filled                set by a fill: a write-behind flush evicts <key> (settle)
-    {<prefix>:user:<id>}:purged set for a while by a purge: a fill of that user's data undone
+    {<prefix>:purged:<digest>}  set for a while by a purge: a fill of that user's data undone
+                                (named by a digest: a forgotten user's id is kept nowhere)
 
 The window's first element is a marker (``#1`` complete, ``#0`` newest only), so one
 ``LRANGE -N -1`` answers a read: N messages, or fewer plus the marker saying whether
@@ -18,6 +19,7 @@ and the message's JSON: a Lua script keeps the window exact on a put from the he
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -96,7 +98,8 @@ class KeyNames:
         return f"{{{self.prefix}:user:{user_id}}}:keys"
 
     def purged(self, user_id: str) -> str:
-        return f"{{{self.prefix}:user:{user_id}}}:purged"
+        digest = hashlib.sha256(f"{self.prefix}\0{user_id}".encode()).hexdigest()[:32]
+        return f"{{{self.prefix}:purged:{digest}}}"
 
     def target(self, target: Key | str) -> str:
         """The key a lease guards: a record's, or a conversation's window."""
