@@ -167,6 +167,14 @@ class LRUTier(BaseTier[LRUConfig]):
     def __len__(self) -> int:
         return len(self._cache)
 
+    def metrics(self) -> dict[str, Any]:
+        """``entries`` held and their ``bytes`` (as weighed against ``max_bytes``)."""
+        cache = getattr(self, "_cache", None)
+        if cache is None:
+            return {"entries": 0, "bytes": 0, "max_bytes": self.config.max_bytes}
+        held = sum(footprint(v) for v in cache.values())
+        return {"entries": len(cache), "bytes": held, "max_bytes": self.config.max_bytes}
+
 
 def _owned_by(value: Any, user_id: str) -> bool:
     """Whether a purge of ``user_id`` removes ``value``: a window holding any message of
