@@ -8,7 +8,16 @@ from bruno_core.models.memory import MemoryEntry, MemoryType
 from bruno_core.models.message import MessageRole
 
 from bruno_memory.core.opcodec import decode_op, encode_op
-from bruno_memory.core.ops import EMPTY, ClearHistory, Delete, FillWindow, Key, PurgeUser, Put
+from bruno_memory.core.ops import (
+    EMPTY,
+    ClaimConversation,
+    ClearHistory,
+    Delete,
+    FillWindow,
+    Key,
+    PurgeUser,
+    Put,
+)
 from bruno_memory.core.versions import VersionClock, stamp
 from bruno_memory.testing.tier_contract import msg
 
@@ -47,7 +56,7 @@ def test_every_op_round_trips_through_bytes() -> None:
     """A journaled op decodes to an equal op."""
     rec = msg("c", 1)
     ops = [put(rec, 3), put(memory(), 4), Delete(Key("memory", "x"), 5),
-           ClearHistory("c", False, 6), PurgeUser("u9", 7),
+           ClearHistory("c", False, 6), PurgeUser("u9", 7), ClaimConversation("c", "u2", 8),
            FillWindow("c", (rec, msg("c", 2)), True)]
     for op in ops:
         assert decode_op(encode_op(op)) == op

@@ -15,7 +15,17 @@ from bruno_core.models.message import Message, MessageRole
 from bruno_memory import build_memory
 from bruno_memory.config.models import WriteBehindConfig
 from bruno_memory.core.errors import Backpressure, CorruptRecord, TierUnavailable
-from bruno_memory.core.ops import EMPTY, ClearHistory, Delete, Key, PurgeUser, Put, WriteOp
+from bruno_memory.core.ops import (
+    EMPTY,
+    ClaimConversation,
+    ClearHistory,
+    Delete,
+    Key,
+    PurgeUser,
+    Put,
+    WriteOp,
+    coalesce,
+)
 from bruno_memory.policies.base import PolicyTier
 from bruno_memory.policies.write_behind.policy import WriteBehind
 from bruno_memory.testing.faults import FlakyTier
@@ -94,6 +104,29 @@ async def test_ops_on_one_key_coalesce_last_write_wins_and_a_delete_counts(rig: 
     await rig.wb.flush()
     assert [type(op).__name__ for op in rig.rec.batches[-1]] == ["Delete"]
     assert await rig.durable(a) is EMPTY
+
+
+async def test_a_queued_claim_is_read_before_it_lands_and_never_coalesced_across(
+    rig: Rig,
+) -> None:
+    """Messages stored before a claim are the claimer's in reads at once (window and by
+    id); a later put stays after the claim, and a purge of the claimer then hides them."""
+    early = [msg("c", i, user=None) for i in range(2)]  # type: ignore[arg-type]
+    later = msg("c", 5, user="carol")
+    ops: list[WriteOp] = [*(Put(Key("message", r.id), r) for r in early),
+                          ClaimConversation("c", "carol"), Put(Key("message", later.id), later)]
+    assert [type(op).__name__ for op in coalesce(ops)] == ["Put", "Put", "ClaimConversation",
+                                                             "Put"]
+    await rig.wb.write(ops)
+    window = await rig.wb.window("c", None)
+    assert [r.user_id for r in window] == ["carol"] * 3  # type: ignore[union-attr]
+    got = await rig.wb.get([Key("message", early[0].id)])
+    assert got[Key("message", early[0].id)].user_id == "carol"  # type: ignore[union-attr]
+    await rig.wb.flush()
+    landed = await rig.sqlite.window("c", None)
+    assert [r.user_id for r in landed] == ["carol"] * 3
+    await rig.wb.write([PurgeUser("carol")])  # an erasure: acknowledged once applied
+    assert await rig.sqlite.window("c", None) == []
 
 
 @pytest.mark.parametrize("rig", [{"interval": "1h", "batch_size": 10}], indirect=True)
@@ -231,13 +264,17 @@ async def test_metrics_report_depth_age_latency_lag_and_failures(rig: Rig) -> No
 
 
 async def test_pending_puts_and_deletes_are_visible_to_gets(rig: Rig) -> None:
-    """A pending put is read back; a pending delete hides the stored record."""
+    """A pending put is read back; a delete hides the stored record, and (an erasure) is
+    acknowledged only once applied, with what was queued before it."""
     kept, gone = memory("kept"), memory("gone")
     await rig.sqlite.write([mput(gone)])
-    await rig.wb.write([mput(kept), Delete(Key("memory", str(gone.id)))])
+    await rig.wb.write([mput(kept)])
     keys = [Key("memory", str(kept.id)), Key("memory", str(gone.id))]
-    assert await rig.wb.get(keys) == {keys[0]: kept, keys[1]: EMPTY}
+    assert await rig.wb.get(keys) == {keys[0]: kept, keys[1]: gone}
     assert await rig.durable(kept) is EMPTY  # still pending
+    await rig.wb.write([Delete(Key("memory", str(gone.id)))])
+    assert await rig.wb.get(keys) == {keys[0]: kept, keys[1]: EMPTY}
+    assert await rig.durable(gone) is EMPTY and await rig.durable(kept) == kept
 
 
 async def test_pending_clears_and_purges_hide_stored_records(rig: Rig) -> None:
