@@ -6,13 +6,15 @@ import importlib
 from pathlib import Path
 from typing import Any
 
+from bruno_core.models.message import Message
+
 from bruno_memory.config.loader import Source, load_config
-from bruno_memory.config.models import StackConfig, TierConfig
+from bruno_memory.config.models import ContextConfig, StackConfig, TierConfig
 from bruno_memory.config.registry import tier_class
 from bruno_memory.core.capabilities import Capability
 from bruno_memory.core.errors import BrunoMemoryConfigError
 from bruno_memory.stack.engine import Engine
-from bruno_memory.stack.facade import MemoryStack
+from bruno_memory.stack.facade import Composer, MemoryStack
 from bruno_memory.stack.routing import check
 from bruno_memory.tiers.base import Tier, TierContext
 
@@ -96,10 +98,31 @@ def _embedding(cfg: StackConfig) -> Any:
     return create_embedding(cfg.embedding)
 
 
-async def open_engine(source: Source | StackConfig = None) -> tuple[Engine, int]:
-    """The routing engine over every tier of a config, opened, and its context size."""
+async def open_engine(
+    source: Source | StackConfig = None,
+) -> tuple[Engine, int, Composer | None]:
+    """The routing engine over every tier of a config, opened, with what ``get_context``
+    returns: the last ``context_messages``, or a budgeted context (``context:``)."""
     tiers, cfg = await open_tiers(source)
-    return Engine(tiers), cfg.context_messages
+    return Engine(tiers), cfg.context_messages, composer_of(cfg.context)
+
+
+def composer_of(config: ContextConfig | None) -> Composer | None:
+    """``get_context``'s messages from a YAML ``context:`` section, or ``None``."""
+    if config is None:
+        return None
+    from bruno_memory.managers.context import ContextBuilder
+
+    made: list[ContextBuilder] = []  # one composer, one stack, one builder (its counts cached)
+
+    async def compose(memory: MemoryStack, user_id: str, conversation_id: str) -> list[Message]:
+        if not made:
+            made.append(ContextBuilder.from_config(memory, config))
+        budget = config.max_tokens - config.reserve
+        built = await made[0].build(user_id, conversation_id, max_tokens=budget)
+        return list(built.messages)
+
+    return compose
 
 
 async def build_memory(source: Source | StackConfig = None, **options: Any) -> MemoryStack:
@@ -110,8 +133,8 @@ async def build_memory(source: Source | StackConfig = None, **options: Any) -> M
             embedded default (an LRU over SQLite in ``./bruno-memory.db``).
         options: passed to ``MemoryStack`` (e.g. ``clock``).
     """
-    engine, context_messages = await open_engine(source)
-    return MemoryStack(engine, context_messages=context_messages, **options)
+    engine, context_messages, composer = await open_engine(source)
+    return MemoryStack(engine, context_messages=context_messages, composer=composer, **options)
 
 
 class ConfiguredMemory(MemoryStack):

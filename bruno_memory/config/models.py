@@ -285,10 +285,20 @@ class ContextConfig(Strict):
     """The ``context:`` section: a token-budgeted context (``bruno_memory.managers.context``)."""
 
     max_tokens: PositiveInt = 2048
+    reserve: int = Field(default=0, ge=0)  # of max_tokens, kept free for the turn the app
+    # adds before the LLM call (BaseAssistant appends the new user message to get_context's)
     min_recent: int = Field(default=6, ge=0)  # latest turns always in, when they fit
     shares: ContextShares = Field(default_factory=ContextShares)
     strategy: Literal["adaptive", "fixed", "recent"] = "adaptive"
     scope: Literal["conversation", "user"] = "conversation"  # past messages searched
+
+    @model_validator(mode="after")
+    def _reserve_below_budget(self) -> ContextConfig:
+        if self.reserve >= self.max_tokens:
+            raise ValueError(
+                f"reserve ({self.reserve}) must be less than max_tokens ({self.max_tokens})"
+            )
+        return self
 
 
 class StackConfig(Strict):

@@ -36,7 +36,9 @@ from bruno_memory.stack.engine import Engine
 from bruno_memory.tiers.base import Tier
 
 V = TypeVar("V")
-Opener = Callable[[], Awaitable[tuple[Engine, int]]]
+Composer = Callable[["MemoryStack", str, str], Awaitable[list[Message]]]
+"""Builds ``get_context``'s messages: (memory, user id, conversation id) -> messages."""
+Opener = Callable[[], Awaitable[tuple[Engine, int, "Composer | None"]]]
 
 
 class MemoryStack(MemoryInterface):
@@ -44,9 +46,11 @@ class MemoryStack(MemoryInterface):
 
     Args:
         tiers: opened tiers, fastest first (or an ``Engine`` over them).
-        opener: opens the engine on first use instead (returns it and the number of
-            messages ``get_context`` returns); ``build.ConfiguredMemory`` passes one.
+        opener: opens the engine on first use instead (returns it, ``context_messages``
+            and ``composer``); ``build.ConfiguredMemory`` passes one.
         context_messages: how many messages ``get_context`` returns.
+        composer: builds ``get_context``'s messages instead of the last
+            ``context_messages`` (the token-budgeted builder of a YAML ``context:``).
         clock: wall-clock seconds, for memory expiry.
     """
 
@@ -56,6 +60,7 @@ class MemoryStack(MemoryInterface):
         *,
         opener: Opener | None = None,
         context_messages: int = 20,
+        composer: Composer | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if tiers is None and opener is None:
@@ -65,6 +70,7 @@ class MemoryStack(MemoryInterface):
         )
         self._opener = opener
         self._context_messages = context_messages
+        self._composer = composer
         self._clock = clock
         self._claiming = asyncio.Lock()  # a conversation's first owner is fixed once
         self._opening = asyncio.Lock()
@@ -85,7 +91,8 @@ class MemoryStack(MemoryInterface):
             async with self._opening:
                 if self._engine is None:
                     assert self._opener is not None
-                    self._engine, self._context_messages = await self._opener()
+                    opened = await self._opener()
+                    self._engine, self._context_messages, self._composer = opened
         return self._engine
 
     @property
@@ -379,15 +386,28 @@ class MemoryStack(MemoryInterface):
         guards.identifier(user_id, "user_id")
         session = await self._session_for(user_id, session_id)
         engine = await self._ready()
-        window = await engine.window(session.conversation_id, self._context_messages)
+        conversation = session.conversation_id
+        if self._composer is not None:
+            messages = await self._composer(self, user_id, conversation)
+        else:
+            window = await engine.window(conversation, self._context_messages)
+            messages = [message_out(r) for r in window]
         user = await self._get(Key("user", user_id))
         return ConversationContext(
             conversation_id=session.conversation_id,
             user=fresh(user) if isinstance(user, UserContext) else UserContext(user_id=user_id),
             session=fresh(session),
-            messages=[message_out(r) for r in window],
-            max_messages=max(self._context_messages, 1),
+            messages=messages,
+            max_messages=self._max_messages(messages),
         )
+
+    def _max_messages(self, messages: list[Message]) -> int:
+        """bruno-core trims the oldest non-system messages past ``max_messages``: a budgeted
+        context keeps room for the turn ``BaseAssistant`` adds before the LLM call, and
+        its reply, so nothing the budget chose is trimmed."""
+        if self._composer is not None:
+            return len(messages) + 2
+        return max(self._context_messages, 1)
 
     async def _session_for(self, user_id: str, session_id: str | None) -> SessionContext:
         if session_id is None:
