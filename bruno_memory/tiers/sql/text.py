@@ -60,7 +60,10 @@ PSEUDONYM = (
 (``bruno_meta.pseudonym_key``), i.e. a PRF keyed per store: without the secret the id
 cannot be recovered or confirmed by hashing guesses. Each engine defines
 ``bruno_pseudonym(key_hex, text)``: SQLite as a function of the connection (``pseudonym``),
-PostgreSQL as an SQL function (pgcrypto is not needed)."""
+PostgreSQL as an SQL function (pgcrypto is not needed). SQLite has no hash function of its
+own, so a connection inserting rows into a store's file must register it first, as the tier
+does (``conn.create_function("bruno_pseudonym", 2, pseudonym, deterministic=True)``): the
+tombstone triggers call it. Reading needs nothing."""
 
 PURGE_TOMBSTONE = (
     "INSERT INTO tombstones AS t (scope, id, version) VALUES ('purge', "
