@@ -44,6 +44,7 @@ import asyncpg
 from bruno_core.models.message import Message, MessageRole
 
 from bruno_memory import build_memory
+from bruno_memory.tiers.sql.text import pseudonym
 
 LAPTOP = "laptop"  # the shipped stack of that name (tiers/laptop.yaml)
 TASKS = 50
@@ -137,6 +138,7 @@ class RawSqlite:
     @classmethod
     async def open(cls, path: str) -> RawSqlite:
         db = await aiosqlite.connect(path)
+        await db.create_function("bruno_pseudonym", 2, pseudonym, deterministic=True)  # triggers
         for pragma in ("journal_mode = WAL", "synchronous = NORMAL", "busy_timeout = 5000"):
             await db.execute(f"PRAGMA {pragma}")
         return cls(db)
