@@ -16,6 +16,7 @@ from bruno_core.interfaces.memory import MemoryInterface
 from bruno_core.models.context import ConversationContext, SessionContext, UserContext
 from bruno_core.models.memory import MemoryEntry, MemoryQuery
 from bruno_core.models.message import Message
+from cachetools import LRUCache
 
 from bruno_memory.core import errors, guards
 from bruno_memory.core.errors import InvalidInput, NotFound
@@ -73,6 +74,8 @@ class MemoryStack(MemoryInterface):
         self._composer = composer
         self._clock = clock
         self._claiming = asyncio.Lock()  # a conversation's first owner is fixed once
+        self._owners: LRUCache[str, str] = LRUCache(100_000)  # owners never change but by
+        # forget_user (then a claim): this process forgets its own; see _owner
         self._opening = asyncio.Lock()
         self._closed = False
 
@@ -242,6 +245,7 @@ class MemoryStack(MemoryInterface):
         claim, touched = await self._start_ops(session, claim=True)
         ops = [*claim, *(Put(Key("message", r.id), r) for r in records)]
         await self._write(ops, touched)
+        self._owners[conversation_id] = owner
 
     @staticmethod
     def _check_named(named: set[str], owner: str | None, conversation_id: str) -> None:
@@ -271,9 +275,18 @@ class MemoryStack(MemoryInterface):
                 )
 
     async def _owner(self, conversation_id: str) -> str | None:
-        """The user of the conversation's session (its owner), read through the caches."""
-        session = await self._get(Key("conversation", conversation_id))
-        return session.user_id if isinstance(session, SessionContext) else None
+        """The user of the conversation's session (its owner), read through the caches.
+
+        Remembered once known (an owner is fixed): a conversation whose owner another
+        process forgets stays attributed to her here until this process's ``_owners``
+        drops it; a later claim re-owns every message of the conversation anyway.
+        """
+        owner = self._owners.get(conversation_id)
+        if owner is None:
+            session = await self._get(Key("conversation", conversation_id))
+            if isinstance(session, SessionContext):
+                owner = self._owners[conversation_id] = session.user_id
+        return owner
 
     async def retrieve_messages(
         self, conversation_id: str, limit: int | None = None
@@ -344,6 +357,7 @@ class MemoryStack(MemoryInterface):
 
     async def _start(self, session: SessionContext, *, claim: bool = False) -> None:
         await self._write(*await self._start_ops(session, claim=claim))
+        self._owners[session.conversation_id] = session.user_id
 
     async def _start_ops(
         self, session: SessionContext, *, claim: bool
@@ -463,6 +477,9 @@ class MemoryStack(MemoryInterface):
     async def forget_user(self, user_id: str) -> None:
         """Erase a user everywhere: messages, sessions, memories and profile."""
         guards.identifier(user_id, "user_id")
+        for conversation, owner in list(self._owners.items()):
+            if owner == user_id:
+                self._owners.pop(conversation, None)
         await self._write([PurgeUser(user_id)], Generations.ALL)
 
 
