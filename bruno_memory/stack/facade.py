@@ -8,8 +8,9 @@ leaves where data lives to the ``Engine``. Its public doors beyond the interface
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from bruno_core.interfaces.memory import MemoryInterface
@@ -19,8 +20,10 @@ from bruno_core.models.message import Message
 from cachetools import LRUCache
 
 from bruno_memory.core import errors, guards
-from bruno_memory.core.errors import InvalidInput, NotFound
+from bruno_memory.core.capabilities import Capability
+from bruno_memory.core.errors import InvalidInput, NotFound, TierError, TierUnavailable
 from bruno_memory.core.generations import Generations
+from bruno_memory.core.logs import get_logger
 from bruno_memory.core.ops import (
     ClaimConversation,
     ClearHistory,
@@ -37,6 +40,7 @@ from bruno_memory.stack.engine import Engine
 from bruno_memory.tiers.base import Tier
 
 V = TypeVar("V")
+log = get_logger(__name__)
 Composer = Callable[["MemoryStack", str, str], Awaitable[list[Message]]]
 """Builds ``get_context``'s messages: (memory, user id, conversation id) -> messages."""
 Opener = Callable[[], Awaitable[tuple[Engine, int, "Composer | None"]]]
@@ -224,7 +228,8 @@ class MemoryStack(MemoryInterface):
         records = [message_record(m, conversation_id, owner) for m in messages]
         await self._check_message_ids(records, conversation_id, owner)
         ops: list[WriteOp] = [Put(Key("message", r.id), r) for r in records]
-        await self._write(ops, [("window", conversation_id)])
+        async with _moved():
+            await self._write(ops, [("window", conversation_id)])
 
     async def _store_claimed(
         self, messages: Sequence[Message], conversation_id: str, named: set[str]
@@ -244,7 +249,8 @@ class MemoryStack(MemoryInterface):
         )
         claim, touched = await self._start_ops(session, claim=True)
         ops = [*claim, *(Put(Key("message", r.id), r) for r in records)]
-        await self._write(ops, touched)
+        async with _moved():
+            await self._write(ops, touched)
         self._owners[conversation_id] = owner
 
     @staticmethod
@@ -262,8 +268,9 @@ class MemoryStack(MemoryInterface):
         self, records: Sequence[MessageRecord], conversation_id: str, owner: str | None
     ) -> None:
         """Refuse ids the authoritative tier holds for another conversation or owner."""
-        engine = await self._ready()
-        found = await engine.authoritative([Key("message", r.id) for r in records])
+        if not await self._queued():  # the tier's upsert refuses a move itself (_moved)
+            return
+        found = await self._held([Key("message", r.id) for r in records])
         for key, held in found.items():
             if isinstance(held, MessageRecord) and (
                 held.conversation_id != conversation_id
@@ -273,6 +280,23 @@ class MemoryStack(MemoryInterface):
                     f"message id {key.id} is already used by another conversation: an "
                     "upsert keeps a message where it is; give the message a new id"
                 )
+
+    async def _queued(self) -> bool:
+        """Whether the authoritative tier queues writes (its refusals come too late)."""
+        return Capability.QUEUED in (await self._ready()).routes.durable.capabilities
+
+    async def _held(self, keys: Sequence[Key]) -> Mapping[Key, Any]:
+        """What the authoritative tier holds at ``keys`` (queued writes included), to check
+        an upsert against. While it is down the write is not refused for that: a queued
+        write goes on queueing, and the tier's upsert itself never moves a record to
+        another conversation or owner (it is dropped there, with a warning here)."""
+        try:
+            return await (await self._ready()).authoritative(keys)
+        except TierUnavailable as exc:
+            log.warning("ids not checked against the authoritative tier (down): a record "
+                        "reusing another owner's id will be dropped when applied",
+                        error=str(exc), records=len(keys))
+            return {}
 
     async def _owner(self, conversation_id: str) -> str | None:
         """The user of the conversation's session (its owner), read through the caches.
@@ -318,13 +342,14 @@ class MemoryStack(MemoryInterface):
         refused (``InvalidInput``)."""
         guards.memory(memory_entry)
         key = Key("memory", str(memory_entry.id))
-        held = (await (await self._ready()).authoritative([key])).get(key)
+        held = (await self._held([key])).get(key) if await self._queued() else None
         if isinstance(held, MemoryEntry) and held.user_id != memory_entry.user_id:
             raise InvalidInput(
                 f"memory id {key.id} is already used by another user's memory: an upsert "
                 "never changes a memory's owner; give the memory a new id"
             )
-        await self._write([Put(key, fresh(memory_entry))], [key])
+        async with _moved():
+            await self._write([Put(key, fresh(memory_entry))], [key])
 
     async def retrieve_memories(self, query: MemoryQuery) -> list[MemoryEntry]:
         """Memories matching every field of ``query``; ranked by ``query_text`` when given."""
@@ -481,6 +506,22 @@ class MemoryStack(MemoryInterface):
             if owner == user_id:
                 self._owners.pop(conversation, None)
         await self._write([PurgeUser(user_id)], Generations.ALL)
+
+
+@contextlib.asynccontextmanager
+async def _moved() -> AsyncIterator[None]:
+    """A write the authoritative tier refused as moving a record (``_sql.MOVED``): the
+    caller's mistake, said as such. Checked there on a write-through tier (no read on the
+    hot path); a write-behind tier's queue is checked by the façade first (``_held``)."""
+    try:
+        yield
+    except TierError as exc:
+        if "belongs to a record of another conversation or owner" not in str(exc):
+            raise
+        raise InvalidInput(
+            "an id in this write is already used by another conversation's message or "
+            "another user's memory: an upsert never moves a record; give it a new id"
+        ) from exc
 
 
 def _metadata_user(message: Message) -> str | None:

@@ -115,6 +115,13 @@ V3 = [  # purge tombstones keep a keyed hash of the user id, never the id (_sql.
     PSEUDONYM_FUNCTION,
     _sql.PSEUDONYMIZE_TOMBSTONES,
     *(s for t in _sql.GUARDED_TABLES for s in _guard(t, replace=True)),
+    *(s for t, check in _sql.MOVED_CHECKS.items() for s in (
+        f"CREATE FUNCTION {t}_moved() RETURNS trigger LANGUAGE plpgsql AS $$ "
+        f"BEGIN IF {check} THEN RAISE EXCEPTION '{_sql.MOVED}' "
+        f"USING ERRCODE = 'integrity_constraint_violation'; END IF; RETURN NEW; END $$",
+        f"CREATE TRIGGER {t}_moved BEFORE UPDATE OF {_sql.MOVED_COLUMN[t]} ON {t} "
+        f"FOR EACH ROW EXECUTE FUNCTION {t}_moved()",
+    )),
 ]
 
 MIGRATIONS: list[list[str]] = [V1, V2, V3]

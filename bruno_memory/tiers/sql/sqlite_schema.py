@@ -88,6 +88,10 @@ V3 = [  # purge tombstones keep a keyed hash of the user id, never the id (_sql.
         f"CREATE TRIGGER {t}_tombstoned BEFORE INSERT ON {t} WHEN {_sql.tombstoned(t)} "
         "BEGIN SELECT RAISE(IGNORE); END",
     )),
+    *(f"CREATE TRIGGER {t}_moved BEFORE UPDATE OF {_sql.MOVED_COLUMN[t]} ON {t} "
+      f"WHEN {check.replace('IS DISTINCT FROM', 'IS NOT')} "
+      f"BEGIN SELECT RAISE(ABORT, '{_sql.MOVED}'); END"
+      for t, check in _sql.MOVED_CHECKS.items()),
 ]
 
 MIGRATIONS: list[list[str]] = [V1, V2, V3]

@@ -113,19 +113,25 @@ def tombstoned(table: str, row: str = "NEW") -> str:
 GUARDED_TABLES = tuple(_GUARDS)
 
 
-OWNED: dict[str, str] = {
-    "messages": " AND t.conversation_id = excluded.conversation_id"
-                " AND (t.user_id IS NULL OR t.user_id = excluded.user_id)",
-    "sessions": " AND t.user_id = excluded.user_id",
-    "memories": " AND t.user_id = excluded.user_id",
+OWNED: dict[str, str] = {"sessions": " AND t.user_id = excluded.user_id"}
+"""What an upsert must not change, silently: a session never changes its user."""
+
+MOVED = "bruno-memory: this id belongs to a record of another conversation or owner"
+"""The error an upsert moving a message to another conversation or owner, or a memory to
+another user, raises (``MOVED_CHECKS``): the write is refused whole, nothing moves."""
+MOVED_CHECKS: dict[str, str] = {
+    "messages": "NEW.conversation_id <> OLD.conversation_id "
+                "OR (OLD.user_id IS NOT NULL AND NEW.user_id IS DISTINCT FROM OLD.user_id)",
+    "memories": "NEW.user_id <> OLD.user_id",
 }
-"""What an upsert must not change: an id never moves a record to another conversation or
-owner (the façade refuses such a write first; this keeps a racing one from moving it)."""
+"""Per table, when an update by an upsert (it sets ``conversation_id``/``user_id``; a claim
+sets ``user_id`` alone) moves the record: a ``BEFORE UPDATE OF`` trigger raises ``MOVED``."""
+MOVED_COLUMN = {"messages": "conversation_id", "memories": "user_id"}
 
 
 def upsert(table: str, columns: str, key: str, source: str | None = None) -> str:
-    """An upsert that never lets an older version overwrite a newer one, nor moves a
-    record to another owner or conversation (``OWNED``).
+    """An upsert that never lets an older version overwrite a newer one, nor changes a
+    session's user (``OWNED``); moving a message or a memory raises (``MOVED``).
 
     ``source`` replaces the ``VALUES (?, ...)`` row, e.g. with a ``SELECT`` of many rows.
     """
