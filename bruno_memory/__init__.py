@@ -18,6 +18,7 @@ from bruno_memory.core.errors import (
     UnknownKind,
 )
 from bruno_memory.stack.facade import MemoryStack
+from bruno_memory.sync import SyncMemory
 
 __all__ = [
     "Backpressure",
@@ -31,6 +32,7 @@ __all__ = [
     "MissingDependency",
     "NotFound",
     "StackConfig",
+    "SyncMemory",
     "TierError",
     "TierUnavailable",
     "UnknownKind",

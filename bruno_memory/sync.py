@@ -1,0 +1,195 @@
+"""SyncMemory: the ``MemoryStack`` API, blocking, for apps that are not async.
+
+One private event loop runs on a daemon thread for the life of the object; every call is
+sent to it (``asyncio.run_coroutine_threadsafe``) and waited for, so connection pools and
+queues stay bound to one live loop (``asyncio.run()`` per call fails on server stacks with
+``RuntimeError: Event loop is closed``). Calls from several threads are safe: they run
+concurrently on that loop, as concurrent coroutines of an async app would.
+
+The blocking methods are generated from ``MemoryStack``'s own (``_blocking``), so their
+signatures and types are the façade's; ``SYNC_METHODS`` lists them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable, Coroutine
+from concurrent import futures
+from concurrent.futures import Future
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
+
+from bruno_memory.build import build_memory
+from bruno_memory.config import StackConfig
+from bruno_memory.config.loader import Source
+from bruno_memory.core.errors import Closed, InvalidInput
+from bruno_memory.stack.facade import MemoryStack
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class _Blocking(Generic[P, R]):
+    """A class attribute turning an async ``MemoryStack`` method into a blocking one."""
+
+    def __init__(self, method: Callable[Concatenate[MemoryStack, P], Awaitable[R]]) -> None:
+        self.method = method
+        self.__doc__ = method.__doc__
+        self.name = method.__name__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> _Blocking[P, R]: ...
+    @overload
+    def __get__(self, obj: SyncMemory, owner: type | None = None) -> Callable[P, R]: ...
+    def __get__(
+        self, obj: SyncMemory | None, owner: type | None = None
+    ) -> _Blocking[P, R] | Callable[P, R]:
+        if obj is None:
+            return self
+        method, memory = self.method, obj
+
+        def call(*args: P.args, **kwargs: P.kwargs) -> R:
+            return memory._run(lambda stack: method(stack, *args, **kwargs))
+
+        call.__name__ = call.__qualname__ = self.name
+        call.__doc__ = self.__doc__
+        return call
+
+
+def _blocking(method: Callable[Concatenate[MemoryStack, P], Awaitable[R]]) -> _Blocking[P, R]:
+    return _Blocking(method)
+
+
+class SyncMemory:
+    """A memory stack with blocking methods: ``MemoryStack``'s API without ``await``.
+
+    Build one with ``SyncMemory.build(source)`` (what ``build_memory`` takes: a YAML path or
+    text, a shipped stack's name such as ``"laptop"``, a dict, ``None`` for the embedded
+    default) and close it (``close()`` or ``with``): closing drains queued writes, closes
+    the stack and stops the loop thread. Every later call raises ``Closed``.
+
+    A call made from the loop thread itself (e.g. a callback running on it) would wait for
+    itself: it raises ``InvalidInput`` instead.
+    """
+
+    def __init__(self, opener: Callable[[], Coroutine[Any, Any, MemoryStack]]) -> None:
+        """Start the loop thread and open the stack ``opener`` builds on it (prefer
+        ``build``)."""
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._serve, name="bruno-memory-sync", daemon=True)
+        self._lock = threading.Lock()
+        self._closed = False
+        self._running: set[Future[Any]] = set()  # calls sent and not answered yet
+        self._thread.start()
+        try:
+            self._stack: MemoryStack = self._submit(opener()).result()
+        except BaseException:
+            self._stop()
+            raise
+
+    @classmethod
+    def build(cls, source: Source | StackConfig = None, **options: Any) -> SyncMemory:
+        """Build and open a stack as ``build_memory(source, **options)`` does, on the
+        loop thread of a new ``SyncMemory``."""
+        return cls(lambda: build_memory(source, **options))
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_forever()
+
+    def _submit(self, coro: Coroutine[Any, Any, R]) -> Future[R]:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop)
+
+    def _run(self, call: Callable[[MemoryStack], Awaitable[R]]) -> R:
+        if threading.current_thread() is self._thread:
+            raise InvalidInput(
+                "a SyncMemory method was called from its own event loop thread, where it "
+                "would wait for itself: await the MemoryStack (.stack) there instead"
+            )
+        with self._lock:
+            if self._closed:
+                raise Closed(
+                    "this SyncMemory is closed: every call is refused; build a new one "
+                    "(SyncMemory.build) to go on"
+                )
+
+            async def run() -> R:
+                return await call(self._stack)
+
+            future = self._submit(run())
+            self._running.add(future)
+        future.add_done_callback(self._running.discard)
+        return future.result()
+
+    @property
+    def stack(self) -> MemoryStack:
+        """The async ``MemoryStack`` underneath; only await it on this object's loop."""
+        return self._stack
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The private event loop every call runs on."""
+        return self._loop
+
+    def close(self) -> None:
+        """Wait for the calls under way, drain queued writes, close the stack, stop the
+        loop thread. Final; closing again does nothing."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            running = list(self._running)
+        futures.wait(running)
+        try:
+            self._submit(self._stack.close()).result()
+        finally:
+            self._stop()
+
+    def _stop(self) -> None:
+        self._closed = True
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
+
+    def __enter__(self) -> SyncMemory:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Sync{self._stack!r}"
+
+    # -- MemoryInterface ------------------------------------------------------------------
+    store_message = _blocking(MemoryStack.store_message)
+    store_messages = _blocking(MemoryStack.store_messages)
+    retrieve_messages = _blocking(MemoryStack.retrieve_messages)
+    search_messages = _blocking(MemoryStack.search_messages)
+    clear_history = _blocking(MemoryStack.clear_history)
+    store_memory = _blocking(MemoryStack.store_memory)
+    retrieve_memories = _blocking(MemoryStack.retrieve_memories)
+    delete_memory = _blocking(MemoryStack.delete_memory)
+    create_session = _blocking(MemoryStack.create_session)
+    get_session = _blocking(MemoryStack.get_session)
+    end_session = _blocking(MemoryStack.end_session)
+    get_context = _blocking(MemoryStack.get_context)
+    get_statistics = _blocking(MemoryStack.get_statistics)
+    # -- the façade's other doors ---------------------------------------------------------
+    get_memory = _blocking(MemoryStack.get_memory)
+    retrieve_context = _blocking(MemoryStack.retrieve_context)
+    search_memories = _blocking(MemoryStack.search_memories)
+    clear_conversation = _blocking(MemoryStack.clear_conversation)
+    forget_user = _blocking(MemoryStack.forget_user)
+    search = _blocking(MemoryStack.search)
+    scan = _blocking(MemoryStack.scan)
+    flush = _blocking(MemoryStack.flush)
+    health = _blocking(MemoryStack.health)
+
+
+SYNC_METHODS: tuple[str, ...] = tuple(
+    name for name, value in vars(SyncMemory).items() if isinstance(value, _Blocking)
+)
+"""Every blocking method (plus ``close``); a test checks none of the façade's is missing."""
