@@ -35,9 +35,13 @@ class MessageRecord:
     id: str = field(init=False, compare=False)
     _json: str | None = field(default=None, init=False, compare=False, repr=False)
     _size: int = field(default=0, init=False, compare=False, repr=False)
+    sort_key: float = field(default=0.0, init=False, compare=False, repr=False)
+    """Chronological position (seconds since the epoch; naive timestamps taken as UTC),
+    computed once: windows keep their messages ordered by it."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "id", str(self.message.id))
+        object.__setattr__(self, "sort_key", timestamp_key(self.message.timestamp))
 
     def json(self) -> str:
         """The message's JSON, serialized once however many tiers and journals need it."""
@@ -57,11 +61,6 @@ class MessageRecord:
             size = 2 * len(text) + 700
             object.__setattr__(self, "_size", size)
         return size
-
-    @property
-    def sort_key(self) -> float:
-        """Chronological position; naive timestamps are taken as UTC."""
-        return timestamp_key(self.message.timestamp)
 
 
 def model_json(model: BaseModel) -> str:

@@ -42,8 +42,9 @@ def merge_into(window: Window, rec: MessageRecord, size: int) -> Window | None:
             if old.sort_key != rec.sort_key:
                 return None
             return Window((*held[:i], rec, *held[i + 1 :]), window.complete)
-    keys = [m.sort_key for m in held]
-    at = bisect.bisect_right(keys, rec.sort_key)
+    if not held or rec.sort_key >= held[-1].sort_key:  # the usual case: the newest message
+        return Window((*held, rec), window.complete).trimmed(size)
+    at = bisect.bisect_right([m.sort_key for m in held], rec.sort_key)
     if at == 0 and held and not window.complete:
         return window  # older than everything held: not among the newest
     return Window((*held[:at], rec, *held[at:]), window.complete).trimmed(size)
