@@ -9,6 +9,7 @@ from bruno_memory.core.errors import (
     BrunoMemoryError,
     CapabilityMissing,
     CircuitOpen,
+    Closed,
     CorruptRecord,
     InvalidInput,
     MissingDependency,
@@ -17,8 +18,20 @@ from bruno_memory.core.errors import (
     TierUnavailable,
     UnknownKind,
 )
+from bruno_memory.core.queries import Page, Scored
 from bruno_memory.stack.facade import MemoryStack
+from bruno_memory.stack.fusion import Fusion
 from bruno_memory.sync import SyncMemory
+
+_LAZY = {"ContextBuilder": "bruno_memory.managers.context"}  # imports bruno-llm: on use
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'bruno_memory' has no attribute {name!r}")
 
 __all__ = [
     "Backpressure",
@@ -26,11 +39,16 @@ __all__ = [
     "BrunoMemoryError",
     "CapabilityMissing",
     "CircuitOpen",
+    "Closed",
+    "ContextBuilder",
     "CorruptRecord",
+    "Fusion",
     "InvalidInput",
     "MemoryStack",
     "MissingDependency",
     "NotFound",
+    "Page",
+    "Scored",
     "StackConfig",
     "SyncMemory",
     "TierError",
