@@ -51,10 +51,12 @@ def _tags_any(tags: list[str]) -> tuple[str, list[Any]]:
 DIALECT = _sql.Dialect(
     fts_source="{t}_fts JOIN {t} m ON m.seq = {t}_fts.rowid",
     fts_match="{t}_fts MATCH ?",
-    fts_score="-bm25({t}_fts)",
-    join_terms=lambda words: " OR ".join(f'"{w}"' for w in words),
+    fts_score="-bm25({t}_fts, 1.0, 0.0)",  # the owner column weighs nothing: same ranking
+    # terms match the content column only; the owner column is for the scope
+    join_terms=lambda words: "content : (" + " OR ".join(f'"{w}"' for w in words) + ")",
     tags_any=_tags_any,
     no_limit=-1,
+    fts_scope=lambda terms, user_id: f'owner : "{_sql.owner_token(user_id)}" AND {terms}',
 )
 
 

@@ -94,4 +94,38 @@ V3 = [  # purge tombstones keep a keyed hash of the user id, never the id (_sql.
       for t, check in _sql.MOVED_CHECKS.items()),
 ]
 
-MIGRATIONS: list[list[str]] = [V1, V2, V3]
+
+def _owned_fts(t: str) -> list[str]:
+    """A contentless FTS5 index of ``t.content`` with its owner (``_sql.OWNER_TOKEN``) as a
+    second column, so a user-scoped ``MATCH`` reads only that user's postings; kept in step
+    by triggers, also when a claim sets the owner."""
+    owner = _sql.OWNER_TOKEN.format(x="new.user_id")
+    old_owner = _sql.OWNER_TOKEN.format(x="old.user_id")
+    delete = (
+        f"INSERT INTO {t}_fts({t}_fts, rowid, content, owner) "
+        f"VALUES ('delete', old.seq, old.content, {old_owner});"
+    )
+    insert = f"INSERT INTO {t}_fts(rowid, content, owner) VALUES (new.seq, new.content, {owner});"
+    return [
+        f"CREATE VIRTUAL TABLE {t}_fts USING fts5(content, owner, content='', "
+        "tokenize='porter unicode61 remove_diacritics 2')",
+        f"CREATE TRIGGER {t}_ai AFTER INSERT ON {t} BEGIN {insert} END",
+        f"CREATE TRIGGER {t}_ad AFTER DELETE ON {t} BEGIN {delete} END",
+        f"CREATE TRIGGER {t}_au AFTER UPDATE OF content, user_id ON {t} "
+        f"BEGIN {delete} {insert} END",
+    ]
+
+
+V4 = [  # full-text search scoped in the index: the owner is a column of the FTS5 table
+    *(s for t in ("messages", "memories") for s in (
+        f"DROP TRIGGER {t}_ai",
+        f"DROP TRIGGER {t}_ad",
+        f"DROP TRIGGER {t}_au",
+        f"DROP TABLE {t}_fts",
+        *_owned_fts(t),
+        f"INSERT INTO {t}_fts(rowid, content, owner) "
+        f"SELECT seq, content, {_sql.OWNER_TOKEN.format(x='user_id')} FROM {t} ORDER BY seq",
+    )),
+]
+
+MIGRATIONS: list[list[str]] = [V1, V2, V3, V4]

@@ -166,6 +166,16 @@ def memory_filters(
     return " AND ".join(clauses), params
 
 
+OWNER_TOKEN = "'u' || lower(hex({x}))"
+"""SQL: the token an FTS index stores for the owner ``{x}`` (NULL for none): the hex of its
+UTF-8 bytes, one tokenizer token whatever the id holds (see ``owner_token``)."""
+
+
+def owner_token(user_id: str) -> str:
+    """``OWNER_TOKEN`` computed here: safe to quote in a ``MATCH`` phrase (``[0-9a-f]``)."""
+    return "u" + user_id.encode("utf-8", "surrogatepass").hex()
+
+
 DEFAULT_MEMORY_ORDER = "m.importance DESC, m.updated DESC, m.id"
 
 
@@ -184,6 +194,16 @@ class Dialect:
     join_terms: Callable[[list[str]], str]
     tags_any: Callable[[list[str]], tuple[str, list[Any]]]
     no_limit: Any  # the LIMIT parameter meaning "every row"
+    fts_scope: Callable[[str, str], str] | None = None
+    """(joined terms, user id) -> the match parameter restricted to that user's rows in the
+    index itself, if the engine's index holds the owner; the ``user_id`` filter stays."""
+
+    def fts_terms(self, words: list[str], user_id: str | None) -> str:
+        """The match parameter for ``words``, scoped to ``user_id`` when the index can be."""
+        joined = self.join_terms(words)
+        if user_id is None or self.fts_scope is None:
+            return joined
+        return self.fts_scope(joined, user_id)
 
     def fts(self, table: str) -> tuple[str, str, str]:
         """(FROM, match predicate, score) for ``table``."""
@@ -197,7 +217,7 @@ def search_messages(
 ) -> tuple[str, list[Any]]:
     """Ranked full-text search of messages matching any of ``words``, optionally scoped."""
     source, match, score = d.fts("messages")
-    where, params = [match], [d.join_terms(words)]
+    where, params = [match], [d.fts_terms(words, user_id)]
     for column, value in (("m.user_id", user_id), ("m.conversation_id", conversation_id)):
         if value is not None:
             where.append(f"{column} = ?")
@@ -220,7 +240,7 @@ def query_memories(
             f"SELECT m.payload, {score} AS score FROM {source} "
             f"WHERE {match} AND {where} ORDER BY score DESC LIMIT ?"
         )
-        params = [d.join_terms(words), *params]
+        params = [d.fts_terms(words, q.user_id), *params]
     else:
         sql = (
             f"SELECT m.payload, 1.0 FROM memories m WHERE {where} "
