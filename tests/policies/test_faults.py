@@ -102,6 +102,31 @@ async def test_sigkill_mid_run_loses_no_acknowledged_write(
             await drop_schema(request.getfixturevalue("postgres_dsn"), namespace)
 
 
+@pytest.mark.redis
+@pytest.mark.postgres
+async def test_a_killed_writers_acknowledged_writes_are_read_at_once_after_a_restart(
+    namespace: str, request: pytest.FixtureRequest, redis_server: RedisServer
+) -> None:
+    """A writer with a Redis journal is SIGKILLed; a process opened right after, well within
+    the dead writer's 30 s lease, reads every acknowledged message on its first read: the
+    writer's vanished connection says it is dead, no lease has to expire."""
+    journal = {"kind": "redis", "url": redis_server.url, "lease": "30s"}
+    cfg = {"namespace": namespace, "tiers": [{
+        "name": "durable", **postgres(request, namespace), "write": "write-behind",
+        "journal": journal,
+        "write_behind": {"interval": "1h", "batch_size": BATCH, "max_pending": 20_000}}]}
+    try:
+        acked = await run_and_kill(cfg)
+        restarted = await Worker(cfg).start()
+        try:
+            found = await restarted.call(cmd="window", conversation="c", limit=None)
+            assert acked <= set(found["ids"])
+        finally:
+            await restarted.stop()
+    finally:
+        await drop_schema(request.getfixturevalue("postgres_dsn"), namespace)
+
+
 async def run_and_kill(cfg: dict[str, Any]) -> set[str]:
     """Start a writer of ``STORED`` messages, SIGKILL it mid-run; the ids it acknowledged."""
     writer = await Worker(cfg).start()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import re
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -137,7 +138,11 @@ class RedisJournal:
         return connect(  # reads are bounded by deadline(), not a socket timeout
             cfg.url or "redis://", cluster=cfg.cluster, nodes=cfg.nodes,
             socket_connect_timeout=cfg.timeout, retry=Retry(NoBackoff(), 0),
-            client_name=f"bruno-memory.journal.{self.tier}", **extra)
+            client_name=self._client_name(self.owner), **extra)
+
+    def _client_name(self, owner: str) -> str:
+        """The connection name that says a writer is alive while its process is."""
+        return _NAME.sub("_", f"bruno-memory.journal.{self.tier}.{owner}")
 
     def _linked(self) -> OneConnection | Routed:
         if self._link is None:
@@ -297,12 +302,28 @@ class RedisJournal:
             if not others:
                 return []
             alive = await self._client.mget([self._alive_key(_text(c)) for c in others])
+        connected = await self._connected()
         out: list[Item] = []
         for name, beat in zip(others, alive, strict=True):
-            if beat is None:
+            gone = connected is not None and self._client_name(_text(name)) not in connected
+            if beat is None or gone:
                 out += await self._claim_from(_text(name))
         out.sort(key=lambda item: tuple(int(p) for p in str(item[0]).split("-")))
         return out
+
+    async def _connected(self) -> set[str] | None:
+        """The names of the connections Redis holds now (single node only), or ``None``.
+
+        A writer killed on a live host loses its connections at once, so its entries are
+        claimed without waiting for its lease; a host that vanished leaves its connections
+        open on the server, and then its lease decides. On a cluster the journal's node is
+        not the only one a writer talks to: the lease decides there.
+        """
+        if self.cfg.is_cluster:
+            return None
+        async with self._errors("reclaim"):
+            clients = await self._client.client_list()
+        return {_text(c.get("name", "")) for c in clients}
 
     async def _claim_from(self, dead: str) -> list[Item]:
         out: list[Item] = []
@@ -323,6 +344,9 @@ class RedisJournal:
             log.warning("journal entries of a dead writer replayed", tier=self.tier,
                         dead=dead, entries=len(out))
         return out
+
+
+_NAME = re.compile(r"[^A-Za-z0-9._:-]")  # CLIENT SETNAME refuses spaces and newlines
 
 
 def _pack(conn: Any, command: tuple[Any, ...]) -> bytes:
