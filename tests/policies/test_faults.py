@@ -454,6 +454,33 @@ async def test_a_write_behind_flush_reaches_other_processes_caches_without_redis
         await b.stop()
 
 
+async def test_a_dead_writers_replayed_writes_reach_every_processs_cache(
+    tmp_path: Path, namespace: str, redis_server: RedisServer
+) -> None:
+    """Process B caches a conversation's window; writer A is SIGKILLed with acknowledged
+    messages only in its journal; C opens, replays and flushes them: B serves them within
+    max_lag of that flush (C's settle drops B's window through invalidation)."""
+    cfg = {"namespace": namespace, "tiers": [
+        {"name": "local", "kind": "lru",
+         "invalidation": {"url": redis_server.url, "max_lag": f"{MAX_LAG}s"}},
+        {"name": "durable", "kind": "sqlite", "path": str(tmp_path / "d.db"),
+         "write": "write-behind", "write_behind": {"interval": "1h", "max_pending": 20_000},
+         "journal": {"kind": "file", "path": str(tmp_path / "journal")}}]}
+    b = await Worker(cfg).start()
+    try:
+        assert (await b.call(cmd="window", conversation="c", limit=None))["ids"] == []
+        acked = await run_and_kill(cfg)
+        c = await Worker(cfg).start()  # takes over the dead writer's journal entries
+        try:
+            await c.call(cmd="flush")
+        finally:
+            await c.stop()
+        await asyncio.sleep(MAX_LAG)
+        assert acked <= set((await b.call(cmd="window", conversation="c", limit=None))["ids"])
+    finally:
+        await b.stop()
+
+
 async def _stored(worker: Worker, conversation: str, i: int) -> None:
     """Have ``worker`` store message ``i`` and read its answers up to ``done``."""
     await worker.send(cmd="store", conversation=conversation, start=i, count=1)

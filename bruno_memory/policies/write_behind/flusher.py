@@ -48,6 +48,7 @@ class Flusher:
         self._unacked: list[Any] = []
         self.dead: deque[DeadLetter] = deque(maxlen=1000)
         self.on_applied: Callable[[list[WriteOp]], Awaitable[None]] | None = None
+        self.unsettled: list[WriteOp] = []  # applied before anyone listened (``on_applied``)
 
     def kick(self) -> None:
         """Something changed that may make a batch due."""
@@ -167,7 +168,9 @@ class Flusher:
         self.log.remove(entries)
         self.stats.flushed(len(entries), now - started, [now - e.since for e in entries])
         await self.ack([i for e in entries for i in e.ids])
-        if self.on_applied is not None:
+        if self.on_applied is None:  # no stack listens yet (a replay at open): keep them
+            self.unsettled += [e.op for e in entries]
+        else:
             try:
                 await self.on_applied([e.op for e in entries])
             except BrunoMemoryError as exc:  # caches settle by TTL then

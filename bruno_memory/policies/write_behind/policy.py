@@ -112,6 +112,17 @@ class WriteBehind(PolicyTier):
         """Call ``callback(ops)`` after each batch reached the tier (the stack settles
         shared caches that other processes may have filled from the tier meanwhile)."""
         self._flusher.on_applied = callback
+        early, self._flusher.unsettled = self._flusher.unsettled, []
+        if early:  # replayed entries that landed before the stack was built settle now
+            self._tasks.append(asyncio.create_task(self._settle_early(callback, early)))
+
+    async def _settle_early(
+        self, callback: Callable[[list[WriteOp]], Awaitable[None]], ops: list[WriteOp]
+    ) -> None:
+        try:
+            await callback(ops)
+        except BrunoMemoryError as exc:
+            log.warning("caches not settled after the replay", tier=self.name, error=str(exc))
 
     async def flush(self) -> None:
         """Wait until every write queued before this call is applied."""
