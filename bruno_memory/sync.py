@@ -187,6 +187,12 @@ class SyncMemory:
     scan = _blocking(MemoryStack.scan)
     flush = _blocking(MemoryStack.flush)
     health = _blocking(MemoryStack.health)
+    search_phrase = _blocking(MemoryStack.search_phrase)
+    messages_between = _blocking(MemoryStack.messages_between)
+    memories_between = _blocking(MemoryStack.memories_between)
+    list_sessions = _blocking(MemoryStack.list_sessions)
+    list_conversations = _blocking(MemoryStack.list_conversations)
+    page_messages = _blocking(MemoryStack.page_messages)
 
 
 SYNC_METHODS: tuple[str, ...] = tuple(

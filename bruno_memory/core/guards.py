@@ -20,6 +20,7 @@ from bruno_core.models.memory import MemoryEntry, MemoryMetadata, MemoryQuery, M
 from bruno_core.models.message import Message, MessageRole, MessageType
 
 from bruno_memory.core.errors import InvalidInput
+from bruno_memory.core.records import timestamp_key
 
 T = TypeVar("T")
 
@@ -207,6 +208,31 @@ def memory_query(q: Any, name: str = "query") -> None:
         raise InvalidInput(f"{name}.limit must be an integer from 1 to 1000, got {_show(n)}")
     if type(f.get("include_expired")) is not bool:
         raise InvalidInput(f"{name}.include_expired must be a bool")
+
+
+def between(start: Any, end: Any) -> tuple[float, float]:
+    """Two datetimes (naive ones read as UTC, as stored), ``start`` not after ``end``, as
+    epoch seconds."""
+    for value, name in ((start, "start"), (end, "end")):
+        if not isinstance(value, datetime):
+            raise InvalidInput(f"{name} must be a datetime, got {_show(value)}")
+    lo, hi = timestamp_key(start), timestamp_key(end)
+    if lo > hi:
+        raise InvalidInput(
+            f"start ({start.isoformat()}) is after end ({end.isoformat()}): the range is "
+            "[start, end); swap them"
+        )
+    return lo, hi
+
+
+def phrase(value: Any) -> str:
+    """An exact-phrase query: text holding at least one word."""
+    query(value)
+    if not any(ch.isalnum() for ch in value):
+        raise InvalidInput(
+            f"phrase must hold at least one word (letters or digits), got {_show(value)}"
+        )
+    return str(value)
 
 
 def text(value: Any, name: str, *, empty: bool = False) -> str:

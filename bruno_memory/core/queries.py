@@ -16,6 +16,7 @@ from bruno_core.models.context import SessionContext
 from bruno_core.models.memory import MemoryEntry, MemoryQuery
 
 from bruno_memory.core.capabilities import Capability
+from bruno_memory.core.cursors import MessagePosition, SessionPosition
 from bruno_memory.core.ops import Key, Namespace, Value
 from bruno_memory.core.records import MessageRecord
 
@@ -68,10 +69,12 @@ class Neighbour:
 
 @dataclass(frozen=True, slots=True)
 class Page(Generic[T]):
-    """One page of a scan; ``next`` is the cursor of the following page (``None``: done)."""
+    """One page of a scan; ``next`` is the cursor of the following page (``None``: done);
+    ``prev``, where a page has one, the cursor to page back the other way from it."""
 
     items: list[T]
     next: str | None
+    prev: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +227,107 @@ class Count(Query[int]):
         return pending.touches(self.kind)
 
 
+@dataclass(frozen=True, slots=True)
+class MessagesBetween(Query[list[MessageRecord]]):
+    """Messages with ``start <= ts < end`` (epoch seconds) of a user and/or a conversation,
+    oldest first (``(ts, seq)`` order), at most ``limit``."""
+
+    start: float
+    end: float
+    user_id: str | None
+    conversation_id: str | None
+    limit: int
+    needs: ClassVar[Capability] = Capability.DURABLE
+
+    def degraded(self) -> list[MessageRecord]:
+        return []
+
+    def waits_for(self, pending: Pending) -> bool:
+        return pending.messages_in_scope(self.user_id) > 0
+
+
+MemoryTime = Literal["created", "updated"]
+
+
+@dataclass(frozen=True, slots=True)
+class MemoriesBetween(Query[list[MemoryEntry]]):
+    """A user's memories whose ``by`` instant (``created`` or ``updated``) is in
+    ``[start, end)``, only ``conversation_id``'s when given, oldest first."""
+
+    user_id: str
+    start: float
+    end: float
+    limit: int
+    conversation_id: str | None = None
+    by: MemoryTime = "created"
+    needs: ClassVar[Capability] = Capability.DURABLE
+
+    def degraded(self) -> list[MemoryEntry]:
+        return []
+
+    def waits_for(self, pending: Pending) -> bool:
+        return pending.touches("memory")
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPhrase(Query[list[Scored[MessageRecord]]]):
+    """Messages holding ``phrase`` verbatim (case-insensitive), ranked by full-text
+    relevance, optionally scoped."""
+
+    phrase: str
+    user_id: str | None
+    limit: int
+    conversation_id: str | None = None
+    needs: ClassVar[Capability] = Capability.TEXT_SEARCH
+
+    def degraded(self) -> list[Scored[MessageRecord]]:
+        return []
+
+    def waits_for(self, pending: Pending) -> bool:
+        return pending.messages_in_scope(self.user_id) > 0
+
+
+@dataclass(frozen=True, slots=True)
+class ListSessions(Query[Page[SessionContext]]):
+    """A user's sessions, newest first (by start, then id), a page of ``limit`` at a time
+    from just after ``before``; ``conversations``: only each conversation's latest session
+    (one item per conversation). ``next`` is the following page's cursor."""
+
+    user_id: str
+    before: SessionPosition | None = None
+    limit: int = 20
+    conversations: bool = False
+    needs: ClassVar[Capability] = Capability.DURABLE
+
+    def degraded(self) -> Page[SessionContext]:
+        return Page([], None)
+
+    def waits_for(self, pending: Pending) -> bool:
+        return pending.touches("session")
+
+
+@dataclass(frozen=True, slots=True)
+class MessagePage(Query[Page[MessageRecord]]):
+    """``limit`` messages of a conversation next to a position, oldest first.
+
+    Backwards (``forward`` false): the ones just before ``cursor`` (the newest ones when it
+    is ``None``); forwards: the ones just after it (from the first when ``None``). ``next``
+    continues in the same direction (``None``: no more), ``prev`` goes back the other way.
+    """
+
+    conversation_id: str
+    cursor: MessagePosition | None = None
+    forward: bool = False
+    limit: int = 50
+    needs: ClassVar[Capability] = Capability.DURABLE
+
+    def degraded(self) -> Page[MessageRecord]:
+        return Page([], None)
+
+    def waits_for(self, pending: Pending) -> bool:
+        return pending.messages_in_scope(None) > 0
+
+
 # -- the semantic tiers' reads ------------------------------------------------------------
 
 
@@ -261,6 +365,11 @@ QUERIES: tuple[type[Query[Any]], ...] = (
     Statistics,
     Scan,
     Count,
+    MessagesBetween,
+    MemoriesBetween,
+    SearchPhrase,
+    ListSessions,
+    MessagePage,
     SearchVector,
     Similarities,
 )

@@ -10,7 +10,7 @@ from typing import Any
 from bruno_core.models.context import SessionContext, UserContext
 from bruno_core.models.memory import MemoryEntry
 
-from bruno_memory.core import codec
+from bruno_memory.core import codec, cursors
 from bruno_memory.core.capabilities import Capability
 from bruno_memory.core.errors import TierUnavailable
 from bruno_memory.core.ops import (
@@ -29,12 +29,17 @@ from bruno_memory.core.ops import (
 from bruno_memory.core.queries import (
     Count,
     LatestSession,
+    ListSessions,
+    MemoriesBetween,
+    MessagePage,
+    MessagesBetween,
     Neighbour,
     Neighbours,
     Page,
     QueryMemories,
     Scan,
     Scored,
+    SearchPhrase,
     SearchText,
     Statistics,
 )
@@ -327,3 +332,56 @@ class DurableReads:
     async def _count(self, q: Count) -> int:
         rows = await self._fetch(*_sql.count(q.kind, q.user_id), "count")
         return int(rows[0][0])
+
+    @answers(MessagesBetween)
+    async def _messages_between(self, q: MessagesBetween) -> list[MessageRecord]:
+        if q.limit <= 0 or q.start >= q.end:
+            return []
+        sql = _sql.messages_between(q.start, q.end, q.user_id, q.conversation_id, q.limit)
+        rows = await self._fetch(*sql, "messages_between")
+        with self._errors("messages_between"):
+            return [codec.message_from_row(p, c, u) for c, u, p in rows]
+
+    @answers(MemoriesBetween)
+    async def _memories_between(self, q: MemoriesBetween) -> list[MemoryEntry]:
+        if q.limit <= 0 or q.start >= q.end:
+            return []
+        sql = _sql.memories_between(q.user_id, q.start, q.end, q.by, q.conversation_id, q.limit)
+        rows = await self._fetch(*sql, "memories_between")
+        with self._errors("memories_between"):
+            return [codec.from_payload("memory", p) for (p,) in rows]
+
+    @answers(SearchPhrase)
+    async def _search_phrase(self, q: SearchPhrase) -> list[Scored[MessageRecord]]:
+        if not terms(q.phrase, keep_stopwords=True) or q.limit <= 0:
+            return []
+        sql = _sql.search_phrase(self.dialect, q.phrase, q.user_id, q.conversation_id, q.limit)
+        rows = await self._fetch(*sql, "search_phrase")
+        with self._errors("search_phrase"):
+            return [Scored(codec.message_from_row(p, c, u), s) for c, u, p, s in rows]
+
+    @answers(ListSessions)
+    async def _list_sessions(self, q: ListSessions) -> Page[SessionContext]:
+        if q.limit <= 0:
+            return Page([], None)
+        sql = _sql.list_sessions(q.user_id, q.before, q.limit, q.conversations)
+        rows = await self._fetch(*sql, "list_sessions")
+        with self._errors("list_sessions"):
+            items = [codec.from_payload("session", p) for _, _, p in rows[: q.limit]]
+        last = rows[q.limit - 1] if len(rows) > q.limit else None
+        return Page(items, None if last is None else cursors.encode(float(last[0]), last[1]))
+
+    @answers(MessagePage)
+    async def _message_page(self, q: MessagePage) -> Page[MessageRecord]:
+        if q.limit <= 0:
+            return Page([], None)
+        sql = _sql.message_page(q.conversation_id, q.cursor, q.forward, q.limit)
+        rows = await self._fetch(*sql, "message_page")
+        page = rows[: q.limit]  # nearest first
+        with self._errors("message_page"):
+            items = [codec.message_from_row(p, c, u) for _, _, c, u, p in page]
+        far = cursors.encode(float(page[-1][0]), int(page[-1][1])) if page else None
+        near = cursors.encode(float(page[0][0]), int(page[0][1])) if page else None
+        if not q.forward:
+            items.reverse()
+        return Page(items, far if len(rows) > q.limit else None, near)

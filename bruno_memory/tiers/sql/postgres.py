@@ -155,6 +155,8 @@ def dialect(search_config: str) -> _sql.Dialect:
         join_terms=lambda words: " | ".join(f"'{w}'" for w in words),  # \w+ words: no quotes
         tags_any=_tags_any,
         no_limit=None,
+        phrase_source=f"{{t}} m CROSS JOIN phraseto_tsquery('{search_config}', ?) AS q",
+        contains="strpos(lower({col}), lower(?)) > 0",
     )
 
 

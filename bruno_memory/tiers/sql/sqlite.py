@@ -56,6 +56,7 @@ DIALECT = _sql.Dialect(
     join_terms=lambda words: "content : (" + " OR ".join(f'"{w}"' for w in words) + ")",
     tags_any=_tags_any,
     no_limit=-1,
+    join_phrase=lambda phrase: 'content : "' + phrase.replace('"', '""') + '"',  # FTS5 phrase
     fts_scope=lambda terms, user_id: f'owner : "{_sql.owner_token(user_id)}" AND {terms}',
 )
 

@@ -205,6 +205,14 @@ class Dialect:
             return joined
         return self.fts_scope(joined, user_id)
 
+    phrase_source: str = ""
+    """The FROM clause of a phrase search (``{t}``, alias ``m``, taking the phrase parameter
+    where ``fts_source`` takes the terms); empty: ``fts_source``."""
+    join_phrase: Callable[[str], str] = str
+    """A phrase -> the match parameter of ``phrase_source`` / ``fts_match``."""
+    contains: str = "instr(lower({col}), lower(?)) > 0"
+    """SQL true when ``{col}`` holds the parameter, case-insensitively."""
+
     def fts(self, table: str) -> tuple[str, str, str]:
         """(FROM, match predicate, score) for ``table``."""
         return tuple(  # type: ignore[return-value]
@@ -363,6 +371,101 @@ def count(kind: str, user_id: str | None) -> tuple[str, list[Any]]:
     if user_id is None:
         return f"SELECT COUNT(*) FROM {table}", []
     return f"SELECT COUNT(*) FROM {table} WHERE user_id = ?", [user_id]
+
+
+def messages_between(
+    start: float, end: float, user_id: str | None, conversation_id: str | None, limit: int
+) -> tuple[str, list[Any]]:
+    """Messages with ``start <= ts < end`` of a user and/or conversation, in ``(ts, seq)``
+    order; rows as ``WINDOW``'s."""
+    where, params = ["ts >= ?", "ts < ?"], list[Any]([start, end])
+    for column, value in (("user_id", user_id), ("conversation_id", conversation_id)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    sql = (
+        "SELECT conversation_id, user_id, payload FROM messages "
+        f"WHERE {' AND '.join(where)} ORDER BY ts, seq LIMIT ?"
+    )
+    return sql, [*params, limit]
+
+
+_MEMORY_TIMES = {"created": "created", "updated": "updated"}
+
+
+def memories_between(
+    user_id: str, start: float, end: float, by: str, conversation_id: str | None, limit: int
+) -> tuple[str, list[Any]]:
+    """A user's memories whose ``by`` column is in ``[start, end)``, oldest first; rows:
+    (payload,)."""
+    col = _MEMORY_TIMES[by]
+    where, params = ["user_id = ?", f"{col} >= ?", f"{col} < ?"], list[Any]([user_id, start, end])
+    if conversation_id is not None:
+        where.append("conversation_id = ?")
+        params.append(conversation_id)
+    sql = f"SELECT payload FROM memories WHERE {' AND '.join(where)} ORDER BY {col}, id LIMIT ?"
+    return sql, [*params, limit]
+
+
+def search_phrase(
+    d: Dialect, phrase: str, user_id: str | None, conversation_id: str | None, limit: int
+) -> tuple[str, list[Any]]:
+    """Messages holding ``phrase`` (the engine's phrase match narrows, a case-insensitive
+    substring test of the content decides), ranked; rows as ``search_messages``'."""
+    source, match, score = d.fts("messages")
+    if d.phrase_source:
+        source = d.phrase_source.replace("{t}", "messages")
+    where = [match, d.contains.replace("{col}", "m.content")]
+    params: list[Any] = [d.join_phrase(phrase), phrase]
+    for column, value in (("m.user_id", user_id), ("m.conversation_id", conversation_id)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    sql = (
+        f"SELECT m.conversation_id, m.user_id, m.payload, {score} AS score FROM {source} "
+        f"WHERE {' AND '.join(where)} ORDER BY score DESC, m.ts DESC LIMIT ?"
+    )
+    return sql, [*params, limit]
+
+
+def list_sessions(
+    user_id: str, before: tuple[float, str] | None, limit: int, conversations: bool
+) -> tuple[str, list[Any]]:
+    """A page of a user's sessions, newest first (``limit`` + 1 rows: the extra one says
+    a next page exists); ``conversations``: only the latest session of each conversation.
+    Rows: (started, session_id, payload)."""
+    where, params = ["s.user_id = ?"], list[Any]([user_id])
+    if before is not None:
+        where.append("(s.started < ? OR (s.started = ? AND s.session_id < ?))")
+        params += [before[0], before[0], before[1]]
+    if conversations:
+        where.append(
+            "NOT EXISTS (SELECT 1 FROM sessions l WHERE l.conversation_id = s.conversation_id "
+            "AND (l.started > s.started OR (l.started = s.started "
+            "AND l.session_id > s.session_id)))"
+        )
+    sql = (
+        f"SELECT s.started, s.session_id, s.payload FROM sessions s WHERE {' AND '.join(where)} "
+        "ORDER BY s.started DESC, s.session_id DESC LIMIT ?"
+    )
+    return sql, [*params, limit + 1]
+
+
+def message_page(
+    conversation_id: str, cursor: tuple[float, int] | None, forward: bool, limit: int
+) -> tuple[str, list[Any]]:
+    """``limit`` + 1 messages of a conversation just before (or after, ``forward``) a
+    position, nearest first. Rows: (ts, seq, conversation_id, user_id, payload)."""
+    where, params = ["conversation_id = ?"], list[Any]([conversation_id])
+    cmp, order = (">", "ASC") if forward else ("<", "DESC")
+    if cursor is not None:
+        where.append(f"(ts {cmp} ? OR (ts = ? AND seq {cmp} ?))")
+        params += [cursor[0], cursor[0], cursor[1]]
+    sql = (
+        "SELECT ts, seq, conversation_id, user_id, payload FROM messages "
+        f"WHERE {' AND '.join(where)} ORDER BY ts {order}, seq {order} LIMIT ?"
+    )
+    return sql, [*params, limit + 1]
 
 
 MESSAGES_BY_ID_CHUNK = 500
