@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -51,6 +52,7 @@ from bruno_memory.core.queries import (
 from bruno_memory.core.records import MessageRecord, fresh, message_out, message_record
 from bruno_memory.stack import fusion, hybrid
 from bruno_memory.stack.engine import Engine
+from bruno_memory.stack.results import QueryCache
 from bruno_memory.tiers.base import Tier
 
 V = TypeVar("V")
@@ -71,6 +73,9 @@ class MemoryStack(MemoryInterface):
         composer: builds ``get_context``'s messages instead of the last
             ``context_messages`` (the token-budgeted builder of a YAML ``context:``).
         clock: wall-clock seconds, for memory expiry.
+        query_cache: keeps results of user-scoped searches, memory queries and statistics
+            until a write of that user through this stack (``stack.results.QueryCache``;
+            other processes' writes are bounded by its ``ttl`` only).
     """
 
     def __init__(
@@ -81,6 +86,7 @@ class MemoryStack(MemoryInterface):
         context_messages: int = 20,
         composer: Composer | None = None,
         clock: Callable[[], float] = time.time,
+        query_cache: QueryCache | None = None,
     ) -> None:
         if tiers is None and opener is None:
             raise TypeError("MemoryStack needs tiers or an opener; use build_memory()")
@@ -96,6 +102,7 @@ class MemoryStack(MemoryInterface):
         # forget_user (then a claim): this process forgets its own; see _owner
         self._opening = asyncio.Lock()
         self._closed = False
+        self.query_cache = query_cache
 
     def __repr__(self) -> str:
         return f"MemoryStack([{', '.join(map(repr, self.tiers))}])"
@@ -156,7 +163,31 @@ class MemoryStack(MemoryInterface):
         return await (await self._ready()).health()
 
     async def _write(self, ops: list[WriteOp], touched: Sequence[object]) -> None:
-        await (await self._ready()).write(ops, touched)
+        try:
+            await (await self._ready()).write(ops, touched)
+        finally:
+            if self.query_cache is not None:  # after the write: a read racing it is dropped
+                for user in _users_of(ops, self._owners):
+                    self.query_cache.bump(user)
+
+    async def _cached(
+        self,
+        user_id: str | None,
+        key: Hashable,
+        read: Callable[[], Awaitable[V]],
+        copy: Callable[[V], V],
+    ) -> V:
+        """``read()``, or its result kept for ``user_id`` in the query cache."""
+        cache = self.query_cache
+        if cache is None or user_id is None:
+            return await read()
+        found, held = cache.get(user_id, key)
+        if found:
+            return copy(held)
+        stamp = cache.stamp(user_id)
+        value = await read()
+        cache.put(user_id, key, stamp, copy(value))
+        return value
 
     async def _get(self, key: Key) -> Any:
         return await (await self._ready()).get(key)
@@ -187,11 +218,16 @@ class MemoryStack(MemoryInterface):
             guards.identifier(user_id, "user_id")
         if conversation_id is not None:
             guards.conversation_id(conversation_id)
-        found = await hybrid.search_messages(
-            await self._ready(), query, user_id, limit,
-            conversation_id=conversation_id, mode=mode, fusion=fusion,
-        )
-        return [Scored(message_out(h.item), h.score) for h in found]
+
+        async def read() -> list[Scored[Message]]:
+            found = await hybrid.search_messages(
+                await self._ready(), query, user_id, limit,
+                conversation_id=conversation_id, mode=mode, fusion=fusion,
+            )
+            return [Scored(message_out(h.item), h.score) for h in found]
+
+        key = ("search", query, conversation_id, limit, mode, fusion)
+        return await self._cached(user_id, key, read, _copy_hits)
 
     async def scan(
         self,
@@ -227,10 +263,15 @@ class MemoryStack(MemoryInterface):
         guards.phrase(phrase)
         guards.limit(limit)
         self._scope(user_id, conversation_id)
-        found = await (await self._ready()).ask(
-            SearchPhrase(phrase, user_id, limit, conversation_id)
-        )
-        return [Scored(message_out(h.item), h.score) for h in found]
+
+        async def read() -> list[Scored[Message]]:
+            found = await (await self._ready()).ask(
+                SearchPhrase(phrase, user_id, limit, conversation_id)
+            )
+            return [Scored(message_out(h.item), h.score) for h in found]
+
+        key = ("phrase", phrase, conversation_id, limit)
+        return await self._cached(user_id, key, read, _copy_hits)
 
     async def messages_between(
         self,
@@ -499,8 +540,13 @@ class MemoryStack(MemoryInterface):
     async def retrieve_memories(self, query: MemoryQuery) -> list[MemoryEntry]:
         """Memories matching every field of ``query``; ranked by ``query_text`` when given."""
         guards.memory_query(query)
-        hits = await hybrid.query_memories(await self._ready(), query, self._clock())
-        return [h.item for h in hits]
+
+        async def read() -> list[MemoryEntry]:
+            hits = await hybrid.query_memories(await self._ready(), query, self._clock())
+            return [h.item for h in hits]
+
+        key = ("memories", query.model_dump_json())
+        return await self._cached(query.user_id, key, read, lambda es: [fresh(e) for e in es])
 
     async def delete_memory(self, memory_id: str) -> None:
         """Delete a memory from every tier; deleting an unknown id does nothing."""
@@ -620,7 +666,11 @@ class MemoryStack(MemoryInterface):
     async def get_statistics(self, user_id: str) -> dict[str, Any]:
         """Counts of the user's messages, conversations, sessions and memories."""
         guards.identifier(user_id, "user_id")
-        return await (await self._ready()).ask(Statistics(user_id))
+
+        async def read() -> dict[str, Any]:
+            return await (await self._ready()).ask(Statistics(user_id))
+
+        return await self._cached(user_id, ("statistics",), read, copy.deepcopy)
 
     # -- extensions bruno-core's registry and ContextManager call -------------------------
 
@@ -667,6 +717,33 @@ async def _moved() -> AsyncIterator[None]:
             "an id in this write is already used by another conversation's message or "
             "another user's memory: an upsert never moves a record; give it a new id"
         ) from exc
+
+
+def _copy_hits(hits: list[Scored[Message]]) -> list[Scored[Message]]:
+    return [Scored(fresh(h.item), h.score) for h in hits]
+
+
+def _users_of(ops: Sequence[WriteOp], owners: Mapping[str, str]) -> set[str | None]:
+    """The users whose query results ``ops`` may change (``None``: a user not known here,
+    e.g. the owner of a deleted memory: every user's)."""
+    users: set[str | None] = set()
+    for op in ops:
+        if isinstance(op, Put):
+            value = op.value
+            if isinstance(value, MessageRecord):
+                if value.user_id is not None:
+                    users.add(value.user_id)
+            elif isinstance(value, (SessionContext, UserContext, MemoryEntry)):
+                users.add(value.user_id)
+            else:
+                users.add(None)
+        elif isinstance(op, (ClaimConversation, PurgeUser)):
+            users.add(op.user_id)
+        elif isinstance(op, ClearHistory):
+            users.add(owners.get(op.conversation_id))
+        else:
+            users.add(None)
+    return users
 
 
 def _metadata_user(message: Message) -> str | None:
