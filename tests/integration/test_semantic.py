@@ -19,6 +19,7 @@ from bruno_core.models.message import Message, MessageRole
 from bruno_memory import build_memory
 from bruno_memory.config.loader import load_config
 from bruno_memory.config.models import EmbeddingConfig
+from bruno_memory.core.errors import InvalidInput
 from bruno_memory.core.queries import Neighbours, SearchText, SearchVector, VectorFilter
 from bruno_memory.providers.embedding import create_embedding
 from bruno_memory.reindex import reindex
@@ -193,9 +194,9 @@ async def test_the_reply_after_a_matching_message_is_found_by_its_position(
 async def test_neighbours_of_another_users_message_are_never_returned(
     semantic_stack: Any,
 ) -> None:
-    """Messages of two users interleaved in one conversation: each user's search expands its
-    hits to their neighbours, and never returns the other user's."""
-    session = await semantic_stack.create_session("ana")
+    """Two users' turns cannot share a conversation (one owner each: a batch naming two users
+    is refused), so each user's search, expanded to neighbours, returns only theirs."""
+    ana, bo = await semantic_stack.create_session("ana"), await semantic_stack.create_session("bo")
 
     def said(user: str, text: str) -> Message:
         return Message(role=MessageRole.USER, content=text, metadata={"user_id": user})
@@ -206,11 +207,15 @@ async def test_neighbours_of_another_users_message_are_never_returned(
         said("ana", "The dentist said to bring the x-rays"),
         said("bo", "My bicycle needs a new chain"),
     ]
-    await semantic_stack.store_messages(turns, session.conversation_id)
+    with pytest.raises(InvalidInput):
+        await semantic_stack.store_messages(turns, ana.conversation_id)
+    for user, session in (("ana", ana), ("bo", bo)):
+        mine = [t for t in turns if t.metadata["user_id"] == user]
+        await semantic_stack.store_messages(mine, session.conversation_id)
     await semantic_stack.flush()
     durable = semantic_stack.tiers[1]
     near = await durable.query(Neighbours((str(turns[0].id),), 0, 1))
-    assert [n.record.user_id for n in near] == ["bo"]  # the expansion does meet bo's message
+    assert [n.record.user_id for n in near] == ["ana"]  # the expansion stays in her turns
     for user, query in (("ana", "dentist appointment"), ("bo", "bicycle chain")):
         found = await semantic_stack.search_messages(query, user_id=user, limit=10)
         assert found and {m.metadata["user_id"] for m in found} == {user}
