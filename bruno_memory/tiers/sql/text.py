@@ -436,13 +436,12 @@ def list_sessions(
     Rows: (started, session_id, payload)."""
     where, params = ["s.user_id = ?"], list[Any]([user_id])
     if before is not None:
-        where.append("(s.started < ? OR (s.started = ? AND s.session_id < ?))")
-        params += [before[0], before[0], before[1]]
+        where.append("(s.started, s.session_id) < (?, ?)")  # row values: an index range
+        params += [before[0], before[1]]
     if conversations:
         where.append(
             "NOT EXISTS (SELECT 1 FROM sessions l WHERE l.conversation_id = s.conversation_id "
-            "AND (l.started > s.started OR (l.started = s.started "
-            "AND l.session_id > s.session_id)))"
+            "AND (l.started, l.session_id) > (s.started, s.session_id))"
         )
     sql = (
         f"SELECT s.started, s.session_id, s.payload FROM sessions s WHERE {' AND '.join(where)} "
@@ -459,8 +458,8 @@ def message_page(
     where, params = ["conversation_id = ?"], list[Any]([conversation_id])
     cmp, order = (">", "ASC") if forward else ("<", "DESC")
     if cursor is not None:
-        where.append(f"(ts {cmp} ? OR (ts = ? AND seq {cmp} ?))")
-        params += [cursor[0], cursor[0], cursor[1]]
+        where.append(f"(ts, seq) {cmp} (?, ?)")  # row values: a range of the index
+        params += [cursor[0], cursor[1]]
     sql = (
         "SELECT ts, seq, conversation_id, user_id, payload FROM messages "
         f"WHERE {' AND '.join(where)} ORDER BY ts {order}, seq {order} LIMIT ?"
