@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import Literal, Protocol
 from uuid import UUID
 
 from bruno_core.models import MemoryEntry, MemoryQuery, Message, MessageRole
@@ -21,9 +21,31 @@ from bruno_memory.managers.context.budget import Ledger, Shares, split
 from bruno_memory.managers.context.packing import Candidate, pack_ranked, pack_suffix
 from bruno_memory.managers.context.result import BuiltContext, ContextItem
 from bruno_memory.managers.context.scoring import memory_score, search_score
+from bruno_memory.managers.context.source import ContextSource
+from bruno_memory.managers.context.summary import SummaryProvider
+from bruno_memory.managers.context.tokens import MessageCosts
 
-if TYPE_CHECKING:
-    from bruno_memory.managers.context.builder import ContextBuilder
+Strategy = Literal["adaptive", "fixed", "recent"]
+Scope = Literal["conversation", "user"]
+
+
+class Settings(Protocol):
+    """What one build reads of its ``ContextBuilder`` (which satisfies it)."""
+
+    memory: ContextSource
+    costs: MessageCosts
+    system_prompt: str | None
+    pinned: list[Message]
+    summaries: SummaryProvider
+    min_recent: int
+    shares: Shares
+    strategy: Strategy
+    scope: Scope
+    density: float
+    search_limit: int | None
+    memory_limit: int
+    clock: Callable[[], datetime]
+
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +74,7 @@ class _Picked:
 class Build:
     """The state of one build."""
 
-    def __init__(self, b: ContextBuilder, user_id: str, conversation_id: str, budget: int):
+    def __init__(self, b: Settings, user_id: str, conversation_id: str, budget: int):
         self.b = b
         self.user_id = user_id
         self.conversation_id = conversation_id

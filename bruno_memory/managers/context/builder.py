@@ -33,14 +33,14 @@ import logging
 import weakref
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from bruno_core.models import Message
 from bruno_llm.base.token_counter import TokenCounter
 
 from bruno_memory.core import guards
 from bruno_memory.core.errors import InvalidInput
-from bruno_memory.managers.context.assembly import Build
+from bruno_memory.managers.context.assembly import Build, Scope, Strategy
 from bruno_memory.managers.context.budget import Shares
 from bruno_memory.managers.context.result import BuiltContext
 from bruno_memory.managers.context.source import ContextSource
@@ -53,10 +53,6 @@ if TYPE_CHECKING:
 __all__ = ["ContextBuilder", "Scope", "Strategy", "budgeted_context"]
 
 log = logging.getLogger(__name__)
-
-Strategy = Literal["adaptive", "fixed", "recent"]
-Scope = Literal["conversation", "user"]
-
 
 
 _COSTS: weakref.WeakKeyDictionary[TokenCounter, MessageCosts] = weakref.WeakKeyDictionary()
