@@ -1,0 +1,232 @@
+"""The façade's doors beyond ``MemoryInterface``: scoped, tunable search, phrase search,
+time ranges, a paged scan, session listing and message paging. Managers, benchmarks and
+the CLI use these instead of anything private."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from bruno_core.models.context import SessionContext
+from bruno_core.models.memory import MemoryEntry
+from bruno_core.models.message import Message
+
+from bruno_memory.core import cursors, guards
+from bruno_memory.core.errors import InvalidInput
+from bruno_memory.core.queries import (
+    ListSessions,
+    MemoriesBetween,
+    MemoryTime,
+    MessagePage,
+    MessagesBetween,
+    Page,
+    Scan,
+    ScanKind,
+    Scored,
+    SearchPhrase,
+)
+from bruno_memory.core.records import fresh, message_out
+from bruno_memory.stack import fusion, hybrid
+from bruno_memory.stack.plumbing import Plumbing
+
+
+class Doors(Plumbing):
+    """Reads beyond ``MemoryInterface`` (mixed into ``MemoryStack``)."""
+
+    async def search(
+        self,
+        query: str,
+        *,
+        user_id: str | None = None,
+        conversation_id: str | None = None,
+        limit: int = 10,
+        mode: hybrid.Mode = "hybrid",
+        fusion: fusion.Fusion = fusion.DEFAULT,
+    ) -> list[Scored[Message]]:
+        """Messages ranked by relevance to ``query``, best first, with their scores.
+
+        Args:
+            user_id: only this user's messages; conversation_id: only this conversation's.
+            mode: ``hybrid`` (full text and vectors, when a semantic tier exists),
+                ``text`` or ``vector``.
+            fusion: how the lists are fused (``stack.fusion.Fusion``).
+        """
+        guards.query(query)
+        guards.limit(limit)
+        if user_id is not None:
+            guards.identifier(user_id, "user_id")
+        if conversation_id is not None:
+            guards.conversation_id(conversation_id)
+
+        async def read() -> list[Scored[Message]]:
+            found = await hybrid.search_messages(
+                await self._ready(),
+                query,
+                user_id,
+                limit,
+                conversation_id=conversation_id,
+                mode=mode,
+                fusion=fusion,
+            )
+            return [Scored(message_out(h.item), h.score) for h in found]
+
+        key = ("search", query, conversation_id, limit, mode, fusion)
+        return await self._cached(user_id, key, read, _copy_hits)
+
+    async def scan(
+        self,
+        kind: ScanKind,
+        *,
+        user_id: str | None = None,
+        after: str | None = None,
+        limit: int = 500,
+    ) -> Page[Any]:
+        """One page of every stored record of ``kind`` (``message``: ``MessageRecord``s with
+        their conversation and owner; ``session``, ``user``, ``memory``: the bruno-core
+        models), in key order, as the authoritative tier holds them (queued writes first
+        land). Pass the page's ``next`` as ``after`` for the following page."""
+        guards.choice(kind, "kind", ("message", "session", "user", "memory"))
+        guards.limit(limit)
+        if user_id is not None:
+            guards.identifier(user_id, "user_id")
+        if after is not None:
+            guards.identifier(after, "after")
+        return await (await self._ready()).ask(Scan(kind, user_id, after, limit))
+
+    async def search_phrase(
+        self,
+        phrase: str,
+        *,
+        user_id: str | None = None,
+        conversation_id: str | None = None,
+        limit: int = 10,
+    ) -> list[Scored[Message]]:
+        """Messages holding ``phrase`` verbatim (case-insensitive: ASCII letters only on
+        SQLite), ranked by full-text relevance, best first; only ``user_id``'s /
+        ``conversation_id``'s when given."""
+        guards.phrase(phrase)
+        guards.limit(limit)
+        self._scope(user_id, conversation_id)
+
+        async def read() -> list[Scored[Message]]:
+            found = await (await self._ready()).ask(
+                SearchPhrase(phrase, user_id, limit, conversation_id)
+            )
+            return [Scored(message_out(h.item), h.score) for h in found]
+
+        key = ("phrase", phrase, conversation_id, limit)
+        return await self._cached(user_id, key, read, _copy_hits)
+
+    async def messages_between(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        user_id: str | None = None,
+        conversation_id: str | None = None,
+        limit: int = 100,
+    ) -> list[Message]:
+        """The messages of a user and/or a conversation timestamped in ``[start, end)``
+        (naive datetimes are UTC), oldest first, at most ``limit``; at least one of
+        ``user_id`` and ``conversation_id`` is required."""
+        lo, hi = guards.between(start, end)
+        guards.limit(limit)
+        self._scope(user_id, conversation_id, required=True)
+        records = await (await self._ready()).ask(
+            MessagesBetween(lo, hi, user_id, conversation_id, limit)
+        )
+        return [message_out(r) for r in records]
+
+    async def memories_between(
+        self,
+        user_id: str,
+        start: datetime,
+        end: datetime,
+        *,
+        conversation_id: str | None = None,
+        by: MemoryTime = "created",
+        limit: int = 100,
+    ) -> list[MemoryEntry]:
+        """A user's memories whose ``by`` instant (``created_at`` or ``updated_at``) is in
+        ``[start, end)``, oldest first, expired ones included; only those of
+        ``conversation_id`` when given."""
+        guards.identifier(user_id, "user_id")
+        lo, hi = guards.between(start, end)
+        guards.choice(by, "by", ("created", "updated"))
+        guards.limit(limit, maximum=1000)
+        self._scope(None, conversation_id)
+        found = await (await self._ready()).ask(
+            MemoriesBetween(user_id, lo, hi, limit, conversation_id, by)
+        )
+        return [fresh(e) for e in found]
+
+    async def list_sessions(
+        self, user_id: str, *, before: str | None = None, limit: int = 20
+    ) -> Page[SessionContext]:
+        """A page of the user's sessions, newest first; pass the page's ``next`` as
+        ``before`` for the following (older) page."""
+        return await self._list(user_id, before, limit, conversations=False)
+
+    async def list_conversations(
+        self, user_id: str, *, before: str | None = None, limit: int = 20
+    ) -> Page[SessionContext]:
+        """A page of the user's conversations, most recently started or resumed first: one
+        item per conversation, its latest session (``.conversation_id``); pass ``next`` as
+        ``before`` for the following page."""
+        return await self._list(user_id, before, limit, conversations=True)
+
+    async def _list(
+        self, user_id: str, before: str | None, limit: int, *, conversations: bool
+    ) -> Page[SessionContext]:
+        guards.identifier(user_id, "user_id")
+        guards.limit(limit, maximum=1000)
+        position = None if before is None else cursors.session_position(before, "before")
+        return await (await self._ready()).ask(
+            ListSessions(user_id, position, limit, conversations)
+        )
+
+    async def page_messages(
+        self,
+        conversation_id: str,
+        *,
+        before: str | None = None,
+        after: str | None = None,
+        limit: int = 50,
+    ) -> Page[Message]:
+        """One screen of a conversation, oldest first within the page.
+
+        No cursor: the newest ``limit`` messages. ``before=cursor``: the ones just older
+        (a chat UI scrolling up); ``after=cursor``: the ones just newer (``after=START``,
+        ``bruno_memory.core.cursors.START``: from the first message). The page's ``next``
+        continues the same way (``None``: nothing more), ``prev`` turns back.
+        """
+        guards.conversation_id(conversation_id)
+        guards.limit(limit, maximum=1000)
+        if before is not None and after is not None:
+            raise InvalidInput("pass before or after, not both: a page goes one way")
+        forward = after is not None
+        position = None
+        if before is not None:
+            position = cursors.message_position(before, "before")
+        elif after is not None and after != cursors.START:
+            position = cursors.message_position(after, "after")
+        page = await (await self._ready()).ask(
+            MessagePage(conversation_id, position, forward, limit)
+        )
+        return Page([message_out(r) for r in page.items], page.next, page.prev)
+
+    @staticmethod
+    def _scope(user_id: str | None, conversation_id: str | None, *, required: bool = False) -> None:
+        if user_id is not None:
+            guards.identifier(user_id, "user_id")
+        if conversation_id is not None:
+            guards.conversation_id(conversation_id)
+        if required and user_id is None and conversation_id is None:
+            raise InvalidInput(
+                "pass user_id or conversation_id (or both): a range query never reads "
+                "every user's messages"
+            )
+
+
+def _copy_hits(hits: list[Scored[Message]]) -> list[Scored[Message]]:
+    return [Scored(fresh(h.item), h.score) for h in hits]

@@ -1,0 +1,173 @@
+"""The façade's plumbing: opening on first use, closing for good, writes through the
+engine (the query cache told), reads through it, and the query cache's read-through."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from bruno_core.models.context import SessionContext, UserContext
+from bruno_core.models.memory import MemoryEntry
+from bruno_core.models.message import Message
+from cachetools import LRUCache
+
+from bruno_memory.core import errors
+from bruno_memory.core.ops import (
+    ClaimConversation,
+    ClearHistory,
+    Key,
+    PurgeUser,
+    Put,
+    WriteOp,
+)
+from bruno_memory.core.records import MessageRecord
+from bruno_memory.stack.engine import Engine
+from bruno_memory.stack.results import QueryCache
+from bruno_memory.tiers.base import Tier
+
+V = TypeVar("V")
+S = TypeVar("S", bound="Plumbing")
+Composer = Callable[[Any, str, str], Awaitable[list[Message]]]
+"""Builds ``get_context``'s messages: (memory, user id, conversation id) -> messages."""
+Opener = Callable[[], Awaitable[tuple[Engine, int, "Composer | None"]]]
+
+
+class Plumbing:
+    """What every part of the façade stands on (``MemoryStack`` documents the arguments)."""
+
+    def __init__(
+        self,
+        tiers: Sequence[Tier] | Engine | None = None,
+        *,
+        opener: Opener | None = None,
+        context_messages: int = 20,
+        composer: Composer | None = None,
+        clock: Callable[[], float] = time.time,
+        query_cache: QueryCache | None = None,
+    ) -> None:
+        if tiers is None and opener is None:
+            raise TypeError("MemoryStack needs tiers or an opener; use build_memory()")
+        self._engine: Engine | None = (
+            tiers if isinstance(tiers, Engine) else Engine(tiers) if tiers else None
+        )
+        self._opener = opener
+        self._context_messages = context_messages
+        self._composer = composer
+        self._clock = clock
+        self._claiming = asyncio.Lock()  # a conversation's first owner is fixed once
+        self._owners: LRUCache[str, str] = LRUCache(100_000)  # owners never change but by
+        # forget_user (then a claim): this process forgets its own; see _owner
+        self._opening = asyncio.Lock()
+        self._closed = False
+        self.query_cache = query_cache
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}([{', '.join(map(repr, self.tiers))}])"
+
+    async def _ready(self) -> Engine:
+        if self._closed:
+            raise errors.Closed(
+                "this memory stack is closed: every call is refused; build a new one "
+                "(build_memory) to go on"
+            )
+        if self._engine is None:
+            async with self._opening:
+                if self._engine is None:
+                    assert self._opener is not None
+                    opened = await self._opener()
+                    self._engine, self._context_messages, self._composer = opened
+        return self._engine
+
+    @property
+    def tiers(self) -> tuple[Tier, ...]:
+        """The tiers, fastest first (empty until opened)."""
+        return self._engine.tiers if self._engine else ()
+
+    async def open(self: S) -> S:
+        """Open the tiers now rather than on first use; raises ``Closed`` once closed."""
+        await self._ready()
+        return self
+
+    async def flush(self) -> None:
+        """Wait until every queued write has reached its tier."""
+        if self._closed:
+            await self._ready()  # raises Closed
+        if self._engine is not None:
+            await self._engine.flush()
+
+    async def close(self) -> None:
+        """Drain queued writes, then release every tier. Closing is final: every later
+        call raises ``Closed`` (``async with`` on a closed stack too); closing again does
+        nothing."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._engine is not None:
+            await self._engine.aclose()
+
+    aclose = close
+
+    async def __aenter__(self: S) -> S:
+        return await self.open()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def health(self) -> dict[str, dict[str, Any]]:
+        """Per tier: up or down, ping latency, hits and misses, policy metrics."""
+        return await (await self._ready()).health()
+
+    async def _write(self, ops: list[WriteOp], touched: Sequence[object]) -> None:
+        try:
+            await (await self._ready()).write(ops, touched)
+        finally:
+            if self.query_cache is not None:  # after the write: a read racing it is dropped
+                for user in _users_of(ops, self._owners):
+                    self.query_cache.bump(user)
+
+    async def _cached(
+        self,
+        user_id: str | None,
+        key: Hashable,
+        read: Callable[[], Awaitable[V]],
+        copy: Callable[[V], V],
+    ) -> V:
+        """``read()``, or its result kept for ``user_id`` in the query cache."""
+        cache = self.query_cache
+        if cache is None or user_id is None:
+            return await read()
+        found, held = cache.get(user_id, key)
+        if found:
+            return copy(held)
+        stamp = cache.stamp(user_id)
+        value = await read()
+        cache.put(user_id, key, stamp, copy(value))
+        return value
+
+    async def _get(self, key: Key) -> Any:
+        return await (await self._ready()).get(key)
+
+
+def _users_of(ops: Sequence[WriteOp], owners: Mapping[str, str]) -> set[str | None]:
+    """The users whose query results ``ops`` may change (``None``: a user not known here,
+    e.g. the owner of a deleted memory: every user's)."""
+    users: set[str | None] = set()
+    for op in ops:
+        if isinstance(op, Put):
+            value = op.value
+            if isinstance(value, MessageRecord):
+                if value.user_id is not None:
+                    users.add(value.user_id)
+            elif isinstance(value, (SessionContext, UserContext, MemoryEntry)):
+                users.add(value.user_id)
+            else:
+                users.add(None)
+        elif isinstance(op, (ClaimConversation, PurgeUser)):
+            users.add(op.user_id)
+        elif isinstance(op, ClearHistory):
+            users.add(owners.get(op.conversation_id))
+        else:
+            users.add(None)
+    return users
