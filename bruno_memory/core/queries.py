@@ -115,14 +115,11 @@ class VectorFilter:
 # -- the authoritative tier's reads -------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class SearchText(Query[list[Scored[MessageRecord]]]):
-    """Messages ranked by full-text relevance to ``text``, optionally scoped."""
+class MessageSearch(Query[list[Scored[MessageRecord]]]):
+    """A ranked full-text search of messages, optionally scoped to a user."""
 
-    text: str
+    __slots__ = ()
     user_id: str | None
-    limit: int
-    conversation_id: str | None = None
     needs: ClassVar[Capability] = Capability.TEXT_SEARCH
 
     def degraded(self) -> list[Scored[MessageRecord]]:
@@ -130,6 +127,16 @@ class SearchText(Query[list[Scored[MessageRecord]]]):
 
     def waits_for(self, pending: Pending) -> bool:
         return pending.messages_in_scope(self.user_id) > 0  # ranking is the engine's
+
+
+@dataclass(frozen=True, slots=True)
+class SearchText(MessageSearch):
+    """Messages ranked by full-text relevance to ``text``, optionally scoped."""
+
+    text: str
+    user_id: str | None
+    limit: int
+    conversation_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,7 +277,7 @@ class MemoriesBetween(Query[list[MemoryEntry]]):
 
 
 @dataclass(frozen=True, slots=True)
-class SearchPhrase(Query[list[Scored[MessageRecord]]]):
+class SearchPhrase(MessageSearch):
     """Messages holding ``phrase`` verbatim (case-insensitive), ranked by full-text
     relevance, optionally scoped."""
 
@@ -278,13 +285,6 @@ class SearchPhrase(Query[list[Scored[MessageRecord]]]):
     user_id: str | None
     limit: int
     conversation_id: str | None = None
-    needs: ClassVar[Capability] = Capability.TEXT_SEARCH
-
-    def degraded(self) -> list[Scored[MessageRecord]]:
-        return []
-
-    def waits_for(self, pending: Pending) -> bool:
-        return pending.messages_in_scope(self.user_id) > 0
 
 
 @dataclass(frozen=True, slots=True)

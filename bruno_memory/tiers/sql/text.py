@@ -226,15 +226,7 @@ def search_messages(
     """Ranked full-text search of messages matching any of ``words``, optionally scoped."""
     source, match, score = d.fts("messages")
     where, params = [match], [d.fts_terms(words, user_id)]
-    for column, value in (("m.user_id", user_id), ("m.conversation_id", conversation_id)):
-        if value is not None:
-            where.append(f"{column} = ?")
-            params.append(value)
-    sql = (
-        f"SELECT m.conversation_id, m.user_id, m.payload, {score} AS score FROM {source} "
-        f"WHERE {' AND '.join(where)} ORDER BY score DESC LIMIT ?"
-    )
-    return sql, [*params, limit]
+    return _ranked_messages(source, score, where, params, user_id, conversation_id, limit)
 
 
 def query_memories(
@@ -417,13 +409,24 @@ def search_phrase(
         source = d.phrase_source.replace("{t}", "messages")
     where = [match, d.contains.replace("{col}", "m.content")]
     params: list[Any] = [d.join_phrase(phrase), phrase]
+    return _ranked_messages(source, score, where, params, user_id, conversation_id, limit,
+                            then="m.ts DESC")
+
+
+def _ranked_messages(
+    source: str, score: str, where: list[str], params: list[Any], user_id: str | None,
+    conversation_id: str | None, limit: int, then: str = "",
+) -> tuple[str, list[Any]]:
+    """A full-text search of messages (alias ``m``), scoped to a user and a conversation
+    when given, best ``score`` first (ties by ``then``)."""
     for column, value in (("m.user_id", user_id), ("m.conversation_id", conversation_id)):
         if value is not None:
             where.append(f"{column} = ?")
             params.append(value)
+    order = f"score DESC, {then}" if then else "score DESC"
     sql = (
         f"SELECT m.conversation_id, m.user_id, m.payload, {score} AS score FROM {source} "
-        f"WHERE {' AND '.join(where)} ORDER BY score DESC, m.ts DESC LIMIT ?"
+        f"WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?"
     )
     return sql, [*params, limit]
 
