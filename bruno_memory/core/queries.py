@@ -235,6 +235,20 @@ class Count(Query[int]):
 
 
 @dataclass(frozen=True, slots=True)
+class Watermark(Query[int]):
+    """The highest write version the store holds (records and tombstones; 0: none): what
+    an export saw, so a later export can tell what came after."""
+
+    needs: ClassVar[Capability] = Capability.SCAN
+
+    def degraded(self) -> int:
+        return 0
+
+    def waits_for(self, pending: Pending) -> bool:
+        return len(pending) > 0
+
+
+@dataclass(frozen=True, slots=True)
 class MessagesBetween(Query[list[MessageRecord]]):
     """Messages with ``start <= ts < end`` (epoch seconds) of a user and/or a conversation,
     oldest first (``(ts, seq)`` order), at most ``limit``."""
@@ -365,6 +379,7 @@ QUERIES: tuple[type[Query[Any]], ...] = (
     Statistics,
     Scan,
     Count,
+    Watermark,
     MessagesBetween,
     MemoriesBetween,
     SearchPhrase,

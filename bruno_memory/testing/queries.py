@@ -25,6 +25,7 @@ from bruno_memory.core.queries import (
     Similarities,
     Statistics,
     VectorFilter,
+    Watermark,
 )
 
 EXAMPLES: dict[type[Query[Any]], Query[Any]] = {
@@ -35,6 +36,7 @@ EXAMPLES: dict[type[Query[Any]], Query[Any]] = {
     Statistics: Statistics("u1"),
     Scan: Scan("memory", "u1", None, 10),
     Count: Count("message", "u1"),
+    Watermark: Watermark(),
     MessagesBetween: MessagesBetween(0.0, 2e9, "u1", None, 10),
     MemoriesBetween: MemoriesBetween("u1", 0.0, 2e9, 10),
     SearchPhrase: SearchPhrase("black coffee", "u1", 5),

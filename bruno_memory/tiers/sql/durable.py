@@ -42,6 +42,7 @@ from bruno_memory.core.queries import (
     SearchPhrase,
     SearchText,
     Statistics,
+    Watermark,
 )
 from bruno_memory.core.records import MessageRecord
 from bruno_memory.core.text import terms
@@ -332,6 +333,11 @@ class DurableReads:
     async def _count(self, q: Count) -> int:
         rows = await self._fetch(*_sql.count(q.kind, q.user_id), "count")
         return int(rows[0][0])
+
+    @answers(Watermark)
+    async def _watermark(self, q: Watermark) -> int:
+        rows = await self._fetch(_sql.WATERMARK, (), "watermark")
+        return int(rows[0][0] or 0)
 
     @answers(MessagesBetween)
     async def _messages_between(self, q: MessagesBetween) -> list[MessageRecord]:

@@ -365,6 +365,14 @@ def count(kind: str, user_id: str | None) -> tuple[str, list[Any]]:
     return f"SELECT COUNT(*) FROM {table} WHERE user_id = ?", [user_id]
 
 
+WATERMARK = (
+    "SELECT MAX(v) FROM (SELECT MAX(version) AS v FROM messages UNION ALL "
+    "SELECT MAX(version) FROM sessions UNION ALL SELECT MAX(version) FROM users UNION ALL "
+    "SELECT MAX(version) FROM memories UNION ALL SELECT MAX(version) FROM tombstones) AS w"
+)
+"""The highest version held, records and tombstones (``queries.Watermark``)."""
+
+
 def messages_between(
     start: float, end: float, user_id: str | None, conversation_id: str | None, limit: int
 ) -> tuple[str, list[Any]]:

@@ -1,0 +1,142 @@
+"""Anonymized exports: ids pseudonymized consistently with a keyed hash, personal data in
+text redacted by a pluggable redactor.
+
+The same key gives the same pseudonyms in every export, so anonymized exports of one store
+still join (a user's messages, sessions and memories keep one pseudonymous id; a message's
+``parent_id`` still names its parent). Without the key, a pseudonym cannot be reversed or
+confirmed by hashing guesses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import uuid
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from bruno_memory.core.errors import InvalidInput
+
+
+class Redactor(Protocol):
+    """Turns a text into the same text without personal data."""
+
+    def __call__(self, text: str) -> str: ...
+
+
+class RegexRedactor:
+    """Replaces every match of each pattern by its label: by default e-mail addresses,
+    URLs, IPv4 and IPv6 addresses and phone numbers (``[email]``, ``[url]``, ``[ip]``,
+    ``[phone]``). Names and addresses in free text need a smarter redactor (an NER model):
+    pass one as ``Anonymizer(redactor=...)``."""
+
+    DEFAULT: Sequence[tuple[str, str]] = (
+        ("email", r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"),
+        ("url", r"\b(?:https?://|www\.)[^\s<>\"']*[^\s<>\"'.,;:!?)]"),
+        ("ip", r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b"),
+        ("ip", r"\b(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}\b"),
+        (
+            "ip",
+            r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){1,6}:(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4})*)?(?![\w:])",
+        ),
+        ("phone", r"(?<![\w+])\+?\d[\d\s().-]{6,}\d(?!\w)"),
+    )
+
+    def __init__(self, patterns: Sequence[tuple[str, str]] = DEFAULT) -> None:
+        self._patterns = [(f"[{label}]", re.compile(p)) for label, p in patterns]
+
+    def __call__(self, text: str) -> str:
+        for label, pattern in self._patterns:
+            text = pattern.sub(label, text)
+        return text
+
+
+def new_key() -> str:
+    """A fresh 256-bit pseudonymization key, as hex."""
+    return secrets.token_hex(32)
+
+
+class Anonymizer:
+    """Rewrites export lines: ids pseudonymized with HMAC-SHA256 under ``key``, text
+    (contents, metadata strings, a user's name) redacted by ``redactor``.
+
+    Args:
+        key: the secret (any non-empty string; ``new_key()`` makes one). Keep it to export
+            again with the same pseudonyms; drop it to make them unlinkable to the store.
+        redactor: text -> text without personal data (default ``RegexRedactor()``).
+    """
+
+    def __init__(self, key: str, redactor: Redactor | None = None) -> None:
+        if not key:
+            raise InvalidInput("an anonymization key must be a non-empty string")
+        self._key = key.encode()
+        self._redact: Redactor = redactor or RegexRedactor()
+
+    def pseudonym(self, value: str) -> str:
+        """A stable pseudonym of an id: 32 hex digits."""
+        return hmac.new(self._key, value.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def pseudo_uuid(self, value: str) -> str:
+        """A stable pseudonym of a UUID, itself a UUID (version 4 bits set)."""
+        digest = hmac.new(self._key, value.encode(), hashlib.sha256).digest()
+        return str(uuid.UUID(bytes=digest[:16], version=4))
+
+    def line(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """An export line, anonymized (the header passes unchanged)."""
+        kind, body = obj.get("kind"), obj.get("record")
+        if not isinstance(body, dict):
+            return obj
+        p, u = self.pseudonym, self.pseudo_uuid
+        if kind == "message":
+            obj["conversation_id"] = p(obj["conversation_id"])
+            if obj.get("owner") is not None:
+                obj["owner"] = p(obj["owner"])
+            body["id"] = u(body["id"])
+            if body.get("parent_id"):
+                body["parent_id"] = u(body["parent_id"])
+            if body.get("conversation_id"):
+                body["conversation_id"] = p(body["conversation_id"])
+            body["metadata"] = self._metadata(body.get("metadata") or {})
+            body["content"] = self._redact(body["content"])
+        elif kind == "session":
+            body["session_id"] = p(body["session_id"])
+            body["user_id"] = p(body["user_id"])
+            body["conversation_id"] = p(body["conversation_id"])
+            body["metadata"] = self._metadata(body.get("metadata") or {})
+            body["state"] = self._json(body.get("state") or {})
+        elif kind == "user":
+            body["user_id"] = p(body["user_id"])
+            if body.get("name"):
+                body["name"] = "[name]"
+            for name in ("preferences", "profile", "metadata"):
+                body[name] = self._json(body.get(name) or {})
+        elif kind == "memory":
+            body["id"] = u(body["id"])
+            body["user_id"] = p(body["user_id"])
+            if body.get("conversation_id"):
+                body["conversation_id"] = p(body["conversation_id"])
+            body["content"] = self._redact(body["content"])
+            md = body.get("metadata") or {}
+            md["related_memories"] = [u(r) for r in md.get("related_memories") or []]
+            md["custom_fields"] = self._json(md.get("custom_fields") or {})
+            if md.get("source"):
+                md["source"] = self._redact(md["source"])
+        return obj
+
+    def _metadata(self, md: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = self._json(md)
+        if isinstance(md.get("user_id"), str) and md["user_id"]:
+            out["user_id"] = self.pseudonym(md["user_id"])
+        return out
+
+    def _json(self, value: Any) -> Any:
+        """Every string in a JSON value redacted (keys kept: they are a schema, not data)."""
+        if isinstance(value, str):
+            return self._redact(value)
+        if isinstance(value, dict):
+            return {k: self._json(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._json(v) for v in value]
+        return value

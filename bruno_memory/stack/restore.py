@@ -1,0 +1,176 @@
+"""Writing records back as they were (an import, a copy between stacks): the façade's
+``restore`` door, with the same ownership rules as every other write, and ``watermark``,
+the highest version the store holds."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from bruno_core.models.context import SessionContext, UserContext
+from bruno_core.models.memory import MemoryEntry
+
+from bruno_memory.core import guards
+from bruno_memory.core.codec import encode, key_of
+from bruno_memory.core.errors import InvalidInput
+from bruno_memory.core.ops import Key, Put, Value, WriteOp
+from bruno_memory.core.queries import Watermark
+from bruno_memory.core.records import MessageRecord, fresh, message_record, timestamp_key
+from bruno_memory.stack.owners import Owners, refused_moves
+
+Conflict = Literal["skip", "newer", "overwrite"]
+CONFLICTS: tuple[Conflict, ...] = ("skip", "newer", "overwrite")
+
+
+@dataclass(frozen=True, slots=True)
+class Restored:
+    """What a ``restore`` did: records written, records already held as they are, and
+    records held differently that ``on_conflict`` kept."""
+
+    written: int = 0
+    unchanged: int = 0
+    kept: int = 0
+
+
+class Restore(Owners):
+    """Records written as they are (mixed into ``MemoryStack``)."""
+
+    async def restore(
+        self, records: Sequence[Value], *, on_conflict: Conflict = "skip"
+    ) -> Restored:
+        """Write ``records`` (``MessageRecord``s with their conversation and owner,
+        ``SessionContext``, ``UserContext``, ``MemoryEntry``) with their ids, timestamps and
+        owners unchanged, in one batch (at most 10,000).
+
+        A record the store holds identically is left alone, so restoring twice changes
+        nothing. One held differently is kept (``skip``), replaced when the incoming one is
+        newer (``newer``: a message's timestamp, a session's last activity, a user's last
+        activity, a memory's ``updated_at``) or replaced (``overwrite``). A record whose id
+        belongs to another conversation or owner, or a session or message naming another
+        owner than its conversation's, is refused (``InvalidInput``) and nothing of the
+        batch is written.
+        """
+        guards.choice(on_conflict, "on_conflict", CONFLICTS)
+        if len(records) > guards.MAX_BATCH:
+            raise InvalidInput(
+                f"restore takes at most {guards.MAX_BATCH} records at once, got {len(records)}"
+            )
+        for record in records:
+            _check(record)
+        keys = [key_of(r) for r in records]
+        held = await (await self._ready()).authoritative(keys)
+        owners: dict[str, str] = {}
+        ops: list[WriteOp] = []
+        touched: list[object] = []
+        unchanged = kept = 0
+        for key, record in zip(keys, records, strict=True):
+            await self._check_owner(record, owners)
+            old = held.get(key)
+            if isinstance(old, (MessageRecord, SessionContext, UserContext, MemoryEntry)):
+                if encode(old) == encode(record):
+                    unchanged += 1
+                    continue
+                _check_move(key, old, record)
+                if on_conflict == "skip" or (
+                    on_conflict == "newer" and _instant(record) <= _instant(old)
+                ):
+                    kept += 1
+                    continue
+            ops.append(Put(key, _copy(record)))
+            touched.append(key)
+            if isinstance(record, MessageRecord):
+                touched.append(("window", record.conversation_id))
+            elif isinstance(record, SessionContext):
+                touched.append(Key("conversation", record.conversation_id))
+        if ops:
+            async with refused_moves():
+                await self._write(ops, touched)
+        self._owners.update(owners)
+        return Restored(len(ops), unchanged, kept)
+
+    async def watermark(self) -> int:
+        """The highest write version the store holds, records and tombstones (0: empty)."""
+        return await (await self._ready()).ask(Watermark())
+
+    async def _check_owner(self, record: Value, owners: dict[str, str]) -> None:
+        """A session or an attributed message agrees with its conversation's owner (the
+        store's, or the one an earlier record of the batch set)."""
+        if isinstance(record, SessionContext):
+            conversation, user = record.conversation_id, record.user_id
+        elif isinstance(record, MessageRecord) and record.user_id is not None:
+            conversation, user = record.conversation_id, record.user_id
+        else:
+            return
+        owner = owners.get(conversation) or await self._owner(conversation)
+        if owner is not None and owner != user:
+            raise InvalidInput(
+                f"conversation {conversation!r} belongs to {owner!r}, not {user!r}: a "
+                "conversation has one owner; restore into a store without it, or drop it first"
+            )
+        if isinstance(record, SessionContext):
+            owners[conversation] = user
+
+
+def _check(record: object) -> None:
+    if isinstance(record, MessageRecord):
+        guards.conversation_id(record.conversation_id)
+        guards.message(record.message)
+        if record.user_id is not None:
+            guards.identifier(record.user_id, "user_id")
+    elif isinstance(record, MemoryEntry):
+        guards.memory(record)
+    elif isinstance(record, SessionContext):
+        guards.identifier(record.session_id, "session_id")
+        guards.identifier(record.user_id, "user_id")
+        guards.conversation_id(record.conversation_id)
+        guards.metadata(record.metadata)
+        guards.metadata(record.state, "state")
+    elif isinstance(record, UserContext):
+        guards.identifier(record.user_id, "user_id")
+        for name in ("preferences", "profile", "metadata"):
+            guards.metadata(getattr(record, name), name)
+    else:
+        raise InvalidInput(
+            f"restore takes MessageRecord, SessionContext, UserContext or MemoryEntry "
+            f"records, got {type(record).__name__}"
+        )
+
+
+def _check_move(key: Key, old: Value, new: Value) -> None:
+    if isinstance(old, MessageRecord) and isinstance(new, MessageRecord):
+        moved = old.conversation_id != new.conversation_id or old.user_id not in (
+            None,
+            new.user_id,
+        )
+    elif isinstance(old, (SessionContext, MemoryEntry)) and isinstance(
+        new, (SessionContext, MemoryEntry)
+    ):
+        moved = old.user_id != new.user_id
+    else:
+        moved = False
+    if moved:
+        raise InvalidInput(
+            f"{key.ns} id {key.id} is already used by another conversation or owner: a "
+            "restore never moves a record; restore into a store without it"
+        )
+
+
+def _instant(record: Value) -> float:
+    stamp: datetime
+    if isinstance(record, MessageRecord):
+        stamp = record.message.timestamp
+    elif isinstance(record, SessionContext):
+        stamp = record.last_activity
+    elif isinstance(record, UserContext):
+        stamp = record.last_active
+    else:
+        stamp = record.updated_at
+    return timestamp_key(stamp)
+
+
+def _copy(record: Value) -> Value:
+    if isinstance(record, MessageRecord):
+        return message_record(record.message, record.conversation_id, record.user_id)
+    return fresh(record)
