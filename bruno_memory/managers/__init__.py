@@ -4,6 +4,7 @@ A manager imports only ``bruno_memory.core``, ``bruno_memory.providers``, the fa
 methods and bruno-core / bruno-llm; it never reaches into tiers, policies or the stack.
 
 - ``context``: a token-budgeted context builder (:class:`ContextBuilder`).
+- ``archive``: the portable JSONL format, export, import and copy between stacks.
 """
 
 from bruno_memory.managers.context import BuiltContext, ContextBuilder, budgeted_context
