@@ -342,6 +342,17 @@ class MessagePage(Query[Page[MessageRecord]]):
         return pending.messages_in_scope(None) > 0
 
 
+@dataclass(frozen=True, slots=True)
+class ServerEpoch(Query["str | None"]):
+    """An id of the server's current life (Redis: its ``run_id``): when it changes, the
+    server restarted and may hold data older than writes it missed while it was away."""
+
+    needs: ClassVar[Capability] = Capability.EPOCH
+
+    def degraded(self) -> str | None:
+        return None
+
+
 # -- the semantic tiers' reads ------------------------------------------------------------
 
 
@@ -385,6 +396,7 @@ QUERIES: tuple[type[Query[Any]], ...] = (
     SearchPhrase,
     ListSessions,
     MessagePage,
+    ServerEpoch,
     SearchVector,
     Similarities,
 )

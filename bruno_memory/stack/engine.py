@@ -11,6 +11,7 @@ owes the invalidation, and serves no read until it has settled it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar, cast
 
@@ -34,6 +35,7 @@ from bruno_memory.core.queries import Query
 from bruno_memory.core.records import MessageRecord
 from bruno_memory.core.versions import stamp
 from bruno_memory.stack import fills
+from bruno_memory.stack.epochs import EpochWatch
 from bruno_memory.stack.routing import Routes, accepts, plan_routes
 from bruno_memory.stack.stats import TierStats
 from bruno_memory.tiers.base import Clearable, Tier, Windowed
@@ -52,6 +54,9 @@ class Engine:
         self.generations = Generations()
         self.stats = {t.name: TierStats() for t in tiers}
         self._debts: dict[str, Owed] = {}  # drops a tier owes for committed writes it missed
+        self.epochs = EpochWatch(self.routes, self.generations)
+        with contextlib.suppress(RuntimeError):  # no running loop: start() it later
+            self.epochs.start()
 
     def __repr__(self) -> str:
         return f"Engine([{', '.join(map(repr, self.routes.tiers))}])"
@@ -200,6 +205,7 @@ class Engine:
 
     async def aclose(self) -> None:
         """Drain queued writes, then release every tier (slowest first)."""
+        await self.epochs.stop()
         try:
             await self.flush()
         finally:

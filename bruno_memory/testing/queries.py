@@ -22,6 +22,7 @@ from bruno_memory.core.queries import (
     SearchPhrase,
     SearchText,
     SearchVector,
+    ServerEpoch,
     Similarities,
     Statistics,
     VectorFilter,
@@ -42,6 +43,7 @@ EXAMPLES: dict[type[Query[Any]], Query[Any]] = {
     SearchPhrase: SearchPhrase("black coffee", "u1", 5),
     ListSessions: ListSessions("u1", None, 10),
     MessagePage: MessagePage("no-such-conversation", None, False, 10),
+    ServerEpoch: ServerEpoch(),
     SearchVector: SearchVector("coffee", VectorFilter.messages("u1"), 5),
     Similarities: Similarities("coffee", (Key("message", "no-such-id"),), VectorFilter()),
 }

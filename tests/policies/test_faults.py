@@ -7,6 +7,7 @@ is only ever cut off through a proxy, never stopped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -253,6 +254,47 @@ async def test_a_cache_down_at_open_opens_degraded_and_is_taken_back(
             await expect(memory, {1: "with redis back"}, 0)
     finally:
         await memory.close()
+
+
+@pytest.mark.parametrize("aof", [True, False], ids=["restarted-with-its-data", "empty"])
+@pytest.mark.parametrize("ending", ["closes", "is-killed"])
+async def test_after_a_redis_restart_every_process_reads_what_sql_holds(
+    aof: bool, ending: str, tmp_path: Path, namespace: str
+) -> None:
+    """Writer A changes a memory while Redis is down (Redis skipped, SQLite committed) and
+    then closes, or is killed, so nobody remembers Redis missed it; Redis comes back with
+    its old data, or empty. Process B, idle through the outage, reads the new value within
+    a couple of seconds: its epoch watch sees Redis go and come back (a new run_id), and
+    the cache is cleared before B serves from it again."""
+    with RedisServer(persist=aof) as server:
+        cfg = {"namespace": namespace, "tiers": [  # no LRU: without invalidation it is
+            # incoherent across processes anyway (see the invalidation tests)
+            {"name": "hot", "kind": "redis", "url": server.url, "policy": "cache-skip-on-error",
+             "socket_timeout": "300ms", "connect_timeout": "300ms"},
+            {"name": "durable", "kind": "sqlite", "path": str(tmp_path / "d.db")}]}
+        a, b = await Worker(cfg).start(), await Worker(cfg).start()
+        try:
+            mid = str(uuid.uuid4())
+            await a.call(cmd="store_memory", id=mid, user="ann", content="before")
+            assert (await b.call(cmd="get_memory", id=mid))["memory"] == "before"  # cached
+            server.stop()
+            await a.call(cmd="store_memory", id=mid, user="ann", content="during")
+            if ending == "closes":
+                await a.stop()
+            else:
+                a.kill()
+            server.start()
+            for _ in range(40):  # 4 s at most; the watch looks every second
+                if (await b.call(cmd="get_memory", id=mid))["memory"] == "during":
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("B kept serving what Redis held before its restart")
+        finally:
+            await b.stop()
+            if ending == "closes":
+                with contextlib.suppress(Exception):
+                    await a.stop()
 
 
 # -- PostgreSQL unreachable with on_error: queue -----------------------------------------

@@ -5,6 +5,7 @@ behind ``on_error: skip`` degrades search to full text instead of failing it."""
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from bruno_memory.testing.queries import one_of_each
 from bruno_memory.testing.tier_contract import msg
 from bruno_memory.tiers.base import Tier, TierContext
 from bruno_memory.tiers.lru import LRUConfig, LRUTier
+from bruno_memory.tiers.redis.tier import RedisConfig, RedisTier
 from bruno_memory.tiers.sql.sqlite import SQLiteConfig, SQLiteTier
 from bruno_memory.tiers.vector.qdrant import QdrantConfig, QdrantTier
 
@@ -45,6 +47,9 @@ async def _answering(q: Query[Any], tmp_path: Path) -> Tier:
     tier: Tier
     if q.needs is Capability.VECTOR_SEARCH:
         tier = QdrantTier(QdrantConfig(kind="qdrant", path=str(tmp_path / "q")), context)
+    elif q.needs is Capability.EPOCH:
+        url = os.environ.get("BRUNO_MEMORY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+        tier = RedisTier(RedisConfig(kind="redis", url=url, prefix=tmp_path.name[-40:]), context)
     else:
         tier = SQLiteTier(SQLiteConfig(path=str(tmp_path / "d.db")), context)
     await tier.open()
@@ -86,7 +91,8 @@ async def test_every_query_is_guarded_by_fallback(
 
 
 @pytest.mark.parametrize(
-    "q", [q for q in one_of_each() if q.needs is not Capability.VECTOR_SEARCH],
+    "q", [q for q in one_of_each() if Capability.DURABLE in SQLiteTier.capabilities
+          and q.needs in SQLiteTier.capabilities],
     ids=lambda q: type(q).__name__,
 )
 async def test_every_durable_query_sees_queued_writes(q: Query[Any], tmp_path: Path) -> None:

@@ -27,10 +27,11 @@ from bruno_memory.core.capabilities import Capability
 from bruno_memory.core.errors import translate_errors
 from bruno_memory.core.logs import get_logger
 from bruno_memory.core.ops import Empty, Key, Miss, PurgeUser, Value, WriteOp, is_fill
+from bruno_memory.core.queries import ServerEpoch
 from bruno_memory.core.records import MessageRecord
 from bruno_memory.drivers.redis import SeedNodes, check_cluster_db, connect
 from bruno_memory.drivers.redis_errors import ERRORS
-from bruno_memory.tiers.base import BaseTier, TierContext
+from bruno_memory.tiers.base import BaseTier, TierContext, answers
 from bruno_memory.tiers.redis.keys import (
     Command,
     KeyNames,
@@ -149,7 +150,7 @@ class RedisTier(BaseTier[RedisConfig]):
     config_model = RedisConfig
     capabilities = frozenset(
         {Capability.WINDOWS, Capability.SESSIONS, Capability.USERS, Capability.MEMORIES,
-         Capability.CLEAR, Capability.LEASES, Capability.SETTLES}
+         Capability.CLEAR, Capability.LEASES, Capability.SETTLES, Capability.EPOCH}
     )
 
     def __init__(self, config: RedisConfig, context: TierContext | None = None) -> None:
@@ -208,6 +209,18 @@ class RedisTier(BaseTier[RedisConfig]):
 
     async def ping(self) -> None:
         await self._run("ping", self._client.ping)
+
+    @answers(ServerEpoch)
+    async def _epoch(self, q: ServerEpoch) -> str | None:
+        """The ``run_id`` of the server (of each primary, on a cluster): it changes when a
+        node restarts, with its old data (AOF, RDB) or none."""
+        if isinstance(self._client, RedisCluster):
+            info = await self._run("epoch", lambda: self._client.info(
+                "server", target_nodes=RedisCluster.PRIMARIES))
+            ids = sorted(str(v.get("run_id")) for v in info.values() if isinstance(v, dict))
+            return ",".join(ids) or None
+        found = await self._run("epoch", lambda: self._client.info("server"))
+        return str(found.get("run_id")) if found.get("run_id") else None
 
     async def aclose(self) -> None:
         client, self._client = self._client, None

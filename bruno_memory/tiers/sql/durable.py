@@ -52,10 +52,11 @@ from bruno_memory.tiers.sql.group_commit import GroupCommit
 
 Statement = tuple[str, list[tuple[Any, ...]]]
 
-CAPABILITIES = frozenset(Capability) - {
-    Capability.VECTOR_SEARCH, Capability.CLEAR, Capability.LEASES, Capability.SETTLES,
-    Capability.QUEUED,
-}
+CAPABILITIES = frozenset({
+    Capability.MESSAGES, Capability.WINDOWS, Capability.SESSIONS, Capability.USERS,
+    Capability.MEMORIES, Capability.MEMORY_QUERY, Capability.TEXT_SEARCH, Capability.STATS,
+    Capability.DURABLE, Capability.SCAN,
+})
 """What an authoritative SQL tier does: holds and answers everything but vectors."""
 
 UPSERTS = {ns: _sql.upsert(*target) for ns, target in _sql.UPSERT_TARGETS.items()}
