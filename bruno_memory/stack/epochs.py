@@ -3,10 +3,11 @@
 A Redis that comes back from a restart holds either nothing or its old data (AOF, RDB):
 in the second case, values older than the writes other processes committed while it was
 away, and nobody may remember them (the writer closed, or was killed). Every process
-watches the server's epoch (``ServerEpoch``: Redis's ``run_id``); when it changes, the
-process clears that cache and the caches above it (they may have read from it since),
-and fills racing the clear are dropped (a generation bump). Staleness after a restart is
-bounded by ``every`` (1 s) plus one clear.
+watches the server's epoch (``ServerEpoch``: Redis's ``run_id``); when it changes, or
+when the server answers again after a look found it unreachable (a network cut: other
+processes' writes may have skipped it), the process clears that cache and the caches
+above it (they may have read from it since), and fills racing the clear are dropped (a
+generation bump). Staleness after an outage is bounded by ``every`` (1 s) plus one clear.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class EpochWatch:
         self.routes, self.generations, self.every = routes, generations, every
         self.watched = [t for t in routes.caches if Capability.EPOCH in t.capabilities]
         self.seen: dict[str, str] = {}
+        self.lost: set[str] = set()  # unreachable at the last look
         self.cleared = 0
         self._task: asyncio.Task[None] | None = None
 
@@ -62,12 +64,14 @@ class EpochWatch:
                 epoch = await tier.query(ServerEpoch())
             except TierError as exc:  # down, without a fallback: the next look sees it
                 log.debug("epoch not read", tier=tier.name, error=str(exc))
-                continue
-            if epoch is None:  # down (a fallback's degraded answer)
+                epoch = None
+            if epoch is None:  # unreachable (or a fallback's degraded answer)
+                self.lost.add(tier.name)
                 continue
             before, self.seen[tier.name] = self.seen.get(tier.name), epoch
-            if before is not None and before != epoch:
-                restarted.append(tier.name)
+            if (before is not None and before != epoch) or tier.name in self.lost:
+                restarted.append(tier.name)  # restarted, or cut off: writes may have missed it
+            self.lost.discard(tier.name)
         if restarted:
             await self._clear(restarted)
         return restarted

@@ -297,6 +297,39 @@ async def test_after_a_redis_restart_every_process_reads_what_sql_holds(
                     await a.stop()
 
 
+async def test_after_a_network_cut_from_redis_every_process_reads_what_sql_holds(
+    tmp_path: Path, namespace: str, redis_server: RedisServer
+) -> None:
+    """Redis stays up but is cut off (it keeps its data, its run_id does not change):
+    writer A changes a memory during the cut and is killed; once Redis is reachable again,
+    process B reads the new value within a couple of seconds (it saw Redis unreachable)."""
+    with TcpProxy("127.0.0.1", redis_server.port) as proxy:
+        cfg = {"namespace": namespace, "tiers": [
+            {"name": "hot", "kind": "redis", "url": proxy.url("redis://127.0.0.1:{port}/0"),
+             "policy": "cache-skip-on-error", "socket_timeout": "300ms",
+             "connect_timeout": "300ms"},
+            {"name": "durable", "kind": "sqlite", "path": str(tmp_path / "d.db")}]}
+        a, b = await Worker(cfg).start(), await Worker(cfg).start()
+        try:
+            mid = str(uuid.uuid4())
+            await a.call(cmd="store_memory", id=mid, user="ann", content="before")
+            assert (await b.call(cmd="get_memory", id=mid))["memory"] == "before"  # cached
+            proxy.cut()
+            await a.call(cmd="store_memory", id=mid, user="ann", content="during")
+            a.kill()
+            await asyncio.sleep(1.5)  # B's watch looks while Redis is unreachable
+            proxy.restore()
+            for _ in range(40):
+                if (await b.call(cmd="get_memory", id=mid))["memory"] == "during":
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("B kept serving what Redis held before the cut")
+        finally:
+            proxy.restore()
+            await b.stop()
+
+
 # -- PostgreSQL unreachable with on_error: queue -----------------------------------------
 
 
