@@ -267,8 +267,8 @@ async def test_after_a_redis_restart_every_process_reads_what_sql_holds(
     a couple of seconds: its epoch watch sees Redis go and come back (a new run_id), and
     the cache is cleared before B serves from it again."""
     with RedisServer(persist=aof) as server:
-        cfg = {"namespace": namespace, "tiers": [  # no LRU: without invalidation it is
-            # incoherent across processes anyway (see the invalidation tests)
+        cfg = {"namespace": namespace, "tiers": [  # single-node's shape: LRU, Redis, SQL
+            {"name": "local", "kind": "lru", "ttl": "30s"},
             {"name": "hot", "kind": "redis", "url": server.url, "policy": "cache-skip-on-error",
              "socket_timeout": "300ms", "connect_timeout": "300ms"},
             {"name": "durable", "kind": "sqlite", "path": str(tmp_path / "d.db")}]}
