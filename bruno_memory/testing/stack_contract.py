@@ -465,6 +465,22 @@ async def test_statistics_count_one_user(stack: Any) -> None:
     assert stats["sessions"] == 2 and stats["memories"] == 1
 
 
+async def test_statistics_count_turns_and_response_times(stack: Any) -> None:
+    """Turns are the user's messages; a response time is the gap between a user turn and
+    the assistant message right after it in its conversation (naive and aware alike)."""
+    conv = await session_of(stack, "rt")
+    await stack.store_messages([
+        say("hi", 0), say("hello!", 2, MessageRole.ASSISTANT),
+        say("how are you?", 10), say("fine", 16, MessageRole.ASSISTANT),
+        say("and a follow-up", 20, MessageRole.ASSISTANT),  # not right after a user turn
+        say("bye", 30),
+    ], conv)
+    stats = await stack.get_statistics("rt")
+    assert stats["turns"] == 3 and stats["responses"] == 2
+    assert stats["mean_response_seconds"] == 4.0 and stats["max_response_seconds"] == 6.0
+    assert (await stack.get_statistics("nobody"))["mean_response_seconds"] is None
+
+
 async def test_forget_user_erases_everywhere(stack: Any) -> None:
     """forget_user leaves nothing of the user in any tier and keeps other users intact."""
     s = await stack.create_session("gone")

@@ -320,7 +320,8 @@ class DurableReads:
     async def _statistics(self, q: Statistics) -> dict[str, Any]:
         rows = await self._fetch(_sql.STATISTICS, [q.user_id] * 5, "statistics")
         by_type = await self._fetch(_sql.MEMORIES_BY_TYPE, (q.user_id,), "statistics")
-        return _sql.statistics(rows[0], by_type)
+        turns = await self._fetch(_sql.TURNS, (q.user_id,), "statistics")
+        return _sql.statistics(rows[0], by_type, turns[0])
 
     @answers(Scan)
     async def _scan(self, q: Scan) -> Page[Value]:

@@ -319,6 +319,15 @@ STATISTICS = (
     " (SELECT COUNT(*) FROM sessions WHERE user_id = ? AND is_active = TRUE),"
     " (SELECT COUNT(*) FROM memories WHERE user_id = ?)"
 )
+TURNS = (
+    "SELECT SUM(CASE WHEN role = 'user' THEN 1 ELSE 0 END),"
+    " COUNT(answered), AVG(answered), MAX(answered) FROM ("
+    " SELECT role, CASE WHEN role = 'assistant' AND LAG(role) OVER w = 'user'"
+    " THEN ts - LAG(ts) OVER w END AS answered FROM messages WHERE user_id = ?"
+    " WINDOW w AS (PARTITION BY conversation_id ORDER BY ts, seq)) t"
+)
+"""Turns (the user's messages) and response times: for each assistant message right after
+a user message in its conversation, the seconds between them."""
 MEMORIES_BY_TYPE = (
     "SELECT memory_type, COUNT(*) FROM memories WHERE user_id = ? GROUP BY memory_type"
 )
@@ -492,9 +501,12 @@ def by_key(key: Key) -> tuple[str, list[Any]]:
     return _BY_KEY[key.ns], [key.id]
 
 
-def statistics(counts: Sequence[Any], by_type: Iterable[Sequence[Any]]) -> dict[str, Any]:
-    """The ``get_statistics`` answer from the two statistics queries."""
+def statistics(
+    counts: Sequence[Any], by_type: Iterable[Sequence[Any]], turns: Sequence[Any]
+) -> dict[str, Any]:
+    """The ``get_statistics`` answer from the three statistics queries."""
     messages, conversations, sessions, active, memories = (int(c) for c in counts)
+    user_turns, responses, mean, longest = turns
     return {
         "total_messages": messages,
         "conversations": conversations,
@@ -502,4 +514,8 @@ def statistics(counts: Sequence[Any], by_type: Iterable[Sequence[Any]]) -> dict[
         "active_sessions": active,
         "memories": memories,
         "memories_by_type": {str(t): int(n) for t, n in by_type},
+        "turns": int(user_turns or 0),
+        "responses": int(responses or 0),  # assistant replies right after a user turn
+        "mean_response_seconds": round(float(mean), 3) if mean is not None else None,
+        "max_response_seconds": round(float(longest), 3) if longest is not None else None,
     }
