@@ -15,6 +15,7 @@ from bruno_memory.core.capabilities import Capability
 from bruno_memory.core.errors import BrunoMemoryConfigError
 from bruno_memory.stack.engine import Engine
 from bruno_memory.stack.facade import Composer, MemoryStack
+from bruno_memory.stack.plumbing import Conversing
 from bruno_memory.stack.routing import check
 from bruno_memory.tiers.base import Tier, TierContext
 
@@ -98,13 +99,12 @@ def _embedding(cfg: StackConfig) -> Any:
     return create_embedding(cfg.embedding)
 
 
-async def open_engine(
-    source: Source | StackConfig = None,
-) -> tuple[Engine, int, Composer | None]:
+async def open_engine(source: Source | StackConfig = None) -> tuple[Engine, Conversing]:
     """The routing engine over every tier of a config, opened, with what ``get_context``
     returns: the last ``context_messages``, or a budgeted context (``context:``)."""
     tiers, cfg = await open_tiers(source)
-    return Engine(tiers), cfg.context_messages, composer_of(cfg.context)
+    conversing = Conversing(cfg.context_messages, composer_of(cfg.context), cfg.session_gap)
+    return Engine(tiers), conversing
 
 
 def composer_of(config: ContextConfig | None) -> Composer | None:
@@ -133,8 +133,9 @@ async def build_memory(source: Source | StackConfig = None, **options: Any) -> M
             embedded default (an LRU over SQLite in ``./bruno-memory.db``).
         options: passed to ``MemoryStack`` (e.g. ``clock``).
     """
-    engine, context_messages, composer = await open_engine(source)
-    return MemoryStack(engine, context_messages=context_messages, composer=composer, **options)
+    engine, c = await open_engine(source)
+    return MemoryStack(engine, context_messages=c.context_messages, composer=c.composer,
+                       session_gap=c.session_gap, **options)
 
 
 class ConfiguredMemory(MemoryStack):

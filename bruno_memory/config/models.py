@@ -307,5 +307,7 @@ class StackConfig(Strict):
     namespace: Annotated[str, Field(pattern=r"^[A-Za-z0-9_]{1,40}$")] = "bruno"
     embedding: EmbeddingConfig | None = None
     context_messages: PositiveInt = 20
+    session_gap: Duration | None = None  # get_context without an id: a new session after
+    # this much inactivity in the latest one (a conversation boundary); None: never
     context: ContextConfig | None = None
     tiers: list[TierConfig]

@@ -31,7 +31,7 @@ from bruno_memory.core.queries import (
     LatestSession,
     Statistics,
 )
-from bruno_memory.core.records import fresh, message_out, message_record
+from bruno_memory.core.records import fresh, message_out, message_record, timestamp_key
 from bruno_memory.stack import hybrid
 from bruno_memory.stack.doors import Doors
 from bruno_memory.stack.owners import Owners, metadata_user, refused_moves
@@ -180,10 +180,10 @@ class MemoryStack(Doors, Restore, Owners, MemoryInterface):
         session = await self._session_for(user_id, session_id)
         engine = await self._ready()
         conversation = session.conversation_id
-        if self._composer is not None:
-            messages = await self._composer(self, user_id, conversation)
+        if self._conversing.composer is not None:
+            messages = await self._conversing.composer(self, user_id, conversation)
         else:
-            window = await engine.window(conversation, self._context_messages)
+            window = await engine.window(conversation, self._conversing.context_messages)
             messages = [message_out(r) for r in window]
         user = await self._get(Key("user", user_id))
         return ConversationContext(
@@ -198,13 +198,16 @@ class MemoryStack(Doors, Restore, Owners, MemoryInterface):
         """bruno-core trims the oldest non-system messages past ``max_messages``: a budgeted
         context keeps room for the turn ``BaseAssistant`` adds before the LLM call, and
         its reply, so nothing the budget chose is trimmed."""
-        if self._composer is not None:
+        if self._conversing.composer is not None:
             return len(messages) + 2
-        return max(self._context_messages, 1)
+        return max(self._conversing.context_messages, 1)
 
     async def _session_for(self, user_id: str, session_id: str | None) -> SessionContext:
         if session_id is None:
             latest = await (await self._ready()).ask(LatestSession(user_id))
+            if latest is not None and await self._lapsed(latest):
+                await self.end_session(latest.session_id)  # a conversation boundary
+                latest = None
             return latest if latest is not None else await self.create_session(user_id)
         guards.identifier(session_id, "session_id")
         found = await self._find_session(session_id)
@@ -220,6 +223,15 @@ class MemoryStack(Doors, Restore, Owners, MemoryInterface):
         if found.user_id != user_id:
             raise NotFound(f"no session or conversation {session_id!r} for user {user_id!r}")
         return found
+
+    async def _lapsed(self, session: SessionContext) -> bool:
+        """Whether ``session`` saw no message for longer than ``session_gap``."""
+        gap = self._conversing.session_gap
+        if gap is None:
+            return False
+        newest = await (await self._ready()).window(session.conversation_id, 1)
+        last = newest[-1].sort_key if newest else timestamp_key(session.started_at)
+        return self._clock() - last > gap
 
     async def _find_session(self, session_id: str) -> Any:
         return await self._get(Key("session", session_id)) or await self._get(

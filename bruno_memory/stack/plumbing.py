@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from bruno_core.models.context import SessionContext, UserContext
@@ -31,7 +32,20 @@ V = TypeVar("V")
 S = TypeVar("S", bound="Plumbing")
 Composer = Callable[[Any, str, str], Awaitable[list[Message]]]
 """Builds ``get_context``'s messages: (memory, user id, conversation id) -> messages."""
-Opener = Callable[[], Awaitable[tuple[Engine, int, "Composer | None"]]]
+
+
+@dataclass(frozen=True)
+class Conversing:
+    """How ``get_context`` answers: the last ``context_messages``, or what ``composer``
+    builds (a token-budgeted context); ``session_gap``: seconds of inactivity after which
+    ``get_context`` without an id starts a new session (``None``: never)."""
+
+    context_messages: int = 20
+    composer: Composer | None = None
+    session_gap: float | None = None
+
+
+Opener = Callable[[], Awaitable[tuple[Engine, Conversing]]]
 
 
 class Plumbing:
@@ -44,6 +58,7 @@ class Plumbing:
         opener: Opener | None = None,
         context_messages: int = 20,
         composer: Composer | None = None,
+        session_gap: float | None = None,
         clock: Callable[[], float] = time.time,
         query_cache: QueryCache | None = None,
     ) -> None:
@@ -53,8 +68,7 @@ class Plumbing:
             tiers if isinstance(tiers, Engine) else Engine(tiers) if tiers else None
         )
         self._opener = opener
-        self._context_messages = context_messages
-        self._composer = composer
+        self._conversing = Conversing(context_messages, composer, session_gap)
         self._clock = clock
         self._claiming = asyncio.Lock()  # a conversation's first owner is fixed once
         self._owners: LRUCache[str, str] = LRUCache(100_000)  # owners never change but by
@@ -76,8 +90,7 @@ class Plumbing:
             async with self._opening:
                 if self._engine is None:
                     assert self._opener is not None
-                    opened = await self._opener()
-                    self._engine, self._context_messages, self._composer = opened
+                    self._engine, self._conversing = await self._opener()
         return self._engine
 
     @property

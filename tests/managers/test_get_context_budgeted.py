@@ -3,6 +3,7 @@ bruno-core's ``BaseAssistant`` gets it with no change in the app."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -90,4 +91,29 @@ async def test_the_registry_class_opens_with_the_budgeted_context(tmp_path: Path
     )
     ctx = await memory.get_context("ann", "chat")
     assert 0 < cost(ctx.messages) <= BUDGET - 64  # the reserve is left for the next turn
+    await memory.close()
+
+
+async def test_an_inactivity_gap_starts_a_new_session(tmp_path: Path) -> None:
+    """``session_gap``: get_context without an id ends the latest session when its newest
+    message is older than the gap and starts a new one (a conversation boundary); a
+    conversation id given explicitly is never split."""
+    now = [1_000_000.0]
+    stack = {"session_gap": "30m",
+             "tiers": [{"kind": "lru"}, {"kind": "sqlite", "path": str(tmp_path / "m.db")}]}
+    memory = await build_memory(stack, clock=lambda: now[0])
+    first = await memory.get_context("ann")
+    said = Message(role=MessageRole.USER, content="hello")
+    said.timestamp = datetime.fromtimestamp(now[0], timezone.utc)
+    await memory.store_message(said, first.conversation_id)
+    now[0] += 10 * 60  # ten minutes: the same session
+    assert (await memory.get_context("ann")).session.session_id == first.session.session_id
+    now[0] += 60 * 60  # an hour since the last message: a new session
+    second = await memory.get_context("ann")
+    assert second.session.session_id != first.session.session_id
+    assert second.conversation_id != first.conversation_id and second.messages == []
+    ended = await memory.get_session(first.session.session_id)
+    assert ended is not None and not ended.is_active
+    by_id = await memory.get_context("ann", first.conversation_id)  # explicit: kept whole
+    assert [m.content for m in by_id.messages] == ["hello"]
     await memory.close()
