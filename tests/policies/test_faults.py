@@ -37,6 +37,11 @@ def redis_server() -> Iterator[RedisServer]:
         yield server
 
 
+def postgres_port(dsn: str) -> int:
+    """The port of a ``postgresql://...`` DSN (5432 when it names none)."""
+    return int(dsn.rsplit(":", 1)[1].split("/")[0]) if dsn.count(":") > 1 else 5432
+
+
 def with_port(dsn: str, port: int) -> str:
     """``dsn`` pointing at ``127.0.0.1:port`` instead of its own host."""
     scheme, _, rest = dsn.partition("://")
@@ -256,6 +261,24 @@ async def test_a_cache_down_at_open_opens_degraded_and_is_taken_back(
         await memory.close()
 
 
+def _redis_over_sql(ns: str, url: str, tmp: Path, *, lru: bool = False) -> dict[str, Any]:
+    """Redis (cache-skip-on-error) over SQLite, under an LRU when asked (single-node's shape)."""
+    hot = {"name": "hot", "kind": "redis", "url": url, "policy": "cache-skip-on-error",
+           "socket_timeout": "300ms", "connect_timeout": "300ms"}
+    local = [{"name": "local", "kind": "lru", "ttl": "30s"}] if lru else []
+    durable = {"name": "durable", "kind": "sqlite", "path": str(tmp / "d.db")}
+    return {"namespace": ns, "tiers": [*local, hot, durable]}
+
+
+async def _reads(worker: Worker, mid: str, content: str, failure: str) -> None:
+    """Wait (4 s at most: the epoch watch looks every second) until ``worker`` reads it."""
+    for _ in range(40):
+        if (await worker.call(cmd="get_memory", id=mid))["memory"] == content:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(failure)
+
+
 @pytest.mark.parametrize("aof", [True, False], ids=["restarted-with-its-data", "empty"])
 @pytest.mark.parametrize("ending", ["closes", "is-killed"])
 async def test_after_a_redis_restart_every_process_reads_what_sql_holds(
@@ -267,11 +290,7 @@ async def test_after_a_redis_restart_every_process_reads_what_sql_holds(
     a couple of seconds: its epoch watch sees Redis go and come back (a new run_id), and
     the cache is cleared before B serves from it again."""
     with RedisServer(persist=aof) as server:
-        cfg = {"namespace": namespace, "tiers": [  # single-node's shape: LRU, Redis, SQL
-            {"name": "local", "kind": "lru", "ttl": "30s"},
-            {"name": "hot", "kind": "redis", "url": server.url, "policy": "cache-skip-on-error",
-             "socket_timeout": "300ms", "connect_timeout": "300ms"},
-            {"name": "durable", "kind": "sqlite", "path": str(tmp_path / "d.db")}]}
+        cfg = _redis_over_sql(namespace, server.url, tmp_path, lru=True)
         a, b = await Worker(cfg).start(), await Worker(cfg).start()
         try:
             mid = str(uuid.uuid4())
@@ -284,12 +303,7 @@ async def test_after_a_redis_restart_every_process_reads_what_sql_holds(
             else:
                 a.kill()
             server.start()
-            for _ in range(40):  # 4 s at most; the watch looks every second
-                if (await b.call(cmd="get_memory", id=mid))["memory"] == "during":
-                    break
-                await asyncio.sleep(0.1)
-            else:
-                raise AssertionError("B kept serving what Redis held before its restart")
+            await _reads(b, mid, "during", "B kept serving what Redis held before its restart")
         finally:
             await b.stop()
             if ending == "closes":
@@ -304,11 +318,7 @@ async def test_after_a_network_cut_from_redis_every_process_reads_what_sql_holds
     writer A changes a memory during the cut and is killed; once Redis is reachable again,
     process B reads the new value within a couple of seconds (it saw Redis unreachable)."""
     with TcpProxy("127.0.0.1", redis_server.port) as proxy:
-        cfg = {"namespace": namespace, "tiers": [
-            {"name": "hot", "kind": "redis", "url": proxy.url("redis://127.0.0.1:{port}/0"),
-             "policy": "cache-skip-on-error", "socket_timeout": "300ms",
-             "connect_timeout": "300ms"},
-            {"name": "durable", "kind": "sqlite", "path": str(tmp_path / "d.db")}]}
+        cfg = _redis_over_sql(namespace, proxy.url("redis://127.0.0.1:{port}/0"), tmp_path)
         a, b = await Worker(cfg).start(), await Worker(cfg).start()
         try:
             mid = str(uuid.uuid4())
@@ -319,12 +329,7 @@ async def test_after_a_network_cut_from_redis_every_process_reads_what_sql_holds
             a.kill()
             await asyncio.sleep(1.5)  # B's watch looks while Redis is unreachable
             proxy.restore()
-            for _ in range(40):
-                if (await b.call(cmd="get_memory", id=mid))["memory"] == "during":
-                    break
-                await asyncio.sleep(0.1)
-            else:
-                raise AssertionError("B kept serving what Redis held before the cut")
+            await _reads(b, mid, "during", "B kept serving what Redis held before the cut")
         finally:
             proxy.restore()
             await b.stop()
@@ -340,7 +345,7 @@ async def test_postgres_unreachable_queues_writes_in_the_journal_and_all_land(
     """Cut off from PostgreSQL, writes are acknowledged from the Redis journal; when the
     connection returns, every one of them lands."""
     dsn = request.getfixturevalue("postgres_dsn")
-    port = int(dsn.rsplit(":", 1)[1].split("/")[0]) if dsn.count(":") > 1 else 5432
+    port = postgres_port(dsn)
     with TcpProxy("127.0.0.1", port) as proxy:
         tier = {**postgres(request, namespace), "dsn": with_port(dsn, proxy.port),
                 "name": "durable", "connect_timeout": "1s", "statement_timeout": "2s",
@@ -378,7 +383,7 @@ async def test_reads_needing_queued_writes_fail_fast_while_postgres_is_down(
     (search, statistics, bruno-core's retrieve_context) fails at once with TierUnavailable
     instead of waiting out the 30 s drain timeout; once PostgreSQL is back, all land."""
     dsn = request.getfixturevalue("postgres_dsn")
-    port = int(dsn.rsplit(":", 1)[1].split("/")[0]) if dsn.count(":") > 1 else 5432
+    port = postgres_port(dsn)
     with TcpProxy("127.0.0.1", port) as proxy:
         tier = {**postgres(request, namespace), "dsn": with_port(dsn, proxy.port),
                 "name": "durable", "connect_timeout": "1s", "statement_timeout": "2s",
@@ -425,7 +430,7 @@ async def test_a_stalled_postgres_is_bounded_by_the_configured_timeouts(
     write fails with TierUnavailable within statement_timeout + connect_timeout, the retry
     and the wait for a connection included, instead of several times that."""
     dsn = request.getfixturevalue("postgres_dsn")
-    port = int(dsn.rsplit(":", 1)[1].split("/")[0]) if dsn.count(":") > 1 else 5432
+    port = postgres_port(dsn)
     with TcpProxy("127.0.0.1", port) as proxy:
         tier = {**postgres(request, namespace), "dsn": with_port(dsn, proxy.port),
                 "name": "durable", "connect_timeout": "1s", "statement_timeout": "1s"}

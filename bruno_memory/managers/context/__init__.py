@@ -8,7 +8,7 @@
     ctx = await builder.build(user_id, conversation_id, query="...", max_tokens=2048)
     ctx.messages    # the LLM's input, in order
     ctx.tokens      # what they cost (never more than max_tokens)
-    print(ctx.explain())
+    ctx.explain()   # per item: section, score, tokens, why it is in
 
 Modules: ``budget`` (sections, shares), ``packing``, ``scoring``, ``render`` (how
 sections become messages), ``summary`` (the summary plug), ``source`` (the facade methods
