@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from bruno_memory.tiers.sql import text as _sql
+from bruno_memory.tiers.sql.migration import Migration
 
 INDEXED_CHARS = 100_000
 """Full text is indexed up to this many characters: a tsvector holds at most 1 MB, and
@@ -124,7 +125,11 @@ V3 = [  # purge tombstones keep a keyed hash of the user id, never the id (_sql.
     )),
 ]
 
-MIGRATIONS: list[list[str]] = [V1, V2, V3]
+MIGRATIONS: list[Migration] = [
+    Migration(V1, []),
+    Migration(V2, []),
+    Migration(V3, []),
+]
 
 ARRAY_TYPES: dict[str, tuple[str, ...]] = {
     "messages": ("text", "text", "text", "text", "float8", "text", "text", "int8"),
@@ -210,7 +215,7 @@ async def _state(conn: Any, schema: str) -> tuple[int, str | None]:
 
 async def _apply(conn: Any, number: int, search_config: str) -> None:
     literal = f"'{search_config}'"
-    for statement in MIGRATIONS[number - 1]:
+    for statement in MIGRATIONS[number - 1].up:
         await conn.execute(statement.replace("{config}", literal))
     await conn.execute(
         "INSERT INTO schema_version (version, search_config) VALUES ($1, $2::regconfig::text)",

@@ -115,8 +115,8 @@ class SQLiteTier(DurableReads, DurableWrites, BaseTier[SQLiteConfig]):
         await conn.execute("BEGIN IMMEDIATE")
         try:
             (current,) = await (await conn.execute("PRAGMA user_version")).fetchone() or (0,)
-            for version, statements in enumerate(MIGRATIONS[current:], start=current + 1):
-                for statement in statements:
+            for version, migration in enumerate(MIGRATIONS[current:], start=current + 1):
+                for statement in migration.up:
                     await conn.execute(statement)
                 await conn.execute(f"PRAGMA user_version = {version}")
             await conn.commit()

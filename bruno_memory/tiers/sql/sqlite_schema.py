@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bruno_memory.tiers.sql import text as _sql
+from bruno_memory.tiers.sql.migration import Migration
 
 
 def _fts(t: str) -> list[str]:
@@ -128,4 +129,9 @@ V4 = [  # full-text search scoped in the index: the owner is a column of the FTS
     )),
 ]
 
-MIGRATIONS: list[list[str]] = [V1, V2, V3, V4]
+MIGRATIONS: list[Migration] = [
+    Migration(V1, []),
+    Migration(V2, []),
+    Migration(V3, []),
+    Migration(V4, []),
+]

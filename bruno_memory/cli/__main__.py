@@ -1,0 +1,5 @@
+"""``python -m bruno_memory.cli``."""
+
+from bruno_memory.cli import main
+
+raise SystemExit(main())
