@@ -1,0 +1,1 @@
+"""Lifecycle: summaries, archival, consolidation, importance and pruning; never destructive."""
