@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import sqlite3
 import time
@@ -24,9 +25,12 @@ from bruno_memory.core.errors import (
     translate_errors,
 )
 from bruno_memory.tiers.base import BaseTier
+from bruno_memory.tiers.sql import erasure
 from bruno_memory.tiers.sql import text as _sql
 from bruno_memory.tiers.sql.durable import (
     CAPABILITIES,
+    PURGE,
+    PURGE_VERSIONED,
     UPSERTS,
     DurableReads,
     DurableWrites,
@@ -106,6 +110,7 @@ class SQLiteTier(DurableReads, DurableWrites, BaseTier[SQLiteConfig]):
             f"synchronous = {cfg.synchronous}",
             f"busy_timeout = {int(cfg.busy_timeout * 1000)}",
             "temp_store = MEMORY",
+            "secure_delete = ON",  # freed pages are zeroed: erased text leaves no remnant
         ):
             await conn.execute(f"PRAGMA {pragma}")
         return conn
@@ -126,9 +131,15 @@ class SQLiteTier(DurableReads, DurableWrites, BaseTier[SQLiteConfig]):
 
     async def aclose(self) -> None:
         await self._close_group()  # queued writes land before the connections close
-        conns = (getattr(self, "_reader", None), getattr(self, "_writer", None))
-        for conn in {id(c): c for c in conns if c}.values():
-            await conn.close()
+        reader, writer = getattr(self, "_reader", None), getattr(self, "_writer", None)
+        if reader is not None and reader is not writer:
+            await reader.close()
+        if writer is not None:
+            with self._errors("close"), contextlib.suppress(sqlite3.OperationalError):
+                # the WAL's frames go back into the file and the WAL is emptied, so text
+                # erased before close leaves no copy there (busy: another process reads)
+                await writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            await writer.close()
 
     async def ping(self) -> None:
         with self._errors("ping"):
@@ -145,8 +156,12 @@ class SQLiteTier(DurableReads, DurableWrites, BaseTier[SQLiteConfig]):
         async with self._lock:
             with self._errors("write"):
                 try:
-                    for sql, rows in merged(writes):
+                    statements = merged(writes)
+                    for sql, rows in statements:
                         await _execute(self._writer, sql, rows)
+                    if any(sql in ERASING for sql, _ in statements):
+                        for statement in erasure.MERGE_FTS:
+                            await self._writer.execute(statement)
                     await self._writer.commit()
                 except BaseException:
                     await self._writer.rollback()
@@ -162,6 +177,9 @@ class SQLiteTier(DurableReads, DurableWrites, BaseTier[SQLiteConfig]):
             async with self._reader.execute(sql, tuple(params)) as cur:
                 return list(await cur.fetchall())
 
+
+ERASING = frozenset(PURGE + PURGE_VERSIONED)
+"""A user's erasure: after it, the full-text indexes are merged (``erasure.MERGE_FTS``)."""
 
 MAX_VARIABLES = 999
 """Bound parameters per statement at most: SQLite's limit before 3.32 (32,766 since)."""
