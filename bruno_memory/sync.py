@@ -195,6 +195,10 @@ class SyncMemory:
     page_messages = _blocking(MemoryStack.page_messages)
     restore = _blocking(MemoryStack.restore)
     watermark = _blocking(MemoryStack.watermark)
+    # -- privacy (``stack.audit``) ----------------------------------------------------------
+    audit_trail = _blocking(MemoryStack.audit_trail)
+    verify_audit = _blocking(MemoryStack.verify_audit)
+    record_event = _blocking(MemoryStack.record_event)
 
 
 SYNC_METHODS: tuple[str, ...] = tuple(

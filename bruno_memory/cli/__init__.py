@@ -1,8 +1,9 @@
 """The ``bruno-memory`` command.
 
 Exit status: 0 done; 1 the command ran and found a problem (a tier is down; ``init``'s
-target exists: pass ``--force``; a ``copy`` that does not verify); 2 bad usage, a config
-error or bad input (an archive line that is not valid: the message names the line).
+target exists: pass ``--force``; a ``copy`` that does not verify; a broken audit chain);
+2 bad usage, a config error or bad input (an archive line that is not valid: the message
+names the line).
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from typing import Any
 from bruno_core.utils.exceptions import BrunoError
 
 from bruno_memory._version import __version__
-from bruno_memory.cli import archive, stacks
+from bruno_memory.cli import archive, privacy, stacks
 
-MODULES = (stacks, archive)
+MODULES = (stacks, archive, privacy)
 """Each command module: ``register(subparsers) -> (async commands, local commands)``."""
 
 

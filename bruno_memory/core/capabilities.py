@@ -20,6 +20,7 @@ class Capability(str, Enum):
     STATS = "stats"  # per-user statistics
     DURABLE = "durable"  # authoritative: its answers are final, it never misses
     SCAN = "scan"  # pages through every record of a kind (``queries.Scan``)
+    AUDIT = "audit"  # keeps the hash-chained audit trail (``queries.AppendAudit``)
     # abilities beyond storage, each a small protocol in ``tiers.base``
     CLEAR = "clear"  # can drop everything it caches (``Clearable``)
     LEASES = "leases"  # a shared cache whose fills take a lease (``Leased``)

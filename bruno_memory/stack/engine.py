@@ -15,6 +15,7 @@ import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar, cast
 
+from bruno_memory.core.audit import Auditing
 from bruno_memory.core.capabilities import Capability
 from bruno_memory.core.drops import Owed
 from bruno_memory.core.errors import CapabilityMissing, TierError
@@ -46,10 +47,12 @@ log = get_logger(__name__)
 
 
 class Engine:
-    """Opened tiers, routed by their declared capabilities."""
+    """Opened tiers, routed by their declared capabilities; ``auditing``: the stack keeps
+    an audit trail (``core.audit.Auditing``)."""
 
-    def __init__(self, tiers: Sequence[Tier]) -> None:
+    def __init__(self, tiers: Sequence[Tier], *, auditing: Auditing | None = None) -> None:
         self.routes: Routes = plan_routes(tiers)
+        self.auditing = auditing
         fills.settle_on_flush(self.routes)  # a write-behind durable tier settles the caches
         self.generations = Generations()
         self.stats = {t.name: TierStats() for t in tiers}

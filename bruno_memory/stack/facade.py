@@ -33,6 +33,7 @@ from bruno_memory.core.queries import (
 )
 from bruno_memory.core.records import fresh, message_out, message_record, timestamp_key
 from bruno_memory.stack import hybrid
+from bruno_memory.stack.audit import Audited
 from bruno_memory.stack.doors import Doors
 from bruno_memory.stack.owners import Owners, metadata_user, refused_moves
 from bruno_memory.stack.plumbing import Composer, Opener
@@ -41,7 +42,7 @@ from bruno_memory.stack.restore import Restore
 __all__ = ["Composer", "MemoryStack", "Opener"]
 
 
-class MemoryStack(Doors, Restore, Owners, MemoryInterface):
+class MemoryStack(Audited, Doors, Restore, Owners, MemoryInterface):
     """Tiers composed into one memory: caches on top, one authoritative tier below.
 
     Args:

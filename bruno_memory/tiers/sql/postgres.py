@@ -19,8 +19,9 @@ from bruno_memory.core.deadline import deadline
 from bruno_memory.core.errors import CorruptRecord, TierError, TierUnavailable, translate_errors
 from bruno_memory.core.logs import get_logger
 from bruno_memory.tiers.base import BaseTier, TierContext
-from bruno_memory.tiers.sql import postgres_schema
+from bruno_memory.tiers.sql import audit, postgres_schema
 from bruno_memory.tiers.sql import text as _sql
+from bruno_memory.tiers.sql.audit import DurableAudit
 from bruno_memory.tiers.sql.durable import (
     CAPABILITIES,
     UPSERTS,
@@ -182,7 +183,7 @@ async def _keep_session(conn: Any) -> None:
     """
 
 
-class PostgresTier(DurableReads, DurableWrites, BaseTier[PostgresConfig]):
+class PostgresTier(DurableAudit, DurableReads, DurableWrites, BaseTier[PostgresConfig]):
     """Everything, authoritative, in one PostgreSQL schema, through an asyncpg pool."""
 
     config_model = PostgresConfig
@@ -313,12 +314,15 @@ class PostgresTier(DurableReads, DurableWrites, BaseTier[PostgresConfig]):
         batches = [(numbered(sql), rows) for sql, rows in merged(writes)]
 
         async def work(conn: Any) -> None:
-            if len(batches) == 1:  # one statement is atomic on its own: no BEGIN/COMMIT trips
-                await _execute(conn, *batches[0])
+            if len(batches) == 1 and batches[0][0] != audit.APPEND:  # one statement is
+                await _execute(conn, *batches[0])  # atomic on its own: no BEGIN/COMMIT trips
                 return
             async with conn.transaction():
                 for sql, rows in batches:
-                    await _execute(conn, sql, rows)
+                    if sql == audit.APPEND:
+                        await _chain(conn, rows)
+                    else:
+                        await _execute(conn, sql, rows)
 
         await self._call("write", work)
 
@@ -329,6 +333,17 @@ class PostgresTier(DurableReads, DurableWrites, BaseTier[PostgresConfig]):
         args = tuple(params)
         rows: list[Any] = await self._call(op, lambda conn: conn.fetch(numbered(sql), *args))
         return rows
+
+
+async def _chain(conn: Any, rows: list[tuple[Any, ...]]) -> None:
+    """Append audit events in the transaction; the table lock (which readers do not wait
+    for) keeps concurrent writers from forking the chain."""
+    await conn.execute("LOCK TABLE audit IN EXCLUSIVE MODE")
+
+    async def insert(chained: list[tuple[Any, ...]]) -> None:
+        await conn.executemany(numbered(audit.INSERT), chained)
+
+    await audit.chain_in(lambda: conn.fetchrow(audit.HEAD), insert, rows)
 
 
 def _batch_upsert(ns: str) -> tuple[str, str]:

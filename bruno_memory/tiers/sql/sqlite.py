@@ -25,8 +25,9 @@ from bruno_memory.core.errors import (
     translate_errors,
 )
 from bruno_memory.tiers.base import BaseTier
-from bruno_memory.tiers.sql import erasure
+from bruno_memory.tiers.sql import audit, erasure
 from bruno_memory.tiers.sql import text as _sql
+from bruno_memory.tiers.sql.audit import DurableAudit
 from bruno_memory.tiers.sql.durable import (
     CAPABILITIES,
     PURGE,
@@ -74,7 +75,7 @@ class SQLiteConfig(TierConfig):
     synchronous: Literal["OFF", "NORMAL", "FULL"] = "NORMAL"
 
 
-class SQLiteTier(DurableReads, DurableWrites, BaseTier[SQLiteConfig]):
+class SQLiteTier(DurableAudit, DurableReads, DurableWrites, BaseTier[SQLiteConfig]):
     """Everything, authoritative, in one SQLite file."""
 
     config_model = SQLiteConfig
@@ -158,7 +159,10 @@ class SQLiteTier(DurableReads, DurableWrites, BaseTier[SQLiteConfig]):
                 try:
                     statements = merged(writes)
                     for sql, rows in statements:
-                        await _execute(self._writer, sql, rows)
+                        if sql == audit.APPEND:
+                            await self._chain(rows)
+                        else:
+                            await _execute(self._writer, sql, rows)
                     if any(sql in ERASING for sql, _ in statements):
                         for statement in erasure.MERGE_FTS:
                             await self._writer.execute(statement)
@@ -166,6 +170,21 @@ class SQLiteTier(DurableReads, DurableWrites, BaseTier[SQLiteConfig]):
                 except BaseException:
                     await self._writer.rollback()
                     raise
+
+    async def _chain(self, rows: list[tuple[Any, ...]]) -> None:
+        """Append audit events in the batch's transaction, under its write lock."""
+        conn = self._writer
+        if not conn.in_transaction:  # take the lock before reading the chain's head
+            await conn.execute("BEGIN IMMEDIATE")
+
+        async def head() -> Any:
+            async with conn.execute(audit.HEAD) as cur:
+                return await cur.fetchone()
+
+        async def insert(chained: list[tuple[Any, ...]]) -> None:
+            await conn.executemany(audit.INSERT, chained)
+
+        await audit.chain_in(head, insert, rows)
 
     def _tags_param(self, tags: list[str]) -> Any:
         return orjson.dumps(tags).decode()
