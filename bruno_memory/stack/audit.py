@@ -13,6 +13,7 @@ as the record of the erasure.
 
 from __future__ import annotations
 
+from collections import ChainMap
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -46,7 +47,8 @@ PAGE = 1000
 def events_of(
     ops: Sequence[WriteOp], actor: str, at: float, owners: Mapping[str, str]
 ) -> tuple[AuditEvent, ...]:
-    """One event per (action, kind, subject) of ``ops``, its targets in order."""
+    """One event per (action, kind, subject) of ``ops``, its targets in order; ``owners``
+    maps a conversation (or a deleted record's) id to its owner."""
     groups: dict[tuple[str, str, str | None], list[str]] = {}
     for op in ops:
         action, kind, subject, target = _describe(op, owners)
@@ -61,7 +63,7 @@ def _describe(op: WriteOp, owners: Mapping[str, str]) -> tuple[str, str, str | N
     if isinstance(op, Put):
         return audit.WRITE, op.key.ns, _owner(op.value), op.key.id
     if isinstance(op, Delete):
-        return audit.DELETE, op.key.ns, None, op.key.id
+        return audit.DELETE, op.key.ns, owners.get(op.key.id), op.key.id
     if isinstance(op, ClearHistory):
         cid = op.conversation_id
         return audit.CLEAR_HISTORY, "conversation", owners.get(cid), cid
@@ -82,17 +84,22 @@ class Audited(Plumbing):
     """The audit doors of ``MemoryStack`` (mixed in)."""
 
     async def _write(self, ops: list[WriteOp], touched: Sequence[object]) -> None:
-        await super()._write(ops, touched)
-        await self._audit(await self._ready(), ops)
-
-    async def _audit(self, engine: Engine, ops: Sequence[WriteOp]) -> None:
-        """Append the events of ``ops`` (a committed write) when the trail is kept."""
-        auditing = engine.auditing
-        if auditing is None:
+        engine = await self._ready()
+        if engine.auditing is None:
+            await super()._write(ops, touched)
             return
-        actor = ACTOR.get() or auditing.actor
-        events = events_of(ops, actor, self._clock(), self._owners)
+        owners = await self._deleted_owners(engine, ops)
+        await super()._write(ops, touched)
+        actor = ACTOR.get() or engine.auditing.actor
+        events = events_of(ops, actor, self._clock(), ChainMap(owners, self._owners))
         await engine.ask(AppendAudit(events))
+
+    @staticmethod
+    async def _deleted_owners(engine: Engine, ops: Sequence[WriteOp]) -> dict[str, str]:
+        """Whose records the deletes in ``ops`` remove, read before they go (by id)."""
+        keys = [op.key for op in ops if isinstance(op, Delete)]
+        held = await engine.authoritative(keys)
+        return {k.id: owner for k, v in held.items() if (owner := _owner(v)) is not None}
 
     @contextmanager
     def acting(self, actor: str) -> Iterator[None]:

@@ -83,7 +83,7 @@ async def test_writes_deletes_erasure_and_exports_are_recorded(
     seen = [(r.event.actor, r.event.action, r.event.kind, r.event.subject) for r in trail]
     assert ("app", "write", "message", "alice") in seen
     assert ("app", "write", "memory", "alice") in seen
-    assert ("app", "delete", "memory", None) in seen
+    assert ("app", "delete", "memory", "alice") in seen  # read before it went
     assert ("support:jane", "write", "message", "bob") in seen
     assert ("support:jane", "clear_history", "conversation", "bob") in seen
     assert ("app", "forget_user", "user", "alice") in seen
