@@ -13,7 +13,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bruno_memory.core import guards
 from bruno_memory.core.audit import AuditRecord, Verdict
@@ -22,8 +22,8 @@ from bruno_memory.core.queries import Page, ScanKind
 from bruno_memory.stack.audit import ACTOR
 from bruno_memory.stack.scoped import ScopedMemory
 
-if TYPE_CHECKING:
-    from bruno_memory.stack.facade import MemoryStack
+MemoryStack = Any
+"""The ``MemoryStack`` the handle wraps (see ``stack.scoped.MemoryStack``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,21 +80,26 @@ class AdminMemory:
     ) -> Page[Any]:
         """A page of every user's records of ``kind`` (operation ``scan``)."""
         await self._allow("scan", user_id)
-        return await self._stack.scan(kind, user_id=user_id, after=after, limit=limit)
+        found: Page[Any] = await self._stack.scan(kind, user_id=user_id, after=after, limit=limit)
+        return found
 
     async def audit_trail(
         self, *, user_id: str | None = None, after: int = 0, limit: int = 100
     ) -> list[AuditRecord]:
         """The audit records of every user, or of one (operation ``audit``)."""
         await self._allow("audit", user_id)
-        return await self._stack.audit_trail(user_id=user_id, after=after, limit=limit)
+        found: list[AuditRecord] = await self._stack.audit_trail(user_id=user_id, after=after,
+                                                                 limit=limit)
+        return found
 
     async def verify_audit(self) -> Verdict:
         """Check the audit trail's hash chain (operation ``audit``)."""
         await self._allow("audit", None)
-        return await self._stack.verify_audit()
+        found: Verdict = await self._stack.verify_audit()
+        return found
 
     async def health(self) -> dict[str, dict[str, Any]]:
         """Per tier health (operation ``health``)."""
         await self._allow("health", None)
-        return await self._stack.health()
+        found: dict[str, dict[str, Any]] = await self._stack.health()
+        return found

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bruno_core.interfaces.memory import MemoryInterface
 from bruno_core.models.context import ConversationContext, SessionContext
@@ -30,8 +30,9 @@ from bruno_memory.core.queries import MemoryTime, Page, ScanKind, Scored
 from bruno_memory.stack import fusion, hybrid
 from bruno_memory.stack.audit import ACTOR
 
-if TYPE_CHECKING:
-    from bruno_memory.stack.facade import MemoryStack
+MemoryStack = Any
+"""The ``MemoryStack`` a handle wraps (``stack.facade`` imports this module, so it is not
+imported back; the façade's own types check the calls)."""
 
 
 class ScopedMemory(MemoryInterface):
@@ -114,13 +115,16 @@ class ScopedMemory(MemoryInterface):
     ) -> list[Message]:
         """The newest messages of one of the user's conversations, most recent first."""
         await self._mine(conversation_id)
-        return await self._stack.retrieve_messages(conversation_id, limit)
+        found: list[Message] = await self._stack.retrieve_messages(conversation_id, limit)
+        return found
 
     async def search_messages(
         self, query: str, user_id: str | None = None, limit: int = 10
     ) -> list[Message]:
         """The user's messages ranked by relevance to ``query``."""
-        return await self._stack.search_messages(query, self._me(user_id, required=False), limit)
+        me = self._me(user_id, required=False)
+        found: list[Message] = await self._stack.search_messages(query, me, limit)
+        return found
 
     async def clear_history(self, conversation_id: str, keep_system_messages: bool = True) -> None:
         """Remove the messages of one of the user's conversations."""
@@ -138,7 +142,8 @@ class ScopedMemory(MemoryInterface):
     async def retrieve_memories(self, query: MemoryQuery) -> list[MemoryEntry]:
         """The user's memories matching ``query`` (whose ``user_id`` must be the user)."""
         self._me(query.user_id)
-        return await self._stack.retrieve_memories(query)
+        found: list[MemoryEntry] = await self._stack.retrieve_memories(query)
+        return found
 
     async def delete_memory(self, memory_id: str) -> None:
         """Delete one of the user's memories; an unknown id does nothing."""
@@ -172,7 +177,8 @@ class ScopedMemory(MemoryInterface):
 
     async def get_statistics(self, user_id: str) -> dict[str, Any]:
         """The user's counts."""
-        return await self._stack.get_statistics(self._me(user_id))
+        found: dict[str, Any] = await self._stack.get_statistics(self._me(user_id))
+        return found
 
     # -- the façade's other doors -------------------------------------------------------------
 
@@ -182,11 +188,14 @@ class ScopedMemory(MemoryInterface):
 
     async def retrieve_context(self, user_id: str, query: str, limit: int = 5) -> list[Message]:
         """The user's past messages most relevant to ``query``."""
-        return await self._stack.retrieve_context(self._me(user_id), query, limit)
+        found: list[Message] = await self._stack.retrieve_context(self._me(user_id), query, limit)
+        return found
 
     async def search_memories(self, user_id: str, query: str, limit: int = 10) -> list[MemoryEntry]:
         """The user's memories most relevant to ``query``."""
-        return await self._stack.search_memories(self._me(user_id), query, limit)
+        me = self._me(user_id)
+        found: list[MemoryEntry] = await self._stack.search_memories(me, query, limit)
+        return found
 
     async def clear_conversation(self, conversation_id: str) -> None:
         """Remove every message of one of the user's conversations."""
@@ -210,8 +219,10 @@ class ScopedMemory(MemoryInterface):
         """The user's messages ranked by relevance (see ``MemoryStack.search``)."""
         me = self._me(user_id, required=False)
         await self._mine(conversation_id)
-        return await self._stack.search(query, user_id=me, conversation_id=conversation_id,
-                                        limit=limit, mode=mode, fusion=fusion)
+        found: list[Scored[Message]] = await self._stack.search(
+            query, user_id=me, conversation_id=conversation_id, limit=limit, mode=mode,
+            fusion=fusion)
+        return found
 
     async def scan(
         self, kind: ScanKind, *, user_id: str | None = None, after: str | None = None,
@@ -219,7 +230,8 @@ class ScopedMemory(MemoryInterface):
     ) -> Page[Any]:
         """A page of the user's records of ``kind`` (see ``MemoryStack.scan``)."""
         me = self._me(user_id, required=False)
-        return await self._stack.scan(kind, user_id=me, after=after, limit=limit)
+        found: Page[Any] = await self._stack.scan(kind, user_id=me, after=after, limit=limit)
+        return found
 
     async def search_phrase(
         self, phrase: str, *, user_id: str | None = None, conversation_id: str | None = None,
@@ -228,8 +240,9 @@ class ScopedMemory(MemoryInterface):
         """The user's messages holding ``phrase`` verbatim."""
         me = self._me(user_id, required=False)
         await self._mine(conversation_id)
-        return await self._stack.search_phrase(phrase, user_id=me,
-                                               conversation_id=conversation_id, limit=limit)
+        found: list[Scored[Message]] = await self._stack.search_phrase(
+            phrase, user_id=me, conversation_id=conversation_id, limit=limit)
+        return found
 
     async def messages_between(
         self, start: datetime, end: datetime, *, user_id: str | None = None,
@@ -238,8 +251,9 @@ class ScopedMemory(MemoryInterface):
         """The user's messages timestamped in ``[start, end)``, oldest first."""
         me = self._me(user_id, required=False)
         await self._mine(conversation_id)
-        return await self._stack.messages_between(start, end, user_id=me,
-                                                  conversation_id=conversation_id, limit=limit)
+        found: list[Message] = await self._stack.messages_between(
+            start, end, user_id=me, conversation_id=conversation_id, limit=limit)
+        return found
 
     async def memories_between(
         self, user_id: str, start: datetime, end: datetime, *,
@@ -247,22 +261,27 @@ class ScopedMemory(MemoryInterface):
     ) -> list[MemoryEntry]:
         """The user's memories created (or updated) in ``[start, end)``."""
         await self._mine(conversation_id)
-        return await self._stack.memories_between(self._me(user_id), start, end,
-                                                  conversation_id=conversation_id, by=by,
-                                                  limit=limit)
+        found: list[MemoryEntry] = await self._stack.memories_between(
+            self._me(user_id), start, end, conversation_id=conversation_id, by=by, limit=limit)
+        return found
 
     async def list_sessions(
         self, user_id: str, *, before: str | None = None, limit: int = 20
     ) -> Page[SessionContext]:
         """A page of the user's sessions, newest first."""
-        return await self._stack.list_sessions(self._me(user_id), before=before, limit=limit)
+        me = self._me(user_id)
+        found: Page[SessionContext] = await self._stack.list_sessions(me, before=before,
+                                                                      limit=limit)
+        return found
 
     async def list_conversations(
         self, user_id: str, *, before: str | None = None, limit: int = 20
     ) -> Page[SessionContext]:
         """A page of the user's conversations, most recent first."""
-        return await self._stack.list_conversations(self._me(user_id), before=before,
-                                                    limit=limit)
+        me = self._me(user_id)
+        found: Page[SessionContext] = await self._stack.list_conversations(me, before=before,
+                                                                           limit=limit)
+        return found
 
     async def page_messages(
         self, conversation_id: str, *, before: str | None = None, after: str | None = None,
@@ -270,15 +289,18 @@ class ScopedMemory(MemoryInterface):
     ) -> Page[Message]:
         """One screen of one of the user's conversations (see ``MemoryStack.page_messages``)."""
         await self._mine(conversation_id)
-        return await self._stack.page_messages(conversation_id, before=before, after=after,
-                                               limit=limit)
+        found: Page[Message] = await self._stack.page_messages(
+            conversation_id, before=before, after=after, limit=limit)
+        return found
 
     async def audit_trail(
         self, *, user_id: str | None = None, after: int = 0, limit: int = 100
     ) -> list[AuditRecord]:
         """The audit records about the user's data (a GDPR access request)."""
         me = self._me(user_id, required=False)
-        return await self._stack.audit_trail(user_id=me, after=after, limit=limit)
+        found: list[AuditRecord] = await self._stack.audit_trail(user_id=me, after=after,
+                                                                 limit=limit)
+        return found
 
     async def flush(self) -> None:
         """Wait until every queued write has reached its tier."""
