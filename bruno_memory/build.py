@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from bruno_memory.core.errors import BrunoMemoryConfigError
 from bruno_memory.stack.engine import Engine
 from bruno_memory.stack.facade import Composer, MemoryStack
 from bruno_memory.stack.plumbing import Conversing
+from bruno_memory.stack.redaction import redactor_of
 from bruno_memory.stack.routing import check
 from bruno_memory.tiers.base import Tier, TierContext
 
@@ -112,7 +114,8 @@ async def open_engine(source: Source | StackConfig = None) -> tuple[Engine, Conv
     tiers, cfg = await open_tiers(source)
     conversing = Conversing(cfg.context_messages, composer_of(cfg.context), cfg.session_gap)
     auditing = None if cfg.audit is None else Auditing(cfg.audit.actor)
-    return Engine(tiers, auditing=auditing), conversing
+    redactor = None if cfg.redact is None else await asyncio.to_thread(redactor_of, cfg.redact)
+    return Engine(tiers, auditing=auditing, redactor=redactor), conversing
 
 
 def composer_of(config: ContextConfig | None) -> Composer | None:

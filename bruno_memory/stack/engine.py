@@ -34,6 +34,7 @@ from bruno_memory.core.ops import (
 )
 from bruno_memory.core.queries import Query
 from bruno_memory.core.records import MessageRecord
+from bruno_memory.core.redact import Redactor
 from bruno_memory.core.versions import stamp
 from bruno_memory.stack import fills
 from bruno_memory.stack.epochs import EpochWatch
@@ -48,11 +49,19 @@ log = get_logger(__name__)
 
 class Engine:
     """Opened tiers, routed by their declared capabilities; ``auditing``: the stack keeps
-    an audit trail (``core.audit.Auditing``)."""
+    an audit trail (``core.audit.Auditing``); ``redactor``: contents are redacted before
+    any tier has them (``stack.redaction``)."""
 
-    def __init__(self, tiers: Sequence[Tier], *, auditing: Auditing | None = None) -> None:
+    def __init__(
+        self,
+        tiers: Sequence[Tier],
+        *,
+        auditing: Auditing | None = None,
+        redactor: Redactor | None = None,
+    ) -> None:
         self.routes: Routes = plan_routes(tiers)
         self.auditing = auditing
+        self.redactor = redactor
         fills.settle_on_flush(self.routes)  # a write-behind durable tier settles the caches
         self.generations = Generations()
         self.stats = {t.name: TierStats() for t in tiers}

@@ -38,13 +38,14 @@ from bruno_memory.stack.audit import Audited
 from bruno_memory.stack.doors import Doors
 from bruno_memory.stack.owners import Owners, metadata_user, refused_moves
 from bruno_memory.stack.plumbing import Composer, Opener
+from bruno_memory.stack.redaction import Redacting
 from bruno_memory.stack.restore import Restore
 from bruno_memory.stack.scoped import ScopedMemory
 
 __all__ = ["Composer", "MemoryStack", "Opener"]
 
 
-class MemoryStack(Audited, Doors, Restore, Owners, MemoryInterface):
+class MemoryStack(Audited, Redacting, Doors, Restore, Owners, MemoryInterface):
     """Tiers composed into one memory: caches on top, one authoritative tier below.
 
     Args:
