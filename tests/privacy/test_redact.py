@@ -80,6 +80,11 @@ def stack(tmp_path: Path, journaled: bool) -> dict[str, Any]:
     return {"redact": {"names_file": str(names)}, "tiers": [{"kind": "lru"}, durable]}
 
 
+def stored_bytes(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.rglob("*")
+            if p.is_file() and p.name != "names.txt"}
+
+
 @pytest.mark.parametrize("journaled", [False, True], ids=["laptop", "laptop-journaled"])
 async def test_redact_on_write_reaches_no_tier(tmp_path: Path, journaled: bool) -> None:
     """With a redact: section, no store (cache, journal, database, index) holds what the
@@ -95,8 +100,7 @@ async def test_redact_on_write_reaches_no_tier(tmp_path: Path, journaled: bool) 
     assert [m.content for m in memories] == ["card [card]"]
     assert not await memory.search_messages("lovelace", user_id="ada")
     await memory.close()
-    files = {p.name: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()
-             and p.name != "names.txt"}
+    files = stored_bytes(tmp_path)
     assert "r.db" in files
     for secret in ("ada@example.com", "1111 1111", "Lovelace", "lovelac", "7946"):
         for name, data in files.items():
