@@ -77,9 +77,20 @@ def _json(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
+def canonical(row: tuple[Any, ...]) -> str:
+    """The canonical text of a record's columns (``AuditEvent.row``): what its hash covers
+    beside its number and the previous hash."""
+    return orjson.dumps(list(row)).decode()
+
+
 def digest(seq: int, row: tuple[Any, ...], prev: str) -> str:
     """The hash of the record numbered ``seq`` with columns ``row`` after hash ``prev``."""
-    return hashlib.sha256(orjson.dumps([seq, *row, prev])).hexdigest()
+    return link(prev, seq, canonical(row))
+
+
+def link(prev: str, seq: int, canon: str) -> str:
+    """SHA-256 of ``prev|seq|canon`` as hex (a SQL tier may compute it in SQL)."""
+    return hashlib.sha256(f"{prev}|{seq}|{canon}".encode()).hexdigest()
 
 
 def chain(head: tuple[int, str] | None, rows: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:

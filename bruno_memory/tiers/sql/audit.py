@@ -2,14 +2,15 @@
 ``ReadAudit``.
 
 An append is a statement like any write's: it goes through the tier's group commit, so
-appends made at the same time as other writes share their transaction. The tier numbers
-and chains the events there (``chain_in``), after reading the newest record under the
-transaction's write lock, so concurrent writers never fork the chain.
+appends made at the same time as other writes share their transaction. The database
+numbers and chains the events in that statement, after the newest record, under its write
+lock (SQLite's one writer, PostgreSQL's table lock), so concurrent writers, in one process
+or many, never fork the chain.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from bruno_memory.core import audit
@@ -22,9 +23,48 @@ APPEND = "-- bruno: append audit events"
 """The statement marker of an append: its rows are event rows, chained by ``chain_in``."""
 
 COLUMNS = "seq, at, actor, action, kind, subject, targets, detail, prev, hash"
-INSERT = f"INSERT INTO audit ({COLUMNS}) VALUES ({', '.join('?' for _ in COLUMNS.split(','))})"
-HEAD = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"
 REFUSED = "audit records are append-only"
+
+SQLITE_APPEND = f"""INSERT INTO audit ({COLUMNS})
+    SELECT h.seq + 1, ?, ?, ?, ?, ?, ?, ?, h.hash, bruno_audit_link(h.hash, h.seq + 1, ?)
+    FROM (SELECT coalesce(max(seq), 0) AS seq, coalesce((SELECT hash FROM audit
+          ORDER BY seq DESC LIMIT 1), '{audit.GENESIS}') AS hash FROM audit) AS h"""
+"""SQLite's append of one event (then its canonical text), numbered and chained after
+the newest record in the statement itself (SQLite has one writer at a time);
+``bruno_audit_link`` is ``core.audit.link``, registered on the connection."""
+
+PG_APPEND_FUNCTION = f"""CREATE FUNCTION audit_append(
+    ats float8[], actors text[], actions text[], kinds text[], subjects text[],
+    targets text[], details text[], canons text[]) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE n bigint; h text; i int;
+BEGIN
+    LOCK TABLE audit IN EXCLUSIVE MODE;
+    SELECT seq, hash INTO n, h FROM audit ORDER BY seq DESC LIMIT 1;
+    n := coalesce(n, 0);
+    h := coalesce(h, '{audit.GENESIS}');
+    FOR i IN 1 .. coalesce(array_length(ats, 1), 0) LOOP
+        n := n + 1;
+        INSERT INTO audit ({COLUMNS}) VALUES (n, ats[i], actors[i], actions[i], kinds[i],
+            subjects[i], targets[i], details[i], h,
+            encode(sha256(convert_to(h || '|' || n || '|' || canons[i], 'UTF8')), 'hex'))
+        RETURNING hash INTO h;
+    END LOOP;
+END $$"""
+"""PostgreSQL's append in one statement (one round trip): under the table lock (readers
+do not wait for it), the events numbered and hashed as ``core.audit.link`` does."""
+PG_APPEND = "SELECT audit_append(" + ", ".join(
+    f"?::{t}[]" for t in ("float8", *["text"] * 7)) + ")"
+
+
+def sqlite_rows(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """``SQLITE_APPEND``'s parameters: each event's columns, then its canonical text."""
+    return [(*r, audit.canonical(r)) for r in rows]
+
+
+def pg_columns(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
+    """``PG_APPEND``'s arguments: one array per column, then the canonical texts."""
+    columns = [list(c) for c in zip(*rows, strict=True)]
+    return [*columns, [audit.canonical(r) for r in rows]]
 
 
 def table(seq: str, at: str) -> list[str]:
@@ -53,17 +93,6 @@ def select(q: ReadAudit) -> tuple[str, list[Any]]:
         where += " AND subject = ?"
         params.append(q.subject)
     return f"SELECT {COLUMNS} FROM audit WHERE {where} ORDER BY seq LIMIT ?", [*params, q.limit]
-
-
-async def chain_in(
-    fetch_head: Callable[[], Awaitable[Any]],
-    insert: Callable[[list[tuple[Any, ...]]], Awaitable[None]],
-    rows: Iterable[tuple[Any, ...]],
-) -> None:
-    """Chain ``rows`` after the newest record and insert them, in the caller's
-    transaction (which must already hold the write lock)."""
-    head = await fetch_head()
-    await insert(audit.chain((int(head[0]), str(head[1])) if head else None, rows))
 
 
 class DurableAudit:

@@ -314,15 +314,12 @@ class PostgresTier(DurableAudit, DurableReads, DurableWrites, BaseTier[PostgresC
         batches = [(numbered(sql), rows) for sql, rows in merged(writes)]
 
         async def work(conn: Any) -> None:
-            if len(batches) == 1 and batches[0][0] != audit.APPEND:  # one statement is
-                await _execute(conn, *batches[0])  # atomic on its own: no BEGIN/COMMIT trips
+            if len(batches) == 1:  # one statement is atomic on its own: no BEGIN/COMMIT trips
+                await _execute(conn, *batches[0])
                 return
             async with conn.transaction():
                 for sql, rows in batches:
-                    if sql == audit.APPEND:
-                        await _chain(conn, rows)
-                    else:
-                        await _execute(conn, sql, rows)
+                    await _execute(conn, sql, rows)
 
         await self._call("write", work)
 
@@ -335,15 +332,7 @@ class PostgresTier(DurableAudit, DurableReads, DurableWrites, BaseTier[PostgresC
         return rows
 
 
-async def _chain(conn: Any, rows: list[tuple[Any, ...]]) -> None:
-    """Append audit events in the transaction; the table lock (which readers do not wait
-    for) keeps concurrent writers from forking the chain."""
-    await conn.execute("LOCK TABLE audit IN EXCLUSIVE MODE")
-
-    async def insert(chained: list[tuple[Any, ...]]) -> None:
-        await conn.executemany(numbered(audit.INSERT), chained)
-
-    await audit.chain_in(lambda: conn.fetchrow(audit.HEAD), insert, rows)
+PG_APPEND = numbered(audit.PG_APPEND)
 
 
 def _batch_upsert(ns: str) -> tuple[str, str]:
@@ -378,7 +367,9 @@ def winners(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
 
 async def _execute(conn: Any, sql: str, rows: list[tuple[Any, ...]]) -> None:
     batched = BATCHED.get(sql)
-    if len(rows) == 1:
+    if sql == audit.APPEND:  # numbered and chained by the server, in one statement
+        await conn.execute(PG_APPEND, *audit.pg_columns(rows))
+    elif len(rows) == 1:
         await conn.execute(sql, *rows[0])
     elif batched is not None:
         await conn.execute(batched, *(list(column) for column in zip(*winners(rows), strict=True)))

@@ -135,13 +135,15 @@ AUDIT = [  # the hash-chained audit trail (tiers.sql.audit); edits are refused
     "FOR EACH ROW EXECUTE FUNCTION audit_append_only()",
     "CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit "
     "FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only()",
+    audit.PG_APPEND_FUNCTION,
 ]
 
 MIGRATIONS: list[Migration] = [
     Migration(V1, []),
     Migration(V2, []),
     Migration(V3, []),
-    Migration(AUDIT, ["DROP TABLE audit", "DROP FUNCTION audit_append_only()"]),
+    Migration(AUDIT, ["DROP FUNCTION audit_append", "DROP TABLE audit",
+                      "DROP FUNCTION audit_append_only()"]),
 ]
 
 ARRAY_TYPES: dict[str, tuple[str, ...]] = {

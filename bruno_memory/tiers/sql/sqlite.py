@@ -16,6 +16,7 @@ import aiosqlite
 import orjson
 
 from bruno_memory.config.models import Duration, TierConfig
+from bruno_memory.core import audit as core_audit
 from bruno_memory.core import codec
 from bruno_memory.core.errors import (
     BrunoMemoryConfigError,
@@ -106,6 +107,7 @@ class SQLiteTier(DurableAudit, DurableReads, DurableWrites, BaseTier[SQLiteConfi
             thread.daemon = True
         await conn
         await conn.create_function("bruno_pseudonym", 2, _sql.pseudonym, deterministic=True)
+        await conn.create_function("bruno_audit_link", 3, core_audit.link, deterministic=True)
         await _enable_wal(conn, cfg.busy_timeout)
         for pragma in (
             f"synchronous = {cfg.synchronous}",
@@ -159,10 +161,7 @@ class SQLiteTier(DurableAudit, DurableReads, DurableWrites, BaseTier[SQLiteConfi
                 try:
                     statements = merged(writes)
                     for sql, rows in statements:
-                        if sql == audit.APPEND:
-                            await self._chain(rows)
-                        else:
-                            await _execute(self._writer, sql, rows)
+                        await _execute(self._writer, sql, rows)
                     if any(sql in ERASING for sql, _ in statements):
                         for statement in erasure.MERGE_FTS:
                             await self._writer.execute(statement)
@@ -170,21 +169,6 @@ class SQLiteTier(DurableAudit, DurableReads, DurableWrites, BaseTier[SQLiteConfi
                 except BaseException:
                     await self._writer.rollback()
                     raise
-
-    async def _chain(self, rows: list[tuple[Any, ...]]) -> None:
-        """Append audit events in the batch's transaction, under its write lock."""
-        conn = self._writer
-        if not conn.in_transaction:  # take the lock before reading the chain's head
-            await conn.execute("BEGIN IMMEDIATE")
-
-        async def head() -> Any:
-            async with conn.execute(audit.HEAD) as cur:
-                return await cur.fetchone()
-
-        async def insert(chained: list[tuple[Any, ...]]) -> None:
-            await conn.executemany(audit.INSERT, chained)
-
-        await audit.chain_in(head, insert, rows)
 
     def _tags_param(self, tags: list[str]) -> Any:
         return orjson.dumps(tags).decode()
@@ -228,6 +212,9 @@ async def _execute(conn: aiosqlite.Connection, sql: str, rows: list[tuple[Any, .
     it left, so a key written twice ends as two upserts in a row would leave it.
     """
     ns = MULTIROW.get(sql)
+    if sql == audit.APPEND:  # numbered and chained by the statement itself
+        await conn.executemany(audit.SQLITE_APPEND, audit.sqlite_rows(rows))
+        return
     if len(rows) == 1:
         await conn.execute(sql, rows[0])
         return
