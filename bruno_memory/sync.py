@@ -23,6 +23,7 @@ from bruno_memory.build import build_memory
 from bruno_memory.config import StackConfig
 from bruno_memory.config.loader import Source
 from bruno_memory.core.errors import Closed, InvalidInput
+from bruno_memory.stack.admin import AccessHook, AdminMemory
 from bruno_memory.stack.facade import MemoryStack
 from bruno_memory.stack.scoped import ScopedMemory
 
@@ -214,6 +215,11 @@ class SyncMemory:
         """The blocking twin of ``MemoryStack.for_user``: a handle acting for one user."""
         return SyncScoped(self, self._stack.for_user(user_id, actor=actor))
 
+    def admin(self, hook: AccessHook, *, actor: str) -> SyncAdmin:
+        """The blocking twin of ``MemoryStack.admin``: operations across users through the
+        app's access hook (a coroutine hook runs on the loop thread)."""
+        return SyncAdmin(self, self._stack.admin(hook, actor=actor))
+
 
 class SyncScoped:
     """``ScopedMemory``'s API, blocking, on its ``SyncMemory``'s loop thread."""
@@ -257,6 +263,30 @@ class SyncScoped:
     page_messages = _blocking(ScopedMemory.page_messages)
     audit_trail = _blocking(ScopedMemory.audit_trail)
     flush = _blocking(ScopedMemory.flush)
+
+
+class SyncAdmin:
+    """``AdminMemory``'s API, blocking, on its ``SyncMemory``'s loop thread."""
+
+    def __init__(self, sync: SyncMemory, handle: AdminMemory) -> None:
+        self._sync = sync
+        self.handle = handle
+
+    def __repr__(self) -> str:
+        return f"Sync{self.handle!r}"
+
+    def _run(self, call: Callable[[AdminMemory], Awaitable[R]]) -> R:
+        return self._sync._run(lambda _stack: call(self.handle))
+
+    def user(self, user_id: str) -> SyncScoped:
+        """A blocking handle on ``user_id``'s data, once the hook allows it."""
+        return SyncScoped(self._sync, self._run(lambda admin: admin.user(user_id)))
+
+    forget_user = _blocking(AdminMemory.forget_user)
+    scan = _blocking(AdminMemory.scan)
+    audit_trail = _blocking(AdminMemory.audit_trail)
+    verify_audit = _blocking(AdminMemory.verify_audit)
+    health = _blocking(AdminMemory.health)
 
 
 SYNC_METHODS: tuple[str, ...] = tuple(

@@ -17,10 +17,10 @@ from bruno_core.models.message import Message, MessageRole
 
 from bruno_memory import SyncMemory, build_memory
 from bruno_memory.core.errors import AccessDenied, InvalidInput, NotFound
-from bruno_memory.stack.admin import AccessRequest
+from bruno_memory.stack.admin import AccessRequest, AdminMemory
 from bruno_memory.stack.facade import MemoryStack
 from bruno_memory.stack.scoped import ScopedMemory
-from bruno_memory.sync import SCOPED_SYNC_METHODS
+from bruno_memory.sync import SCOPED_SYNC_METHODS, SyncAdmin
 from tests.factories.postgres import drop_schema
 
 T0, T1 = datetime(2000, 1, 1, tzinfo=timezone.utc), datetime(2100, 1, 1, tzinfo=timezone.utc)
@@ -231,7 +231,8 @@ async def test_admin_calls_go_through_the_hook(memory: MemoryStack) -> None:
 
 
 def test_the_blocking_twin(tmp_path: Path) -> None:
-    """SyncMemory.for_user has a blocking twin of every method of the handle."""
+    """SyncMemory.for_user and .admin have a blocking twin of every method of the
+    handles."""
     assert set(SCOPED_SYNC_METHODS) == public_methods(ScopedMemory)
     with SyncMemory.build({"tiers": [{"kind": "sqlite", "path": str(tmp_path / "s.db")}]}) as m:
         m.stack  # noqa: B018
@@ -241,3 +242,9 @@ def test_the_blocking_twin(tmp_path: Path) -> None:
         assert [x.content for x in carol.retrieve_messages(ctx.conversation_id)] == ["hello"]
         with pytest.raises(NotFound):
             m.for_user("dave").retrieve_messages(ctx.conversation_id)
+        admin = m.admin(lambda request: request.operation == "user", actor="ops")
+        assert admin.user("carol").get_context("carol").messages[0].content == "hello"
+        with pytest.raises(AccessDenied):
+            admin.forget_user("carol")
+    assert {n for n, v in inspect.getmembers(AdminMemory) if not n.startswith("_")
+            and inspect.iscoroutinefunction(v)} <= set(dir(SyncAdmin))
