@@ -308,13 +308,13 @@ class AuditConfig(Strict):
     actor: Annotated[str, Field(min_length=1, max_length=200)] = "app"
 
 
-RedactKind = Literal["email", "phone", "card", "ip", "name"]
+RedactKind = Literal["email", "url", "phone", "card", "ip", "name"]
 
 
 class RedactConfig(Strict):
     """The ``redact:`` section: message and memory contents redacted before they reach any
-    tier (``bruno_memory.core.redact``). ``names``: names to redact (``names_file``: one a
-    line, relative to the working directory)."""
+    tier (``bruno_memory.core.redact``); ``kinds`` leaves URLs out by default. ``names``:
+    names to redact (``names_file``: one a line, relative to the working directory)."""
 
     kinds: list[RedactKind] = ["email", "phone", "card", "ip", "name"]
     names: list[str] = []
