@@ -26,6 +26,7 @@ from bruno_memory.core import audit
 from bruno_memory.core.errors import BrunoMemoryConfigError, CapabilityMissing
 from bruno_memory.managers import archive
 from bruno_memory.stack.facade import MemoryStack
+from bruno_memory.tiers.sql import postgres_schema, sqlite_schema
 from tests.factories.postgres import drop_schema
 
 
@@ -240,3 +241,41 @@ async def test_audit_needs_a_tier_that_keeps_it(tmp_path: Path) -> None:
         assert await memory.record_event(audit.EXPORT, "store") is False
         with pytest.raises(CapabilityMissing, match="audit:"):
             await memory.verify_audit()
+
+
+async def test_the_audit_migration_goes_down_and_up(
+    stack: tuple[MemoryStack, dict[str, Any]], namespace: str
+) -> None:
+    """The migration's down removes the trail (table, triggers, functions) and its up
+    brings it back, on SQLite and PostgreSQL."""
+    memory, cfg = stack
+    await activity(memory)
+    durable = cfg["tiers"][1]
+    if durable["kind"] == "sqlite":
+        (mig,) = [m for m in sqlite_schema.MIGRATIONS if m.up is sqlite_schema.AUDIT]
+        with sqlite3.connect(durable["path"]) as db:
+            for s in mig.down:
+                db.execute(s)
+            assert not db.execute("SELECT name FROM sqlite_master WHERE name LIKE 'audit%'"
+                                  ).fetchall()
+            for s in mig.up:
+                db.execute(s)
+            assert db.execute("SELECT count(*) FROM audit").fetchone() == (0,)
+        return
+    (mig,) = [m for m in postgres_schema.MIGRATIONS if m.up is postgres_schema.AUDIT]
+    conn = await asyncpg.connect(durable["dsn"])
+    try:
+        await conn.execute(f'SET search_path TO "{namespace}"')
+        async with conn.transaction():
+            for s in mig.down:
+                await conn.execute(s)
+        assert await conn.fetchval("SELECT to_regclass('audit')") is None
+        assert not await conn.fetch("SELECT 1 FROM pg_proc p JOIN pg_namespace n ON "
+                                    "n.oid = p.pronamespace WHERE n.nspname = $1 AND "
+                                    "p.proname LIKE 'audit%'", namespace)
+        async with conn.transaction():
+            for s in mig.up:
+                await conn.execute(s)
+        assert await conn.fetchval("SELECT count(*) FROM audit") == 0
+    finally:
+        await conn.close()
