@@ -24,7 +24,7 @@ from bruno_core.models.memory import MemoryEntry
 
 from bruno_memory.core import audit, guards
 from bruno_memory.core.audit import AuditEvent, AuditRecord, Verdict
-from bruno_memory.core.errors import CapabilityMissing
+from bruno_memory.core.errors import CapabilityMissing, TierError
 from bruno_memory.core.ops import (
     ClaimConversation,
     ClearHistory,
@@ -98,7 +98,10 @@ class Audited(Plumbing):
     async def _deleted_owners(engine: Engine, ops: Sequence[WriteOp]) -> dict[str, str]:
         """Whose records the deletes in ``ops`` remove, read before they go (by id)."""
         keys = [op.key for op in ops if isinstance(op, Delete)]
-        held = await engine.authoritative(keys)
+        try:
+            held = await engine.authoritative(keys)
+        except TierError:  # down: the delete may still queue; its record names no owner
+            return {}
         return {k.id: owner for k, v in held.items() if (owner := _owner(v)) is not None}
 
     @contextmanager

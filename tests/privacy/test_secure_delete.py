@@ -16,13 +16,14 @@ ALICE_WORD = "zqxwvkrt"  # no suffix the porter stemmer cuts, no prefix shared w
 BOB_WORD = "jmqxbbrt"  # another term (FTS5 prefix-compresses terms): indexed whole
 
 
-def laptop(tmp_path: Path, journaled: bool) -> dict[str, Any]:
-    """The shipped laptop stack's shape (LRU over SQLite), optionally with a write-behind
-    durable tier journaled to a local file."""
-    durable: dict[str, Any] = {"name": "durable", "kind": "sqlite", "path": str(tmp_path / "m.db")}
-    if journaled:
-        durable |= {"policy": "batched-journaled",
-                    "journal": {"kind": "file", "path": str(tmp_path / "m.journal")}}
+def laptop(tmp_path: Path, journaled: bool) -> str | dict[str, Any]:
+    """The shipped laptop stack (LRU over SQLite, its file in ``BRUNO_MEMORY_DB``), or the
+    same with a write-behind durable tier journaled to a local file."""
+    if not journaled:
+        return "laptop"
+    durable = {"name": "durable", "kind": "sqlite", "path": str(tmp_path / "m.db"),
+               "policy": "batched-journaled",
+               "journal": {"kind": "file", "path": str(tmp_path / "m.journal")}}
     return {"namespace": "privacy", "tiers": [{"kind": "lru", "maxsize": 1000}, durable]}
 
 
@@ -46,9 +47,10 @@ def file_bytes(tmp_path: Path) -> dict[str, bytes]:
 
 @pytest.mark.parametrize("journaled", [False, True], ids=["laptop", "laptop-journaled"])
 async def test_forget_user_leaves_no_plaintext_in_the_files(
-    tmp_path: Path, journaled: bool
+    tmp_path: Path, journaled: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """alice's marker word is in no byte of any file after forget_user and close; bob's is."""
+    monkeypatch.setenv("BRUNO_MEMORY_DB", str(tmp_path / "m.db"))
     memory = await build_memory(laptop(tmp_path, journaled))
     await seed(memory, "alice", ALICE_WORD)
     await seed(memory, "bob", BOB_WORD)
