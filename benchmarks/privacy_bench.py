@@ -7,6 +7,8 @@ For the laptop stack (LRU -> SQLite) and, with a DSN (default
 latency (p50, p99) and 16 concurrent writers' throughput (median of 5 bursts), plain,
 with an ``audit:`` section, and with a ``redact:`` section, measured in turns in one run;
 ``*_ratio`` is with / plain (latency) or plain / with (throughput): 1.0 means free.
+``laptop_erasure``: how long ``forget_user`` takes among ``--erase`` other messages (it
+merges the full-text indexes).
 """
 
 from __future__ import annotations
@@ -87,9 +89,27 @@ async def compare(base_of: Any, writes: int, rounds: int = 5) -> dict[str, Any]:
     return out
 
 
+async def erase(folder: Path, messages: int) -> dict[str, Any]:
+    """``forget_user`` of one user among ``messages`` others on the laptop stack: its
+    erasure merges the full-text indexes, so it takes time with their size."""
+    config = {"tiers": [{"kind": "lru"}, {"kind": "sqlite", "path": str(folder / "e.db")}]}
+    async with await build_memory(config) as memory:
+        for c in range(0, messages, 1000):
+            ctx = await memory.get_context(f"u{c % 50}", f"e{c}")
+            await memory.store_messages([say(c + i) for i in range(1000)], ctx.conversation_id)
+        ctx = await memory.get_context("gone", "gone-c")
+        await memory.store_messages([say(i) for i in range(100)], ctx.conversation_id)
+        t = time.perf_counter()
+        await memory.forget_user("gone")
+        took = time.perf_counter() - t
+    return {"messages": messages, "forget_user_ms": round(took * 1000, 1)}
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--writes", type=int, default=400)
+    parser.add_argument("--erase", type=int, default=50_000,
+                        help="messages of other users when one is forgotten (0: skip)")
     parser.add_argument("--dsn", default=os.environ.get("BRUNO_MEMORY_TEST_POSTGRES_DSN"))
     args = parser.parse_args()
     result: dict[str, Any] = {"writes": args.writes}
@@ -99,6 +119,8 @@ async def main() -> None:
             return {"tiers": [{"kind": "lru"}, {"kind": "sqlite", "path": str(path)}]}
 
         result["laptop"] = await compare(laptop, args.writes)
+        if args.erase:
+            result["laptop_erasure"] = await erase(Path(tmp), args.erase)
     if args.dsn:
         schemas: list[str] = []
 
