@@ -5,6 +5,7 @@ record and says where; the CLI lists and verifies it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import sqlite3
@@ -104,49 +105,50 @@ async def test_writes_deletes_erasure_and_exports_are_recorded(
     assert [r.seq for r in page] == [3, 4]
 
 
+@contextlib.asynccontextmanager
+async def pg(dsn: str, ns: str) -> AsyncIterator[asyncpg.Connection]:
+    """A raw connection to the stack's schema."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f'SET search_path TO "{ns}"')
+        yield conn
+    finally:
+        await conn.close()
+
+
 async def raw(cfg: dict[str, Any], ns: str, *statements: str) -> None:
     """Run SQL on the trail as someone with access to the files or the server would,
     the append-only triggers dropped first."""
     durable = cfg["tiers"][1]
     if durable["kind"] == "sqlite":
         with sqlite3.connect(durable["path"]) as db:
-            db.execute("DROP TRIGGER IF EXISTS audit_no_update")
-            db.execute("DROP TRIGGER IF EXISTS audit_no_delete")
-            for s in statements:
+            for s in ("DROP TRIGGER IF EXISTS audit_no_update",
+                      "DROP TRIGGER IF EXISTS audit_no_delete", *statements):
                 db.execute(s)
         return
-    conn = await asyncpg.connect(durable["dsn"])
-    try:
-        await conn.execute(f'SET search_path TO "{ns}"')
-        await conn.execute("DROP TRIGGER IF EXISTS audit_append_only ON audit")
-        for s in statements:
+    async with pg(durable["dsn"], ns) as conn:
+        for s in ("DROP TRIGGER IF EXISTS audit_append_only ON audit", *statements):
             await conn.execute(s)
-    finally:
-        await conn.close()
 
 
 async def test_append_only_refuses_changes(
     stack: tuple[MemoryStack, dict[str, Any]], namespace: str
 ) -> None:
-    """The trail's table refuses an UPDATE and a DELETE."""
+    """The trail's table refuses an UPDATE and a DELETE (and on PostgreSQL a TRUNCATE)."""
     memory, cfg = stack
     await activity(memory)
     durable = cfg["tiers"][1]
+    changes = ("UPDATE audit SET actor = 'x'", "DELETE FROM audit")
     if durable["kind"] == "sqlite":
         with sqlite3.connect(durable["path"]) as db:
-            for sql in ("UPDATE audit SET actor = 'x'", "DELETE FROM audit"):
+            for sql in changes:
                 with pytest.raises(sqlite3.DatabaseError, match="append-only"):
                     db.execute(sql)
-    else:
-        conn = await asyncpg.connect(durable["dsn"])
-        try:
-            await conn.execute(f'SET search_path TO "{namespace}"')
-            for sql in ("UPDATE audit SET actor = 'x'", "DELETE FROM audit",
-                        "TRUNCATE audit"):
-                with pytest.raises(asyncpg.PostgresError, match="append-only"):
-                    await conn.execute(sql)
-        finally:
-            await conn.close()
+        return
+    async with pg(durable["dsn"], namespace) as conn:
+        for sql in (*changes, "TRUNCATE audit"):
+            with pytest.raises(asyncpg.PostgresError, match="append-only"):
+                await conn.execute(sql)
 
 
 async def test_an_edited_record_is_detected_and_located(
@@ -263,9 +265,7 @@ async def test_the_audit_migration_goes_down_and_up(
             assert db.execute("SELECT count(*) FROM audit").fetchone() == (0,)
         return
     (mig,) = [m for m in postgres_schema.MIGRATIONS if m.up is postgres_schema.AUDIT]
-    conn = await asyncpg.connect(durable["dsn"])
-    try:
-        await conn.execute(f'SET search_path TO "{namespace}"')
+    async with pg(durable["dsn"], namespace) as conn:
         async with conn.transaction():
             for s in mig.down:
                 await conn.execute(s)
@@ -277,5 +277,3 @@ async def test_the_audit_migration_goes_down_and_up(
             for s in mig.up:
                 await conn.execute(s)
         assert await conn.fetchval("SELECT count(*) FROM audit") == 0
-    finally:
-        await conn.close()
