@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bruno_core.interfaces.memory import MemoryInterface
 from bruno_core.models.memory import MemoryEntry, MemoryQuery, MemoryType
 from bruno_core.models.message import Message, MessageRole
 
@@ -176,6 +177,7 @@ async def test_the_handle_serves_its_own_user(memory: MemoryStack) -> None:
     """alice's handle reads and changes alice's data, and the trail names her as actor."""
     bob = await seed_bob(memory)
     alice = memory.for_user("alice")
+    assert isinstance(alice, MemoryInterface)  # BaseAssistant(memory=alice) takes it
     ctx = await alice.get_context("alice")
     await alice.store_message(say("picnic on sunday"), ctx.conversation_id)
     entry = MemoryEntry(user_id="alice", content="likes picnics", memory_type=MemoryType.FACT)
