@@ -79,9 +79,11 @@ async def test_writes_deletes_erasure_and_exports_are_recorded(
     """Each write names its actor, action, kind, subject and targets, in order, chained."""
     memory, _ = stack
     await activity(memory)
+    await archive.export_csv(memory, tmp_path / "all.csv")
     await archive.export(memory, tmp_path / "bob.jsonl", header=archive.Header("t"),
                          user_id="bob")
     trail = await memory.audit_trail(limit=1000)
+    assert trail[-2].event.action == "export" and trail[-2].event.detail["format"] == "csv"
     seen = [(r.event.actor, r.event.action, r.event.kind, r.event.subject) for r in trail]
     assert ("app", "write", "message", "alice") in seen
     assert ("app", "write", "memory", "alice") in seen
