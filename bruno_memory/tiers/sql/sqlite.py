@@ -130,6 +130,22 @@ class SQLiteTier(DurableReads, DurableWrites, BaseTier[SQLiteConfig]):
         for conn in {id(c): c for c in conns if c}.values():
             await conn.close()
 
+    async def drop(self) -> None:
+        """Close, then delete the database file with its WAL and shared-memory files
+        (``Droppable``); a process still holding it open keeps its copy until it closes.
+        ``aclose`` afterwards does nothing."""
+        await self.aclose()
+        path = self.config.path
+        if path == ":memory:":
+            return
+
+        def remove() -> None:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(path + suffix).unlink(missing_ok=True)
+
+        with self._errors("drop"):
+            await asyncio.to_thread(remove)
+
     async def ping(self) -> None:
         with self._errors("ping"):
             await self._reader.execute("SELECT 1")
