@@ -7,8 +7,18 @@ stack's own counters) and LLM cost (bruno-llm ``CostTracker`` records).
 """
 
 from bruno_memory.managers.analytics.cost import llm_cost
+from bruno_memory.managers.analytics.html import CHARTS, render_html
 from bruno_memory.managers.analytics.performance import tier_performance
 from bruno_memory.managers.analytics.report import Options, analyze
 from bruno_memory.managers.analytics.topics import PERIODS, Period
 
-__all__ = ["PERIODS", "Options", "Period", "analyze", "llm_cost", "tier_performance"]
+__all__ = [
+    "CHARTS",
+    "PERIODS",
+    "Options",
+    "Period",
+    "analyze",
+    "llm_cost",
+    "render_html",
+    "tier_performance",
+]

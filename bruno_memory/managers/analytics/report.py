@@ -91,7 +91,8 @@ async def analyze(
     return {
         "scope": {"user_id": user_id},
         "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "totals": {**seen.totals, "users": len(seen.users),
+        "totals": {"messages": seen.totals["messages"], "sessions": seen.totals["sessions"],
+                   "memories": seen.totals["memories"], "users": len(seen.users),
                    "conversations": len(seen.conversations),
                    "memories_by_type": dict(sorted(seen.memories_by_type.items()))},
         "growth": {"daily": seen.growth.daily(), "by_user": seen.growth.rows()},
