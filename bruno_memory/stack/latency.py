@@ -1,59 +1,48 @@
-"""Latency histograms: constant memory, log-spaced buckets, percentiles within ~19%."""
+"""Latency of one operation: exact count, sum and maximum, and percentiles of the most
+recent calls (a bounded window: constant memory, a few tens of nanoseconds per call)."""
 
 from __future__ import annotations
 
-import math
+from collections import deque
 from typing import Any
 
-STEPS = 4
-"""Buckets per doubling: a percentile is reported as its bucket's upper bound, at most
-2**(1/4) - 1 (19%) above the true value."""
-FLOOR = 1e-6
-"""The first bucket's upper bound, in seconds (1 µs); faster calls count there."""
-BUCKETS = 27 * STEPS + 1
-"""1 µs to about 2 minutes; slower calls count in the last bucket."""
+WINDOW = 1024
+"""Calls the percentiles are computed over (the most recent ones)."""
 QUANTILES = (0.5, 0.9, 0.99)
-
-
-def upper(index: int) -> float:
-    """The upper bound of bucket ``index``, in seconds."""
-    return FLOOR * 2 ** (index / STEPS)
 
 
 class Latency:
     """How long the calls of one operation took."""
 
-    __slots__ = ("count", "counts", "max", "sum")
+    __slots__ = ("count", "max", "recent", "sum")
 
-    def __init__(self) -> None:
-        self.counts = [0] * BUCKETS
+    def __init__(self, window: int = WINDOW) -> None:
+        self.recent: deque[float] = deque(maxlen=window)
         self.count = 0
         self.sum = 0.0
         self.max = 0.0
 
     def observe(self, seconds: float) -> None:
         """Count one call that took ``seconds``."""
-        index = 0 if seconds <= FLOOR else math.ceil(math.log2(seconds / FLOOR) * STEPS)
-        self.counts[min(index, BUCKETS - 1)] += 1
         self.count += 1
         self.sum += seconds
+        self.recent.append(seconds)
         if seconds > self.max:
             self.max = seconds
 
     def quantile(self, q: float) -> float:
-        """The ``q`` quantile in seconds (the upper bound of its bucket, at most ``max``)."""
-        if not self.count:
+        """The ``q`` quantile of the recent calls, in seconds (nearest rank)."""
+        if not self.recent:
             return 0.0
-        rank, seen = q * self.count, 0
-        for index, n in enumerate(self.counts):
-            seen += n
-            if seen >= rank and n:
-                return min(upper(index), self.max)
-        return self.max
+        ordered = sorted(self.recent)
+        return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
 
     def report(self) -> dict[str, Any]:
-        """Calls, mean, p50/p90/p99 and max, in milliseconds."""
-        ms = {f"p{round(q * 100)}_ms": round(self.quantile(q) * 1000, 4) for q in QUANTILES}
+        """Calls and mean (all of them), p50/p90/p99 (recent ones) and max, in ms."""
+        ordered = sorted(self.recent)
+        n = len(ordered)
+        ms = {f"p{round(q * 100)}_ms": round(ordered[min(n - 1, max(0, round(q * n) - 1))]
+                                             * 1000, 4) if n else 0.0 for q in QUANTILES}
         return {
             "count": self.count,
             "mean_ms": round(self.sum / self.count * 1000, 4) if self.count else 0.0,

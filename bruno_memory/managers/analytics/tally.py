@@ -6,6 +6,7 @@ records, so a scan of any size runs in memory bounded by the number of those key
 
 from __future__ import annotations
 
+import functools
 import statistics
 from collections import Counter
 from collections.abc import Iterable
@@ -31,6 +32,15 @@ def day_of(instant: datetime) -> str:
     return utc(instant).date().isoformat()
 
 
+@functools.lru_cache(maxsize=4096)
+def day_of_epoch(day: int) -> str:
+    """``YYYY-MM-DD`` of the ``day``-th day since 1970-01-01 (UTC)."""
+    return date.fromordinal(_EPOCH_ORDINAL + day).isoformat()
+
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
 @dataclass
 class Growth:
     """Messages (by timestamp) and memories (by ``created_at``) per UTC day and user."""
@@ -39,7 +49,8 @@ class Growth:
     memories: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     def message(self, record: MessageRecord) -> None:
-        self.messages[(day_of(record.message.timestamp), record.user_id or "")] += 1
+        day = day_of_epoch(int(record.sort_key // 86400))  # sort_key: epoch seconds, UTC
+        self.messages[(day, record.user_id or "")] += 1
 
     def memory(self, entry: MemoryEntry) -> None:
         self.memories[(day_of(entry.created_at), entry.user_id)] += 1
@@ -80,7 +91,7 @@ class Patterns:
     active_sessions: int = 0
 
     def message(self, record: MessageRecord) -> None:
-        self.hours[utc(record.message.timestamp).hour] += 1
+        self.hours[int(record.sort_key % 86400 // 3600)] += 1
         role = getattr(record.message.role, "value", record.message.role)
         self.turns[record.conversation_id] += role == "user"
         span = self.spans.get(record.conversation_id)
