@@ -83,8 +83,8 @@ async def test_each_tier_drops_what_it_holds(tier: Any, namespace: str) -> None:
 def _server_stack(redis_url: str, dsn: str, ns: str) -> dict[str, Any]:
     journal = {"kind": "redis", "url": redis_url}
     return {"namespace": ns, "tiers": [
-        {"kind": "lru"},
-        {"name": "hot", "kind": "redis", "url": redis_url},
+        {"kind": "lru", "invalidation": {"url": redis_url}},
+        {"name": "hot", "kind": "redis", "url": redis_url, "on_error": "skip"},
         {"name": "durable", "kind": "postgres", "dsn": dsn, "max_size": 4,
          "write": "write-behind", "journal": journal},
     ]}
@@ -95,8 +95,9 @@ def _server_stack(redis_url: str, dsn: str, ns: str) -> dict[str, Any]:
 async def test_stack_drop_removes_schema_keys_and_journal_stream(
     redis_url: str, postgres_dsn: str, namespace: str
 ) -> None:
-    """A Redis + PostgreSQL stack with a Redis-journaled write-behind tier: ``drop`` leaves
-    no schema, no key under the prefix, no journal stream, and closes the stack."""
+    """A Redis + PostgreSQL stack (an invalidated LRU, a fallback hot tier, a
+    Redis-journaled write-behind durable tier): ``drop`` leaves no schema, no key under
+    the prefix, no journal stream, and closes the stack."""
     memory = await build_memory(_server_stack(redis_url, postgres_dsn, namespace))
     try:
         await populate(memory, messages=60, conversations=3, memories=2)

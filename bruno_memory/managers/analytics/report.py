@@ -11,8 +11,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from bruno_core.models.context import SessionContext
+from bruno_core.models.memory import MemoryEntry
+
 from bruno_memory.core import guards
 from bruno_memory.core.queries import ScanKind
+from bruno_memory.core.records import MessageRecord
 from bruno_memory.managers.analytics.cost import Tracker, llm_cost
 from bruno_memory.managers.analytics.performance import tier_performance
 from bruno_memory.managers.analytics.tally import Growth, Patterns
@@ -49,7 +53,7 @@ class Options:
 
 @dataclass
 class _Pass:
-    """What one pass over the store counts."""
+    """What one pass over the store counts, a record at a time."""
 
     growth: Growth = field(default_factory=Growth)
     patterns: Patterns = field(default_factory=Patterns)
@@ -58,6 +62,23 @@ class _Pass:
     conversations: set[str] = field(default_factory=set)
     memories_by_type: Counter[str] = field(default_factory=Counter)
     totals: Counter[str] = field(default_factory=Counter)
+
+    def message(self, record: MessageRecord) -> None:
+        self.growth.message(record)
+        self.patterns.message(record)
+        self.conversations.add(record.conversation_id)
+        if record.user_id:
+            self.per_user[record.user_id] += 1
+            self.users.add(record.user_id)
+
+    def session(self, session: SessionContext) -> None:
+        self.patterns.session(session)
+        self.users.add(session.user_id)
+
+    def memory(self, entry: MemoryEntry) -> None:
+        self.growth.memory(entry)
+        self.memories_by_type[getattr(entry.memory_type, "value", entry.memory_type)] += 1
+        self.users.add(entry.user_id)
 
 
 async def analyze(
@@ -123,29 +144,15 @@ async def _count(
     seen = _Pass()
     if user_id is not None:
         seen.users.add(user_id)
-    async for items in pages(memory, "message", user_id, page):
-        for record in items:
-            seen.growth.message(record)
-            seen.patterns.message(record)
-            seen.conversations.add(record.conversation_id)
-            if record.user_id:
-                seen.per_user[record.user_id] += 1
-                seen.users.add(record.user_id)
-        seen.totals["messages"] += len(items)
-        _tell(progress, len(items))
-    async for items in pages(memory, "session", user_id, page):
-        for session in items:
-            seen.patterns.session(session)
-            seen.users.add(session.user_id)
-        seen.totals["sessions"] += len(items)
-        _tell(progress, len(items))
-    async for items in pages(memory, "memory", user_id, page):
-        for entry in items:
-            seen.growth.memory(entry)
-            seen.memories_by_type[getattr(entry.memory_type, "value", entry.memory_type)] += 1
-            seen.users.add(entry.user_id)
-        seen.totals["memories"] += len(items)
-        _tell(progress, len(items))
+    kinds: list[tuple[ScanKind, str, Callable[[Any], None]]] = [
+        ("message", "messages", seen.message), ("session", "sessions", seen.session),
+        ("memory", "memories", seen.memory)]
+    for kind, total, count in kinds:
+        async for items in pages(memory, kind, user_id, page):
+            for item in items:
+                count(item)
+            seen.totals[total] += len(items)
+            _tell(progress, len(items))
     return seen
 
 
