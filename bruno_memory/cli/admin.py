@@ -12,7 +12,6 @@ from bruno_core.models.memory import MemoryQuery
 from bruno_memory.build import build_memory
 from bruno_memory.cli.common import report, table
 from bruno_memory.config.loader import load_config
-from bruno_memory.config.models import StackConfig
 
 ABORTED = 1
 """Exit status when the operator declines at the prompt: nothing was changed."""
@@ -199,41 +198,19 @@ async def _forget(args: argparse.Namespace) -> int:
     return 0
 
 
-def describe_tiers(cfg: StackConfig) -> list[str]:
-    """What ``drop`` erases, one line per tier (its file, schema, prefix or collections)."""
-    lines = []
-    for t in cfg.tiers:
-        detail = _where(t, cfg.namespace)
-        journal = getattr(t, "journal", None)
-        if journal is not None:
-            detail += f", its {journal.kind} write-behind journal"
-        lines.append(f"  {t.name or t.kind} ({t.kind}): {detail}")
-    return lines
-
-
-def _where(tier: Any, namespace: str) -> str:
-    if tier.kind == "sqlite":
-        return f"file {tier.path}"
-    if tier.kind == "postgres":
-        return f"schema {tier.schema or namespace}"
-    if tier.kind == "redis":
-        return f"keys {{{tier.prefix or namespace}:*"
-    return f"the namespace's {tier.kind} data"
-
-
 async def _drop(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
-    lines = describe_tiers(cfg)
-    question = (f"Drop namespace {cfg.namespace!r} for good: every record in\n"
-                + "\n".join(lines) + "\nStop every process using it first.")
-    stop = confirm(args, question, cfg.namespace)
-    if stop is not None:
-        return stop
     memory = await build_memory(cfg)
     try:
+        lines = [f"  {tier.name}: {tier!r}" for tier in memory.tiers]  # secrets masked
+        question = (f"Drop namespace {cfg.namespace!r} for good: every record of\n"
+                    + "\n".join(lines) + "\nStop every process using it first.")
+        stop = confirm(args, question, cfg.namespace)
+        if stop is not None:
+            return stop
         await memory.drop()
     finally:
         await memory.close()
-    report(args, {"namespace": cfg.namespace, "dropped": [t.name or t.kind for t in cfg.tiers]},
+    report(args, {"namespace": cfg.namespace, "dropped": [line.strip() for line in lines]},
            f"dropped namespace {cfg.namespace}:\n" + "\n".join(lines))
     return 0
