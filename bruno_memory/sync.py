@@ -195,6 +195,8 @@ class SyncMemory:
     page_messages = _blocking(MemoryStack.page_messages)
     restore = _blocking(MemoryStack.restore)
     watermark = _blocking(MemoryStack.watermark)
+    conversation_session = _blocking(MemoryStack.conversation_session)
+    drop = _blocking(MemoryStack.drop)
 
 
 SYNC_METHODS: tuple[str, ...] = tuple(
