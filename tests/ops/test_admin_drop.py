@@ -11,7 +11,7 @@ import pytest
 from bruno_core.models.context import SessionContext
 from bruno_core.models.memory import MemoryEntry, MemoryType
 
-from bruno_memory.build import build_memory, create_tier
+from bruno_memory.build import build_memory
 from bruno_memory.core.capabilities import Capability
 from bruno_memory.core.errors import Closed
 from bruno_memory.core.ops import Key, Put
@@ -54,9 +54,9 @@ def _records(user: str) -> list[Put]:
             Put(Key("session", session.session_id), session, 1)]
 
 
-async def test_each_tier_drops_what_it_holds(tier: Any, namespace: str) -> None:
-    """After ``drop``, the same config opened afresh holds none of the records written
-    before (the SQLite file, PostgreSQL schema and Redis keys are gone, too)."""
+async def test_each_tier_drops_its_file_schema_or_keys(tier: Any, namespace: str) -> None:
+    """``drop`` removes the SQLite file, the PostgreSQL schema, the Redis keys under the
+    prefix (the tier contract checks every tier holds nothing afterwards)."""
     assert Capability.DROP in tier.capabilities
     puts = _records("ada")
     await tier.write(puts)
@@ -70,14 +70,8 @@ async def test_each_tier_drops_what_it_holds(tier: Any, namespace: str) -> None:
                                         attribute(tier, "schema"))
     elif kind == "redis" and not tier.config.cluster:
         assert await _redis_keys(tier.config.url, "{" + namespace + ":*") == []
-    fresh = create_tier(tier.config, attribute(tier, "context"))
-    await fresh.open()
-    try:
-        held = await fresh.get([p.key for p in puts])
-        assert all(not isinstance(v, (MemoryEntry, SessionContext)) for v in held.values())
-    finally:
-        await fresh.drop()
-        await fresh.aclose()
+    elif kind == "redis":
+        assert await tier.get([p.key for p in puts]) == {}  # a cluster: SCAN every node
 
 
 def _server_stack(redis_url: str, dsn: str, ns: str) -> dict[str, Any]:
