@@ -1,4 +1,5 @@
-"""stats, report: what is in a store and how its tiers perform (``managers.analytics``).
+"""stats, report: what is in a store and how its tiers perform (``managers.analytics``);
+exit status 1 when a tier is down (the figures come from the others).
 
 Tier performance counts the calls of this process: in the CLI, the report's own reads;
 inside an application, ``analyze(memory)`` or the Prometheus exporter see the live ones.
@@ -54,7 +55,15 @@ async def _analyze(args: argparse.Namespace) -> dict[str, Any]:
 async def _stats(args: argparse.Namespace) -> int:
     found = await _analyze(args)
     print(json.dumps(found, indent=2) if args.json else summary(found))
-    return 0
+    return _status(found)
+
+
+def _status(report: dict[str, Any]) -> int:
+    """1 if a tier is down (named on stderr), else 0."""
+    down = [name for name, t in report["tiers"].items() if t["status"] != "up"]
+    for name in down:
+        print(f"tier {name} is {report['tiers'][name]['status']}", file=sys.stderr)
+    return 1 if down else 0
 
 
 async def _report(args: argparse.Namespace) -> int:
@@ -71,7 +80,7 @@ async def _report(args: argparse.Namespace) -> int:
     t = found["totals"]
     print(f"wrote {target}: {t['messages']} messages, {t['users']} users, "
           f"{t['memories']} memories")
-    return 0
+    return _status(found)
 
 
 def summary(report: dict[str, Any]) -> str:

@@ -148,3 +148,21 @@ def test_drop_asks_then_removes_the_database(
     assert not (tmp_path / "m.db").exists()
     assert _json(capsys, ["stats", config, "--json", "--no-topics"])["totals"]["messages"] == 0
     assert main(["drop", config, "--yes"]) == 0
+
+
+def test_stats_exits_1_when_a_tier_is_down(
+    tmp_path: Path, namespace: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A skipped Redis tier nobody answers: the figures come from SQLite, the tier is
+    reported down and the exit status is 1."""
+    path = tmp_path / "down.yaml"
+    path.write_text(yaml.safe_dump({"namespace": namespace, "tiers": [
+        {"name": "hot", "kind": "redis", "url": "redis://127.0.0.1:1/0", "on_error": "skip",
+         "connect_timeout": 0.5},
+        {"name": "durable", "kind": "sqlite", "path": str(tmp_path / "m.db")}]}))
+    assert main(["stats", str(path), "--json", "--no-topics"]) == 1
+    out, err = capsys.readouterr()
+    found = json.loads(out)
+    assert found["tiers"]["hot"]["status"] == "down"
+    assert found["tiers"]["durable"]["status"] == "up"
+    assert "tier hot is down" in err

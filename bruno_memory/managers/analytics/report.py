@@ -39,6 +39,7 @@ class Options:
         sample_chars: text per user and period the keywords are drawn from (its start).
         topics: ``False`` skips the keywords (no ``yake`` needed).
         page: records per ``scan`` page.
+        concurrency: ``get_statistics`` calls (response times, one per user) at once.
     """
 
     period: Period = "month"
