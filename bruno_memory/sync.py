@@ -206,6 +206,8 @@ class SyncMemory:
     page_messages = _blocking(MemoryStack.page_messages)
     restore = _blocking(MemoryStack.restore)
     watermark = _blocking(MemoryStack.watermark)
+    conversation_session = _blocking(MemoryStack.conversation_session)
+    drop = _blocking(MemoryStack.drop)
     # -- privacy (``stack.audit``) ----------------------------------------------------------
     audit_trail = _blocking(MemoryStack.audit_trail)
     verify_audit = _blocking(MemoryStack.verify_audit)

@@ -28,6 +28,7 @@ class Capability(str, Enum):
     QUEUED = "queued"  # applies writes later and reports each applied batch (``Queued``)
     EPOCH = "epoch"  # says when what it holds may have been lost or rolled back
     # (``queries.ServerEpoch``: a server restart, e.g. Redis back from its AOF)
+    DROP = "drop"  # erases all it holds for its namespace, for good (``Droppable``)
 
 
 REQUIRED: dict[Capability, str] = {

@@ -245,6 +245,13 @@ class PostgresTier(DurableAudit, DurableReads, DurableWrites, BaseTier[PostgresC
     async def ping(self) -> None:
         await self._call("ping", lambda conn: conn.fetchval("SELECT 1"))
 
+    async def drop(self) -> None:
+        """Land queued writes, ``DROP SCHEMA ... CASCADE`` (every table, the schema's
+        version and keys with it) (``Droppable``)."""
+        await self._close_group()
+        statement = f"DROP SCHEMA IF EXISTS {postgres_schema.quoted(self.schema)} CASCADE"
+        await self._call("drop", lambda conn: conn.execute(statement))
+
     def metrics(self) -> dict[str, Any]:
         """Pool occupancy and how many dropped connections were retried."""
         pool = self._pool

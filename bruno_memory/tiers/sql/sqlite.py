@@ -86,6 +86,7 @@ class SQLiteTier(DurableAudit, DurableReads, DurableWrites, BaseTier[SQLiteConfi
 
     async def open(self) -> None:
         cfg = self.config
+        self._closed = False
         self._lock = asyncio.Lock()
         with self._errors("open"):
             if cfg.path != ":memory:":
@@ -133,6 +134,9 @@ class SQLiteTier(DurableAudit, DurableReads, DurableWrites, BaseTier[SQLiteConfi
             raise
 
     async def aclose(self) -> None:
+        if getattr(self, "_closed", False):
+            return  # closed already (``drop`` closes first)
+        self._closed = True
         await self._close_group()  # queued writes land before the connections close
         reader, writer = getattr(self, "_reader", None), getattr(self, "_writer", None)
         if reader is not None and reader is not writer:
@@ -143,6 +147,22 @@ class SQLiteTier(DurableAudit, DurableReads, DurableWrites, BaseTier[SQLiteConfi
                 # erased before close leaves no copy there (busy: another process reads)
                 await writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             await writer.close()
+
+    async def drop(self) -> None:
+        """Close, then delete the database file with its WAL and shared-memory files
+        (``Droppable``); a process still holding it open keeps its copy until it closes.
+        ``aclose`` afterwards does nothing."""
+        await self.aclose()
+        path = self.config.path
+        if path == ":memory:":
+            return
+
+        def remove() -> None:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(path + suffix).unlink(missing_ok=True)
+
+        with self._errors("drop"):
+            await asyncio.to_thread(remove)
 
     async def ping(self) -> None:
         with self._errors("ping"):
