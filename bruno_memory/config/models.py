@@ -310,4 +310,10 @@ class StackConfig(Strict):
     session_gap: Duration | None = None  # get_context without an id: a new session after
     # this much inactivity in the latest one (a conversation boundary); None: never
     context: ContextConfig | None = None
+    lifecycle: LifecycleConfig | None = None  # summaries, archival, maintenance
     tiers: list[TierConfig]
+
+
+from bruno_memory.config.lifecycle import LifecycleConfig  # noqa: E402  (it uses Strict)
+
+StackConfig.model_rebuild()

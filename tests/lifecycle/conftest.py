@@ -1,0 +1,40 @@
+"""Stacks for the lifecycle tests: embedded, and Redis over PostgreSQL (real servers)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.factories.embedded import STACKS as EMBEDDED
+from tests.factories.redis import STACKS as REDIS
+
+FACTORIES = {f.id: f for f in [*EMBEDDED, *REDIS]}
+IDS = ("lru->sqlite", "lru->redis->postgres")
+
+
+@pytest.fixture(params=[pytest.param(i, marks=FACTORIES[i].marks, id=i) for i in IDS])
+async def memory(
+    request: pytest.FixtureRequest, namespace: str, tmp_path: Path
+) -> AsyncIterator[Any]:
+    """An opened stack in a namespace of its own, removed after the test."""
+    async with FACTORIES[request.param].open(request, namespace, tmp_path) as stack:
+        yield stack
+
+
+@pytest.fixture
+async def sqlite_memory(namespace: str, tmp_path: Path) -> AsyncIterator[Any]:
+    """An embedded LRU over SQLite (for tests that need no server)."""
+    async with FACTORIES["lru->sqlite"].open(None, namespace, tmp_path) as stack:  # type: ignore[arg-type]
+        yield stack
+
+
+T0 = datetime(2024, 3, 1, 9, 0, tzinfo=timezone.utc)
+
+
+def at(minutes: float) -> datetime:
+    """An instant ``minutes`` after the tests' origin."""
+    return T0 + timedelta(minutes=minutes)
