@@ -36,7 +36,7 @@ class StoredSummaries:
     """
 
     def __init__(
-        self, memory: Any, *, max_tokens: int = 400, count: Callable[[str], int] | None = None
+        self, memory: Any, *, max_tokens: int = 200, count: Callable[[str], int] | None = None
     ) -> None:
         if count is None:
             from bruno_memory.managers.context.tokens import default_counter
@@ -59,7 +59,7 @@ class StoredSummaries:
         limit = timestamp_key(before) if before is not None else float("inf")
         usable = [e for e in found if is_summary(e) and info_of(e).level != USER_LEVEL
                   and timestamp_key(datetime.fromisoformat(info_of(e).end)) < limit]
-        chosen = self._fit(_tiling(usable))
+        chosen = self._fit(_tiling(usable), {str(e.id): e for e in usable})
         if not chosen:
             return None
         lines = [HEADER, *(f"- ({_day(e)}) {e.content}" for e in chosen)]
@@ -71,16 +71,23 @@ class StoredSummaries:
             metadata={"bruno_summary_of": [str(e.id) for e in chosen]},
         )
 
-    def _fit(self, tiles: list[MemoryEntry]) -> list[MemoryEntry]:
-        """The newest tiles whose lines fit ``max_tokens``, oldest first."""
+    def _fit(self, tiles: list[MemoryEntry], by_id: dict[str, MemoryEntry]) -> list[MemoryEntry]:
+        """The newest summaries whose lines fit ``max_tokens``, oldest first: a summary too
+        long for what is left gives way to the summaries it covers."""
         out: list[MemoryEntry] = []
         spent = self.count(HEADER)
-        for e in reversed(tiles):
+        stack = list(tiles)  # oldest first: pop() takes the newest
+        while stack:
+            e = stack.pop()
             cost = self.count(f"- ({_day(e)}) {e.content}") + 1
-            if spent + cost > self.max_tokens:
+            if spent + cost <= self.max_tokens:
+                out.append(e)
+                spent += cost
+                continue
+            children = [by_id[i] for i in info_of(e).source_ids if i in by_id]
+            if info_of(e).level == 0 or not children:
                 break
-            out.append(e)
-            spent += cost
+            stack.extend(sorted(children, key=_start))
         return out[::-1]
 
 
@@ -91,7 +98,11 @@ def _tiling(entries: list[MemoryEntry]) -> list[MemoryEntry]:
         if info_of(e).level > 0:
             covered.update(info_of(e).source_ids)
     tops = [e for e in entries if str(e.id) not in covered]
-    return sorted(tops, key=lambda e: timestamp_key(datetime.fromisoformat(info_of(e).start)))
+    return sorted(tops, key=_start)
+
+
+def _start(e: MemoryEntry) -> float:
+    return timestamp_key(datetime.fromisoformat(info_of(e).start))
 
 
 def _day(e: MemoryEntry) -> str:
