@@ -86,8 +86,8 @@ async def recall(memory: Any, data: list[dict[str, Any]], ids: dict[str, str],
                  budget: int) -> dict[str, Any]:
     plain = Bench(memory, data, ids)
     with_summaries = Bench(memory, data, ids)
-    with_summaries.builder = ContextBuilder(memory, system_prompt=SYSTEM,
-                                            summaries=StoredSummaries(memory, max_tokens=budget // 12))
+    provider = StoredSummaries(memory, max_tokens=budget // 12)
+    with_summaries.builder = ContextBuilder(memory, system_prompt=SYSTEM, summaries=provider)
     for bench in (plain, with_summaries):
         for user in users(data):
             ctx = await memory.get_context(user)

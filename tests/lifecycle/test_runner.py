@@ -1,0 +1,97 @@
+"""The maintenance runner: steps per user, the lease, archival, the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bruno_memory.cli import main
+from bruno_memory.config.lifecycle import ArchiveConfig, LifecycleConfig
+from bruno_memory.core.archived import is_archived
+from bruno_memory.drivers.lease import FileLease, RedisLease
+from bruno_memory.drivers.redis import connect
+from bruno_memory.managers.lifecycle import summaries_of
+from bruno_memory.managers.lifecycle.archival import unarchive
+from bruno_memory.managers.lifecycle.lease import LeaseHeld, held
+from bruno_memory.managers.lifecycle.runner import Runner, make_steps
+from tests.lifecycle.helpers import converse
+
+
+async def test_runner_summarises_then_archives_every_user(sqlite_memory: Any) -> None:
+    """All users are found; summarised old messages are flagged archived (kept), and
+    unarchive removes the flag."""
+    memory = sqlite_memory
+    a = await converse(memory, "u1", sessions=3)
+    await converse(memory, "u2", sessions=2)
+    cfg = LifecycleConfig(archive=ArchiveConfig(after=0, keep_recent=6))
+    reports = await Runner(memory, make_steps(cfg)).run()
+    assert {r.user_id for r in reports} == {"u1", "u2"}
+    assert sum(r.archived for r in reports if r.user_id == "u1") == 12
+    held = await memory.retrieve_messages(a)
+    assert len(held) == 18 and sum(is_archived(m) for m in held) == 12  # nothing deleted
+    again = await Runner(memory, make_steps(cfg)).run()
+    assert sum(r.added + r.archived for r in again) == 0  # resumable: nothing left to do
+    assert await unarchive(memory, a) == 12
+    assert not any(is_archived(m) for m in await memory.retrieve_messages(a))
+    assert len(await summaries_of(memory, "u1")) == 4
+
+
+async def test_a_second_runner_is_refused_while_the_lease_is_held(tmp_path: Path) -> None:
+    """Two file leases on one path: the second cannot be taken until the first is released."""
+    first, second = FileLease(tmp_path / "lock"), FileLease(tmp_path / "lock")
+    async with held(first):
+        with pytest.raises(LeaseHeld):
+            async with held(second):
+                pass
+    async with held(second):
+        pass
+
+
+async def test_redis_lease_expires_when_its_holder_stops_renewing(
+    redis_url: str, namespace: str
+) -> None:
+    """A Redis lease is exclusive, and a dead holder's lease is freed after its ttl."""
+    name = f"{namespace}:maintain"
+    dead = RedisLease(connect(redis_url), name, ttl=0.2)
+    assert await dead.acquire()  # and then never renewed nor released: its holder died
+    other = RedisLease(connect(redis_url), name, ttl=0.2)
+    assert not await other.acquire()
+    client = connect(redis_url)
+    try:
+        assert await client.pttl(name) <= 200  # it expires on its own
+        await client.pexpire(name, 1)  # instead of sleeping out the ttl
+    finally:
+        await client.aclose()
+    import asyncio
+
+    await asyncio.sleep(0.01)
+    assert await other.acquire()
+    await other.release()
+    await dead.client.aclose()
+
+
+def test_cli_maintain_dry_run_then_run(tmp_path: Path, capsys: Any) -> None:
+    """``maintain --dry-run --json`` reports, ``maintain`` writes, a rerun adds nothing."""
+    import asyncio
+
+    from bruno_memory import build_memory
+
+    config = tmp_path / "stack.yaml"
+    config.write_text(f"namespace: clitest\ntiers:\n  - kind: sqlite\n    path: {tmp_path}/m.db\n")
+
+    async def seed() -> None:
+        memory = await build_memory(str(config))
+        await converse(memory, "cli", sessions=2)
+        await memory.close()
+
+    asyncio.run(seed())
+    assert main(["maintain", str(config), "--dry-run", "--json"]) == 0
+    dry = json.loads(capsys.readouterr().out)
+    assert dry["dry_run"] and dry["totals"]["added"] == 2  # the sessions (not the roll-up)
+    assert main(["maintain", str(config), "--json", "--user", "cli"]) == 0
+    assert json.loads(capsys.readouterr().out)["totals"]["added"] == 3
+    assert main(["maintain", str(config), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["totals"]["added"] == 0
