@@ -125,10 +125,18 @@ V3 = [  # purge tombstones keep a keyed hash of the user id, never the id (_sql.
     )),
 ]
 
+V4 = [  # archival (core.archived): a message archived in its metadata leaves windows and search
+    "ALTER TABLE messages ADD COLUMN archived BOOLEAN GENERATED ALWAYS AS "
+    "(coalesce(payload::jsonb #> '{metadata,bruno_archived}', 'null'::jsonb) "
+    "<> 'null'::jsonb) STORED",
+]
+V4_DOWN = ["ALTER TABLE messages DROP COLUMN archived"]
+
 MIGRATIONS: list[Migration] = [
     Migration(V1, []),
     Migration(V2, []),
     Migration(V3, []),
+    Migration(V4, V4_DOWN),
 ]
 
 ARRAY_TYPES: dict[str, tuple[str, ...]] = {

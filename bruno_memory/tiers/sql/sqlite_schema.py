@@ -129,9 +129,16 @@ V4 = [  # full-text search scoped in the index: the owner is a column of the FTS
     )),
 ]
 
+V5 = [  # archival (core.archived): a message archived in its metadata leaves windows and search
+    "ALTER TABLE messages ADD COLUMN archived INTEGER GENERATED ALWAYS AS "
+    "(json_extract(payload, '$.metadata.bruno_archived') IS NOT NULL) VIRTUAL",
+]
+V5_DOWN = ["ALTER TABLE messages DROP COLUMN archived"]
+
 MIGRATIONS: list[Migration] = [
     Migration(V1, []),
     Migration(V2, []),
     Migration(V3, []),
     Migration(V4, []),
+    Migration(V5, V5_DOWN),
 ]
