@@ -42,7 +42,7 @@ async def test_archived_messages_leave_the_window_and_caches(memory: Any) -> Non
 
 async def test_search_leaves_archived_out_unless_asked(memory: Any) -> None:
     """Default search skips archived messages; ``include_archived=True`` finds them."""
-    conversation, old = await _archive_first_session(memory, "srch")
+    _, old = await _archive_first_session(memory, "srch")
     query = "Session 0 turn 0 Pixel"
     default = await memory.search_messages(query, user_id="srch", limit=20)
     assert default and not {m.id for m in default} & {m.id for m in old}
