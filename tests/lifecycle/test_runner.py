@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -94,3 +95,37 @@ def test_cli_maintain_dry_run_then_run(tmp_path: Path, capsys: Any) -> None:
     assert json.loads(capsys.readouterr().out)["totals"]["added"] == 3
     assert main(["maintain", str(config), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["totals"]["added"] == 0
+
+
+async def test_periodic_runs_until_stopped(sqlite_memory: Any) -> None:
+    """The in-process task runs the steps once at start and stops when asked."""
+    from bruno_memory.managers.lifecycle.runner import Periodic
+
+    await converse(sqlite_memory, "per", sessions=2)
+    seen: list[str] = []
+    runner = Runner(sqlite_memory, make_steps(LifecycleConfig()),
+                    progress=lambda step, user: seen.append(user))
+    periodic = Periodic(runner, 3600)
+    periodic.start()
+    while not seen:
+        await asyncio.sleep(0.01)
+    await periodic.stop()
+    assert seen == ["per"] and len(await summaries_of(sqlite_memory, "per")) == 3
+
+
+async def test_get_context_has_the_summary_with_lifecycle_context(tmp_path: Path) -> None:
+    """With ``context:`` and ``lifecycle:`` in the YAML, get_context starts with the
+    summaries of what came before the recent turns."""
+    from bruno_memory import build_memory
+
+    memory = await build_memory({
+        "namespace": "ctx", "context": {"max_tokens": 2048, "min_recent": 4},
+        "lifecycle": {}, "tiers": [{"kind": "sqlite", "path": str(tmp_path / "c.db")}]})
+    try:
+        conversation = await converse(memory, "ctx", sessions=3)
+        await Runner(memory, make_steps(LifecycleConfig())).run()
+        ctx = await memory.get_context("ctx", conversation)
+        summary = [m for m in ctx.messages if m.content.startswith("Summary of the earlier")]
+        assert len(summary) == 1 and "Session 0" in summary[0].content
+    finally:
+        await memory.close()

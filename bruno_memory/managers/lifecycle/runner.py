@@ -20,7 +20,7 @@ from bruno_memory.managers.lifecycle.archival import ArchiveStep
 from bruno_memory.managers.lifecycle.lease import Lease, held
 from bruno_memory.managers.lifecycle.step import Step, StepReport
 
-__all__ = ["STEPS", "Runner", "make_steps"]
+__all__ = ["STEPS", "Periodic", "Runner", "make_steps"]
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, str], None]  # (step, user) after each step of each user
@@ -129,3 +129,35 @@ class Runner:
             return
         async with held(self.lease):
             yield
+
+
+class Periodic:
+    """The runner as an in-process background task, every ``interval`` seconds.
+
+    ::
+
+        periodic = Periodic(Runner(memory, make_steps(cfg.lifecycle)), cfg.lifecycle.interval)
+        periodic.start()
+        ...
+        await periodic.stop()   # before memory.close()
+    """
+
+    def __init__(self, runner: Runner, interval: float) -> None:
+        if interval <= 0:
+            raise InvalidInput(f"interval must be positive seconds, got {interval!r}")
+        self.runner = runner
+        self.interval = interval
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start the task (the first run starts at once)."""
+        if self._task is None:
+            self._task = asyncio.create_task(self.runner.every(self.interval, self._stop))
+
+    async def stop(self) -> None:
+        """Stop after the run in progress, if any."""
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
