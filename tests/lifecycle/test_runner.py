@@ -103,12 +103,16 @@ async def test_periodic_runs_until_stopped(sqlite_memory: Any) -> None:
 
     await converse(sqlite_memory, "per", sessions=2)
     seen: list[str] = []
-    runner = Runner(sqlite_memory, make_steps(LifecycleConfig()),
-                    progress=lambda step, user: seen.append(user))
-    periodic = Periodic(runner, 3600)
+    ran = asyncio.Event()
+
+    def progress(step: str, user: str) -> None:
+        seen.append(user)
+        ran.set()
+
+    periodic = Periodic(Runner(sqlite_memory, make_steps(LifecycleConfig()), progress=progress),
+                        3600)
     periodic.start()
-    while not seen:
-        await asyncio.sleep(0.01)
+    await ran.wait()
     await periodic.stop()
     assert seen == ["per"] and len(await summaries_of(sqlite_memory, "per")) == 3
 

@@ -125,10 +125,13 @@ V3 = [  # purge tombstones keep a keyed hash of the user id, never the id (_sql.
     )),
 ]
 
-V4 = [  # archival (core.archived): a message archived in its metadata leaves windows and search
-    "ALTER TABLE messages ADD COLUMN archived BOOLEAN GENERATED ALWAYS AS "
-    "(coalesce(payload::jsonb #> '{metadata,bruno_archived}', 'null'::jsonb) "
-    "<> 'null'::jsonb) STORED",
+V4 = [  # archival (core.archived): a message archived in its metadata leaves windows and search.
+    # Only a payload naming the key is parsed; jsonb refuses \u0000 (a NUL in a message),
+    # so those escapes are dropped first, escaped backslashes kept ("\\u0000" is text).
+    "ALTER TABLE messages ADD COLUMN archived BOOLEAN GENERATED ALWAYS AS ("
+    "CASE WHEN strpos(payload, '\"bruno_archived\"') = 0 THEN false ELSE "
+    "coalesce(regexp_replace(payload, '(\\\\\\\\)|\\\\u0000', '\\1', 'g')::jsonb "
+    "#> '{metadata,bruno_archived}', 'null'::jsonb) <> 'null'::jsonb END) STORED",
 ]
 V4_DOWN = ["ALTER TABLE messages DROP COLUMN archived"]
 

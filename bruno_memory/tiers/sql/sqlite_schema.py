@@ -130,8 +130,9 @@ V4 = [  # full-text search scoped in the index: the owner is a column of the FTS
 ]
 
 V5 = [  # archival (core.archived): a message archived in its metadata leaves windows and search
-    "ALTER TABLE messages ADD COLUMN archived INTEGER GENERATED ALWAYS AS "
-    "(json_extract(payload, '$.metadata.bruno_archived') IS NOT NULL) VIRTUAL",
+    "ALTER TABLE messages ADD COLUMN archived INTEGER GENERATED ALWAYS AS ("
+    "instr(payload, '\"bruno_archived\"') > 0 "  # only a payload naming the key is parsed
+    "AND json_extract(payload, '$.metadata.bruno_archived') IS NOT NULL) VIRTUAL",
 ]
 V5_DOWN = ["ALTER TABLE messages DROP COLUMN archived"]
 
