@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from bruno_core.models.memory import MemoryEntry, MemoryQuery
 
+from bruno_memory.core import summaries
 from bruno_memory.core.archived import is_archived
 from bruno_memory.core.ops import EMPTY, Key
 from bruno_memory.core.queries import (
@@ -187,6 +188,7 @@ def memory_matches(q: MemoryQuery, e: MemoryEntry, now: float) -> bool:
         e.user_id == q.user_id
         and (not q.memory_types or e.memory_type in q.memory_types)
         and (not q.categories or md.category in q.categories)
+        and not summaries.hidden(md.category, q.categories)
         and (not q.tags or bool(set(q.tags) & set(md.tags)))
         and md.confidence >= q.min_confidence
         and md.importance >= q.min_importance

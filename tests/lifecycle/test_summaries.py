@@ -212,3 +212,22 @@ async def test_dry_run_writes_nothing(sqlite_memory: Any) -> None:
     report = await _step(LLMSummarizer(llm), user_summary=False).run(memory, "kim", dry_run=True)
     assert report.added == 2 and report.dry_run and llm.inputs == []
     assert await summaries_of(memory, "kim") == []
+
+
+async def test_memory_reads_leave_summaries_out_unless_asked(memory: Any) -> None:
+    """retrieve_memories and search_memories skip summaries; their category brings them."""
+    from bruno_core.models.memory import MemoryEntry, MemoryQuery, MemoryType
+
+    from bruno_memory.core.summaries import SUMMARY_CATEGORY
+
+    await converse(memory, "lia", sessions=2)
+    await _step(ExtractiveSummarizer(), user_summary=False).run(memory, "lia")
+    fact = MemoryEntry(content="Lia adopted a grey cat named Pixel", user_id="lia",
+                       memory_type=MemoryType.FACT)
+    await memory.store_memory(fact)
+    for query in (MemoryQuery(user_id="lia"), MemoryQuery(user_id="lia", query_text="Pixel")):
+        assert [m.id for m in await memory.retrieve_memories(query)] == [fact.id]
+    assert [m.id for m in await memory.search_memories("lia", "grey cat Pixel")] == [fact.id]
+    asked = await memory.retrieve_memories(
+        MemoryQuery(user_id="lia", categories=[SUMMARY_CATEGORY]))
+    assert len(asked) == 2 and all(info_of(m).level == 0 for m in asked)

@@ -6,8 +6,9 @@ provenance:
 the ids it summarises, its level (0: of messages, 1+: of summaries, ``USER_LEVEL``: the
 per-user summary), the span of time it covers, the model and token counts. An existing
 model needs no new record kind: every tier (LRU, Redis, SQL, vector) stores, exports,
-purges and erases it with the user's other memories, and ``memory_types`` filters keep it
-out of reads that want facts or preferences. Its id is derived from what it summarises,
+purges and erases it with the user's other memories. Its category
+(``core.summaries.SUMMARY_CATEGORY``) keeps it out of ``retrieve_memories`` unless asked
+for, so summaries never crowd the facts a caller ranks. Its id is derived from what it summarises,
 so a summary written twice (a crash between the write and the next one) is one record.
 """
 
@@ -20,6 +21,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from bruno_core.models.memory import MemoryEntry, MemoryMetadata, MemoryType
+
+from bruno_memory.core.summaries import SUMMARY_CATEGORY
 
 __all__ = [
     "SUMMARY",
@@ -90,7 +93,7 @@ def summary_entry(user_id: str, text: str, info: SummaryInfo, now: datetime) -> 
         conversation_id=info.conversation_id,
         metadata=MemoryMetadata(
             source="bruno-memory lifecycle",
-            category="summary",
+            category=SUMMARY_CATEGORY,
             tags=["summary", f"level-{info.level}"],
             custom_fields={SUMMARY: info.to_json()},
         ),

@@ -15,6 +15,7 @@ from typing import Any
 from bruno_core.models.memory import MemoryQuery
 
 from bruno_memory.core.ops import Key
+from bruno_memory.core.summaries import SUMMARY_CATEGORY
 
 MESSAGE_COLUMNS = "id, conversation_id, user_id, role, ts, content, payload, version"
 SESSION_COLUMNS = "session_id, user_id, conversation_id, is_active, started, payload, version"
@@ -156,6 +157,9 @@ def memory_filters(
     if q.categories:
         clauses.append(f"m.category IN ({_marks(q.categories)})")
         params += list(q.categories)
+    if SUMMARY_CATEGORY not in q.categories:  # summaries only when asked (core.summaries)
+        clauses.append("(m.category IS NULL OR m.category <> ?)")
+        params.append(SUMMARY_CATEGORY)
     if q.tags:
         sql, tag_params = tags_any(list(q.tags))
         clauses.append(sql)
