@@ -11,9 +11,11 @@ import pytest
 
 from tests.factories.embedded import STACKS as EMBEDDED
 from tests.factories.redis import STACKS as REDIS
+from tests.factories.semantic import STACKS as SEMANTIC
 
-FACTORIES = {f.id: f for f in [*EMBEDDED, *REDIS]}
+FACTORIES = {f.id: f for f in [*EMBEDDED, *REDIS, *SEMANTIC]}
 IDS = ("lru->sqlite", "lru->redis->postgres")
+SEMANTIC_ID = "lru->sqlite->qdrant-edge"
 
 
 @pytest.fixture(params=[pytest.param(i, marks=FACTORIES[i].marks, id=i) for i in IDS])
@@ -22,6 +24,15 @@ async def memory(
 ) -> AsyncIterator[Any]:
     """An opened stack in a namespace of its own, removed after the test."""
     async with FACTORIES[request.param].open(request, namespace, tmp_path) as stack:
+        yield stack
+
+
+@pytest.fixture
+async def semantic_memory(
+    request: pytest.FixtureRequest, namespace: str, tmp_path: Path
+) -> AsyncIterator[Any]:
+    """An embedded stack with a semantic tier (hybrid search and memory queries)."""
+    async with FACTORIES[SEMANTIC_ID].open(request, namespace, tmp_path) as stack:
         yield stack
 
 

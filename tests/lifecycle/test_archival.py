@@ -41,7 +41,17 @@ async def test_archived_messages_leave_the_window_and_caches(memory: Any) -> Non
 
 
 async def test_search_leaves_archived_out_unless_asked(memory: Any) -> None:
-    """Default search skips archived messages; ``include_archived=True`` finds them."""
+    """Default search skips archived messages (also from vector hits);
+    ``include_archived=True`` finds them."""
+    await _search_leaves_archived_out(memory)
+
+
+async def test_search_leaves_archived_out_unless_asked_semantic(semantic_memory: Any) -> None:
+    """The same with a semantic tier (hybrid search, vector candidates)."""
+    await _search_leaves_archived_out(semantic_memory)
+
+
+async def _search_leaves_archived_out(memory: Any) -> None:
     _, old = await _archive_first_session(memory, "srch")
     query = "Session 0 turn 0 Pixel"
     default = await memory.search_messages(query, user_id="srch", limit=20)

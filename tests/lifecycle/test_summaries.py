@@ -215,7 +215,17 @@ async def test_dry_run_writes_nothing(sqlite_memory: Any) -> None:
 
 
 async def test_memory_reads_leave_summaries_out_unless_asked(memory: Any) -> None:
-    """retrieve_memories and search_memories skip summaries; their category brings them."""
+    """retrieve_memories and search_memories skip summaries (also through vector search);
+    their category brings them."""
+    await _memory_reads_leave_summaries_out(memory)
+
+
+async def test_memory_reads_leave_summaries_out_unless_asked_semantic(semantic_memory: Any) -> None:
+    """The same with a semantic tier (hybrid search, vector candidates)."""
+    await _memory_reads_leave_summaries_out(semantic_memory)
+
+
+async def _memory_reads_leave_summaries_out(memory: Any) -> None:
     from bruno_core.models.memory import MemoryEntry, MemoryQuery, MemoryType
 
     from bruno_memory.core.summaries import SUMMARY_CATEGORY
