@@ -133,3 +133,30 @@ async def test_get_context_has_the_summary_with_lifecycle_context(tmp_path: Path
         assert len(summary) == 1 and "Session 0" in summary[0].content
     finally:
         await memory.close()
+
+
+async def test_postgres_lease_is_freed_when_its_holder_dies(postgres_dsn: str,
+                                                           namespace: str) -> None:
+    """An advisory-lock lease excludes a second holder and is freed when the holder's
+    connection dies (its backend is terminated, as when its process is killed)."""
+    import asyncpg
+
+    from bruno_memory.drivers.lease import PostgresLease
+
+    name = f"{namespace}:maintain"
+    holder, other = PostgresLease(postgres_dsn, name), PostgresLease(postgres_dsn, name)
+    assert await holder.acquire()
+    assert not await other.acquire()
+    admin = await asyncpg.connect(postgres_dsn)
+    try:
+        pids = await admin.fetch(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND objid = (hashtext($1)::bigint & 4294967295)::oid", name)
+        assert len(pids) == 1
+        # waits (up to 10 s) until the backend is gone and its locks are freed
+        assert await admin.fetchval("SELECT pg_terminate_backend($1, 10000)", pids[0]["pid"])
+    finally:
+        await admin.close()
+    assert await other.acquire()
+    await other.release()
+    await holder.release()
