@@ -61,14 +61,12 @@ async def test_redis_lease_expires_when_its_holder_stops_renewing(
     assert not await other.acquire()
     client = connect(redis_url)
     try:
-        assert await client.pttl(name) <= 200  # it expires on its own
-        await client.pexpire(name, 1)  # instead of sleeping out the ttl
+        assert 0 < await client.pttl(name) <= 200  # it expires on its own
+        await client.delete(name)  # what its expiry does (tests never sleep out a ttl)
     finally:
         await client.aclose()
-    import asyncio
-
-    await asyncio.sleep(0.01)
     assert await other.acquire()
+    assert not await dead.renew()  # a holder back from the dead cannot take it back
     await other.release()
     await dead.client.aclose()
 
