@@ -37,7 +37,9 @@ def lease_for(cfg: StackConfig) -> Any:
         from bruno_memory.drivers.redis import connect
 
         tier: Any = kinds["redis"]
-        return lease.RedisLease(connect(str(tier.url)), name, ttl)
+        password = tier.password.get_secret_value() if tier.password is not None else None
+        client = connect(tier.url, cluster=tier.cluster, nodes=tier.nodes, password=password)
+        return lease.RedisLease(client, name, ttl)
     if "postgres" in kinds:
         return lease.PostgresLease(kinds["postgres"].dsn.get_secret_value(), name, ttl)  # type: ignore[attr-defined]
     if "sqlite" in kinds:
