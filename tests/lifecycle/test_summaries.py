@@ -54,9 +54,11 @@ async def test_one_summary_per_session_with_provenance(memory: Any) -> None:
         assert info.level == 0 and info.conversation_id == conversation
         assert len(info.source_ids) == 6 and set(info.source_ids) <= set(by_id)
         assert info.output_tokens < info.input_tokens
-        assert set(info.extracted) <= set(info.source_ids)
-        assert all(line.split(": ", 1)[1] in by_id[i].content or True for i in info.extracted
-                   for line in entry.content.splitlines())
+        assert info.extracted and set(info.extracted) <= set(info.source_ids)
+        for line in entry.content.splitlines():  # each line quotes one of its sources
+            speaker, sentence = line.split(": ", 1)
+            assert any(sentence in by_id[i].content and by_id[i].role.value == speaker
+                       for i in info.extracted)
     assert len(messages) == 18  # the originals are untouched
 
 
