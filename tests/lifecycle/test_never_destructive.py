@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ from hypothesis import strategies as st
 from bruno_memory import build_memory
 from bruno_memory.config.lifecycle import ArchiveConfig, SummariesConfig
 from bruno_memory.core.archived import ARCHIVED
+from bruno_memory.managers.archive import Header, export
 from bruno_memory.managers.lifecycle import ExtractiveSummarizer, SummarizeStep, is_summary
 from bruno_memory.managers.lifecycle.archival import ArchiveStep, unarchive
 from bruno_memory.testing.llm import RecordingLLM
@@ -26,22 +29,19 @@ RUNS = st.lists(
 )
 
 
-async def _everything(memory: Any) -> dict[str, Any]:
-    """Every stored record (a scan, as an export reads them), archive flags taken out."""
+async def _everything(memory: Any, path: Path) -> dict[str, Any]:
+    """The store as an export writes it (JSONL), keyed by kind and id, archive flags out."""
+    await export(memory, path, header=Header(namespace="nd"))
     out: dict[str, Any] = {}
-    for kind in ("message", "memory", "session"):
-        after = None
-        while True:
-            page = await memory.scan(kind, after=after, limit=500)
-            for item in page.items:
-                model = getattr(item, "message", item)  # a message scan gives records
-                record = model.model_dump(mode="json")
-                if kind == "message":
-                    record["metadata"].pop(ARCHIVED, None)
-                out[f"{kind}:{record.get('id') or record.get('session_id')}"] = record
-            if page.next is None:
-                break
-            after = page.next
+    with gzip.open(path, "rt") as f:
+        for line in f:
+            row = json.loads(line)
+            if row["kind"] == "header":
+                continue
+            record = row["record"]
+            if row["kind"] == "message":
+                record["metadata"].pop(ARCHIVED, None)
+            out[f"{row['kind']}:{record.get('id') or record.get('session_id')}"] = row
     return out
 
 
@@ -54,7 +54,7 @@ async def _scenario(runs: list[str], turns: int) -> None:
             conv = session.conversation_id
             for s in range(3):
                 await memory.store_messages(session_turns(s, turns), conv)
-            before = await _everything(memory)
+            before = await _everything(memory, Path(tmp) / "before.jsonl.gz")
             extra = 3
             for run in runs:
                 if run == "extractive":
@@ -74,9 +74,10 @@ async def _scenario(runs: list[str], turns: int) -> None:
                     new = session_turns(extra, turns)
                     await memory.store_messages(new, conv)
                     extra += 1
-                    before.update({k: v for k, v in (await _everything(memory)).items()
+                    now = await _everything(memory, Path(tmp) / "more.jsonl.gz")
+                    before.update({k: v for k, v in now.items()
                                    if k.startswith("message:") and k not in before})
-            after = await _everything(memory)
+            after = await _everything(memory, Path(tmp) / "after.jsonl.gz")
             added = {k for k in after if k not in before}
             assert all(k.startswith("memory:") for k in added)
             for k in added:
@@ -90,5 +91,5 @@ async def _scenario(runs: list[str], turns: int) -> None:
 @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
 @given(runs=RUNS, turns=st.integers(min_value=1, max_value=7))
 def test_any_mix_of_runs_keeps_every_original(runs: list[str], turns: int) -> None:
-    """Scans before and after compare equal apart from archive flags and added summaries."""
+    """Exports before and after compare equal apart from archive flags and added summaries."""
     asyncio.run(_scenario(runs, turns))
