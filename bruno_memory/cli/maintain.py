@@ -52,8 +52,13 @@ async def _maintain(args: argparse.Namespace) -> int:
     from bruno_memory.managers.lifecycle.runner import Runner, make_steps
 
     cfg = load_config(args.config)
+    embedder = None
+    if cfg.embedding is not None:  # the extractive summarizer ranks sentences by meaning
+        from bruno_memory.providers.embedding import create_embedding
+
+        embedder = create_embedding(cfg.embedding)
     steps = make_steps(cfg.lifecycle or LifecycleConfig(),
-                       args.steps.split(",") if args.steps else None)
+                       args.steps.split(",") if args.steps else None, embedder=embedder)
     bar = None
     if sys.stderr.isatty():
         from tqdm import tqdm

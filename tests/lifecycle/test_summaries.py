@@ -243,3 +243,34 @@ async def _memory_reads_leave_summaries_out(memory: Any) -> None:
     asked = await memory.retrieve_memories(
         MemoryQuery(user_id="lia", categories=[SUMMARY_CATEGORY]))
     assert len(asked) == 2 and all(info_of(m).level == 0 for m in asked)
+
+
+async def test_extractive_uses_the_embedder_when_given(sqlite_memory: Any) -> None:
+    """With an embedder, sentences are ranked on its vectors (one batch for all segments)."""
+    from bruno_memory.providers.embedding.hashing import HashingEmbedder
+
+    class Counting(HashingEmbedder):
+        batches: list[int] = []
+
+        async def embed_texts(self, texts: list[str]) -> list[list[float]]:
+            self.batches.append(len(texts))
+            return await super().embed_texts(texts)
+
+    await converse(sqlite_memory, "mo", sessions=3)
+    summarizer = ExtractiveSummarizer(Counting(dimension=64))
+    assert summarizer.model == "extractive-mmr-embedding"
+    await _step(summarizer, user_summary=False).run(sqlite_memory, "mo")
+    held = await summaries_of(sqlite_memory, "mo")
+    assert len(held) == 3 and Counting.batches and len(Counting.batches) == 1
+    assert all(info_of(e).model == "extractive-mmr-embedding" and e.content for e in held)
+
+
+async def test_periodic_from_config_needs_an_interval(sqlite_memory: Any) -> None:
+    """``lifecycle.interval`` drives Periodic; without one it says what to set."""
+    from bruno_memory.config.lifecycle import LifecycleConfig
+    from bruno_memory.core.errors import InvalidInput
+    from bruno_memory.managers.lifecycle.runner import Periodic
+
+    assert Periodic.from_config(sqlite_memory, LifecycleConfig(interval="1h")).interval == 3600
+    with pytest.raises(InvalidInput, match="interval"):
+        Periodic.from_config(sqlite_memory, LifecycleConfig())

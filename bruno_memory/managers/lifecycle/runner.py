@@ -136,7 +136,7 @@ class Periodic:
 
     ::
 
-        periodic = Periodic(Runner(memory, make_steps(cfg.lifecycle)), cfg.lifecycle.interval)
+        periodic = Periodic.from_config(memory, cfg.lifecycle)   # every lifecycle.interval
         periodic.start()
         ...
         await periodic.stop()   # before memory.close()
@@ -149,6 +149,15 @@ class Periodic:
         self.interval = interval
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def from_config(cls, memory: Any, config: LifecycleConfig, *, lease: Lease | None = None,
+                    **options: Any) -> Periodic:
+        """The config's steps every ``interval`` (``options``: as for ``make_steps``)."""
+        if config.interval is None:
+            raise InvalidInput("lifecycle.interval is not set: give the periodic runs an "
+                               "interval (e.g. interval: 1h)")
+        return cls(Runner(memory, make_steps(config, **options), lease=lease), config.interval)
 
     def start(self) -> None:
         """Start the task (the first run starts at once)."""
