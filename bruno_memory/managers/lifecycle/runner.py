@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from bruno_memory.config.lifecycle import LifecycleConfig
 from bruno_memory.core.errors import InvalidInput
+from bruno_memory.core.logs import get_logger
 from bruno_memory.managers.lifecycle.archival import ArchiveStep
 from bruno_memory.managers.lifecycle.lease import Lease, held
 from bruno_memory.managers.lifecycle.step import Step, StepReport
 
 __all__ = ["STEPS", "Periodic", "Runner", "make_steps"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 Progress = Callable[[str, str], None]  # (step, user) after each step of each user
 
 
@@ -106,7 +106,9 @@ class Runner:
             reports: list[StepReport] = []
             for user in targets:
                 for step in self.steps:
-                    reports.append(await step.run(self.memory, user, dry_run=dry_run))
+                    report = await step.run(self.memory, user, dry_run=dry_run)
+                    reports.append(report)
+                    log.info("maintenance step done", **report.summary())
                     if self.progress is not None:
                         self.progress(step.name, user)
             return reports
@@ -117,8 +119,9 @@ class Runner:
         while not stop.is_set():
             try:
                 await self.run()
-            except Exception:
-                log.exception("maintenance run failed; retrying in %ss", interval)
+            except Exception as exc:
+                log.error("maintenance run failed; retried next interval", error=repr(exc),
+                          interval=interval)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval)
 
