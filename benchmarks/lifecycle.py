@@ -1,7 +1,7 @@
 """Session summaries on LoCoMo (Maharana et al., ACL 2024): compression, recall, throughput.
 
     python benchmarks/lifecycle.py PATH [--config tiers/laptop.yaml] [--budget 2048]
-        [--summary-tokens 170,256] [--samples N]
+        [--session-tokens 128] [--summary-tokens 153] [--samples N]
 
 PATH is a LoCoMo JSON file. Every turn is stored as ``benchmarks/locomo.py`` stores it; then
 the ``summarize`` step writes one offline extractive summary per session (a pause over 30
@@ -168,10 +168,11 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("path", type=Path, help="LoCoMo JSON file")
     parser.add_argument("--config", type=Path, default=ROOT / "tiers" / "laptop.yaml")
     parser.add_argument("--budget", type=int, default=2048)
-    parser.add_argument("--session-tokens", type=int, default=256,
+    parser.add_argument("--session-tokens", type=int, default=128,
                         help="the longest session summary (ExtractiveSummarizer max_tokens)")
-    parser.add_argument("--summary-tokens", default="85,170",
-                        help="sizes of the summary message to try (StoredSummaries max_tokens)")
+    parser.add_argument("--summary-tokens", default="153",
+                        help="sizes of the summary message to try (StoredSummaries max_tokens; "
+                        "153: what get_context gives it at 2,048 tokens)")
     parser.add_argument("--samples", type=int, default=None, help="only the first N samples")
     args = parser.parse_args(argv)
     data = json.loads(args.path.read_text())[: args.samples]

@@ -40,7 +40,7 @@ class SummariesConfig(Strict):
 
     summarizer: Literal["extractive", "llm"] = "extractive"
     ratio: float = Field(default=0.15, gt=0.0, le=1.0)  # extractive: share of the source
-    max_tokens: PositiveInt = 256  # one summary's ceiling
+    max_tokens: PositiveInt = 128  # one summary's ceiling (fits a 2,048-token context's share)
     segment: SegmentConfig = Field(default_factory=SegmentConfig)
     tail_tokens: PositiveInt = 1500
     age: Duration | None = 86400.0

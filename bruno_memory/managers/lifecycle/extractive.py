@@ -62,7 +62,7 @@ class ExtractiveSummarizer:
         embedder: EmbeddingInterface | None = None,
         *,
         ratio: float = 0.15,
-        max_tokens: int = 256,
+        max_tokens: int = 128,
         lam: float = 0.7,
         count: Callable[[str], int] | None = None,
     ) -> None:
