@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -274,3 +275,37 @@ async def test_periodic_from_config_needs_an_interval(sqlite_memory: Any) -> Non
     assert Periodic.from_config(sqlite_memory, LifecycleConfig(interval="1h")).interval == 3600
     with pytest.raises(InvalidInput, match="interval"):
         Periodic.from_config(sqlite_memory, LifecycleConfig())
+
+
+async def test_provider_gives_what_came_before_within_its_size(sqlite_memory: Any) -> None:
+    """StoredSummaries shows summaries ending before ``before``, newest that fit, oldest
+    first; a roll-up too long gives way to the summaries it covers."""
+    from bruno_memory.managers.lifecycle import StoredSummaries
+
+    memory = sqlite_memory
+    conversation = await converse(memory, "pat", sessions=4)
+    llm = RecordingLLM()  # its summaries echo their prompt: a roll-up is the longest
+    await _step(LLMSummarizer(llm), fanout=2, user_summary=False).run(memory, "pat")
+    held = await summaries_of(memory, "pat")
+    infos = {str(e.id): info_of(e) for e in held}
+    newest = max((e for e in held if info_of(e).level == 0), key=lambda e: info_of(e).end)
+    counter = StoredSummaries(memory).count
+    one = counter("Summary of the earlier conversation:") + counter(
+        f"- (01 Mar 2024) {newest.content}") + 3  # room for the newest session alone
+
+    async def shown(max_tokens: int, before: Any) -> list[tuple[int, str]]:
+        provider = StoredSummaries(memory, max_tokens=max_tokens)
+        message = await provider.summary("pat", conversation, before)
+        if message is None:
+            return []
+        assert provider.count(message.content) <= max_tokens
+        return [(infos[i].level, infos[i].end) for i in message.metadata["bruno_summary_of"]]
+
+    wide = await shown(2000, None)
+    assert [level for level, _ in wide] == [2]  # the roll-up of all four sessions
+    cut = at(3 * 600)  # the start of the fourth session
+    assert [level for level, _ in await shown(2000, cut)] == [1, 0]  # before it only
+    assert all(datetime.fromisoformat(end) < cut for _, end in await shown(2000, cut))
+    small = await shown(one, None)  # the roll-ups do not fit: the newest session does
+    assert small == [(0, info_of(newest).end)]
+    assert await shown(one, at(0)) == []

@@ -119,11 +119,16 @@ class ExtractiveSummarizer:
 
 
 def _sentences(segment: Segment) -> list[_Sentence]:
+    """The segment's sentences of 3 words or more, each once (a repeated one, e.g. a
+    greeting, would otherwise pull the centroid towards itself)."""
     out = []
+    seen: set[str] = set()
     for p in segment.passages:
         for line in p.text.splitlines():
             for piece in _SENTENCE.split(line.strip()):
-                if len(piece.split()) >= 3:
+                norm = " ".join(piece.lower().split())
+                if len(piece.split()) >= 3 and norm not in seen:
+                    seen.add(norm)
                     out.append(_Sentence(p.id, p.speaker, piece.strip()))
     return out
 

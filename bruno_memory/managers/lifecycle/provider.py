@@ -9,7 +9,7 @@ summary instead of the level-0 ones it covers, until ``max_tokens`` would be exc
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 from uuid import NAMESPACE_URL, uuid5
 
@@ -17,8 +17,8 @@ from bruno_core.models.memory import MemoryEntry
 from bruno_core.models.message import Message, MessageRole
 
 from bruno_memory.core.records import timestamp_key
-from bruno_memory.managers.lifecycle.reading import EPOCH, FAR, PAGE
-from bruno_memory.managers.lifecycle.records import USER_LEVEL, info_of, is_summary
+from bruno_memory.managers.lifecycle.reading import FAR, summaries_of
+from bruno_memory.managers.lifecycle.records import USER_LEVEL, info_of
 
 __all__ = ["StoredSummaries"]
 
@@ -53,12 +53,11 @@ class StoredSummaries:
         self, user_id: str, conversation_id: str, before: datetime | None
     ) -> Message | None:
         """The summaries of ``conversation_id`` that end before ``before``, as one message."""
-        found: list[MemoryEntry] = await self.memory.memories_between(
-            user_id, EPOCH, FAR, conversation_id=conversation_id, limit=PAGE
-        )
-        limit = timestamp_key(before) if before is not None else float("inf")
-        usable = [e for e in found if is_summary(e) and info_of(e).level != USER_LEVEL
-                  and timestamp_key(datetime.fromisoformat(info_of(e).end)) < limit]
+        end = FAR if before is None else before
+        found = await summaries_of(self.memory, user_id, conversation_id=conversation_id,
+                                   end=end if end.tzinfo is not None
+                                   else end.replace(tzinfo=timezone.utc))
+        usable = [e for e in found if info_of(e).level != USER_LEVEL]
         chosen = self._fit(_tiling(usable), {str(e.id): e for e in usable})
         if not chosen:
             return None

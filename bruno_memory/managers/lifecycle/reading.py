@@ -20,12 +20,17 @@ FAR = datetime(9999, 1, 1, tzinfo=timezone.utc)
 PAGE = 1000
 
 
-async def summaries_of(memory: Any, user_id: str) -> list[MemoryEntry]:
-    """Every summary of a user, oldest span end first."""
+async def summaries_of(
+    memory: Any, user_id: str, *, conversation_id: str | None = None, end: datetime = FAR
+) -> list[MemoryEntry]:
+    """Every summary of a user (of one conversation, when given) whose span ends before
+    ``end``, oldest span end first."""
     out: dict[str, MemoryEntry] = {}
     start = EPOCH
     while True:
-        page: list[MemoryEntry] = await memory.memories_between(user_id, start, FAR, limit=PAGE)
+        page: list[MemoryEntry] = await memory.memories_between(
+            user_id, start, end, conversation_id=conversation_id, limit=PAGE
+        )
         fresh = [e for e in page if str(e.id) not in out]
         for e in fresh:
             if is_summary(e):
