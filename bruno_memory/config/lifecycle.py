@@ -20,7 +20,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from bruno_memory.config.models import Duration, PositiveInt, Strict
+from bruno_memory.config.types import Duration, PositiveInt, Strict
 
 __all__ = ["ArchiveConfig", "LifecycleConfig", "SegmentConfig", "SummariesConfig"]
 
