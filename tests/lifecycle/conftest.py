@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 
 from tests.factories.embedded import STACKS as EMBEDDED
+from tests.factories.policies import STACKS as POLICIES
 from tests.factories.redis import STACKS as REDIS
 from tests.factories.semantic import STACKS as SEMANTIC
 
-FACTORIES = {f.id: f for f in [*EMBEDDED, *REDIS, *SEMANTIC]}
-IDS = ("lru->sqlite", "lru->redis->postgres")
+FACTORIES = {f.id: f for f in [*EMBEDDED, *REDIS, *SEMANTIC, *POLICIES]}
+IDS = ("lru->sqlite", "lru->redis->postgres", "lru->sqlite(write-behind, file journal)")
 SEMANTIC_ID = "lru->sqlite->qdrant-edge"
 
 
