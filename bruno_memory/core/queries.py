@@ -138,6 +138,7 @@ class SearchText(MessageSearch):
     user_id: str | None
     limit: int
     conversation_id: str | None = None
+    include_archived: bool = False  # archived messages (core.archived) too
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,6 +301,7 @@ class SearchPhrase(MessageSearch):
     user_id: str | None
     limit: int
     conversation_id: str | None = None
+    include_archived: bool = False  # archived messages (core.archived) too
 
 
 @dataclass(frozen=True, slots=True)

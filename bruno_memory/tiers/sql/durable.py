@@ -286,7 +286,8 @@ class DurableReads:
         words = terms(q.text)
         if not words or q.limit <= 0:
             return []
-        sql = _sql.search_messages(self.dialect, words, q.user_id, q.conversation_id, q.limit)
+        sql = _sql.search_messages(self.dialect, words, q.user_id, q.conversation_id, q.limit,
+                                   q.include_archived)
         rows = await self._fetch(*sql, "search")
         with self._errors("search"):
             return [Scored(codec.message_from_row(p, c, u), s) for c, u, p, s in rows]
@@ -363,7 +364,8 @@ class DurableReads:
     async def _search_phrase(self, q: SearchPhrase) -> list[Scored[MessageRecord]]:
         if not terms(q.phrase, keep_stopwords=True) or q.limit <= 0:
             return []
-        sql = _sql.search_phrase(self.dialect, q.phrase, q.user_id, q.conversation_id, q.limit)
+        sql = _sql.search_phrase(self.dialect, q.phrase, q.user_id, q.conversation_id, q.limit,
+                                 q.include_archived)
         rows = await self._fetch(*sql, "search_phrase")
         with self._errors("search_phrase"):
             return [Scored(codec.message_from_row(p, c, u), s) for c, u, p, s in rows]
