@@ -281,11 +281,16 @@ class DurableReads:
         with self._errors("window"):
             return [codec.message_from_row(p, c, u) for c, u, p in reversed(rows)]
 
+    async def _bounded(self, words: list[str]) -> list[str]:
+        """The words a message search scores (a tier may drop the commonest: ``postings``)."""
+        return words
+
     @answers(SearchText)
     async def _search_text(self, q: SearchText) -> list[Scored[MessageRecord]]:
         words = terms(q.text)
         if not words or q.limit <= 0:
             return []
+        words = await self._bounded(words)
         sql = _sql.search_messages(self.dialect, words, q.user_id, q.conversation_id, q.limit)
         rows = await self._fetch(*sql, "search")
         with self._errors("search"):

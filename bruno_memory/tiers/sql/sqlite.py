@@ -24,6 +24,7 @@ from bruno_memory.core.errors import (
     translate_errors,
 )
 from bruno_memory.tiers.base import BaseTier
+from bruno_memory.tiers.sql import postings
 from bruno_memory.tiers.sql import text as _sql
 from bruno_memory.tiers.sql.durable import (
     CAPABILITIES,
@@ -77,6 +78,7 @@ class SQLiteTier(DurableReads, DurableWrites, BaseTier[SQLiteConfig]):
     capabilities = CAPABILITIES
     placeholder = "?"
     dialect = DIALECT
+    max_postings = postings.MAX_POSTINGS  # postings one message search scores at most
 
     async def open(self) -> None:
         cfg = self.config
@@ -87,6 +89,8 @@ class SQLiteTier(DurableReads, DurableWrites, BaseTier[SQLiteConfig]):
             self._writer = await self._connect()
             await self._migrate()
             self._reader = self._writer if cfg.path == ":memory:" else await self._connect()
+            await self._reader.execute(postings.VOCABULARY.format(t="messages"))
+            self._stems = postings.Stems(postings.TOKENIZE)
             if self._reader is not self._writer:
                 await self._reader.execute("PRAGMA query_only = 1")
         self._open_group()
@@ -129,6 +133,8 @@ class SQLiteTier(DurableReads, DurableWrites, BaseTier[SQLiteConfig]):
         conns = (getattr(self, "_reader", None), getattr(self, "_writer", None))
         for conn in {id(c): c for c in conns if c}.values():
             await conn.close()
+        if getattr(self, "_stems", None) is not None:
+            self._stems.close()
 
     async def ping(self) -> None:
         with self._errors("ping"):
@@ -156,6 +162,18 @@ class SQLiteTier(DurableReads, DurableWrites, BaseTier[SQLiteConfig]):
         return orjson.dumps(tags).decode()
 
     # -- reads (the queries live in _durable.DurableReads) ---------------------------------
+
+    async def _bounded(self, words: list[str]) -> list[str]:
+        """The rarest words whose postings fit ``max_postings`` (``postings``)."""
+        if len(words) < 2:
+            return words
+        tokens = self._stems.of(words)
+        every = sorted({t for ts in tokens.values() for t in ts})
+        marks = ", ".join("?" for _ in every)
+        rows = await self._fetch(
+            f"SELECT term, doc FROM temp.messages_terms WHERE term IN ({marks})", every, "search"
+        )
+        return postings.within_postings(words, tokens, dict(rows), self.max_postings)
 
     async def _fetch(self, sql: str, params: Iterable[Any], op: str) -> list[Any]:
         with self._errors(op):
