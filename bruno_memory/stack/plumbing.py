@@ -66,6 +66,8 @@ class Plumbing:
         self._opening = asyncio.Lock()
         self._closed = False
         self.query_cache = query_cache
+        self._lineages: LRUCache[str, Any] = LRUCache(100_000)  # conversation -> its
+        # branch lineage (``stack.branches``); a lineage never changes once written
         if tiers:
             self._opened(tiers if isinstance(tiers, Engine) else Engine(tiers))
 

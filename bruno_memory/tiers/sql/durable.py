@@ -31,6 +31,7 @@ from bruno_memory.core.queries import (
     LatestSession,
     ListSessions,
     MemoriesBetween,
+    MessageAt,
     MessagePage,
     MessagesBetween,
     Neighbour,
@@ -384,11 +385,16 @@ class DurableReads:
         last = rows[q.limit - 1] if len(rows) > q.limit else None
         return Page(items, None if last is None else cursors.encode(float(last[0]), last[1]))
 
+    @answers(MessageAt)
+    async def _message_at(self, q: MessageAt) -> cursors.MessagePosition | None:
+        rows = await self._fetch(_sql.MESSAGE_AT, (q.conversation_id, q.message_id), "message_at")
+        return (float(rows[0][0]), int(rows[0][1])) if rows else None
+
     @answers(MessagePage)
     async def _message_page(self, q: MessagePage) -> Page[MessageRecord]:
         if q.limit <= 0:
             return Page([], None)
-        sql = _sql.message_page(q.conversation_id, q.cursor, q.forward, q.limit)
+        sql = _sql.message_page(q.conversation_id, q.cursor, q.forward, q.limit, q.until)
         rows = await self._fetch(*sql, "message_page")
         page = rows[: q.limit]  # nearest first
         with self._errors("message_page"):
