@@ -178,7 +178,6 @@ class MemoryStack(Doors, Restore, Owners, MemoryInterface):
         """
         guards.identifier(user_id, "user_id")
         session = await self._session_for(user_id, session_id)
-        engine = await self._ready()
         conversation = session.conversation_id
         if self._conversing.composer is not None:
             messages = await self._conversing.composer(self, user_id, conversation)
