@@ -286,14 +286,17 @@ class DurableReads:
         """The words a message search scores (a tier may drop the commonest: ``postings``)."""
         return words
 
+    def _search_sql(self, words: list[str], q: SearchText) -> tuple[str, list[Any]]:
+        """The message search's statement; rows (conversation_id, user_id, payload, score)."""
+        return _sql.search_messages(self.dialect, words, q.user_id, q.conversation_id, q.limit)
+
     @answers(SearchText)
     async def _search_text(self, q: SearchText) -> list[Scored[MessageRecord]]:
         words = terms(q.text)
         if not words or q.limit <= 0:
             return []
         words = await self._bounded(words)
-        sql = _sql.search_messages(self.dialect, words, q.user_id, q.conversation_id, q.limit)
-        rows = await self._fetch(*sql, "search")
+        rows = await self._fetch(*self._search_sql(words, q), "search")
         with self._errors("search"):
             return [Scored(codec.message_from_row(p, c, u), s) for c, u, p, s in rows]
 

@@ -23,6 +23,7 @@ from bruno_memory.core.errors import (
     TierUnavailable,
     translate_errors,
 )
+from bruno_memory.core.queries import SearchText
 from bruno_memory.tiers.base import BaseTier
 from bruno_memory.tiers.sql import postings
 from bruno_memory.tiers.sql import text as _sql
@@ -174,6 +175,13 @@ class SQLiteTier(DurableReads, DurableWrites, BaseTier[SQLiteConfig]):
             f"SELECT term, doc FROM temp.messages_terms WHERE term IN ({marks})", every, "search"
         )
         return postings.within_postings(words, tokens, dict(rows), self.max_postings)
+
+    def _search_sql(self, words: list[str], q: SearchText) -> tuple[str, list[Any]]:
+        if q.user_id is None or q.conversation_id is not None:
+            return super()._search_sql(words, q)
+        _, _, score = self.dialect.fts("messages")
+        match = self.dialect.fts_terms(words, q.user_id)
+        return postings.index_first(match, score, q.user_id, q.limit)
 
     async def _fetch(self, sql: str, params: Iterable[Any], op: str) -> list[Any]:
         with self._errors(op):
