@@ -10,6 +10,8 @@ through ``store_messages`` in batches of 1,000. Then, one at a time, after warm-
 - ``build``: ``ContextBuilder(memory).build(user, conversation, query=q, max_tokens=budget)``
   with a 3-word query drawn from the same words (half the builds), or none (the latest
   user message is the query); p50/p95/p99 in ms, and how many went over the budget;
+- ``search``: the search each build makes (``search_messages(q, user_id=user,
+  limit=budget // 24)``, the same queries), alone: the floor a build stands on;
 - ``page``: one screen of 50 messages with ``page_messages``: scrolling up from the newest
   with ``before=`` cursors, and down from the first with ``after=START`` then ``after=``;
   p50/p95/p99 in ms per screen.
@@ -76,10 +78,13 @@ async def seed(memory: Any, conversation: str, n: int, texts: Texts) -> float:
 
 
 async def builds(memory: Any, user: str, conversation: str, args: argparse.Namespace,
-                 texts: Texts) -> dict[str, Any]:
+                 texts: Texts) -> list[dict[str, Any]]:
     builder = ContextBuilder(memory, system_prompt="You are a helpful assistant.")
     counter = default_counter()
+    latest = next(m.content for m in await memory.retrieve_messages(conversation, limit=2)
+                  if m.role == MessageRole.USER)
     samples: list[float] = []
+    searches: list[float] = []
     over = 0
     for i in range(args.builds + 10):
         query = texts.query() if i % 2 else None
@@ -87,9 +92,13 @@ async def builds(memory: Any, user: str, conversation: str, args: argparse.Names
             user, conversation, query=q, max_tokens=args.budget))
         if counter.count_messages_tokens(ctx.messages) > args.budget:
             over += 1
+        alone, _ = await timed(lambda q=query or latest: memory.search_messages(  # type: ignore[misc]
+            q, user_id=user, limit=args.budget // 24))
         if i >= 10:
             samples.append(took)
-    return stats("build", samples, budget=args.budget, over_budget=over)
+            searches.append(alone)
+    return [stats("build", samples, budget=args.budget, over_budget=over),
+            stats("search", searches, limit=args.budget // 24)]
 
 
 async def pages(memory: Any, conversation: str, n: int, *, up: bool) -> dict[str, Any]:
@@ -133,7 +142,8 @@ async def main(argv: list[str] | None = None) -> int:
             print(json.dumps({"measure": "seed", "messages": args.messages,
                               "seconds": round(seconds, 1),
                               "per_s": round(args.messages / seconds, 1)}), flush=True)
-            print(json.dumps(await builds(memory, user, conversation, args, texts)), flush=True)
+            for line in await builds(memory, user, conversation, args, texts):
+                print(json.dumps(line), flush=True)
             for up in (True, False):
                 print(json.dumps(await pages(memory, conversation, args.pages, up=up)),
                       flush=True)
