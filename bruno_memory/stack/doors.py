@@ -28,10 +28,10 @@ from bruno_memory.core.queries import (
 )
 from bruno_memory.core.records import fresh, message_out
 from bruno_memory.stack import fusion, hybrid
-from bruno_memory.stack.plumbing import Plumbing
+from bruno_memory.stack.branches import Branches
 
 
-class Doors(Plumbing):
+class Doors(Branches):
     """Reads beyond ``MemoryInterface`` (mixed into ``MemoryStack``)."""
 
     async def search(
@@ -203,12 +203,16 @@ class Doors(Plumbing):
         No cursor: the newest ``limit`` messages. ``before=cursor``: the ones just older
         (a chat UI scrolling up); ``after=cursor``: the ones just newer (``after=START``,
         ``bruno_memory.core.cursors.START``: from the first message). The page's ``next``
-        continues the same way (``None``: nothing more), ``prev`` turns back.
+        continues the same way (``None``: nothing more), ``prev`` turns back. A branch
+        (``fork_conversation``) pages through its shared prefix and its own messages.
         """
         guards.conversation_id(conversation_id)
         guards.limit(limit, maximum=1000)
         if before is not None and after is not None:
             raise InvalidInput("pass before or after, not both: a page goes one way")
+        lineage = await self._lineage(conversation_id)
+        if lineage is not None:  # a branch: its shared prefix, then its own messages
+            return await self._branch_page(conversation_id, lineage, before, after, limit)
         forward = after is not None
         position = None
         if before is not None:

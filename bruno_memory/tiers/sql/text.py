@@ -481,21 +481,29 @@ def list_sessions(
 
 
 def message_page(
-    conversation_id: str, cursor: tuple[float, int] | None, forward: bool, limit: int
+    conversation_id: str, cursor: tuple[float, int] | None, forward: bool, limit: int,
+    until: tuple[float, int] | None = None,
 ) -> tuple[str, list[Any]]:
     """``limit`` + 1 messages of a conversation just before (or after, ``forward``) a
-    position, nearest first. Rows: (ts, seq, conversation_id, user_id, payload)."""
+    position, and at or before ``until``, nearest first. Rows: (ts, seq, conversation_id,
+    user_id, payload)."""
     where, params = ["conversation_id = ?"], list[Any]([conversation_id])
     cmp, order = (">", "ASC") if forward else ("<", "DESC")
     if cursor is not None:
         where.append(f"(ts, seq) {cmp} (?, ?)")  # row values: a range of the index
         params += [cursor[0], cursor[1]]
+    if until is not None:
+        where.append("(ts, seq) <= (?, ?)")
+        params += [until[0], until[1]]
     sql = (
         "SELECT ts, seq, conversation_id, user_id, payload FROM messages "
         f"WHERE {' AND '.join(where)} ORDER BY ts {order}, seq {order} LIMIT ?"
     )
     return sql, [*params, limit + 1]
 
+
+MESSAGE_AT = "SELECT ts, seq FROM messages WHERE conversation_id = ? AND id = ?"
+"""Where a message stands in its conversation."""
 
 MESSAGES_BY_ID_CHUNK = 500
 
