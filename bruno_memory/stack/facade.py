@@ -239,11 +239,12 @@ class MemoryStack(Doors, Restore, Owners, MemoryInterface):
         )
 
     async def get_statistics(self, user_id: str) -> dict[str, Any]:
-        """Counts of the user's messages, conversations, sessions and memories."""
+        """Counts of the user's messages, conversations, sessions and memories (expired
+        memories, superseded and archived ones included, are not counted)."""
         guards.identifier(user_id, "user_id")
 
         async def read() -> dict[str, Any]:
-            return await (await self._ready()).ask(Statistics(user_id))
+            return await (await self._ready()).ask(Statistics(user_id, self._clock()))
 
         return await self._cached(user_id, ("statistics",), read, copy.deepcopy)
 
