@@ -36,7 +36,8 @@ MERGED = "merged_from"
 
 
 def _custom(e: MemoryEntry) -> dict[str, Any]:
-    return e.metadata.custom_fields
+    custom: dict[str, Any] = e.metadata.custom_fields
+    return custom
 
 
 def aware(when: datetime) -> datetime:
