@@ -103,7 +103,9 @@ async def open_engine(source: Source | StackConfig = None) -> tuple[Engine, Conv
     """The routing engine over every tier of a config, opened, with what ``get_context``
     returns: the last ``context_messages``, or a budgeted context (``context:``)."""
     tiers, cfg = await open_tiers(source)
-    conversing = Conversing(cfg.context_messages, composer_of(cfg.context), cfg.session_gap)
+    conversing = Conversing(
+        cfg.context_messages, composer_of(cfg.context), cfg.session_gap, cfg.lifecycle
+    )
     return Engine(tiers), conversing
 
 
@@ -135,7 +137,7 @@ async def build_memory(source: Source | StackConfig = None, **options: Any) -> M
     """
     engine, c = await open_engine(source)
     return MemoryStack(engine, context_messages=c.context_messages, composer=c.composer,
-                       session_gap=c.session_gap, **options)
+                       session_gap=c.session_gap, lifecycle=c.lifecycle, **options)
 
 
 class ConfiguredMemory(MemoryStack):

@@ -31,6 +31,8 @@ SOURCES = "source_message_ids"
 CONTENT_HASH = "content_hash"
 EMOTION = "emotion"
 """|VADER compound| of the content, in [0, 1], cached by whoever computed it."""
+INTERNAL = "bruno.internal"
+"""The category of the lifecycle's own bookkeeping records (never ranked, merged or pruned)."""
 MERGED = "merged_from"
 """How many duplicate additions were merged into this memory (never a deletion)."""
 

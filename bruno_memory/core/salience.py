@@ -24,7 +24,7 @@ from bruno_core.models.memory import MemoryEntry
 from bruno_memory.core import lifetimes
 from bruno_memory.core.records import timestamp_key
 
-__all__ = ["Salience", "Weights", "salience"]
+__all__ = ["DEFAULT_WEIGHTS", "Salience", "Weights", "salience"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +44,9 @@ class Weights:
         if self.decay_per_hour >= 1:
             return math.inf
         return math.log(0.5) / math.log(self.decay_per_hour)
+
+
+DEFAULT_WEIGHTS = Weights()
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +79,7 @@ def _last_touched(e: MemoryEntry) -> float:
 def salience(
     e: MemoryEntry,
     now: datetime,
-    weights: Weights = Weights(),
+    weights: Weights = DEFAULT_WEIGHTS,
     *,
     relevance: float | None = None,
     emotion: float | None = None,

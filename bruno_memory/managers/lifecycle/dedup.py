@@ -120,7 +120,16 @@ def new_value(new: list[str], old: list[str]) -> bool:
     if len(ops) != 1 or ops[0][0] != "replace":
         return False
     _, i1, i2, j1, j2 = ops[0]
+    if i2 - i1 == 1 and j2 - j1 == 1 and _typo(old[i1], new[j1]):
+        return False
     return max(i2 - i1, j2 - j1) <= min(equal, 3)
+
+
+def _typo(a: str, b: str) -> bool:
+    """Two spellings of one word ("peppers", "pepers"), not two values ("31", "32")."""
+    if min(len(a), len(b)) < 4 or a.isdigit() or b.isdigit():
+        return False
+    return difflib.SequenceMatcher(a=a, b=b).ratio() >= 0.85
 
 
 @dataclass

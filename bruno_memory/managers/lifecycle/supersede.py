@@ -23,8 +23,7 @@ from bruno_memory.managers.lifecycle.dedup import Index, Match, Thresholds, Verd
 
 __all__ = ["Judge", "Outcome", "add_memory", "current_memories", "load_index"]
 
-INTERNAL = "bruno.internal"
-"""The category of the lifecycle's own bookkeeping records (never ranked, merged or pruned)."""
+INTERNAL = lt.INTERNAL
 
 
 class Judge(Protocol):

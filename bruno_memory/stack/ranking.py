@@ -1,0 +1,47 @@
+"""``retrieve_memories``' ranking: a pool of candidates re-ranked by salience
+(``core.salience``: relevance to the query, importance, recency, strength)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+
+from bruno_core.models.memory import MemoryEntry, MemoryQuery
+
+from bruno_memory.core import lifetimes
+from bruno_memory.core.queries import Scored
+from bruno_memory.core.salience import Weights, salience
+from bruno_memory.providers import emotion
+
+POOL = 3
+"""Candidates read per result asked (at most ``MAX_POOL``), re-ranked, cut to the limit."""
+MAX_POOL = 1000
+
+
+def pool(query: MemoryQuery) -> MemoryQuery:
+    """``query`` asking for the candidate pool instead of ``limit`` results."""
+    deeper = min(max(query.limit * POOL, query.limit + 10), MAX_POOL)
+    return query.model_copy(update={"limit": max(deeper, query.limit)})
+
+
+async def ranked(
+    hits: list[Scored[MemoryEntry]], query: MemoryQuery, weights: Weights, now: float
+) -> list[Scored[MemoryEntry]]:
+    """The hits best first by salience at ``now``, cut to ``query.limit``; a hit's score
+    becomes its salience. Emotion is VADER's, computed off the loop where the memory's
+    metadata holds none (0 without ``vaderSentiment``)."""
+    if not hits:
+        return []
+    when = datetime.fromtimestamp(now, timezone.utc)
+    best = max(h.score for h in hits)
+    texts = [h.item.content for h in hits if lifetimes.EMOTION not in h.item.metadata.custom_fields]
+    felt: dict[str, float] = {}
+    if texts and emotion.available():
+        felt = dict(zip(texts, await asyncio.to_thread(emotion.charges, texts), strict=True))
+    scored = []
+    for i, h in enumerate(hits):
+        rel = (h.score / best if best > 0 else 1.0) if query.query_text else None
+        s = salience(h.item, when, weights, relevance=rel, emotion=felt.get(h.item.content))
+        scored.append((-s.score, i, Scored(h.item, s.score)))
+    scored.sort(key=lambda t: (t[0], t[1]))
+    return [s for _, _, s in scored[: query.limit]]
