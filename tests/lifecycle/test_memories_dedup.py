@@ -87,3 +87,13 @@ def test_normalize_and_new_value_basics() -> None:
     assert normalize("  Hello,   WORLD! ") == "hello world"
     assert new_value(["like", "tea"], ["like", "coffee"])
     assert not new_value(["like", "tea", "and", "cake"], ["like", "tea"])
+
+
+def test_misspelled_repeats_are_duplicates_but_numbers_are_values() -> None:
+    """A short statement with a misspelled word repeats it; a changed number updates it."""
+    ix = Index()
+    ix.add(entry("User speaks German at home"))
+    ix.add(entry("User is 31 years old"))
+    m = ix.match("User speks German at home")
+    assert (m.verdict, m.stage) == ("duplicate", "spelling")
+    assert ix.match("User is 32 years old").verdict == "update"

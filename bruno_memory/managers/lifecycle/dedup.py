@@ -4,7 +4,9 @@ The stages, cheapest and surest first; the first that decides wins:
 
 1. **hash**: the same content, byte for byte -> duplicate.
 2. **normalized**: the same words once case, accents' forms, punctuation, filler words
-   (articles, "the user", "really"...) and plural/verb ``s`` are set aside -> duplicate.
+   (articles, "the user", "really"...) and plural/verb ``s`` are set aside -> duplicate;
+   **spelling**: the same words but for misspellings (a word of 4+ letters with a
+   similarity ratio >= 0.85 to the one it replaces; numbers never) -> duplicate.
 3. **near-duplicate**: character 4-gram shingles with Jaccard >= ``jaccard`` (MinHash LSH
    from ``datasketch`` finds the candidates, the exact Jaccard decides), or cosine >=
    ``cosine`` where both have embeddings -> duplicate, unless stage 4 sees a new value.
@@ -36,7 +38,7 @@ from bruno_memory.core.errors import MissingDependency
 __all__ = ["Index", "Match", "Thresholds", "Verdict", "content_hash", "normalize"]
 
 Verdict = Literal["new", "duplicate", "update"]
-Stage = Literal["none", "hash", "normalized", "minhash", "cosine", "value", "llm"]
+Stage = Literal["none", "hash", "normalized", "spelling", "minhash", "cosine", "value", "llm"]
 
 FILLER = frozenset(
     "a an the user users user's i i'm im me my mine we our is am are was were be been "
@@ -125,6 +127,13 @@ def new_value(new: list[str], old: list[str]) -> bool:
     return max(i2 - i1, j2 - j1) <= min(equal, 3)
 
 
+def respelled(new: list[str], old: list[str]) -> bool:
+    """Whether ``new`` is ``old`` with only misspelled words (one for one)."""
+    if len(new) != len(old) or new == old:
+        return False
+    return all(a == b or _typo(a, b) for a, b in zip(new, old, strict=True))
+
+
 def _typo(a: str, b: str) -> bool:
     """Two spellings of one word ("peppers", "pepers"), not two values ("31", "32")."""
     if min(len(a), len(b)) < 4 or a.isdigit() or b.isdigit():
@@ -208,16 +217,13 @@ class Index:
         for sim, key in scored:
             if sim >= self.thresholds.jaccard:
                 return self._near(words, self._known[key], "minhash", sim)
-        if embedding is not None:
-            best = self._nearest_vector(embedding)
-            if best is not None:
-                sim, known = best
-                if sim >= self.thresholds.cosine:
-                    return self._near(words, known, "cosine", sim)
-                if sim >= self.thresholds.judge_cosine:
-                    verdict: Verdict = "update" if new_value(words, known.words) else "new"
-                    return Match(verdict, known.entry, "cosine", sim, uncertain=True)
-        return self._value(words)
+        best = self._nearest_vector(embedding) if embedding is not None else None
+        if best is not None and best[0] >= self.thresholds.cosine:
+            return self._near(words, best[1], "cosine", best[0])
+        found = self._value(words)
+        if found.verdict == "new" and best is not None and best[0] >= self.thresholds.judge_cosine:
+            return Match("new", best[1].entry, "cosine", best[0], uncertain=True)  # a judge's
+        return found
 
     def _near(self, words: list[str], known: _Known, stage: Stage, sim: float) -> Match:
         if new_value(words, known.words):
@@ -235,8 +241,12 @@ class Index:
         return best
 
     def _value(self, words: list[str]) -> Match:
-        """Stage 4 alone: the same statement with a new value, however dissimilar."""
+        """Stages 2 (spelling) and 4 alone: a misspelled repeat, or the same statement with
+        a new value, however dissimilar by shingles."""
         mine = set(words)
+        for known in self._known.values():
+            if respelled(words, known.words):
+                return Match("duplicate", known.entry, "spelling", 1.0, uncertain=True)
         for known in self._known.values():
             if mine & set(known.words) and new_value(words, known.words):
                 sim = jaccard(mine, set(known.words))

@@ -124,6 +124,8 @@ async def add_memory(
         index.add(merged)
         return Outcome("duplicate", merged, None, match.stage, match.similarity)
     added = _stamped(entry, when, match.existing if verdict == "update" else None)
+    if vector is not None and added.metadata.embedding is None:
+        added.metadata.embedding = list(vector)  # for later cosine stages
     await memory.store_memory(added)  # the new one first: the fact is never missing
     index.add(added)
     if verdict == "update" and match.existing is not None:
