@@ -20,9 +20,10 @@ from bruno_memory.managers.lifecycle.supersede import add_memory
 from bruno_memory.testing.llm import RecordingLLM
 from tests.factories import STACKS, opened
 
-LIFECYCLE_STACKS = [s for s in STACKS if s.id in ("lru->sqlite", "lru->redis->postgres")]
+LIFECYCLE_STACKS = [s for s in STACKS
+                    if s.id in ("lru->sqlite", "lru->redis->postgres", "lru->sqlite->qdrant-edge")]
 memory = opened("memory", LIFECYCLE_STACKS,
-                "A cached stack over SQLite, and Redis over PostgreSQL.")
+                "A cached stack over SQLite, Redis over PostgreSQL, and a semantic tier.")
 
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=timezone.utc)
 
@@ -150,6 +151,18 @@ async def test_hate_after_love_supersedes_and_never_empties(memory: Any) -> None
     assert await memory.query_memories(q, as_of=t1 - timedelta(days=1)) == []
     history = await memory.retrieve_memories(MemoryQuery(user_id="fe", include_expired=True))
     assert len(history) == 2
+    searched = await memory.retrieve_memories(MemoryQuery(user_id="fe", query_text="Chinese food"))
+    assert [e.content for e in searched] == ["I hate Chinese food"]  # vectors follow too
+    assert (await memory.get_statistics("fe"))["memories"] == 1
+
+
+async def test_the_llm_judge_decides_uncertain_matches(memory: Any) -> None:
+    """With a judge, "plays go" after "plays chess" is what the LLM says: a new memory."""
+    await chat(memory, "ju", "cj", ["I play chess", "ok", "I also play go", "ok"])
+    llm = Scripted([[fact("User plays chess", 1)], [fact("User plays go", 1)], "NEW"])
+    report = await Consolidate(LLMCalls(llm), batch=2, judge=True).run(memory, "ju")
+    assert report.added == 2 and "User plays chess" in llm.inputs[2][0].content
+    assert await current(memory, "ju") == ["User plays chess", "User plays go"]
 
 
 async def test_adding_the_same_memory_twice_deletes_nothing(memory: Any) -> None:
