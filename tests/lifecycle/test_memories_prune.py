@@ -99,3 +99,18 @@ async def test_delete_mode_deletes_only_when_asked_and_never_pinned(memory: Any)
     assert report.deleted == 1
     assert await memory.get_memory(str(doomed.id)) is None
     assert await memory.get_memory(str(pinned.id)) is not None
+
+
+def test_memory_steps_follow_the_lifecycle_config() -> None:
+    """The runner's memory steps: consolidate only with an LLM, prune with the policy."""
+    from bruno_memory.config.lifecycle import LifecycleConfig
+    from bruno_memory.managers.lifecycle.memory_steps import memory_steps
+    from bruno_memory.testing.llm import RecordingLLM
+
+    cfg = LifecycleConfig.model_validate({"prune": {"mode": "delete", "max_per_user": 9}})
+    only = memory_steps(cfg)
+    assert [s.name for s in only] == ["prune"]
+    assert isinstance(only[0], Prune) and only[0].policy.max_per_user == 9
+    both = memory_steps(cfg, RecordingLLM(), batch=5)
+    assert [s.name for s in both] == ["consolidate", "prune"]
+    assert all(isinstance(s, Step) for s in both)
