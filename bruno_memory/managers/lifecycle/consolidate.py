@@ -28,7 +28,13 @@ from bruno_memory.core.logs import get_logger
 from bruno_memory.managers.lifecycle.dedup import Index, Thresholds
 from bruno_memory.managers.lifecycle.llm import EXTRACT_PROMPT, LLMCalls, LLMJudge, parse_facts
 from bruno_memory.managers.lifecycle.step import StepReport
-from bruno_memory.managers.lifecycle.supersede import INTERNAL, Embed, add_memory, load_index
+from bruno_memory.managers.lifecycle.supersede import (
+    INTERNAL,
+    Embed,
+    Judge,
+    add_memory,
+    load_index,
+)
 
 __all__ = ["Consolidate"]
 
@@ -61,7 +67,8 @@ class Consolidate:
         calls: the LLM, its pricing and cost tracker (``LLMCalls``).
         batch: messages per extraction call.
         template: the extraction prompt (``llm.EXTRACT_PROMPT``: ``{transcript}``).
-        judge: decide uncertain dedup matches with the LLM too (``LLMJudge``).
+        judge: ``True``: decide uncertain dedup matches with the LLM too (``LLMJudge``);
+            or a judge of your own (e.g. ``LLMJudge(calls, template=...)``).
         thresholds: the dedup stages' thresholds.
         embed: texts -> vectors for the cosine stage.
     """
@@ -74,7 +81,7 @@ class Consolidate:
         *,
         batch: int = 20,
         template: str = EXTRACT_PROMPT,
-        judge: bool = False,
+        judge: bool | Judge = False,
         thresholds: Thresholds | None = None,
         embed: Embed | None = None,
         clock: Any = None,
@@ -86,7 +93,9 @@ class Consolidate:
         self.calls = calls
         self.batch = batch
         self.template = template
-        self.judge = LLMJudge(calls) if judge else None
+        self.judge: Judge | None = (
+            LLMJudge(calls) if judge is True else None if judge is False else judge
+        )
         self.thresholds = thresholds or Thresholds()
         self.embed = embed
         self.clock = clock or (lambda: datetime.now(timezone.utc))
