@@ -31,8 +31,8 @@ __all__ = ["DEFAULT_WEIGHTS", "Salience", "Weights", "salience"]
 class Weights:
     """The parts' weights and the decay constants (see the module doc)."""
 
-    relevance: float = 0.5
-    importance: float = 0.2
+    relevance: float = 0.4
+    importance: float = 0.3
     recency: float = 0.2
     strength: float = 0.1
     decay_per_hour: float = 0.995
