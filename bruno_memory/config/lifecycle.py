@@ -3,7 +3,7 @@
 ::
 
     lifecycle:
-      importance: {relevance: 0.4, importance: 0.3, recency: 0.2, strength: 0.1,
+      importance: {relevance: 0.5, importance: 0.3, recency: 0.15, strength: 0.05,
                    decay_per_hour: 0.995}
       recalls: {interval: 30, max_pending: 1000}
       prune: {min_age_days: 30, min_score: 0.05, max_per_user: 5000}
@@ -27,10 +27,10 @@ class _Strict(BaseModel):
 class ImportanceConfig(_Strict):
     """Weights of a memory's score (``bruno_memory.core.salience``); any may be 0."""
 
-    relevance: float = Field(default=0.4, ge=0.0)
+    relevance: float = Field(default=0.5, ge=0.0)
     importance: float = Field(default=0.3, ge=0.0)
-    recency: float = Field(default=0.2, ge=0.0)
-    strength: float = Field(default=0.1, ge=0.0)
+    recency: float = Field(default=0.15, ge=0.0)
+    strength: float = Field(default=0.05, ge=0.0)
     decay_per_hour: float = Field(default=0.995, gt=0.0, le=1.0)  # recency per hour
     emotion_share: float = Field(default=0.3, ge=0.0, le=1.0)  # of importance, from VADER
     strength_unit_hours: float = Field(default=24.0, gt=0.0)  # MemoryBank's S unit (a day)

@@ -3,7 +3,9 @@
 ``score = Σ wᵢ·partᵢ / Σ wᵢ`` over the parts present (relevance only when there is a
 query), each part in [0, 1]:
 
-- **relevance**: the retrieval's score for the query, relative to the best hit.
+- **relevance**: how well the memory answers the query, given by the caller from its rank
+  in the retrieval's order (``retrieve_memories``: ``1 / (1 + rank / 2)``; the context
+  builder: ``1 / (1 + rank / 3)``), since fused scores compare within one list only.
 - **importance**: 1 for a pinned memory (``custom_fields["pinned"] = True``), else
   ``(1 - emotion_share)·metadata.importance + emotion_share·emotion``, ``emotion`` being
   VADER's |compound| of the content (strongly charged statements weigh more).
@@ -31,10 +33,10 @@ __all__ = ["DEFAULT_WEIGHTS", "Salience", "Weights", "salience"]
 class Weights:
     """The parts' weights and the decay constants (see the module doc)."""
 
-    relevance: float = 0.4
+    relevance: float = 0.5
     importance: float = 0.3
-    recency: float = 0.2
-    strength: float = 0.1
+    recency: float = 0.15
+    strength: float = 0.05
     decay_per_hour: float = 0.995
     emotion_share: float = 0.3
     strength_unit_hours: float = 24.0

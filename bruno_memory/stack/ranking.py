@@ -28,20 +28,28 @@ async def ranked(
     hits: list[Scored[MemoryEntry]], query: MemoryQuery, weights: Weights, now: float
 ) -> list[Scored[MemoryEntry]]:
     """The hits best first by salience at ``now``, cut to ``query.limit``; a hit's score
-    becomes its salience. Emotion is VADER's, computed off the loop where the memory's
-    metadata holds none (0 without ``vaderSentiment``)."""
+    becomes its salience. Relevance comes from the rank in the retrieval's order
+    (``rank_relevance``): fused scores compare within one list only. Emotion is VADER's,
+    computed off the loop where the memory's metadata holds none (0 without
+    ``vaderSentiment``)."""
     if not hits:
         return []
     when = datetime.fromtimestamp(now, timezone.utc)
-    best = max(h.score for h in hits)
+    ranked_ = bool(query.query_text)
+    relevance = [rank_relevance(i) if ranked_ else None for i in range(len(hits))]
     texts = [h.item.content for h in hits if lifetimes.EMOTION not in h.item.metadata.custom_fields]
     felt: dict[str, float] = {}
     if texts and emotion.available():
         felt = dict(zip(texts, await asyncio.to_thread(emotion.charges, texts), strict=True))
     scored = []
-    for i, h in enumerate(hits):
-        rel = (h.score / best if best > 0 else 1.0) if query.query_text else None
+    for i, (h, rel) in enumerate(zip(hits, relevance, strict=True)):
         s = salience(h.item, when, weights, relevance=rel, emotion=felt.get(h.item.content))
         scored.append((-s.score, i, Scored(h.item, s.score)))
     scored.sort(key=lambda t: (t[0], t[1]))
     return [s for _, _, s in scored[: query.limit]]
+
+
+
+def rank_relevance(rank: int) -> float:
+    """``1 / (1 + rank / 2)``: 1 for the best hit, 0.5 for the third."""
+    return 1.0 / (1.0 + rank / 2.0)

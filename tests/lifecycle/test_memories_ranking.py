@@ -37,7 +37,7 @@ def test_the_score_follows_its_documented_parts() -> None:
     assert abs(s.recency - 0.995**100) < 1e-6
     assert abs(s.strength - 2.718281828 ** (-100 / 48)) < 1e-6
     assert abs(s.importance - 0.7 * 0.5) < 1e-9
-    expected = (0.4 * 0.5 + 0.3 * s.importance + 0.2 * s.recency + 0.1 * s.strength) / 1.0
+    expected = (0.5 * 0.5 + 0.3 * s.importance + 0.15 * s.recency + 0.05 * s.strength) / 1.0
     assert abs(s.score - expected) < 1e-9
     e.metadata.custom_fields["pinned"] = True
     assert salience(e, NOW).importance == 1.0
