@@ -74,10 +74,6 @@ class Salience:
         )
 
 
-def _last_touched(e: MemoryEntry) -> float:
-    return max(timestamp_key(e.updated_at), timestamp_key(e.last_accessed))
-
-
 def salience(
     e: MemoryEntry,
     now: datetime,
@@ -88,10 +84,11 @@ def salience(
 ) -> Salience:
     """Score ``e`` at ``now``; ``emotion`` defaults to the one cached in its metadata."""
     w = weights
-    hours = max(timestamp_key(now) - _last_touched(e), 0.0) / 3600.0
+    at, accessed = timestamp_key(now), timestamp_key(e.last_accessed)
+    hours = max(at - max(timestamp_key(e.updated_at), accessed), 0.0) / 3600.0
     recency = w.decay_per_hour**hours
     recalls = e.metadata.access_count
-    since_recall = max(timestamp_key(now) - timestamp_key(e.last_accessed), 0.0) / 3600.0
+    since_recall = max(at - accessed, 0.0) / 3600.0
     strength = math.exp(-since_recall / (w.strength_unit_hours * (1 + recalls)))
     cached = e.metadata.custom_fields.get(lifetimes.EMOTION)
     feeling = emotion if emotion is not None else float(cached) if _number(cached) else 0.0
@@ -102,8 +99,11 @@ def salience(
     parts = [(w.importance, importance), (w.recency, recency), (w.strength, strength)]
     if relevance is not None:
         parts.append((w.relevance, min(max(relevance, 0.0), 1.0)))
-    total = sum(weight for weight, _ in parts)
-    score = sum(weight * part for weight, part in parts) / total if total > 0 else 0.0
+    total = weighted = 0.0
+    for weight, part in parts:
+        total += weight
+        weighted += weight * part
+    score = weighted / total if total > 0 else 0.0
     return Salience(score, relevance, importance, recency, strength, pinned, feeling, hours,
                     recalls)
 

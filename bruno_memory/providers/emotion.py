@@ -8,6 +8,8 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
+from cachetools import LRUCache
+
 from bruno_memory.core.errors import MissingDependency
 
 __all__ = ["charge", "charges"]
@@ -25,10 +27,29 @@ def _analyzer() -> Any:
     return SentimentIntensityAnalyzer()
 
 
-@functools.lru_cache(maxsize=50_000)
+_KNOWN: LRUCache[str, float] = LRUCache(maxsize=50_000)
+
+
 def charge(text: str) -> float:
-    """|compound| of ``text`` (0: neutral, 1: as charged as it gets). ~0.2 ms, CPU."""
-    return abs(float(_analyzer().polarity_scores(text)["compound"]))
+    """|compound| of ``text`` (0: neutral, 1: as charged as it gets). ~0.2 ms, CPU;
+    remembered per text."""
+    found = _KNOWN.get(text)
+    if found is None:
+        found = _KNOWN[text] = abs(float(_analyzer().polarity_scores(text)["compound"]))
+    return found
+
+
+def known(texts: Sequence[str]) -> tuple[dict[str, float], list[str]]:
+    """The charges already computed, and the texts still to compute (cheap, no CPU)."""
+    done: dict[str, float] = {}
+    missing: list[str] = []
+    for t in texts:
+        found = _KNOWN.get(t)
+        if found is None:
+            missing.append(t)
+        else:
+            done[t] = found
+    return done, missing
 
 
 def charges(texts: Sequence[str]) -> list[float]:

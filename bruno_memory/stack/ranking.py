@@ -38,9 +38,10 @@ async def ranked(
     ranked_ = bool(query.query_text)
     relevance = [rank_relevance(i) if ranked_ else None for i in range(len(hits))]
     texts = [h.item.content for h in hits if lifetimes.EMOTION not in h.item.metadata.custom_fields]
-    felt: dict[str, float] = {}
-    if texts and emotion.available():
-        felt = dict(zip(texts, await asyncio.to_thread(emotion.charges, texts), strict=True))
+    felt, missing = emotion.known(texts)
+    if missing and emotion.available():
+        computed = await asyncio.to_thread(emotion.charges, missing)
+        felt.update(zip(missing, computed, strict=True))
     scored = []
     for i, (h, rel) in enumerate(zip(hits, relevance, strict=True)):
         s = salience(h.item, when, weights, relevance=rel, emotion=felt.get(h.item.content))
