@@ -31,7 +31,10 @@ async def ranked(
     becomes its salience. Relevance comes from the rank in the retrieval's order
     (``rank_relevance``): fused scores compare within one list only. Emotion is VADER's,
     computed off the loop where the memory's metadata holds none (0 without
-    ``vaderSentiment``)."""
+    ``vaderSentiment``). The lifecycle's bookkeeping records (category ``bruno.internal``)
+    are left out unless ``query.categories`` names it."""
+    if lifetimes.INTERNAL not in query.categories:  # bookkeeping only when asked by name
+        hits = [h for h in hits if h.item.metadata.category != lifetimes.INTERNAL]
     if not hits:
         return []
     when = datetime.fromtimestamp(now, timezone.utc)

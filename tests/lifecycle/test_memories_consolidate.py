@@ -96,6 +96,8 @@ async def test_a_rerun_with_nothing_new_makes_no_call(memory: Any) -> None:
     assert len(llm.inputs) == 2 and "I play chess" not in llm.inputs[1][0].content
     assert await current(memory, "bo") == ["User owns a bicycle", "User plays chess"]
     assert (await memory.get_statistics("bo"))["memories"] == 2  # the cursor is not counted
+    every = await memory.retrieve_memories(MemoryQuery(user_id="bo", include_expired=True))
+    assert len(every) == 2  # nor returned: the cursor is bookkeeping
 
 
 async def test_a_crash_mid_run_resumes_after_the_last_finished_batch(memory: Any) -> None:

@@ -3,13 +3,16 @@ and recall counts written in batches, never one write per read."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import pytest
 from bruno_core.models.memory import MemoryEntry, MemoryMetadata, MemoryQuery, MemoryType
 
 from bruno_memory import build_memory
+from bruno_memory.core.errors import InvalidInput
 from bruno_memory.core.salience import Weights, salience
 from bruno_memory.managers.context import ContextBuilder
 from bruno_memory.managers.lifecycle import importance
@@ -114,3 +117,24 @@ async def test_close_writes_the_pending_recalls(tmp_path: Path) -> None:
         await m.retrieve_memories(MemoryQuery(user_id="rf"))
     async with await build_memory(cfg) as m:
         assert (await m.get_memory(str(e.id))).metadata.access_count == 2
+
+
+async def test_recalls_are_written_once_max_pending_memories_wait(tmp_path: Path) -> None:
+    """With max_pending 1, the background writer lands a recall without any flush call."""
+    cfg = {"tiers": [{"kind": "sqlite", "path": str(tmp_path / "m.db")}],
+           "lifecycle": {"recalls": {"interval": 3600, "max_pending": 1}}}
+    e = mem("eager", user="rg")
+    async with await build_memory(cfg) as m:
+        await m.store_memory(e)
+        await m.retrieve_memories(MemoryQuery(user_id="rg"))
+        for _ in range(500):  # bounded wait for the background write, no timing assert
+            if (await m.get_memory(str(e.id))).metadata.access_count == 1:
+                break
+            await asyncio.sleep(0.01)
+        assert (await m.get_memory(str(e.id))).metadata.access_count == 1
+
+
+async def test_history_needs_a_datetime(memory: Any) -> None:
+    """as_of must be a datetime: anything else is refused with what to pass."""
+    with pytest.raises(InvalidInput, match="as_of must be a datetime"):
+        await memory.query_memories(MemoryQuery(user_id="rh"), as_of="yesterday")
