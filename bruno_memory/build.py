@@ -9,6 +9,7 @@ from typing import Any
 
 from bruno_core.models.message import Message
 
+from bruno_memory.config.lifecycle import LifecycleConfig
 from bruno_memory.config.loader import Source, load_config
 from bruno_memory.config.models import ContextConfig, StackConfig, TierConfig
 from bruno_memory.config.registry import tier_class
@@ -113,7 +114,8 @@ async def open_engine(source: Source | StackConfig = None) -> tuple[Engine, Conv
     returns: the last ``context_messages``, or a budgeted context (``context:``)."""
     tiers, cfg = await open_tiers(source)
     composer = composer_of(cfg.context, cfg.lifecycle is not None and cfg.lifecycle.context)
-    conversing = Conversing(cfg.context_messages, composer, cfg.session_gap)
+    lifecycle = cfg.lifecycle or LifecycleConfig()
+    conversing = Conversing(cfg.context_messages, composer, cfg.session_gap, lifecycle)
     auditing = None if cfg.audit is None else Auditing(cfg.audit.actor)
     redactor = None if cfg.redact is None else await asyncio.to_thread(redactor_of, cfg.redact)
     return Engine(tiers, auditing=auditing, redactor=redactor), conversing
@@ -155,7 +157,7 @@ async def build_memory(source: Source | StackConfig = None, **options: Any) -> M
     """
     engine, c = await open_engine(source)
     return MemoryStack(engine, context_messages=c.context_messages, composer=c.composer,
-                       session_gap=c.session_gap, **options)
+                       session_gap=c.session_gap, lifecycle=c.lifecycle, **options)
 
 
 class ConfiguredMemory(MemoryStack):

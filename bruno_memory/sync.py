@@ -201,6 +201,7 @@ class SyncMemory:
     search_phrase = _blocking(MemoryStack.search_phrase)
     messages_between = _blocking(MemoryStack.messages_between)
     memories_between = _blocking(MemoryStack.memories_between)
+    query_memories = _blocking(MemoryStack.query_memories)
     list_sessions = _blocking(MemoryStack.list_sessions)
     list_conversations = _blocking(MemoryStack.list_conversations)
     page_messages = _blocking(MemoryStack.page_messages)

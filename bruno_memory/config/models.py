@@ -283,6 +283,6 @@ class StackConfig(Strict):
     context: ContextConfig | None = None
     audit: AuditConfig | None = None
     redact: RedactConfig | None = None
-    lifecycle: LifecycleConfig | None = None  # summaries, archival, maintenance
+    lifecycle: LifecycleConfig | None = None  # summaries, archival, maintenance, ranking
     tiers: list[TierConfig]
 

@@ -191,9 +191,11 @@ class LatestSession(Query["SessionContext | None"]):
 
 @dataclass(frozen=True, slots=True)
 class Statistics(Query[dict[str, Any]]):
-    """Counts of the user's messages, conversations, sessions and memories."""
+    """Counts of the user's messages, conversations, sessions and memories (those not
+    expired at ``now``, wall-clock seconds; ``None``: the tier's clock)."""
 
     user_id: str
+    now: float | None = None
     needs: ClassVar[Capability] = Capability.STATS
 
     def degraded(self) -> dict[str, Any]:

@@ -8,10 +8,10 @@ from datetime import datetime
 from typing import Any
 
 from bruno_core.models.context import SessionContext
-from bruno_core.models.memory import MemoryEntry
+from bruno_core.models.memory import MemoryEntry, MemoryQuery
 from bruno_core.models.message import Message
 
-from bruno_memory.core import cursors, guards
+from bruno_memory.core import cursors, guards, lifetimes
 from bruno_memory.core.errors import InvalidInput
 from bruno_memory.core.ops import Key
 from bruno_memory.core.queries import (
@@ -27,7 +27,7 @@ from bruno_memory.core.queries import (
     SearchPhrase,
 )
 from bruno_memory.core.records import fresh, message_out
-from bruno_memory.stack import fusion, hybrid
+from bruno_memory.stack import fusion, hybrid, ranking
 from bruno_memory.stack.branches import Branches
 
 
@@ -164,6 +164,41 @@ class Doors(Branches):
             MemoriesBetween(user_id, lo, hi, limit, conversation_id, by)
         )
         return [fresh(e) for e in found]
+
+    async def query_memories(
+        self, query: MemoryQuery, *, as_of: datetime | None = None
+    ) -> list[MemoryEntry]:
+        """``retrieve_memories(query)``, or with ``as_of`` the memories that held at that
+        instant (history): created by then, not yet superseded nor expired of themselves
+        (an archived memory still counts for the time it was current), ranked alike."""
+        guards.memory_query(query)
+        if as_of is None:
+            found = await self._ranked_memories(query)
+            self._recalled(found)
+            return found
+        if not isinstance(as_of, datetime):
+            raise InvalidInput(f"as_of must be a datetime or None, got {type(as_of).__name__}")
+        past = lifetimes.aware(as_of)
+        wide = query.model_copy(update={
+            "include_expired": True, "limit": min(max(query.limit * 5, 100), 1000),
+        })
+        found = await self._ranked_memories(wide)  # history: not counted as recalls
+        held = [e for e in found if e.metadata.category != lifetimes.INTERNAL
+                and lifetimes.valid_at(e, past)]
+        return held[: query.limit]
+
+    async def _ranked_memories(self, query: MemoryQuery) -> list[MemoryEntry]:
+        """``retrieve_memories`` without counting recalls (``query`` already checked)."""
+
+        async def read() -> list[MemoryEntry]:
+            now = self._clock()
+            engine = await self._ready()
+            hits = await hybrid.query_memories(engine, ranking.pool(query), now)
+            weights = self._conversing.lifecycle.importance.weights()
+            return [h.item for h in await ranking.ranked(hits, query, weights, now)]
+
+        key = ("memories", query.model_dump_json())
+        return await self._cached(query.user_id, key, read, lambda es: [fresh(e) for e in es])
 
     async def list_sessions(
         self, user_id: str, *, before: str | None = None, limit: int = 20

@@ -32,7 +32,6 @@ from bruno_memory.core.queries import (
     Statistics,
 )
 from bruno_memory.core.records import fresh, message_out, message_record, timestamp_key
-from bruno_memory.stack import hybrid
 from bruno_memory.stack.admin import AccessHook, AdminMemory
 from bruno_memory.stack.audit import Audited
 from bruno_memory.stack.doors import Doors
@@ -135,23 +134,24 @@ class MemoryStack(Audited, Redacting, Doors, Restore, Owners, MemoryInterface):
                 f"memory id {key.id} is already used by another user's memory: an upsert "
                 "never changes a memory's owner; give the memory a new id"
             )
+        if self._recalls is not None:
+            self._recalls.written([key.id])
         async with refused_moves():
             await self._write([Put(key, fresh(memory_entry))], [key])
 
     async def retrieve_memories(self, query: MemoryQuery) -> list[MemoryEntry]:
-        """Memories matching every field of ``query``; ranked by ``query_text`` when given."""
-        guards.memory_query(query)
-
-        async def read() -> list[MemoryEntry]:
-            hits = await hybrid.query_memories(await self._ready(), query, self._clock())
-            return [h.item for h in hits]
-
-        key = ("memories", query.model_dump_json())
-        return await self._cached(query.user_id, key, read, lambda es: [fresh(e) for e in es])
+        """Memories matching every field of ``query``, current ones only unless
+        ``include_expired`` (superseded and archived memories are expired), best first by
+        salience (``core.salience``: relevance to ``query_text``, importance, recency,
+        strength; weights from the YAML ``lifecycle.importance``). Each one returned counts
+        as a recall (batched: ``stack.recalls``)."""
+        return await self.query_memories(query)
 
     async def delete_memory(self, memory_id: str) -> None:
         """Delete a memory from every tier; deleting an unknown id does nothing."""
         key = Key("memory", guards.identifier(memory_id, "memory_id"))
+        if self._recalls is not None:
+            self._recalls.forget([key.id])
         await self._write([Delete(key)], [key])
 
     async def get_memory(self, memory_id: str) -> MemoryEntry | None:
@@ -252,11 +252,12 @@ class MemoryStack(Audited, Redacting, Doors, Restore, Owners, MemoryInterface):
         )
 
     async def get_statistics(self, user_id: str) -> dict[str, Any]:
-        """Counts of the user's messages, conversations, sessions and memories."""
+        """Counts of the user's messages, conversations, sessions and memories (expired
+        memories, superseded and archived ones included, are not counted)."""
         guards.identifier(user_id, "user_id")
 
         async def read() -> dict[str, Any]:
-            return await (await self._ready()).ask(Statistics(user_id))
+            return await (await self._ready()).ask(Statistics(user_id, self._clock()))
 
         return await self._cached(user_id, ("statistics",), read, copy.deepcopy)
 
@@ -283,6 +284,8 @@ class MemoryStack(Audited, Redacting, Doors, Restore, Owners, MemoryInterface):
     async def forget_user(self, user_id: str) -> None:
         """Erase a user everywhere: messages, sessions, memories and profile."""
         guards.identifier(user_id, "user_id")
+        if self._recalls is not None:
+            self._recalls.forget(user_id=user_id)
         for conversation, owner in list(self._owners.items()):
             if owner == user_id:
                 self._owners.pop(conversation, None)

@@ -6,20 +6,25 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
+from bruno_core.models.memory import MemoryEntry
 from bruno_core.models.message import Message
 from cachetools import LRUCache
 
+from bruno_memory.config.lifecycle import LifecycleConfig
 from bruno_memory.core import errors
 from bruno_memory.core.capabilities import Capability
 from bruno_memory.core.drops import users_of
-from bruno_memory.core.ops import Key, WriteOp
+from bruno_memory.core.logs import get_logger
+from bruno_memory.core.ops import Key, Put, WriteOp
 from bruno_memory.stack.engine import Engine
+from bruno_memory.stack.recalls import Recalls
 from bruno_memory.stack.results import QueryCache
 from bruno_memory.tiers.base import ChangeFeed, Tier
 
+log = get_logger(__name__)
 V = TypeVar("V")
 S = TypeVar("S", bound="Plumbing")
 Composer = Callable[[Any, str, str], Awaitable[list[Message]]]
@@ -30,11 +35,13 @@ Composer = Callable[[Any, str, str], Awaitable[list[Message]]]
 class Conversing:
     """How ``get_context`` answers: the last ``context_messages``, or what ``composer``
     builds (a token-budgeted context); ``session_gap``: seconds of inactivity after which
-    ``get_context`` without an id starts a new session (``None``: never)."""
+    ``get_context`` without an id starts a new session (``None``: never); ``lifecycle``:
+    how memories are ranked and their recalls counted (the YAML ``lifecycle:``)."""
 
     context_messages: int = 20
     composer: Composer | None = None
     session_gap: float | None = None
+    lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
 
 
 Opener = Callable[[], Awaitable[tuple[Engine, Conversing]]]
@@ -53,12 +60,16 @@ class Plumbing:
         session_gap: float | None = None,
         clock: Callable[[], float] = time.time,
         query_cache: QueryCache | None = None,
+        lifecycle: LifecycleConfig | None = None,
     ) -> None:
         if tiers is None and opener is None:
             raise TypeError("MemoryStack needs tiers or an opener; use build_memory()")
         self._engine: Engine | None = None
         self._opener = opener
-        self._conversing = Conversing(context_messages, composer, session_gap)
+        self._conversing = Conversing(
+            context_messages, composer, session_gap, lifecycle or LifecycleConfig()
+        )
+        self._recalls: Recalls | None = None
         self._clock = clock
         self._claiming = asyncio.Lock()  # a conversation's first owner is fixed once
         self._owners: LRUCache[str, str] = LRUCache(100_000)  # owners never change but by
@@ -112,6 +123,8 @@ class Plumbing:
         """Wait until every queued write has reached its tier."""
         if self._closed:
             await self._ready()  # raises Closed
+        if self._recalls is not None:
+            await self._recalls.flush()
         if self._engine is not None:
             await self._engine.flush()
 
@@ -121,6 +134,11 @@ class Plumbing:
         nothing."""
         if self._closed:
             return
+        if self._recalls is not None:
+            try:
+                await self._recalls.aclose()
+            except errors.BrunoMemoryError as exc:  # counts only: never block a close
+                log.warning("recall counts lost on close", error=repr(exc))
         self._closed = True
         if self._engine is not None:
             await self._engine.aclose()
@@ -172,6 +190,26 @@ class Plumbing:
         value = await read()
         cache.put(user_id, key, stamp, copy(value))
         return value
+
+    def _recalled(self, entries: Sequence[MemoryEntry]) -> None:
+        """Count a recall of each entry (batched: ``stack.recalls``)."""
+        cfg = self._conversing.lifecycle.recalls
+        if not cfg.enabled or not entries:
+            return
+        if self._recalls is None:
+            engine = self._engine
+            assert engine is not None
+
+            async def read(keys: list[Key]) -> dict[Key, Any]:
+                return dict(await engine.authoritative(keys))
+
+            async def write(out: list[MemoryEntry]) -> None:
+                keys = [Key("memory", str(e.id)) for e in out]
+                await self._write([Put(k, e) for k, e in zip(keys, out, strict=True)], keys)
+
+            self._recalls = Recalls(read, write, interval=cfg.interval,
+                                    max_pending=cfg.max_pending)
+        self._recalls.note(entries, self._clock())
 
     async def _get(self, key: Key) -> Any:
         return await (await self._ready()).get(key)

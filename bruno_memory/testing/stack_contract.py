@@ -454,15 +454,19 @@ async def test_delete_memory_is_idempotent_and_total(stack: Any) -> None:
 
 
 async def test_statistics_count_one_user(stack: Any) -> None:
-    """Statistics count the user's messages, conversations, sessions and memories only."""
+    """Statistics count the user's messages, conversations, sessions and memories only,
+    expired memories left out."""
     c1, c2 = await session_of(stack), await session_of(stack)
     await stack.store_messages([say("a", 1), say("b", 2)], c1)
     await stack.store_message(say("c", 3), c2)
     await stack.store_memory(memory("m"))
+    past = datetime.now(timezone.utc) - timedelta(hours=1)
+    await stack.store_memory(memory("expired", t=MemoryType.EPISODIC, expires_at=past))
     await stack.store_message(say("bob's"), await session_of(stack, "bob"))
     stats = await stack.get_statistics("alice")
     assert stats["total_messages"] == 3 and stats["conversations"] == 2
-    assert stats["sessions"] == 2 and stats["memories"] == 1
+    assert stats["sessions"] == 2 and stats["memories"] == 1  # the expired one not counted
+    assert stats["memories_by_type"] == {"fact": 1}
 
 
 async def test_statistics_count_turns_and_response_times(stack: Any) -> None:

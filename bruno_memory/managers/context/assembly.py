@@ -16,11 +16,12 @@ from bruno_core.models import MemoryEntry, MemoryQuery, Message, MessageRole
 
 from bruno_memory.core import guards
 from bruno_memory.core.errors import InvalidInput
+from bruno_memory.core.salience import Weights
 from bruno_memory.managers.context import render
 from bruno_memory.managers.context.budget import Ledger, Shares, split
 from bruno_memory.managers.context.packing import Candidate, pack_ranked, pack_suffix
 from bruno_memory.managers.context.result import BuiltContext, ContextItem
-from bruno_memory.managers.context.scoring import memory_score, search_score
+from bruno_memory.managers.context.scoring import memory_salience, search_score
 from bruno_memory.managers.context.source import ContextSource
 from bruno_memory.managers.context.summary import SummaryProvider
 from bruno_memory.managers.context.tokens import MessageCosts
@@ -45,6 +46,7 @@ class Settings(Protocol):
     search_limit: int | None
     memory_limit: int
     clock: Callable[[], datetime]
+    weights: Weights
 
 
 log = logging.getLogger(__name__)
@@ -87,6 +89,7 @@ class Build:
         self.summary: tuple[Message, int] | None = None
         self.memories: list[tuple[Candidate[MemoryEntry], int]] = []
         self.memories_cost = 0
+        self.memory_why: dict[UUID, str] = {}
         self.search: list[_Picked] = []
         self.window: list[_Picked] = []  # newest first
         self.search_overhead = 0
@@ -215,8 +218,9 @@ class Build:
                 continue
             seen.add(e.id)
             line = self.costs.text("\n" + render.memory_line(e))
-            score = memory_score(rank if ranked else None, e, now)
-            cands.append(Candidate(e, score, line, rank))
+            s = memory_salience(rank if ranked else None, e, now, self.b.weights)
+            self.memory_why[e.id] = s.explain()
+            cands.append(Candidate(e, s.score, line, rank))
         picked = pack_ranked(cands, quota - empty)
         picked.sort(key=lambda c: (-c.score, c.rank))
         while picked:
@@ -349,7 +353,7 @@ class Build:
             msgs.append(m)
             for cand, line in self.memories:
                 lines += line
-                imp = cand.item.metadata.importance
+                why = self.memory_why.get(cand.item.id, "")
                 items.append(
                     ContextItem(
                         "memories",
@@ -357,7 +361,7 @@ class Build:
                         "system",
                         round(cand.score, 4),
                         line,
-                        f"memory #{cand.rank + 1} for the query (importance {imp:.2f})",
+                        f"memory #{cand.rank + 1} for the query: {why}",
                     )
                 )
             items.append(

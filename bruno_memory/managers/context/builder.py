@@ -40,6 +40,7 @@ from bruno_llm.base.token_counter import TokenCounter
 
 from bruno_memory.core import guards
 from bruno_memory.core.errors import InvalidInput
+from bruno_memory.core.salience import Weights
 from bruno_memory.managers.context.assembly import Build, Scope, Strategy
 from bruno_memory.managers.context.budget import Shares
 from bruno_memory.managers.context.result import BuiltContext
@@ -93,6 +94,8 @@ class ContextBuilder:
             (the hybrid search's time grows with its limit).
         memory_limit: memories asked of ``retrieve_memories``.
         clock: ``now`` for memory recency (tests).
+        weights: the memory score's weights (``core.salience.Weights``; the YAML
+            ``lifecycle.importance``).
     """
 
     def __init__(
@@ -111,6 +114,7 @@ class ContextBuilder:
         search_limit: int | None = None,
         memory_limit: int = 20,
         clock: Callable[[], datetime] | None = None,
+        weights: Weights | None = None,
     ) -> None:
         if not isinstance(min_recent, int) or isinstance(min_recent, bool) or min_recent < 0:
             raise InvalidInput(f"min_recent must be a non-negative integer, got {min_recent!r}")
@@ -134,6 +138,7 @@ class ContextBuilder:
         self.search_limit = search_limit
         self.memory_limit = memory_limit
         self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.weights = weights or Weights()
         self.max_tokens = 2048
 
     @classmethod

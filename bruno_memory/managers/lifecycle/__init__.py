@@ -3,32 +3,43 @@
 Modules: ``step`` (the ``Step`` protocol), ``summarizer`` (the plug), ``extractive`` and
 ``llm`` (two summarizers), ``segments``, ``summarize`` (the step), ``records`` (summaries
 as marked memories), ``provider`` (the context builder's summary section), ``archival``,
-``lease`` and ``runner`` (the maintenance runner).
+``lease`` and ``runner`` (the maintenance runner); for memories: ``dedup`` (staged
+duplicate detection), ``supersede`` (``add_memory``: merge or supersede, never delete),
+``calls`` (the LLM's extraction and judgement), ``consolidate`` (the step), ``importance``
+(pin, scores) and ``prune`` (the step, and ``restore``).
 """
 
 from bruno_memory.managers.lifecycle.archival import ArchiveStep, archive, unarchive
+from bruno_memory.managers.lifecycle.calls import LLMCalls, LLMJudge
+from bruno_memory.managers.lifecycle.consolidate import Consolidate
 from bruno_memory.managers.lifecycle.extractive import ExtractiveSummarizer
 from bruno_memory.managers.lifecycle.lease import Lease, LeaseHeld
 from bruno_memory.managers.lifecycle.llm import LLMSummarizer, Prompts
 from bruno_memory.managers.lifecycle.provider import StoredSummaries
+from bruno_memory.managers.lifecycle.prune import Prune, restore
 from bruno_memory.managers.lifecycle.reading import summaries_of
 from bruno_memory.managers.lifecycle.records import USER_LEVEL, SummaryInfo, info_of, is_summary
 from bruno_memory.managers.lifecycle.runner import STEPS, Periodic, Runner, make_steps
 from bruno_memory.managers.lifecycle.step import Step, StepReport
 from bruno_memory.managers.lifecycle.summarize import SummarizeStep
 from bruno_memory.managers.lifecycle.summarizer import Passage, Segment, Summarizer, Summary
+from bruno_memory.managers.lifecycle.supersede import add_memory
 
 __all__ = [
     "STEPS",
     "USER_LEVEL",
     "ArchiveStep",
+    "Consolidate",
     "ExtractiveSummarizer",
+    "LLMCalls",
+    "LLMJudge",
     "LLMSummarizer",
     "Lease",
     "LeaseHeld",
     "Passage",
     "Periodic",
     "Prompts",
+    "Prune",
     "Runner",
     "Segment",
     "Step",
@@ -38,10 +49,12 @@ __all__ = [
     "Summarizer",
     "Summary",
     "SummaryInfo",
+    "add_memory",
     "archive",
     "info_of",
     "is_summary",
     "make_steps",
+    "restore",
     "summaries_of",
     "unarchive",
 ]

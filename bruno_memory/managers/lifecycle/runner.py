@@ -46,9 +46,32 @@ def _archive(config: LifecycleConfig, options: dict[str, Any]) -> Step:
     return ArchiveStep(config.archive)
 
 
+def _consolidate(config: LifecycleConfig, options: dict[str, Any]) -> Step:
+    """Long-term memories extracted through the application's LLM (``llm=``; ``pricing``,
+    ``batch``, ``template``, ``judge``, ``embed`` go to ``Consolidate``)."""
+    from bruno_memory.managers.lifecycle.calls import LLMCalls
+    from bruno_memory.managers.lifecycle.consolidate import Consolidate
+
+    llm = options.get("llm")
+    if llm is None:
+        raise InvalidInput("the consolidate step extracts memories through an LLM: pass llm= "
+                           "(an LLMInterface) to the runner, or leave consolidate out of steps")
+    calls = LLMCalls(llm, pricing=options.get("pricing") or {}, tracker=options.get("tracker"))
+    wanted = ("batch", "template", "judge", "embed")
+    return Consolidate(calls, **{k: options[k] for k in wanted if k in options})
+
+
+def _prune(config: LifecycleConfig, options: dict[str, Any]) -> Step:
+    from bruno_memory.managers.lifecycle.prune import Prune
+
+    return Prune(config.prune, config.importance.weights())
+
+
 STEPS: dict[str, Callable[[LifecycleConfig, dict[str, Any]], Step]] = {
     "summarize": _summarize,
     "archive": _archive,
+    "consolidate": _consolidate,
+    "prune": _prune,
 }
 """Step name -> factory(config, options)."""
 

@@ -3,6 +3,7 @@ and every read, over a tier's ``_fetch``."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
@@ -338,8 +339,9 @@ class DurableReads:
 
     @answers(Statistics)
     async def _statistics(self, q: Statistics) -> dict[str, Any]:
-        rows = await self._fetch(_sql.STATISTICS, [q.user_id] * 5, "statistics")
-        by_type = await self._fetch(_sql.MEMORIES_BY_TYPE, (q.user_id,), "statistics")
+        now = time.time() if q.now is None else q.now
+        rows = await self._fetch(_sql.STATISTICS, [*[q.user_id] * 5, now], "statistics")
+        by_type = await self._fetch(_sql.MEMORIES_BY_TYPE, (q.user_id, now), "statistics")
         turns = await self._fetch(_sql.TURNS, (q.user_id,), "statistics")
         return _sql.statistics(rows[0], by_type, turns[0])
 

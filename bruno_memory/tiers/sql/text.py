@@ -323,8 +323,9 @@ STATISTICS = (
     " (SELECT COUNT(DISTINCT conversation_id) FROM messages WHERE user_id = ?),"
     " (SELECT COUNT(*) FROM sessions WHERE user_id = ?),"
     " (SELECT COUNT(*) FROM sessions WHERE user_id = ? AND is_active = TRUE),"
-    " (SELECT COUNT(*) FROM memories WHERE user_id = ?)"
+    " (SELECT COUNT(*) FROM memories WHERE user_id = ? AND (expires IS NULL OR expires > ?))"
 )
+"""Parameters: the user id five times, then now (expired memories are not counted)."""
 TURNS = (
     "SELECT SUM(CASE WHEN role = 'user' THEN 1 ELSE 0 END),"
     " COUNT(answered), AVG(answered), MAX(answered) FROM ("
@@ -335,7 +336,8 @@ TURNS = (
 """Turns (the user's messages) and response times: for each assistant message right after
 a user message in its conversation, the seconds between them."""
 MEMORIES_BY_TYPE = (
-    "SELECT memory_type, COUNT(*) FROM memories WHERE user_id = ? GROUP BY memory_type"
+    "SELECT memory_type, COUNT(*) FROM memories WHERE user_id = ? "
+    "AND (expires IS NULL OR expires > ?) GROUP BY memory_type"
 )
 
 _BY_KEY = {

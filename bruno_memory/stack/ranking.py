@@ -1,0 +1,59 @@
+"""``retrieve_memories``' ranking: a pool of candidates re-ranked by salience
+(``core.salience``: relevance to the query, importance, recency, strength)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+
+from bruno_core.models.memory import MemoryEntry, MemoryQuery
+
+from bruno_memory.core import lifetimes
+from bruno_memory.core.queries import Scored
+from bruno_memory.core.salience import Weights, salience
+from bruno_memory.providers import emotion
+
+POOL = 3
+"""Candidates read per result asked (at most ``MAX_POOL``), re-ranked, cut to the limit."""
+MAX_POOL = 1000
+
+
+def pool(query: MemoryQuery) -> MemoryQuery:
+    """``query`` asking for the candidate pool instead of ``limit`` results."""
+    deeper = min(max(query.limit * POOL, query.limit + 10), MAX_POOL)
+    return query.model_copy(update={"limit": max(deeper, query.limit)})
+
+
+async def ranked(
+    hits: list[Scored[MemoryEntry]], query: MemoryQuery, weights: Weights, now: float
+) -> list[Scored[MemoryEntry]]:
+    """The hits best first by salience at ``now``, cut to ``query.limit``; a hit's score
+    becomes its salience. Relevance comes from the rank in the retrieval's order
+    (``rank_relevance``): fused scores compare within one list only. Emotion is VADER's,
+    computed off the loop where the memory's metadata holds none (0 without
+    ``vaderSentiment``). The lifecycle's bookkeeping records (category ``bruno.internal``)
+    are left out unless ``query.categories`` names it."""
+    if lifetimes.INTERNAL not in query.categories:  # bookkeeping only when asked by name
+        hits = [h for h in hits if h.item.metadata.category != lifetimes.INTERNAL]
+    if not hits:
+        return []
+    when = datetime.fromtimestamp(now, timezone.utc)
+    ranked_ = bool(query.query_text)
+    relevance = [rank_relevance(i) if ranked_ else None for i in range(len(hits))]
+    texts = [h.item.content for h in hits if lifetimes.EMOTION not in h.item.metadata.custom_fields]
+    felt, missing = emotion.known(texts)
+    if missing and emotion.available():
+        computed = await asyncio.to_thread(emotion.charges, missing)
+        felt.update(zip(missing, computed, strict=True))
+    scored = []
+    for i, (h, rel) in enumerate(zip(hits, relevance, strict=True)):
+        s = salience(h.item, when, weights, relevance=rel, emotion=felt.get(h.item.content))
+        scored.append((-s.score, i, Scored(h.item, s.score)))
+    scored.sort(key=lambda t: (t[0], t[1]))
+    return [s for _, _, s in scored[: query.limit]]
+
+
+
+def rank_relevance(rank: int) -> float:
+    """``1 / (1 + rank / 2)``: 1 for the best hit, 0.5 for the third."""
+    return 1.0 / (1.0 + rank / 2.0)
