@@ -1,0 +1,51 @@
+"""A store holding every model variant and every kind of tombstone, written through the
+API, and the configs of the stacks the operations tests move it between."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from bruno_core.models.memory import MemoryEntry, MemoryType
+from bruno_core.models.message import Message, MessageRole
+
+from bruno_memory.stack.facade import MemoryStack
+from tests.managers.test_archive import laptop, populate, reads, single_node
+
+__all__ = ["laptop", "populate_all", "postgres_only", "reads", "single_node", "sqlite_only"]
+
+
+async def tombstones(memory: MemoryStack) -> None:
+    """A deleted memory, a cleared conversation (system messages kept and not), a forgotten
+    user: one tombstone of each scope."""
+    doomed = MemoryEntry(content="to forget", memory_type=MemoryType.FACT, user_id="ada")
+    await memory.store_memory(doomed)
+    await memory.delete_memory(str(doomed.id))
+    for conversation, keep in (("cleared-keep", True), ("cleared-all", False)):
+        ctx = await memory.get_context("cy", conversation)
+        await memory.store_messages(
+            [Message(role=MessageRole.SYSTEM, content="rules"),
+             Message(role=MessageRole.USER, content=f"soon gone {conversation}")],
+            ctx.conversation_id,
+        )
+        await memory.clear_history(ctx.conversation_id, keep_system_messages=keep)
+    await memory.get_context("zed", "zed-chat")
+    await memory.store_message(Message(role=MessageRole.USER, content="zed was here"), "zed-chat")
+    await memory.forget_user("zed")
+
+
+async def populate_all(memory: MemoryStack) -> None:
+    """Every model variant (``tests.managers.test_archive.populate``) and every tombstone."""
+    await populate(memory)
+    await tombstones(memory)
+    await memory.flush()
+
+
+def sqlite_only(tmp: Path, name: str = "a") -> dict[str, Any]:
+    return {"namespace": "bruno", "tiers": [{"kind": "sqlite", "path": str(tmp / f"{name}.db")}]}
+
+
+def postgres_only(request: pytest.FixtureRequest, ns: str) -> dict[str, Any]:
+    dsn = request.getfixturevalue("postgres_dsn")
+    return {"namespace": ns, "tiers": [{"kind": "postgres", "dsn": dsn, "max_size": 2}]}
