@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, cast
 
 from bruno_core.models.context import SessionContext, UserContext
 from bruno_core.models.memory import MemoryEntry
@@ -15,8 +15,9 @@ from bruno_core.models.memory import MemoryEntry
 from bruno_memory.core import guards
 from bruno_memory.core.codec import encode, key_of
 from bruno_memory.core.errors import InvalidInput
-from bruno_memory.core.ops import Key, Put, Value, WriteOp
-from bruno_memory.core.queries import Watermark
+from bruno_memory.core.generations import Generations
+from bruno_memory.core.ops import ClearHistory, Delete, Key, Namespace, Put, Value, WriteOp
+from bruno_memory.core.queries import TOMBSTONE_SCOPES, Page, Tombstone, Tombstones, Watermark
 from bruno_memory.core.records import MessageRecord, fresh, message_record, timestamp_key
 from bruno_memory.stack.owners import Owners, refused_moves
 
@@ -90,6 +91,32 @@ class Restore(Owners):
         self._owners.update(owners)
         return Restored(len(ops), unchanged, kept)
 
+    async def tombstones(
+        self, *, since: int = 0, after: str | None = None, limit: int = 500
+    ) -> Page[Tombstone]:
+        """One page of the deletes the store remembers that another store can apply (a
+        deleted record, a cleared conversation; see ``queries.TOMBSTONE_SCOPES``) written
+        after ``since``, in (scope, id) order; pass the page's ``next`` as ``after``."""
+        guards.watermark(since)
+        guards.limit(limit)
+        if after is not None:
+            guards.identifier(after, "after")
+        return await (await self._ready()).ask(Tombstones(since, after, limit))
+
+    async def erase(self, tombstones: Sequence[Tombstone]) -> int:
+        """Apply deletes another store remembered (``tombstones()``), as of now: each
+        record or conversation they name is deleted or cleared, and remembered as deleted;
+        returns how many were applied. Records restored afterwards are newer, so kept."""
+        if len(tombstones) > guards.MAX_BATCH:
+            raise InvalidInput(
+                f"erase takes at most {guards.MAX_BATCH} tombstones at once, got "
+                f"{len(tombstones)}"
+            )
+        ops = [_erasure(t) for t in tombstones]
+        if ops:
+            await self._write(ops, Generations.ALL)
+        return len(ops)
+
     async def watermark(self) -> int:
         """The highest write version the store holds, records and tombstones (0: empty)."""
         return await (await self._ready()).ask(Watermark())
@@ -111,6 +138,15 @@ class Restore(Owners):
             )
         if isinstance(record, SessionContext):
             owners[conversation] = user
+
+
+def _erasure(t: Tombstone) -> WriteOp:
+    """The write that leaves tombstone ``t`` (its version comes from this store's clock)."""
+    guards.choice(t.scope, "tombstone scope", TOMBSTONE_SCOPES)
+    guards.identifier(t.id, "tombstone id")
+    if t.scope in ("clear", "clear-all"):
+        return ClearHistory(t.id, keep_system=t.scope == "clear")
+    return Delete(Key(cast(Namespace, t.scope), t.id))
 
 
 def _check(record: object) -> None:

@@ -25,6 +25,7 @@ from bruno_memory.core.queries import (
     ServerEpoch,
     Similarities,
     Statistics,
+    Tombstones,
     VectorFilter,
     Watermark,
 )
@@ -38,6 +39,7 @@ EXAMPLES: dict[type[Query[Any]], Query[Any]] = {
     Scan: Scan("memory", "u1", None, 10),
     Count: Count("message", "u1"),
     Watermark: Watermark(),
+    Tombstones: Tombstones(0, None, 10),
     MessagesBetween: MessagesBetween(0.0, 2e9, "u1", None, 10),
     MemoriesBetween: MemoriesBetween("u1", 0.0, 2e9, 10),
     SearchPhrase: SearchPhrase("black coffee", "u1", 5),

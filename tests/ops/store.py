@@ -10,10 +10,23 @@ import pytest
 from bruno_core.models.memory import MemoryEntry, MemoryType
 from bruno_core.models.message import Message, MessageRole
 
+from bruno_memory.managers.archive import Header
 from bruno_memory.stack.facade import MemoryStack
-from tests.managers.test_archive import laptop, populate, reads, single_node
+from tests.managers.test_archive import laptop, populate, reads, single_node, sorted_body
 
-__all__ = ["laptop", "populate_all", "postgres_only", "reads", "single_node", "sqlite_only"]
+__all__ = [
+    "HEADER",
+    "laptop",
+    "populate_all",
+    "postgres_only",
+    "reads",
+    "reads_all",
+    "single_node",
+    "sorted_body",
+    "sqlite_only",
+]
+
+HEADER = Header(namespace="bruno")
 
 
 async def tombstones(memory: MemoryStack) -> None:
@@ -33,6 +46,17 @@ async def tombstones(memory: MemoryStack) -> None:
     await memory.get_context("zed", "zed-chat")
     await memory.store_message(Message(role=MessageRole.USER, content="zed was here"), "zed-chat")
     await memory.forget_user("zed")
+
+
+async def reads_all(memory: MemoryStack) -> dict[str, Any]:
+    """``reads`` and what the tombstones left: the cleared and the forgotten conversations,
+    the forgotten user's sessions, a search the forgotten messages would answer."""
+    out = await reads(memory)
+    for conversation in ("cleared-keep", "cleared-all", "zed-chat"):
+        out[conversation] = [m.model_dump() for m in await memory.retrieve_messages(conversation)]
+    out["zed-sessions"] = [s.model_dump() for s in (await memory.list_sessions("zed")).items]
+    out["gone"] = await memory.search_messages("soon gone", user_id="cy", limit=10)
+    return out
 
 
 async def populate_all(memory: MemoryStack) -> None:

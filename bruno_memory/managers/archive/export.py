@@ -10,14 +10,17 @@ from pathlib import Path
 from typing import Any
 
 from bruno_memory.core.ops import Value
+from bruno_memory.core.queries import Tombstone
 from bruno_memory.managers.archive.anonymize import Anonymizer
 from bruno_memory.managers.archive.format import (
     KINDS,
+    TOMBSTONE,
     Digest,
     Header,
     dumps,
     open_write,
     to_line,
+    tombstone_line,
 )
 from bruno_memory.stack.facade import MemoryStack
 
@@ -47,15 +50,36 @@ class Exported:
         }
 
 
+async def tombstones(
+    memory: MemoryStack, *, since: int | None = None, page: int = PAGE
+) -> AsyncIterator[Tombstone]:
+    """Every transferable tombstone of the store (left after ``since`` when given)."""
+    after: str | None = None
+    while True:
+        found = await memory.tombstones(since=since or 0, after=after, limit=page)
+        for item in found.items:
+            yield item
+        if found.next is None:
+            return
+        after = found.next
+
+
 async def records(
-    memory: MemoryStack, *, user_id: str | None = None, page: int = PAGE
+    memory: MemoryStack,
+    *,
+    user_id: str | None = None,
+    page: int = PAGE,
+    since: int | None = None,
 ) -> AsyncIterator[Value]:
-    """Every record of the store (only ``user_id``'s when given), users first, then
-    sessions, messages and memories, a page at a time."""
+    """Every record of the store (only ``user_id``'s when given; only those written after
+    ``since`` when given), users first, then sessions, messages and memories, a page at a
+    time."""
     for kind in KINDS:
         after: str | None = None
         while True:
-            found = await memory.scan(kind, user_id=user_id, after=after, limit=page)
+            found = await memory.scan(
+                kind, user_id=user_id, after=after, limit=page, since=since
+            )
             for item in found.items:
                 yield item
             if found.next is None:
@@ -70,9 +94,17 @@ async def lines(
     embeddings: bool = False,
     anonymizer: Anonymizer | None = None,
     page: int = PAGE,
+    since: int | None = None,
 ) -> AsyncIterator[tuple[str, bytes]]:
-    """(kind, canonical line) of every record, as ``export`` writes them."""
-    async for record in records(memory, user_id=user_id, page=page):
+    """(kind, canonical line) of every tombstone (not in one user's export: they are the
+    store's) and every record, as ``export`` writes them."""
+    if user_id is None:
+        async for tombstone in tombstones(memory, since=since, page=page):
+            line = tombstone_line(tombstone)
+            if anonymizer is not None:
+                line = anonymizer.line(line)
+            yield TOMBSTONE, dumps(line)
+    async for record in records(memory, user_id=user_id, page=page, since=since):
         obj = to_line(record, embeddings=embeddings)
         if anonymizer is not None:
             obj = anonymizer.line(obj)
@@ -89,6 +121,7 @@ async def export(
     anonymizer: Anonymizer | None = None,
     progress: Progress | None = None,
     page: int = PAGE,
+    since: int | None = None,
 ) -> Exported:
     """Write the store to ``path`` (gzip if it ends in ``.gz``) in the portable format.
 
@@ -99,6 +132,8 @@ async def export(
         embeddings: keep embeddings (a memory's ``metadata.embedding``, a message's
             ``metadata["embedding"]``); left out by default.
         anonymizer: pseudonymize ids and redact text (``Anonymizer``).
+        since: an incremental export: only what was written or deleted after this
+            watermark (the header's ``watermark`` of an earlier export).
     """
     header = dataclasses.replace(
         header,
@@ -106,13 +141,19 @@ async def export(
         user=anonymizer.pseudonym(user_id) if anonymizer and user_id else user_id,
         embeddings=embeddings,
         anonymized=anonymizer is not None,
+        since=since,
     )
     digest = Digest()
     with open_write(path) as out:
         out.write(dumps(header.line()))
         done = 0
         async for kind, line in lines(
-            memory, user_id=user_id, embeddings=embeddings, anonymizer=anonymizer, page=page
+            memory,
+            user_id=user_id,
+            embeddings=embeddings,
+            anonymizer=anonymizer,
+            page=page,
+            since=since,
         ):
             out.write(line)
             digest.add(kind, line)

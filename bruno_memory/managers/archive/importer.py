@@ -2,7 +2,8 @@
 in batches through the façade's ``restore`` (idempotent: importing twice changes nothing).
 
 A line that is not valid stops the import with an ``ArchiveError`` naming it; the valid
-lines before it are written, nothing of it is.
+lines before it are written, nothing of it is. Tombstone lines are applied as deletes
+(``MemoryStack.erase``) in file order: before the records written after them.
 """
 
 from __future__ import annotations
@@ -13,14 +14,17 @@ from typing import Any
 
 from bruno_memory.core.errors import InvalidInput
 from bruno_memory.core.ops import Value
+from bruno_memory.core.queries import Tombstone
 from bruno_memory.managers.archive.export import Progress
 from bruno_memory.managers.archive.format import (
+    TOMBSTONE,
     ArchiveError,
     Header,
     from_line,
     loads,
     numbered,
     open_read,
+    tombstone_of_line,
 )
 from bruno_memory.stack.facade import MemoryStack
 from bruno_memory.stack.restore import Conflict, Restored
@@ -37,6 +41,7 @@ class Imported:
     written: int = 0
     unchanged: int = 0
     kept: int = 0
+    erased: int = 0
     kinds: dict[str, int] = field(default_factory=dict)
 
     def add(self, done: Restored) -> None:
@@ -51,6 +56,7 @@ class Imported:
             "written": self.written,
             "unchanged": self.unchanged,
             "kept": self.kept,
+            "erased": self.erased,
             "kinds": dict(self.kinds),
             "watermark": self.header.watermark if self.header else None,
         }
@@ -60,7 +66,7 @@ async def import_file(
     memory: MemoryStack,
     path: str | Path,
     *,
-    on_conflict: Conflict = "skip",
+    on_conflict: Conflict | None = None,
     progress: Progress | None = None,
     batch: int = BATCH,
 ) -> Imported:
@@ -68,33 +74,49 @@ async def import_file(
 
     ``on_conflict`` says what happens to a record the store holds differently: ``skip``
     keeps the store's, ``newer`` keeps the newer one, ``overwrite`` takes the file's
-    (see ``MemoryStack.restore``). Raises ``ArchiveError`` naming the first bad line.
+    (see ``MemoryStack.restore``); by default ``skip``, and ``overwrite`` for an
+    incremental archive (its records are newer than the copy it applies to). Raises
+    ``ArchiveError`` naming the first bad line.
     """
     done = Imported(str(path))
     pending: list[tuple[int, Value]] = []
+    gone: list[Tombstone] = []
+    conflict: Conflict = on_conflict or "skip"
     try:
         with open_read(path) as stream:
             for number, data in numbered(stream):
                 obj = loads(data, number)
                 if done.header is None:
                     done.header = Header.of_line(obj if number == 1 else {})
+                    if on_conflict is None and done.header.since is not None:
+                        conflict = "overwrite"
                     continue
-                record = from_line(obj, number)
-                kind = obj["kind"]
-                done.kinds[kind] = done.kinds.get(kind, 0) + 1
-                pending.append((number, record))
+                kind = obj.get("kind") if isinstance(obj, dict) else None
+                if kind == TOMBSTONE:
+                    gone.append(tombstone_of_line(obj, number))
+                else:
+                    if gone:  # the deletes before the records that follow them
+                        done.erased += await memory.erase(gone)
+                        gone.clear()
+                    pending.append((number, from_line(obj, number)))
+                if len(gone) >= batch:
+                    done.erased += await memory.erase(gone)
+                    gone.clear()
+                done.kinds[obj["kind"]] = done.kinds.get(obj["kind"], 0) + 1
                 if len(pending) >= batch:
-                    await _write(memory, pending, on_conflict, done, progress)
+                    await _write(memory, pending, conflict, done, progress)
             if done.header is None:
                 raise ArchiveError("the file is empty: an archive starts with its header", 1)
     except ArchiveError:
-        await _write(memory, pending, on_conflict, done, progress)
+        done.erased += await memory.erase(gone)
+        await _write(memory, pending, conflict, done, progress)
         raise
     except OSError as exc:
         raise ArchiveError(f"cannot read {path}: {exc.strerror or exc}") from exc
     except EOFError as exc:  # a truncated gzip stream
         raise ArchiveError(f"{path} is truncated: {exc}") from exc
-    await _write(memory, pending, on_conflict, done, progress)
+    done.erased += await memory.erase(gone)
+    await _write(memory, pending, conflict, done, progress)
     return done
 
 

@@ -42,11 +42,14 @@ from bruno_memory.core.queries import (
     SearchPhrase,
     SearchText,
     Statistics,
+    Tombstone,
+    Tombstones,
     Watermark,
 )
 from bruno_memory.core.records import MessageRecord
 from bruno_memory.core.text import terms
 from bruno_memory.tiers.base import answers
+from bruno_memory.tiers.sql import changes
 from bruno_memory.tiers.sql import text as _sql
 from bruno_memory.tiers.sql.group_commit import GroupCommit
 
@@ -325,11 +328,19 @@ class DurableReads:
 
     @answers(Scan)
     async def _scan(self, q: Scan) -> Page[Value]:
-        rows = await self._fetch(*_sql.scan(q.kind, q.user_id, q.after, q.limit), "scan")
+        sql = _sql.scan(q.kind, q.user_id, q.after, q.limit, q.since)
+        rows = await self._fetch(*sql, "scan")
         with self._errors("scan"):
             items = [decode_row(Key(q.kind, str(row[0])), row[1:]) for row in rows]
         done = len(rows) < q.limit or q.limit <= 0
         return Page(items, None if done else str(rows[-1][0]))
+
+    @answers(Tombstones)
+    async def _tombstones(self, q: Tombstones) -> Page[Tombstone]:
+        rows = await self._fetch(*changes.tombstones(q.since, q.after, q.limit), "tombstones")
+        done = len(rows) < q.limit or q.limit <= 0
+        items = [Tombstone(str(s), str(i), int(v)) for s, i, v in rows]
+        return Page(items, None if done else changes.cursor(items[-1]))
 
     @answers(Count)
     async def _count(self, q: Count) -> int:
