@@ -3,11 +3,12 @@ API, and the configs of the stacks the operations tests move it between."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
-from bruno_core.models.memory import MemoryEntry, MemoryType
+from bruno_core.models.memory import MemoryEntry, MemoryQuery, MemoryType
 from bruno_core.models.message import Message, MessageRole
 
 from bruno_memory.managers.archive import Header
@@ -16,11 +17,13 @@ from tests.managers.test_archive import laptop, populate, reads, single_node, so
 
 __all__ = [
     "HEADER",
+    "first_changes",
     "laptop",
     "populate_all",
     "postgres_only",
     "reads",
     "reads_all",
+    "second_changes",
     "single_node",
     "sorted_body",
     "sqlite_only",
@@ -64,6 +67,35 @@ async def populate_all(memory: MemoryStack) -> None:
     await populate(memory)
     await tombstones(memory)
     await memory.flush()
+
+
+async def first_changes(memory: MemoryStack) -> None:
+    """New messages, an updated and a deleted memory, an ended session, a cleared chat."""
+    await memory.store_message(Message(role=MessageRole.USER, content="later turn"), "chat-1")
+    held = await memory.retrieve_memories(MemoryQuery(user_id="ada", limit=100))
+    updated = held[0].model_copy(update={"content": "updated fact",
+                                         "updated_at": datetime.now(timezone.utc)})
+    await memory.store_memory(updated)
+    await memory.delete_memory(str(held[1].id))
+    session = await memory.create_session("bob", metadata={"n": 1})
+    await memory.store_message(
+        Message(role=MessageRole.USER, content="bob again"), session.conversation_id
+    )
+    await memory.end_session(session.session_id)
+    await memory.clear_history("chat-1", keep_system_messages=True)
+
+
+async def second_changes(memory: MemoryStack) -> None:
+    """Messages in the chat cleared before, a new memory, the new session's chat cleared."""
+    await memory.store_messages(
+        [Message(role=MessageRole.USER, content="after the clear"),
+         Message(role=MessageRole.ASSISTANT, content="fresh start")],
+        "chat-1",
+    )
+    entry = MemoryEntry(content="new fact", memory_type=MemoryType.SEMANTIC, user_id="bob")
+    await memory.store_memory(entry)
+    (ended, *_) = (await memory.list_sessions("bob")).items
+    await memory.clear_history(ended.conversation_id, keep_system_messages=False)
 
 
 def sqlite_only(tmp: Path, name: str = "a") -> dict[str, Any]:

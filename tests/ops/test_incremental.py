@@ -3,47 +3,15 @@ another store, give what a full export of the source gives now."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from bruno_core.models.memory import MemoryEntry, MemoryQuery, MemoryType
-from bruno_core.models.message import Message, MessageRole
 
 from bruno_memory.cli import main
 from bruno_memory.core.errors import InvalidInput
 from bruno_memory.managers.archive import Header, export, import_file
 from bruno_memory.stack.facade import MemoryStack
-from tests.ops.store import HEADER, reads_all, sorted_body
-
-
-async def _first_changes(memory: MemoryStack) -> None:
-    """New messages, an updated and a deleted memory, an ended session, a cleared chat."""
-    await memory.store_message(Message(role=MessageRole.USER, content="later turn"), "chat-1")
-    held = await memory.retrieve_memories(MemoryQuery(user_id="ada", limit=100))
-    updated = held[0].model_copy(update={"content": "updated fact",
-                                         "updated_at": datetime.now(timezone.utc)})
-    await memory.store_memory(updated)
-    await memory.delete_memory(str(held[1].id))
-    session = await memory.create_session("bob", metadata={"n": 1})
-    await memory.store_message(
-        Message(role=MessageRole.USER, content="bob again"), session.conversation_id
-    )
-    await memory.end_session(session.session_id)
-    await memory.clear_history("chat-1", keep_system_messages=True)
-
-
-async def _second_changes(memory: MemoryStack) -> None:
-    """Messages in the chat cleared before, a new memory, the new session's chat cleared."""
-    await memory.store_messages(
-        [Message(role=MessageRole.USER, content="after the clear"),
-         Message(role=MessageRole.ASSISTANT, content="fresh start")],
-        "chat-1",
-    )
-    entry = MemoryEntry(content="new fact", memory_type=MemoryType.SEMANTIC, user_id="bob")
-    await memory.store_memory(entry)
-    (ended, *_) = (await memory.list_sessions("bob")).items
-    await memory.clear_history(ended.conversation_id, keep_system_messages=False)
+from tests.ops.store import HEADER, first_changes, reads_all, second_changes, sorted_body
 
 
 async def test_full_and_two_increments_equal_a_full_export(
@@ -52,13 +20,13 @@ async def test_full_and_two_increments_equal_a_full_export(
     """full + increment + increment, imported into single-node, exports as the source's
     full export does now, and every read matches."""
     full = await export(source, tmp_path / "full.jsonl", header=HEADER, embeddings=True)
-    await _first_changes(source)
+    await first_changes(source)
     one = await export(source, tmp_path / "one.jsonl", header=HEADER, embeddings=True,
                        since=full.header.watermark)
     assert one.header.since == full.header.watermark
     assert 0 < one.records < full.records
     assert one.kinds["tombstone"]["count"] == 2  # the deleted memory, the cleared chat
-    await _second_changes(source)
+    await second_changes(source)
     two = await export(source, tmp_path / "two.jsonl.gz", header=HEADER, embeddings=True,
                        since=one.header.watermark)
     assert two.kinds["tombstone"]["count"] == 1 and two.kinds["memory"]["count"] == 1

@@ -4,7 +4,7 @@ at a time through the façade's ``scan`` (constant memory)."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -143,18 +143,30 @@ async def export(
         anonymized=anonymizer is not None,
         since=since,
     )
+    stream = lines(
+        memory,
+        user_id=user_id,
+        embeddings=embeddings,
+        anonymizer=anonymizer,
+        page=page,
+        since=since,
+    )
+    return await write(path, header, stream, progress=progress)
+
+
+async def write(
+    path: str | Path,
+    header: Header,
+    stream: AsyncIterable[tuple[str, bytes]],
+    *,
+    progress: Progress | None = None,
+) -> Exported:
+    """Write ``header`` then every (kind, canonical line) of ``stream`` to ``path``."""
     digest = Digest()
     with open_write(path) as out:
         out.write(dumps(header.line()))
         done = 0
-        async for kind, line in lines(
-            memory,
-            user_id=user_id,
-            embeddings=embeddings,
-            anonymizer=anonymizer,
-            page=page,
-            since=since,
-        ):
+        async for kind, line in stream:
             out.write(line)
             digest.add(kind, line)
             done += 1
@@ -163,6 +175,18 @@ async def export(
         if progress is not None and done % 100:
             progress(done % 100)
     return Exported(str(path), header, digest.summary())
+
+
+async def canonical(
+    gone: AsyncIterable[Tombstone], held: AsyncIterable[Value]
+) -> AsyncIterator[tuple[str, bytes]]:
+    """(kind, canonical line) of tombstones then records (embeddings kept), as a reader
+    applies them: for exports read some other way than through a stack."""
+    async for tombstone in gone:
+        yield TOMBSTONE, dumps(tombstone_line(tombstone))
+    async for record in held:
+        obj = to_line(record)
+        yield obj["kind"], dumps(obj)
 
 
 async def digest(memory: MemoryStack, *, page: int = PAGE) -> Digest:
