@@ -221,6 +221,35 @@ class Scan(Query[Page[Value]]):
         return pending.touches(self.kind)
 
 
+@dataclass(frozen=True, slots=True)
+class StoredPayload:
+    """A record as the authoritative tier stores it: its model's JSON (``codec.payload``)
+    undecoded, and for a message its conversation and owner."""
+
+    payload: str
+    conversation_id: str | None = None
+    user_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ScanPayloads(Query[Page[StoredPayload]]):
+    """``Scan`` without decoding: the stored JSON of each record (an export writes it as
+    it is, without building models)."""
+
+    kind: ScanKind
+    user_id: str | None = None
+    after: str | None = None
+    limit: int = 500
+    since: int | None = None
+    needs: ClassVar[Capability] = Capability.SCAN
+
+    def degraded(self) -> Page[StoredPayload]:
+        return Page([], None)
+
+    def waits_for(self, pending: Pending) -> bool:
+        return pending.touches(self.kind)
+
+
 TOMBSTONE_SCOPES = ("message", "session", "user", "memory", "conversation", "clear", "clear-all")
 """The tombstones a store can hand to another: a deleted record (its namespace) or a
 cleared conversation (``clear``: system messages kept). A forgotten user's tombstone holds
@@ -427,6 +456,7 @@ QUERIES: tuple[type[Query[Any]], ...] = (
     Count,
     Watermark,
     Tombstones,
+    ScanPayloads,
     MessagesBetween,
     MemoriesBetween,
     SearchPhrase,

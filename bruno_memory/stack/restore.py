@@ -17,7 +17,16 @@ from bruno_memory.core.codec import encode, key_of
 from bruno_memory.core.errors import InvalidInput
 from bruno_memory.core.generations import Generations
 from bruno_memory.core.ops import ClearHistory, Delete, Key, Namespace, Put, Value, WriteOp
-from bruno_memory.core.queries import TOMBSTONE_SCOPES, Page, Tombstone, Tombstones, Watermark
+from bruno_memory.core.queries import (
+    TOMBSTONE_SCOPES,
+    Page,
+    ScanKind,
+    ScanPayloads,
+    StoredPayload,
+    Tombstone,
+    Tombstones,
+    Watermark,
+)
 from bruno_memory.core.records import MessageRecord, fresh, message_record, timestamp_key
 from bruno_memory.stack.owners import Owners, refused_moves
 
@@ -102,6 +111,28 @@ class Restore(Owners):
         if after is not None:
             guards.identifier(after, "after")
         return await (await self._ready()).ask(Tombstones(since, after, limit))
+
+    async def scan_payloads(
+        self,
+        kind: ScanKind,
+        *,
+        user_id: str | None = None,
+        after: str | None = None,
+        limit: int = 500,
+        since: int | None = None,
+    ) -> Page[StoredPayload]:
+        """``scan`` without decoding: each record's stored JSON (its model's, as
+        ``codec.payload`` writes it) and a message's conversation and owner. For moving
+        records as they are (an export); the JSON is the store's, not validated again."""
+        guards.choice(kind, "kind", ("message", "session", "user", "memory"))
+        guards.limit(limit)
+        if user_id is not None:
+            guards.identifier(user_id, "user_id")
+        if after is not None:
+            guards.identifier(after, "after")
+        if since is not None:
+            guards.watermark(since)
+        return await (await self._ready()).ask(ScanPayloads(kind, user_id, after, limit, since))
 
     async def erase(self, tombstones: Sequence[Tombstone]) -> int:
         """Apply deletes another store remembered (``tombstones()``), as of now: each

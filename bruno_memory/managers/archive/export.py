@@ -19,6 +19,7 @@ from bruno_memory.managers.archive.format import (
     Header,
     dumps,
     open_write,
+    stored_line,
     to_line,
     tombstone_line,
 )
@@ -104,11 +105,20 @@ async def lines(
             if anonymizer is not None:
                 line = anonymizer.line(line)
             yield TOMBSTONE, dumps(line)
-    async for record in records(memory, user_id=user_id, page=page, since=since):
-        obj = to_line(record, embeddings=embeddings)
-        if anonymizer is not None:
-            obj = anonymizer.line(obj)
-        yield obj["kind"], dumps(obj)
+    for kind in KINDS:
+        after: str | None = None
+        while True:
+            found = await memory.scan_payloads(
+                kind, user_id=user_id, after=after, limit=page, since=since
+            )
+            for stored in found.items:
+                obj = stored_line(kind, stored, embeddings=embeddings)
+                if anonymizer is not None:
+                    obj = anonymizer.line(obj)
+                yield kind, dumps(obj)
+            if found.next is None:
+                break
+            after = found.next
 
 
 async def export(

@@ -42,7 +42,7 @@ import orjson
 from bruno_memory.core import codec
 from bruno_memory.core.errors import InvalidInput
 from bruno_memory.core.ops import Value
-from bruno_memory.core.queries import TOMBSTONE_SCOPES, ScanKind, Tombstone
+from bruno_memory.core.queries import TOMBSTONE_SCOPES, ScanKind, StoredPayload, Tombstone
 from bruno_memory.core.records import MessageRecord
 
 FORMAT = 1
@@ -129,21 +129,30 @@ class Header:
 def to_line(record: Value, *, embeddings: bool = True) -> dict[str, Any]:
     """A record as a line object (``embeddings=False`` leaves embeddings out: a memory's
     ``metadata.embedding`` becomes null, a message's ``metadata["embedding"]`` goes)."""
-    body = orjson.loads(codec.payload(record))
-    ns = codec.key_of(record).ns
-    if not embeddings:
-        if ns == "memory":
-            body["metadata"]["embedding"] = None
-        elif ns == "message":
-            body["metadata"].pop("embedding", None)
     if isinstance(record, MessageRecord):
+        stored = StoredPayload(codec.payload(record), record.conversation_id, record.user_id)
+    else:
+        stored = StoredPayload(codec.payload(record))
+    return stored_line(codec.key_of(record).ns, stored, embeddings=embeddings)
+
+
+def stored_line(kind: str, stored: StoredPayload, *, embeddings: bool = True) -> dict[str, Any]:
+    """A record as its store holds it (``MemoryStack.scan_payloads``) as a line object;
+    the same object ``to_line`` makes of the decoded record."""
+    body = orjson.loads(stored.payload)
+    if not embeddings:
+        if kind == "memory":
+            body["metadata"]["embedding"] = None
+        elif kind == "message":
+            body["metadata"].pop("embedding", None)
+    if kind == "message":
         return {
             "kind": "message",
-            "conversation_id": record.conversation_id,
-            "owner": record.user_id,
+            "conversation_id": stored.conversation_id,
+            "owner": stored.user_id,
             "record": body,
         }
-    return {"kind": ns, "record": body}
+    return {"kind": kind, "record": body}
 
 
 def tombstone_line(tombstone: Tombstone) -> dict[str, Any]:

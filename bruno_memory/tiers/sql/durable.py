@@ -38,10 +38,12 @@ from bruno_memory.core.queries import (
     Page,
     QueryMemories,
     Scan,
+    ScanPayloads,
     Scored,
     SearchPhrase,
     SearchText,
     Statistics,
+    StoredPayload,
     Tombstone,
     Tombstones,
     Watermark,
@@ -332,6 +334,17 @@ class DurableReads:
         rows = await self._fetch(*sql, "scan")
         with self._errors("scan"):
             items = [decode_row(Key(q.kind, str(row[0])), row[1:]) for row in rows]
+        done = len(rows) < q.limit or q.limit <= 0
+        return Page(items, None if done else str(rows[-1][0]))
+
+    @answers(ScanPayloads)
+    async def _scan_payloads(self, q: ScanPayloads) -> Page[StoredPayload]:
+        sql = _sql.scan(q.kind, q.user_id, q.after, q.limit, q.since)
+        rows = await self._fetch(*sql, "scan")
+        if q.kind == "message":
+            items = [StoredPayload(r[3], r[1], r[2]) for r in rows]
+        else:
+            items = [StoredPayload(r[1]) for r in rows]
         done = len(rows) < q.limit or q.limit <= 0
         return Page(items, None if done else str(rows[-1][0]))
 
