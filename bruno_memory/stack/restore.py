@@ -48,7 +48,7 @@ class Restore(Owners):
     """Records written as they are (mixed into ``MemoryStack``)."""
 
     async def restore(
-        self, records: Sequence[Value], *, on_conflict: Conflict = "skip"
+        self, records: Sequence[Value], *, on_conflict: Conflict = "skip", copy: bool = True
     ) -> Restored:
         """Write ``records`` (``MessageRecord``s with their conversation and owner,
         ``SessionContext``, ``UserContext``, ``MemoryEntry``) with their ids, timestamps and
@@ -61,6 +61,9 @@ class Restore(Owners):
         belongs to another conversation or owner, or a session or message naming another
         owner than its conversation's, is refused (``InvalidInput``) and nothing of the
         batch is written.
+
+        ``copy=False`` stores the records themselves instead of copies: for a caller that
+        built them for this call and never changes them afterwards (an import).
         """
         guards.choice(on_conflict, "on_conflict", CONFLICTS)
         if len(records) > guards.MAX_BATCH:
@@ -88,7 +91,7 @@ class Restore(Owners):
                 ):
                     kept += 1
                     continue
-            ops.append(Put(key, _copy(record)))
+            ops.append(Put(key, _copy(record) if copy else _pinned(record)))
             touched.append(key)
             if isinstance(record, MessageRecord):
                 touched.append(("window", record.conversation_id))
@@ -235,6 +238,13 @@ def _instant(record: Value) -> float:
     else:
         stamp = record.updated_at
     return timestamp_key(stamp)
+
+
+def _pinned(record: Value) -> Value:
+    """``record`` itself, a message's conversation pinned as ``_copy`` pins it."""
+    if isinstance(record, MessageRecord) and record.message.conversation_id is None:
+        return message_record(record.message, record.conversation_id, record.user_id)
+    return record
 
 
 def _copy(record: Value) -> Value:

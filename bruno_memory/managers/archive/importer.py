@@ -8,6 +8,7 @@ lines before it are written, nothing of it is. Tombstone lines are applied as de
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,9 +80,9 @@ async def import_file(
     ``ArchiveError`` naming the first bad line.
     """
     done = Imported(str(path))
+    writes = _Writes(memory, done, progress)
     pending: list[tuple[int, Value]] = []
     gone: list[Tombstone] = []
-    conflict: Conflict = on_conflict or "skip"
     try:
         with open_read(path) as stream:
             for number, data in numbered(stream):
@@ -89,35 +90,73 @@ async def import_file(
                 if done.header is None:
                     done.header = Header.of_line(obj if number == 1 else {})
                     if on_conflict is None and done.header.since is not None:
-                        conflict = "overwrite"
+                        writes.conflict = "overwrite"
+                    elif on_conflict is not None:
+                        writes.conflict = on_conflict
                     continue
                 kind = obj.get("kind") if isinstance(obj, dict) else None
                 if kind == TOMBSTONE:
                     gone.append(tombstone_of_line(obj, number))
                 else:
                     if gone:  # the deletes before the records that follow them
-                        done.erased += await memory.erase(gone)
-                        gone.clear()
+                        await writes.erase(gone)
+                        gone = []
                     pending.append((number, from_line(obj, number)))
                 if len(gone) >= batch:
-                    done.erased += await memory.erase(gone)
-                    gone.clear()
+                    await writes.erase(gone)
+                    gone = []
                 done.kinds[obj["kind"]] = done.kinds.get(obj["kind"], 0) + 1
                 if len(pending) >= batch:
-                    await _write(memory, pending, conflict, done, progress)
+                    await writes.submit(pending)
+                    pending = []
             if done.header is None:
                 raise ArchiveError("the file is empty: an archive starts with its header", 1)
     except ArchiveError:
-        done.erased += await memory.erase(gone)
-        await _write(memory, pending, conflict, done, progress)
+        await writes.erase(gone)
+        await writes.submit(pending)
+        await writes.drain()
         raise
     except OSError as exc:
+        await writes.drain()
         raise ArchiveError(f"cannot read {path}: {exc.strerror or exc}") from exc
     except EOFError as exc:  # a truncated gzip stream
+        await writes.drain()
         raise ArchiveError(f"{path} is truncated: {exc}") from exc
-    done.erased += await memory.erase(gone)
-    await _write(memory, pending, conflict, done, progress)
+    except BaseException:
+        await writes.drain()
+        raise
+    await writes.erase(gone)
+    await writes.submit(pending)
+    await writes.drain()
     return done
+
+
+class _Writes:
+    """Batches written in file order, one at a time, each while the next is read: the
+    store's work (in its driver's thread or server) overlaps the parsing."""
+
+    def __init__(self, memory: MemoryStack, done: Imported, progress: Progress | None) -> None:
+        self.memory, self.done, self.progress = memory, done, progress
+        self.conflict: Conflict = "skip"
+        self._task: asyncio.Task[None] | None = None
+
+    async def drain(self) -> None:
+        """Wait for the batch being written (its error, if any, is raised here)."""
+        task, self._task = self._task, None
+        if task is not None:
+            await task
+
+    async def submit(self, pending: list[tuple[int, Value]]) -> None:
+        await self.drain()
+        if pending:
+            self._task = asyncio.create_task(
+                _write(self.memory, pending, self.conflict, self.done, self.progress)
+            )
+
+    async def erase(self, gone: list[Tombstone]) -> None:
+        await self.drain()
+        if gone:
+            self.done.erased += await self.memory.erase(gone)
 
 
 async def _write(
@@ -131,7 +170,8 @@ async def _write(
     if not pending:
         return
     try:
-        done.add(await memory.restore([r for _, r in pending], on_conflict=on_conflict))
+        records = [r for _, r in pending]  # built for this call: no copies needed
+        done.add(await memory.restore(records, on_conflict=on_conflict, copy=False))
     except InvalidInput:
         for number, record in pending:
             try:
