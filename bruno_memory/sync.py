@@ -195,6 +195,9 @@ class SyncMemory:
     page_messages = _blocking(MemoryStack.page_messages)
     restore = _blocking(MemoryStack.restore)
     watermark = _blocking(MemoryStack.watermark)
+    tombstones = _blocking(MemoryStack.tombstones)
+    erase = _blocking(MemoryStack.erase)
+    scan_payloads = _blocking(MemoryStack.scan_payloads)
 
 
 SYNC_METHODS: tuple[str, ...] = tuple(
