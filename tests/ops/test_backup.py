@@ -7,13 +7,17 @@ import json
 from pathlib import Path
 
 import pytest
+from bruno_core.models.message import Message, MessageRole
 
 from bruno_memory import build_memory
 from bruno_memory.backup import backup, restore
 from bruno_memory.cli import main
+from bruno_memory.config.loader import load_config
 from bruno_memory.core.errors import InvalidInput
 from bruno_memory.managers.archive import copy, export
 from bruno_memory.stack.facade import MemoryStack
+from bruno_memory.tiers.sql.postgres import PostgresConfig
+from bruno_memory.tiers.sql.snapshots import postgres_snapshot
 from tests.factories.redis import clear_stack
 from tests.ops.store import (
     HEADER,
@@ -120,3 +124,27 @@ def test_cli_backup_and_restore(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert main(["restore", str(target), folder, "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)["applied"]) == 2
     assert main(["restore", str(target), str(tmp_path / "none")]) == 2
+
+
+async def test_a_postgres_snapshot_does_not_see_later_writes(
+    server: MemoryStack, request: pytest.FixtureRequest, namespace: str
+) -> None:
+    """Pages read in one snapshot all see the store as it was when the snapshot began,
+    whatever is written meanwhile: a backup is one instant."""
+    cfg = load_config(single_node(request, namespace))
+    tier = cfg.tiers[-1]
+    assert isinstance(tier, PostgresConfig)
+    await server.store_messages(
+        [Message(role=MessageRole.USER, content=f"before {i}") for i in range(5)], "snap"
+    )
+    async with postgres_snapshot(tier, cfg.namespace) as snap:
+        mark = await snap.watermark()
+        await server.store_messages(
+            [Message(role=MessageRole.USER, content=f"after {i}") for i in range(5)], "snap"
+        )
+        await server.delete_memory("00000000-0000-4000-8000-000000000000")
+        seen = [r async for r in snap.records(("message",), None)]
+        assert await snap.watermark() == mark
+        assert [t async for t in snap.tombstones(None)] == []
+    assert sorted(r.message.content for r in seen) == [f"before {i}" for i in range(5)]
+    assert await server.watermark() > mark
