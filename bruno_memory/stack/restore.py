@@ -74,7 +74,7 @@ class Restore(Owners):
             _check(record)
         keys = [key_of(r) for r in records]
         held = await (await self._ready()).authoritative(keys)
-        owners: dict[str, str] = {}
+        owners: dict[str, str | None] = {}  # looked up once per conversation a batch
         ops: list[WriteOp] = []
         touched: list[object] = []
         unchanged = kept = 0
@@ -100,7 +100,7 @@ class Restore(Owners):
         if ops:
             async with refused_moves():
                 await self._write(ops, touched)
-        self._owners.update(owners)
+        self._owners.update({c: u for c, u in owners.items() if u is not None})
         return Restored(len(ops), unchanged, kept)
 
     async def tombstones(
@@ -155,7 +155,7 @@ class Restore(Owners):
         """The highest write version the store holds, records and tombstones (0: empty)."""
         return await (await self._ready()).ask(Watermark())
 
-    async def _check_owner(self, record: Value, owners: dict[str, str]) -> None:
+    async def _check_owner(self, record: Value, owners: dict[str, str | None]) -> None:
         """A session or an attributed message agrees with its conversation's owner (the
         store's, or the one an earlier record of the batch set)."""
         if isinstance(record, SessionContext):
@@ -164,7 +164,10 @@ class Restore(Owners):
             conversation, user = record.conversation_id, record.user_id
         else:
             return
-        owner = owners.get(conversation) or await self._owner(conversation)
+        if conversation in owners:
+            owner = owners[conversation]
+        else:
+            owner = owners[conversation] = await self._owner(conversation)
         if owner is not None and owner != user:
             raise InvalidInput(
                 f"conversation {conversation!r} belongs to {owner!r}, not {user!r}: a "
