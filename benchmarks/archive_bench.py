@@ -5,9 +5,11 @@
 Target (issue 13): at least 50,000 messages/s export and 20,000/s import, with flat memory
 (the resident set stays level while millions of records stream through).
 
-Per phase: wall-clock rate, and the rate per CPU second of the whole process (its threads
-included: SQLite works in aiosqlite's), which is what a loaded machine cannot hide; the
-load average is printed so the two can be read together. ``rss_mb`` is sampled at every
+``parse_only`` reads and validates the file without storing it: what the import costs on
+the Python side before the store's own work. Per phase: wall-clock rate, and the rate per
+CPU second of the whole process (its threads included: SQLite works in aiosqlite's), which
+is what a loaded machine cannot hide; the load average is printed so the two can be read
+together. ``rss_mb`` is sampled at every
 tenth of the records: flat means the last tenth is no higher than the first.
 """
 
@@ -28,6 +30,7 @@ from bruno_core.models.message import Message, MessageRole
 
 from bruno_memory import build_memory
 from bruno_memory.managers.archive import Header, export, import_file
+from bruno_memory.managers.archive.format import from_line, loads, numbered, open_read
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -74,6 +77,17 @@ async def phase(
     }
 
 
+def parse(path: Path, progress: Sampler) -> None:
+    """Read and validate every line into records, storing nothing: the import's floor on
+    the Python side (the rest is the store's work)."""
+    with open_read(path) as stream:
+        for number, data in numbered(stream):
+            obj = loads(data, number)
+            if number > 1 and obj["kind"] != "tombstone":
+                from_line(obj, number)
+                progress(1)
+
+
 async def populate(path: Path, messages: int, per_conversation: int) -> None:
     async with await build_memory(laptop(path)) as src:
         for c in range(0, messages, per_conversation):
@@ -101,6 +115,10 @@ async def run(messages: int, per_conversation: int = 1000) -> dict[str, Any]:
 
             # the sampler's total is the message count: the few users and sessions are noise
             exported = await phase(messages, messages, do_export)
+        async def do_parse(sampler: Sampler) -> None:
+            await asyncio.to_thread(parse, root / "a.jsonl", sampler)
+
+        parsed = await phase(messages, messages, do_parse)
         async with await build_memory(laptop(root / "dst.db")) as dst:
 
             async def do_import(sampler: Sampler) -> None:
@@ -113,6 +131,7 @@ async def run(messages: int, per_conversation: int = 1000) -> dict[str, Any]:
             "populate_seconds": round(populated, 1),
             "file_mb": round((root / "a.jsonl").stat().st_size / 2**20, 1),
             "export": exported,
+            "parse_only": parsed,
             "import": imported,
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
             "cpus": os.cpu_count(),
