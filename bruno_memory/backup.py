@@ -83,8 +83,7 @@ async def backup(
     kind = "full" if since is None else "incremental"
     if isinstance(tier, SQLiteConfig):
         entry = await _sqlite_backup(cfg, tier, target, number, since)
-    else:
-        assert isinstance(tier, PostgresConfig)
+    elif isinstance(tier, PostgresConfig):
         path = target / f"{number:04d}-{kind}.jsonl.gz"
         async with postgres_snapshot(tier, cfg.namespace) as snap:
             header = dataclasses.replace(
@@ -93,6 +92,8 @@ async def backup(
             done = await write(path, header, canonical(snap.tombstones(since),
                                                        snap.records(KINDS, since)))
         entry = {"file": path.name, "records": done.records, "watermark": header.watermark}
+    else:
+        raise InvalidInput(f"tier {tier.kind!r} cannot be backed up")
     entry = {"kind": kind, "engine": tier.kind, "since": since,
              "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), **entry}
     listed["namespace"] = cfg.namespace

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 import pytest
 
 from bruno_memory.cli import main
 from bruno_memory.core.errors import InvalidInput
-from bruno_memory.managers.archive import Header, export, import_file
+from bruno_memory.managers.archive import Anonymizer, Header, export, import_file, new_key
 from bruno_memory.stack.facade import MemoryStack
 from tests.ops.store import HEADER, first_changes, reads_all, second_changes, sorted_body
 
@@ -64,3 +65,20 @@ def test_cli_incremental_export_and_import(tmp_path: Path) -> None:
     assert main(["import", str(target), str(tmp_path / "i.jsonl")]) == 0
     assert main(["export", str(cfg), str(tmp_path / "c.csv"), "--format", "csv",
                  "--since", "0"]) == 2
+
+
+async def test_anonymized_exports_pseudonymize_tombstones(
+    source: MemoryStack, tmp_path: Path
+) -> None:
+    """An anonymized export carries the tombstones under the same pseudonyms as the
+    records: a cleared conversation's id is the pseudonym its messages carry."""
+    anonymizer = Anonymizer(new_key())
+    path = tmp_path / "anon.jsonl"
+    await export(source, path, header=HEADER, anonymizer=anonymizer)
+    lines = [orjson.loads(line) for line in path.read_bytes().splitlines()[1:]]
+    gone = {(o["scope"], o["id"]) for o in lines if o["kind"] == "tombstone"}
+    assert ("clear", anonymizer.pseudonym("cleared-keep")) in gone
+    assert ("clear-all", anonymizer.pseudonym("cleared-all")) in gone
+    assert not any("cleared" in o["id"] for o in lines if o["kind"] == "tombstone")
+    kept = [o for o in lines if o["kind"] == "message" and o["record"]["content"] == "rules"]
+    assert anonymizer.pseudonym("cleared-keep") in {o["conversation_id"] for o in kept}
