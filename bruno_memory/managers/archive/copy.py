@@ -52,9 +52,9 @@ async def copy(
     page: int = PAGE,
 ) -> Copied:
     """Apply the tombstones of ``source`` to ``target``, restore every record of ``source``
-    into it a page at a time, then compare
-    both stores kind by kind (``Copied.verified``; ``differences`` says where not: a
-    target that held other records before, or a write racing the copy)."""
+    into it a page at a time, then compare both stores kind by kind (``Copied.verified``;
+    ``differences`` says where not: a target that held other records before, or a write
+    racing the copy)."""
     seen = Digest()
     done = Copied(seen, Digest())
     gone: list[Tombstone] = []
@@ -88,7 +88,8 @@ async def _flush(
 ) -> None:
     if not batch:
         return
-    restored = await target.restore(batch, on_conflict=on_conflict)
+    # the scan decoded these for this copy alone: stored as they are
+    restored = await target.restore(batch, on_conflict=on_conflict, copy=False)
     done.written += restored.written
     done.unchanged += restored.unchanged
     done.kept += restored.kept
