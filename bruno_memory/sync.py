@@ -211,6 +211,9 @@ class SyncMemory:
     watermark = _blocking(MemoryStack.watermark)
     conversation_session = _blocking(MemoryStack.conversation_session)
     drop = _blocking(MemoryStack.drop)
+    tombstones = _blocking(MemoryStack.tombstones)
+    erase = _blocking(MemoryStack.erase)
+    scan_payloads = _blocking(MemoryStack.scan_payloads)
     # -- privacy (``stack.audit``) ----------------------------------------------------------
     audit_trail = _blocking(MemoryStack.audit_trail)
     verify_audit = _blocking(MemoryStack.verify_audit)

@@ -22,15 +22,20 @@ def register(commands: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     export.add_argument("--anonymize", action="store_true", help="pseudonymize ids, redact PII")
     export.add_argument("--key", help="the pseudonymization key (default: a new one, on stderr)")
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    export.add_argument(
+        "--since",
+        type=int,
+        metavar="WATERMARK",
+        help="incremental: only what changed after this watermark (an earlier export's)",
+    )
     load = commands.add_parser("import", help="restore the records of an exported file")
     load.add_argument("config", help="YAML file or shipped stack name")
     load.add_argument("file", help="a file written by export (.gz: gzip)")
     load.add_argument(
         "--on-conflict",
         choices=CONFLICTS,
-        default="skip",
         help="a record held differently: keep it (skip), keep the newer, take the "
-        "file's (overwrite)",
+        "file's (overwrite); default: skip, overwrite for an incremental file",
     )
     copy = commands.add_parser("copy", help="stream one stack into another, then verify")
     copy.add_argument("src", help="YAML file or shipped stack name to read")
@@ -65,6 +70,9 @@ async def _export(args: argparse.Namespace) -> int:
     try:
         async with await build_memory(cfg) as memory:
             if args.format == "csv":
+                if args.since is not None:
+                    print("error: --since is for JSONL exports", file=sys.stderr)
+                    return 2
                 counts = await archive.export_csv(memory, args.file, **options)
                 summary: dict[str, Any] = {"path": args.file, "rows": counts}
             else:
@@ -75,7 +83,9 @@ async def _export(args: argparse.Namespace) -> int:
                     embedding_dimension=emb.dimension if emb else None,
                 )
                 summary = (
-                    await archive.export(memory, args.file, header=header, **options)
+                    await archive.export(
+                        memory, args.file, header=header, since=args.since, **options
+                    )
                 ).summary()
     except OSError as exc:
         print(f"error: cannot write {args.file}: {exc.strerror or exc}", file=sys.stderr)
@@ -108,7 +118,8 @@ async def _import(args: argparse.Namespace) -> int:
         args,
         summary,
         f"imported {summary['records']} records from {args.file}: "
-        f"{done.written} written, {done.unchanged} unchanged, {done.kept} kept",
+        f"{done.written} written, {done.unchanged} unchanged, {done.kept} kept, "
+        f"{done.erased} deletes applied",
     )
     return 0
 

@@ -72,6 +72,16 @@ def limit(value: Any, *, allow_none: bool = False, maximum: int = MAX_LIMIT) -> 
         )
 
 
+def watermark(value: Any, name: str = "since") -> int:
+    """A write version as ``watermark()`` returns it: an int from 0."""
+    if type(value) is not int or value < 0 or value >= 1 << 63:
+        raise InvalidInput(
+            f"{name} must be a watermark (an integer from 0, as watermark() returns), "
+            f"got {_show(value)}"
+        )
+    return value
+
+
 def query(value: Any) -> str:
     """Search text: a string of valid UTF-8."""
     if not isinstance(value, str):

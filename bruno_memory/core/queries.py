@@ -207,13 +207,15 @@ class Statistics(Query[dict[str, Any]]):
 
 @dataclass(frozen=True, slots=True)
 class Scan(Query[Page[Value]]):
-    """Every record of one kind (only ``user_id``'s when given), in key order, a page at a
-    time: pass the previous page's ``next`` as ``after``."""
+    """Every record of one kind (only ``user_id``'s when given; only those written after
+    version ``since`` when given), in key order, a page at a time: pass the previous
+    page's ``next`` as ``after``."""
 
     kind: ScanKind
     user_id: str | None = None
     after: str | None = None
     limit: int = 500
+    since: int | None = None
     needs: ClassVar[Capability] = Capability.SCAN
 
     def degraded(self) -> Page[Value]:
@@ -221,6 +223,68 @@ class Scan(Query[Page[Value]]):
 
     def waits_for(self, pending: Pending) -> bool:
         return pending.touches(self.kind)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPayload:
+    """A record as the authoritative tier stores it: its model's JSON (``codec.payload``)
+    undecoded, and for a message its conversation and owner."""
+
+    payload: str
+    conversation_id: str | None = None
+    user_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ScanPayloads(Query[Page[StoredPayload]]):
+    """``Scan`` without decoding: the stored JSON of each record (an export writes it as
+    it is, without building models)."""
+
+    kind: ScanKind
+    user_id: str | None = None
+    after: str | None = None
+    limit: int = 500
+    since: int | None = None
+    needs: ClassVar[Capability] = Capability.SCAN
+
+    def degraded(self) -> Page[StoredPayload]:
+        return Page([], None)
+
+    def waits_for(self, pending: Pending) -> bool:
+        return pending.touches(self.kind)
+
+
+TOMBSTONE_SCOPES = ("message", "session", "user", "memory", "conversation", "clear", "clear-all")
+"""The tombstones a store can hand to another: a deleted record (its namespace) or a
+cleared conversation (``clear``: system messages kept). A forgotten user's tombstone holds
+a hash keyed by its store, which no other store can match: it stays home."""
+
+
+@dataclass(frozen=True, slots=True)
+class Tombstone:
+    """A delete the store remembers: ``scope`` (``TOMBSTONE_SCOPES``), the ``id`` it covers
+    (a record's, or a conversation's), its write ``version``."""
+
+    scope: str
+    id: str
+    version: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Tombstones(Query[Page[Tombstone]]):
+    """The transferable tombstones written after version ``since``, in (scope, id)
+    order, a page at a time (an incremental export)."""
+
+    since: int = 0
+    after: str | None = None
+    limit: int = 500
+    needs: ClassVar[Capability] = Capability.SCAN
+
+    def degraded(self) -> Page[Tombstone]:
+        return Page([], None)
+
+    def waits_for(self, pending: Pending) -> bool:
+        return len(pending) > 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -440,6 +504,8 @@ QUERIES: tuple[type[Query[Any]], ...] = (
     Scan,
     Count,
     Watermark,
+    Tombstones,
+    ScanPayloads,
     MessagesBetween,
     MemoriesBetween,
     SearchPhrase,

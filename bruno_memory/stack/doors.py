@@ -84,18 +84,22 @@ class Doors(Branches):
         user_id: str | None = None,
         after: str | None = None,
         limit: int = 500,
+        since: int | None = None,
     ) -> Page[Any]:
         """One page of every stored record of ``kind`` (``message``: ``MessageRecord``s with
         their conversation and owner; ``session``, ``user``, ``memory``: the bruno-core
         models), in key order, as the authoritative tier holds them (queued writes first
-        land). Pass the page's ``next`` as ``after`` for the following page."""
+        land). Pass the page's ``next`` as ``after`` for the following page; ``since`` (a
+        ``watermark()``) keeps only the records written after it."""
         guards.choice(kind, "kind", ("message", "session", "user", "memory"))
         guards.limit(limit)
         if user_id is not None:
             guards.identifier(user_id, "user_id")
         if after is not None:
             guards.identifier(after, "after")
-        return await (await self._ready()).ask(Scan(kind, user_id, after, limit))
+        if since is not None:
+            guards.watermark(since)
+        return await (await self._ready()).ask(Scan(kind, user_id, after, limit, since))
 
     async def search_phrase(
         self,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, cast
 
 from bruno_core.models.context import SessionContext, UserContext
 from bruno_core.models.memory import MemoryEntry
@@ -15,8 +15,18 @@ from bruno_core.models.memory import MemoryEntry
 from bruno_memory.core import guards
 from bruno_memory.core.codec import encode, key_of
 from bruno_memory.core.errors import InvalidInput
-from bruno_memory.core.ops import Key, Put, Value, WriteOp
-from bruno_memory.core.queries import Watermark
+from bruno_memory.core.generations import Generations
+from bruno_memory.core.ops import ClearHistory, Delete, Key, Namespace, Put, Value, WriteOp
+from bruno_memory.core.queries import (
+    TOMBSTONE_SCOPES,
+    Page,
+    ScanKind,
+    ScanPayloads,
+    StoredPayload,
+    Tombstone,
+    Tombstones,
+    Watermark,
+)
 from bruno_memory.core.records import MessageRecord, fresh, message_record, timestamp_key
 from bruno_memory.stack.owners import Owners, refused_moves
 
@@ -38,7 +48,7 @@ class Restore(Owners):
     """Records written as they are (mixed into ``MemoryStack``)."""
 
     async def restore(
-        self, records: Sequence[Value], *, on_conflict: Conflict = "skip"
+        self, records: Sequence[Value], *, on_conflict: Conflict = "skip", copy: bool = True
     ) -> Restored:
         """Write ``records`` (``MessageRecord``s with their conversation and owner,
         ``SessionContext``, ``UserContext``, ``MemoryEntry``) with their ids, timestamps and
@@ -51,6 +61,9 @@ class Restore(Owners):
         belongs to another conversation or owner, or a session or message naming another
         owner than its conversation's, is refused (``InvalidInput``) and nothing of the
         batch is written.
+
+        ``copy=False`` stores the records themselves instead of copies: for a caller that
+        built them for this call and never changes them afterwards (an import).
         """
         guards.choice(on_conflict, "on_conflict", CONFLICTS)
         if len(records) > guards.MAX_BATCH:
@@ -61,7 +74,7 @@ class Restore(Owners):
             _check(record)
         keys = [key_of(r) for r in records]
         held = await (await self._ready()).authoritative(keys)
-        owners: dict[str, str] = {}
+        owners: dict[str, str | None] = {}  # looked up once per conversation a batch
         ops: list[WriteOp] = []
         touched: list[object] = []
         unchanged = kept = 0
@@ -78,7 +91,7 @@ class Restore(Owners):
                 ):
                     kept += 1
                     continue
-            ops.append(Put(key, _copy(record)))
+            ops.append(Put(key, _copy(record) if copy else _pinned(record)))
             touched.append(key)
             if isinstance(record, MessageRecord):
                 touched.append(("window", record.conversation_id))
@@ -87,14 +100,62 @@ class Restore(Owners):
         if ops:
             async with refused_moves():
                 await self._write(ops, touched)
-        self._owners.update(owners)
+        self._owners.update({c: u for c, u in owners.items() if u is not None})
         return Restored(len(ops), unchanged, kept)
+
+    async def tombstones(
+        self, *, since: int = 0, after: str | None = None, limit: int = 500
+    ) -> Page[Tombstone]:
+        """One page of the deletes the store remembers that another store can apply (a
+        deleted record, a cleared conversation; see ``queries.TOMBSTONE_SCOPES``) written
+        after ``since``, in (scope, id) order; pass the page's ``next`` as ``after``."""
+        guards.watermark(since)
+        guards.limit(limit)
+        if after is not None:
+            guards.identifier(after, "after")
+        return await (await self._ready()).ask(Tombstones(since, after, limit))
+
+    async def scan_payloads(
+        self,
+        kind: ScanKind,
+        *,
+        user_id: str | None = None,
+        after: str | None = None,
+        limit: int = 500,
+        since: int | None = None,
+    ) -> Page[StoredPayload]:
+        """``scan`` without decoding: each record's stored JSON (its model's, as
+        ``codec.payload`` writes it) and a message's conversation and owner. For moving
+        records as they are (an export); the JSON is the store's, not validated again."""
+        guards.choice(kind, "kind", ("message", "session", "user", "memory"))
+        guards.limit(limit)
+        if user_id is not None:
+            guards.identifier(user_id, "user_id")
+        if after is not None:
+            guards.identifier(after, "after")
+        if since is not None:
+            guards.watermark(since)
+        return await (await self._ready()).ask(ScanPayloads(kind, user_id, after, limit, since))
+
+    async def erase(self, tombstones: Sequence[Tombstone]) -> int:
+        """Apply deletes another store remembered (``tombstones()``), as of now: each
+        record or conversation they name is deleted or cleared, and remembered as deleted;
+        returns how many were applied. Records restored afterwards are newer, so kept."""
+        if len(tombstones) > guards.MAX_BATCH:
+            raise InvalidInput(
+                f"erase takes at most {guards.MAX_BATCH} tombstones at once, got "
+                f"{len(tombstones)}"
+            )
+        ops = [_erasure(t) for t in tombstones]
+        if ops:
+            await self._write(ops, Generations.ALL)
+        return len(ops)
 
     async def watermark(self) -> int:
         """The highest write version the store holds, records and tombstones (0: empty)."""
         return await (await self._ready()).ask(Watermark())
 
-    async def _check_owner(self, record: Value, owners: dict[str, str]) -> None:
+    async def _check_owner(self, record: Value, owners: dict[str, str | None]) -> None:
         """A session or an attributed message agrees with its conversation's owner (the
         store's, or the one an earlier record of the batch set)."""
         if isinstance(record, SessionContext):
@@ -103,7 +164,10 @@ class Restore(Owners):
             conversation, user = record.conversation_id, record.user_id
         else:
             return
-        owner = owners.get(conversation) or await self._owner(conversation)
+        if conversation in owners:
+            owner = owners[conversation]
+        else:
+            owner = owners[conversation] = await self._owner(conversation)
         if owner is not None and owner != user:
             raise InvalidInput(
                 f"conversation {conversation!r} belongs to {owner!r}, not {user!r}: a "
@@ -111,6 +175,15 @@ class Restore(Owners):
             )
         if isinstance(record, SessionContext):
             owners[conversation] = user
+
+
+def _erasure(t: Tombstone) -> WriteOp:
+    """The write that leaves tombstone ``t`` (its version comes from this store's clock)."""
+    guards.choice(t.scope, "tombstone scope", TOMBSTONE_SCOPES)
+    guards.identifier(t.id, "tombstone id")
+    if t.scope in ("clear", "clear-all"):
+        return ClearHistory(t.id, keep_system=t.scope == "clear")
+    return Delete(Key(cast(Namespace, t.scope), t.id))
 
 
 def _check(record: object) -> None:
@@ -168,6 +241,13 @@ def _instant(record: Value) -> float:
     else:
         stamp = record.updated_at
     return timestamp_key(stamp)
+
+
+def _pinned(record: Value) -> Value:
+    """``record`` itself, a message's conversation pinned as ``_copy`` pins it."""
+    if isinstance(record, MessageRecord) and record.message.conversation_id is None:
+        return message_record(record.message, record.conversation_id, record.user_id)
+    return record
 
 
 def _copy(record: Value) -> Value:

@@ -10,7 +10,7 @@ from bruno_core.models.memory import MemoryEntry, MemoryQuery, MemoryType
 from bruno_core.models.message import Message, MessageRole
 
 from bruno_memory import build_memory
-from bruno_memory.tiers.sql import sqlite as sqlite_tier
+from bruno_memory.tiers.sql import sqlite_migrator
 from bruno_memory.tiers.sql.sqlite_schema import MIGRATIONS
 
 
@@ -25,7 +25,7 @@ async def test_previous_schema_migrates_and_user_scoped_search_finds_its_message
     user-scoped search after the migration, and never by another user's search."""
     path = tmp_path / "old.db"
     previous = len(MIGRATIONS) - 1
-    monkeypatch.setattr(sqlite_tier, "MIGRATIONS", MIGRATIONS[:previous])
+    monkeypatch.setattr(sqlite_migrator, "MIGRATIONS", MIGRATIONS[:previous])
     memory = await build_memory(_config(path))
     try:
         for user, animal in (("alice", "otters"), ("bob", "owls")):
@@ -46,7 +46,7 @@ async def test_previous_schema_migrates_and_user_scoped_search_finds_its_message
         await memory.close()
     assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == previous
 
-    monkeypatch.setattr(sqlite_tier, "MIGRATIONS", MIGRATIONS)
+    monkeypatch.setattr(sqlite_migrator, "MIGRATIONS", MIGRATIONS)
     memory = await build_memory(_config(path))
     try:
         found = await memory.search_messages("otters rivers", user_id="alice", limit=10)

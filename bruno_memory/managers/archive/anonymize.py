@@ -54,6 +54,10 @@ class Anonymizer:
     def line(self, obj: dict[str, Any]) -> dict[str, Any]:
         """An export line, anonymized (the header passes unchanged)."""
         kind, body = obj.get("kind"), obj.get("record")
+        if kind == "tombstone":
+            by_uuid = obj.get("scope") in ("memory", "message")
+            obj["id"] = (self.pseudo_uuid if by_uuid else self.pseudonym)(obj["id"])
+            return obj
         if not isinstance(body, dict):
             return obj
         p, u = self.pseudonym, self.pseudo_uuid

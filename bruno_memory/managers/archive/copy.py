@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bruno_memory.core.ops import Value
-from bruno_memory.managers.archive.export import PAGE, Progress, digest, records
-from bruno_memory.managers.archive.format import Digest, dumps, to_line
+from bruno_memory.core.queries import Tombstone
+from bruno_memory.managers.archive.export import PAGE, Progress, digest, records, tombstones
+from bruno_memory.managers.archive.format import TOMBSTONE, Digest, dumps, to_line, tombstone_line
 from bruno_memory.stack.facade import MemoryStack
 from bruno_memory.stack.restore import Conflict
 
@@ -22,6 +23,7 @@ class Copied:
     written: int = 0
     unchanged: int = 0
     kept: int = 0
+    erased: int = 0
     differences: list[str] = field(default_factory=list)
 
     @property
@@ -33,6 +35,7 @@ class Copied:
             "written": self.written,
             "unchanged": self.unchanged,
             "kept": self.kept,
+            "erased": self.erased,
             "verified": self.verified,
             "differences": list(self.differences),
             "source": self.source.summary(),
@@ -48,11 +51,20 @@ async def copy(
     progress: Progress | None = None,
     page: int = PAGE,
 ) -> Copied:
-    """Restore every record of ``source`` into ``target`` a page at a time, then compare
-    both stores kind by kind (``Copied.verified``; ``differences`` says where not: a
-    target that held other records before, or a write racing the copy)."""
+    """Apply the tombstones of ``source`` to ``target``, restore every record of ``source``
+    into it a page at a time, then compare both stores kind by kind (``Copied.verified``;
+    ``differences`` says where not: a target that held other records before, or a write
+    racing the copy)."""
     seen = Digest()
     done = Copied(seen, Digest())
+    gone: list[Tombstone] = []
+    async for tombstone in tombstones(source, page=page):
+        seen.add(TOMBSTONE, dumps(tombstone_line(tombstone)))
+        gone.append(tombstone)
+        if len(gone) >= page:
+            done.erased += await target.erase(gone)
+            gone.clear()
+    done.erased += await target.erase(gone)
     batch: list[Value] = []
     async for record in records(source, page=page):
         obj = to_line(record)
@@ -76,7 +88,8 @@ async def _flush(
 ) -> None:
     if not batch:
         return
-    restored = await target.restore(batch, on_conflict=on_conflict)
+    # the scan decoded these for this copy alone: stored as they are
+    restored = await target.restore(batch, on_conflict=on_conflict, copy=False)
     done.written += restored.written
     done.unchanged += restored.unchanged
     done.kept += restored.kept

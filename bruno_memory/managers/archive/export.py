@@ -4,21 +4,25 @@ at a time through the façade's ``scan`` (constant memory)."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bruno_memory.core import audit
 from bruno_memory.core.ops import Value
+from bruno_memory.core.queries import Tombstone
 from bruno_memory.managers.archive.anonymize import Anonymizer
 from bruno_memory.managers.archive.format import (
     KINDS,
+    TOMBSTONE,
     Digest,
     Header,
     dumps,
     open_write,
+    stored_line,
     to_line,
+    tombstone_line,
 )
 from bruno_memory.stack.facade import MemoryStack
 
@@ -48,15 +52,36 @@ class Exported:
         }
 
 
+async def tombstones(
+    memory: MemoryStack, *, since: int | None = None, page: int = PAGE
+) -> AsyncIterator[Tombstone]:
+    """Every transferable tombstone of the store (left after ``since`` when given)."""
+    after: str | None = None
+    while True:
+        found = await memory.tombstones(since=since or 0, after=after, limit=page)
+        for item in found.items:
+            yield item
+        if found.next is None:
+            return
+        after = found.next
+
+
 async def records(
-    memory: MemoryStack, *, user_id: str | None = None, page: int = PAGE
+    memory: MemoryStack,
+    *,
+    user_id: str | None = None,
+    page: int = PAGE,
+    since: int | None = None,
 ) -> AsyncIterator[Value]:
-    """Every record of the store (only ``user_id``'s when given), users first, then
-    sessions, messages and memories, a page at a time."""
+    """Every record of the store (only ``user_id``'s when given; only those written after
+    ``since`` when given), users first, then sessions, messages and memories, a page at a
+    time."""
     for kind in KINDS:
         after: str | None = None
         while True:
-            found = await memory.scan(kind, user_id=user_id, after=after, limit=page)
+            found = await memory.scan(
+                kind, user_id=user_id, after=after, limit=page, since=since
+            )
             for item in found.items:
                 yield item
             if found.next is None:
@@ -71,13 +96,30 @@ async def lines(
     embeddings: bool = False,
     anonymizer: Anonymizer | None = None,
     page: int = PAGE,
+    since: int | None = None,
 ) -> AsyncIterator[tuple[str, bytes]]:
-    """(kind, canonical line) of every record, as ``export`` writes them."""
-    async for record in records(memory, user_id=user_id, page=page):
-        obj = to_line(record, embeddings=embeddings)
-        if anonymizer is not None:
-            obj = anonymizer.line(obj)
-        yield obj["kind"], dumps(obj)
+    """(kind, canonical line) of every tombstone (not in one user's export: they are the
+    store's) and every record, as ``export`` writes them."""
+    if user_id is None:
+        async for tombstone in tombstones(memory, since=since, page=page):
+            line = tombstone_line(tombstone)
+            if anonymizer is not None:
+                line = anonymizer.line(line)
+            yield TOMBSTONE, dumps(line)
+    for kind in KINDS:
+        after: str | None = None
+        while True:
+            found = await memory.scan_payloads(
+                kind, user_id=user_id, after=after, limit=page, since=since
+            )
+            for stored in found.items:
+                obj = stored_line(kind, stored, embeddings=embeddings)
+                if anonymizer is not None:
+                    obj = anonymizer.line(obj)
+                yield kind, dumps(obj)
+            if found.next is None:
+                break
+            after = found.next
 
 
 async def export(
@@ -90,6 +132,7 @@ async def export(
     anonymizer: Anonymizer | None = None,
     progress: Progress | None = None,
     page: int = PAGE,
+    since: int | None = None,
 ) -> Exported:
     """Write the store to ``path`` (gzip if it ends in ``.gz``) in the portable format.
 
@@ -100,6 +143,8 @@ async def export(
         embeddings: keep embeddings (a memory's ``metadata.embedding``, a message's
             ``metadata["embedding"]``); left out by default.
         anonymizer: pseudonymize ids and redact text (``Anonymizer``).
+        since: an incremental export: only what was written or deleted after this
+            watermark (the header's ``watermark`` of an earlier export).
     """
     header = dataclasses.replace(
         header,
@@ -107,14 +152,36 @@ async def export(
         user=anonymizer.pseudonym(user_id) if anonymizer and user_id else user_id,
         embeddings=embeddings,
         anonymized=anonymizer is not None,
+        since=since,
     )
+    stream = lines(
+        memory,
+        user_id=user_id,
+        embeddings=embeddings,
+        anonymizer=anonymizer,
+        page=page,
+        since=since,
+    )
+    done = await write(path, header, stream, progress=progress)
+    await recorded(memory, path, user_id, records=done.records,
+                   anonymized=anonymizer is not None, embeddings=embeddings,
+                   watermark=header.watermark, since=since)
+    return done
+
+
+async def write(
+    path: str | Path,
+    header: Header,
+    stream: AsyncIterable[tuple[str, bytes]],
+    *,
+    progress: Progress | None = None,
+) -> Exported:
+    """Write ``header`` then every (kind, canonical line) of ``stream`` to ``path``."""
     digest = Digest()
     with open_write(path) as out:
         out.write(dumps(header.line()))
         done = 0
-        async for kind, line in lines(
-            memory, user_id=user_id, embeddings=embeddings, anonymizer=anonymizer, page=page
-        ):
+        async for kind, line in stream:
             out.write(line)
             digest.add(kind, line)
             done += 1
@@ -122,8 +189,6 @@ async def export(
                 progress(100)
         if progress is not None and done % 100:
             progress(done % 100)
-    await recorded(memory, path, user_id, records=done, anonymized=anonymizer is not None,
-                   embeddings=embeddings, watermark=header.watermark)
     return Exported(str(path), header, digest.summary())
 
 
@@ -132,6 +197,18 @@ async def recorded(memory: MemoryStack, path: str | Path, user_id: str | None,
     """Record an export in the stack's audit trail (when it keeps one)."""
     await memory.record_event(audit.EXPORT, "store", subject=user_id, targets=(str(path),),
                               detail=detail)
+
+
+async def canonical(
+    gone: AsyncIterable[Tombstone], held: AsyncIterable[Value]
+) -> AsyncIterator[tuple[str, bytes]]:
+    """(kind, canonical line) of tombstones then records (embeddings kept), as a reader
+    applies them: for exports read some other way than through a stack."""
+    async for tombstone in gone:
+        yield TOMBSTONE, dumps(tombstone_line(tombstone))
+    async for record in held:
+        obj = to_line(record)
+        yield obj["kind"], dumps(obj)
 
 
 async def digest(memory: MemoryStack, *, page: int = PAGE) -> Digest:

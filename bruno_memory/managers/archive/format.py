@@ -4,11 +4,14 @@ The first line is the header::
 
     {"kind": "header", "format": 1, "namespace": "bruno", "embedding": {"model": ...,
      "dimension": ...} | null, "watermark": 1718000000000000000, "user": null,
-     "embeddings": false, "anonymized": false, "exported_at": "2024-...Z"}
+     "embeddings": false, "anonymized": false, "exported_at": "2024-...Z",
+     "since": null}
 
-then ``user``, ``session``, ``message`` and ``memory`` lines, in that order (a reader
-restores an owner before what it owns)::
+then ``tombstone`` lines (deletes the store remembers: a reader applies them before the
+records, which may be newer), then ``user``, ``session``, ``message`` and ``memory`` lines,
+in that order (a reader restores an owner before what it owns)::
 
+    {"kind": "tombstone", "scope": "memory" | "clear" | ..., "id": "..."}
     {"kind": "user", "record": {...UserContext...}}
     {"kind": "session", "record": {...SessionContext...}}
     {"kind": "message", "conversation_id": "c1", "owner": "ada" | null, "record": {...Message...}}
@@ -18,6 +21,10 @@ restores an owner before what it owns)::
 metadata, parent ids, timestamps with their offsets. Lines are orjson with sorted keys and
 no whitespace, so the same data exported from any stack gives the same lines once sorted
 (the header aside). A file whose name ends in ``.gz`` is gzip-compressed.
+
+An incremental export (``since``: the watermark of an earlier export) holds the records
+written after it and the tombstones left after it; applied in order to a copy of the
+earlier export, it gives the store as it is now.
 """
 
 from __future__ import annotations
@@ -35,13 +42,16 @@ import orjson
 from bruno_memory.core import codec
 from bruno_memory.core.errors import InvalidInput
 from bruno_memory.core.ops import Value
-from bruno_memory.core.queries import ScanKind
+from bruno_memory.core.queries import TOMBSTONE_SCOPES, ScanKind, StoredPayload, Tombstone
 from bruno_memory.core.records import MessageRecord
 
 FORMAT = 1
 """The format version this code writes and reads."""
 KINDS: tuple[ScanKind, ...] = ("user", "session", "message", "memory")
 """Record kinds, in the order an export writes them."""
+TOMBSTONE = "tombstone"
+DIGEST_KINDS = (TOMBSTONE, *KINDS)
+"""Every kind of line but the header, in the order an export writes them."""
 _OPTIONS = orjson.OPT_SORT_KEYS
 
 
@@ -68,6 +78,7 @@ class Header:
         default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds")
     )
     format: int = FORMAT
+    since: int | None = None
 
     def line(self) -> dict[str, Any]:
         embedding = None
@@ -83,6 +94,7 @@ class Header:
             "embeddings": self.embeddings,
             "anonymized": self.anonymized,
             "exported_at": self.exported_at,
+            "since": self.since,
         }
 
     @classmethod
@@ -108,6 +120,7 @@ class Header:
                 embeddings=bool(obj.get("embeddings")),
                 anonymized=bool(obj.get("anonymized")),
                 exported_at=str(obj.get("exported_at", "")),
+                since=None if obj.get("since") is None else int(obj["since"]),
             )
         except (TypeError, ValueError, AttributeError) as exc:
             raise ArchiveError(f"the header is not valid: {exc}", 1) from exc
@@ -116,21 +129,45 @@ class Header:
 def to_line(record: Value, *, embeddings: bool = True) -> dict[str, Any]:
     """A record as a line object (``embeddings=False`` leaves embeddings out: a memory's
     ``metadata.embedding`` becomes null, a message's ``metadata["embedding"]`` goes)."""
-    body = orjson.loads(codec.payload(record))
-    ns = codec.key_of(record).ns
-    if not embeddings:
-        if ns == "memory":
-            body["metadata"]["embedding"] = None
-        elif ns == "message":
-            body["metadata"].pop("embedding", None)
     if isinstance(record, MessageRecord):
+        stored = StoredPayload(codec.payload(record), record.conversation_id, record.user_id)
+    else:
+        stored = StoredPayload(codec.payload(record))
+    return stored_line(codec.key_of(record).ns, stored, embeddings=embeddings)
+
+
+def stored_line(kind: str, stored: StoredPayload, *, embeddings: bool = True) -> dict[str, Any]:
+    """A record as its store holds it (``MemoryStack.scan_payloads``) as a line object;
+    the same object ``to_line`` makes of the decoded record."""
+    body = orjson.loads(stored.payload)
+    if not embeddings:
+        if kind == "memory":
+            body["metadata"]["embedding"] = None
+        elif kind == "message":
+            body["metadata"].pop("embedding", None)
+    if kind == "message":
         return {
             "kind": "message",
-            "conversation_id": record.conversation_id,
-            "owner": record.user_id,
+            "conversation_id": stored.conversation_id,
+            "owner": stored.user_id,
             "record": body,
         }
-    return {"kind": ns, "record": body}
+    return {"kind": kind, "record": body}
+
+
+def tombstone_line(tombstone: Tombstone) -> dict[str, Any]:
+    """A tombstone as a line object (its version is the store's own: left out)."""
+    return {"kind": TOMBSTONE, "scope": tombstone.scope, "id": tombstone.id}
+
+
+def tombstone_of_line(obj: dict[str, Any], line: int | None = None) -> Tombstone:
+    """The tombstone of a parsed ``tombstone`` line; raises ``ArchiveError`` naming it."""
+    scope, id_ = obj.get("scope"), obj.get("id")
+    if scope not in TOMBSTONE_SCOPES:
+        raise ArchiveError(f"a tombstone's scope is one of {', '.join(TOMBSTONE_SCOPES)}", line)
+    if not isinstance(id_, str) or not id_:
+        raise ArchiveError("a tombstone line needs an 'id' string", line)
+    return Tombstone(scope, id_)
 
 
 def from_line(obj: Any, line: int | None = None) -> Value:
@@ -198,8 +235,8 @@ class Digest:
     each canonical line, so two stores compare equal whatever order they page in."""
 
     def __init__(self) -> None:
-        self.counts: dict[str, int] = dict.fromkeys(KINDS, 0)
-        self._sums: dict[str, int] = dict.fromkeys(KINDS, 0)
+        self.counts: dict[str, int] = dict.fromkeys(DIGEST_KINDS, 0)
+        self._sums: dict[str, int] = dict.fromkeys(DIGEST_KINDS, 0)
 
     def add(self, kind: str, line: bytes) -> None:
         self.counts[kind] += 1
@@ -211,13 +248,13 @@ class Digest:
 
     def summary(self) -> dict[str, dict[str, Any]]:
         sums = self.checksums()
-        return {k: {"count": self.counts[k], "checksum": sums[k]} for k in KINDS}
+        return {k: {"count": self.counts[k], "checksum": sums[k]} for k in DIGEST_KINDS}
 
     def differences(self, other: Digest) -> list[str]:
         """The kinds whose counts or checksums differ, said for a person."""
         out = []
         mine, theirs = self.checksums(), other.checksums()
-        for k in KINDS:
+        for k in DIGEST_KINDS:
             if self.counts[k] != other.counts[k]:
                 out.append(f"{k}: {self.counts[k]} records, {other.counts[k]} in the copy")
             elif mine[k] != theirs[k]:

@@ -2,25 +2,30 @@
 in batches through the façade's ``restore`` (idempotent: importing twice changes nothing).
 
 A line that is not valid stops the import with an ``ArchiveError`` naming it; the valid
-lines before it are written, nothing of it is.
+lines before it are written, nothing of it is. Tombstone lines are applied as deletes
+(``MemoryStack.erase``) in file order: before the records written after them.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bruno_memory.core.errors import InvalidInput
 from bruno_memory.core.ops import Value
+from bruno_memory.core.queries import Tombstone
 from bruno_memory.managers.archive.export import Progress
 from bruno_memory.managers.archive.format import (
+    TOMBSTONE,
     ArchiveError,
     Header,
     from_line,
     loads,
     numbered,
     open_read,
+    tombstone_of_line,
 )
 from bruno_memory.stack.facade import MemoryStack
 from bruno_memory.stack.restore import Conflict, Restored
@@ -37,6 +42,7 @@ class Imported:
     written: int = 0
     unchanged: int = 0
     kept: int = 0
+    erased: int = 0
     kinds: dict[str, int] = field(default_factory=dict)
 
     def add(self, done: Restored) -> None:
@@ -51,6 +57,7 @@ class Imported:
             "written": self.written,
             "unchanged": self.unchanged,
             "kept": self.kept,
+            "erased": self.erased,
             "kinds": dict(self.kinds),
             "watermark": self.header.watermark if self.header else None,
         }
@@ -60,7 +67,7 @@ async def import_file(
     memory: MemoryStack,
     path: str | Path,
     *,
-    on_conflict: Conflict = "skip",
+    on_conflict: Conflict | None = None,
     progress: Progress | None = None,
     batch: int = BATCH,
 ) -> Imported:
@@ -68,34 +75,88 @@ async def import_file(
 
     ``on_conflict`` says what happens to a record the store holds differently: ``skip``
     keeps the store's, ``newer`` keeps the newer one, ``overwrite`` takes the file's
-    (see ``MemoryStack.restore``). Raises ``ArchiveError`` naming the first bad line.
+    (see ``MemoryStack.restore``); by default ``skip``, and ``overwrite`` for an
+    incremental archive (its records are newer than the copy it applies to). Raises
+    ``ArchiveError`` naming the first bad line.
     """
     done = Imported(str(path))
+    writes = _Writes(memory, done, progress)
     pending: list[tuple[int, Value]] = []
+    gone: list[Tombstone] = []
     try:
         with open_read(path) as stream:
             for number, data in numbered(stream):
                 obj = loads(data, number)
                 if done.header is None:
                     done.header = Header.of_line(obj if number == 1 else {})
+                    if on_conflict is None and done.header.since is not None:
+                        writes.conflict = "overwrite"
+                    elif on_conflict is not None:
+                        writes.conflict = on_conflict
                     continue
-                record = from_line(obj, number)
-                kind = obj["kind"]
-                done.kinds[kind] = done.kinds.get(kind, 0) + 1
-                pending.append((number, record))
+                kind = obj.get("kind") if isinstance(obj, dict) else None
+                if kind == TOMBSTONE:
+                    gone.append(tombstone_of_line(obj, number))
+                else:
+                    if gone:  # the deletes before the records that follow them
+                        await writes.erase(gone)
+                        gone = []
+                    pending.append((number, from_line(obj, number)))
+                if len(gone) >= batch:
+                    await writes.erase(gone)
+                    gone = []
+                done.kinds[obj["kind"]] = done.kinds.get(obj["kind"], 0) + 1
                 if len(pending) >= batch:
-                    await _write(memory, pending, on_conflict, done, progress)
+                    await writes.submit(pending)
+                    pending = []
             if done.header is None:
                 raise ArchiveError("the file is empty: an archive starts with its header", 1)
     except ArchiveError:
-        await _write(memory, pending, on_conflict, done, progress)
+        await writes.erase(gone)
+        await writes.submit(pending)
+        await writes.drain()
         raise
     except OSError as exc:
+        await writes.drain()
         raise ArchiveError(f"cannot read {path}: {exc.strerror or exc}") from exc
     except EOFError as exc:  # a truncated gzip stream
+        await writes.drain()
         raise ArchiveError(f"{path} is truncated: {exc}") from exc
-    await _write(memory, pending, on_conflict, done, progress)
+    except BaseException:
+        await writes.drain()
+        raise
+    await writes.erase(gone)
+    await writes.submit(pending)
+    await writes.drain()
     return done
+
+
+class _Writes:
+    """Batches written in file order, one at a time, each while the next is read: the
+    store's work (in its driver's thread or server) overlaps the parsing."""
+
+    def __init__(self, memory: MemoryStack, done: Imported, progress: Progress | None) -> None:
+        self.memory, self.done, self.progress = memory, done, progress
+        self.conflict: Conflict = "skip"
+        self._task: asyncio.Task[None] | None = None
+
+    async def drain(self) -> None:
+        """Wait for the batch being written (its error, if any, is raised here)."""
+        task, self._task = self._task, None
+        if task is not None:
+            await task
+
+    async def submit(self, pending: list[tuple[int, Value]]) -> None:
+        await self.drain()
+        if pending:
+            self._task = asyncio.create_task(
+                _write(self.memory, pending, self.conflict, self.done, self.progress)
+            )
+
+    async def erase(self, gone: list[Tombstone]) -> None:
+        await self.drain()
+        if gone:
+            self.done.erased += await self.memory.erase(gone)
 
 
 async def _write(
@@ -109,7 +170,8 @@ async def _write(
     if not pending:
         return
     try:
-        done.add(await memory.restore([r for _, r in pending], on_conflict=on_conflict))
+        records = [r for _, r in pending]  # built for this call: no copies needed
+        done.add(await memory.restore(records, on_conflict=on_conflict, copy=False))
     except InvalidInput:
         for number, record in pending:
             try:

@@ -40,15 +40,20 @@ from bruno_memory.core.queries import (
     Page,
     QueryMemories,
     Scan,
+    ScanPayloads,
     Scored,
     SearchPhrase,
     SearchText,
     Statistics,
+    StoredPayload,
+    Tombstone,
+    Tombstones,
     Watermark,
 )
 from bruno_memory.core.records import MessageRecord
 from bruno_memory.core.text import terms
 from bruno_memory.tiers.base import answers
+from bruno_memory.tiers.sql import changes
 from bruno_memory.tiers.sql import text as _sql
 from bruno_memory.tiers.sql.group_commit import GroupCommit
 
@@ -347,11 +352,30 @@ class DurableReads:
 
     @answers(Scan)
     async def _scan(self, q: Scan) -> Page[Value]:
-        rows = await self._fetch(*_sql.scan(q.kind, q.user_id, q.after, q.limit), "scan")
+        sql = _sql.scan(q.kind, q.user_id, q.after, q.limit, q.since)
+        rows = await self._fetch(*sql, "scan")
         with self._errors("scan"):
             items = [decode_row(Key(q.kind, str(row[0])), row[1:]) for row in rows]
         done = len(rows) < q.limit or q.limit <= 0
         return Page(items, None if done else str(rows[-1][0]))
+
+    @answers(ScanPayloads)
+    async def _scan_payloads(self, q: ScanPayloads) -> Page[StoredPayload]:
+        sql = _sql.scan(q.kind, q.user_id, q.after, q.limit, q.since)
+        rows = await self._fetch(*sql, "scan")
+        if q.kind == "message":
+            items = [StoredPayload(r[3], r[1], r[2]) for r in rows]
+        else:
+            items = [StoredPayload(r[1]) for r in rows]
+        done = len(rows) < q.limit or q.limit <= 0
+        return Page(items, None if done else str(rows[-1][0]))
+
+    @answers(Tombstones)
+    async def _tombstones(self, q: Tombstones) -> Page[Tombstone]:
+        rows = await self._fetch(*changes.tombstones(q.since, q.after, q.limit), "tombstones")
+        done = len(rows) < q.limit or q.limit <= 0
+        items = [Tombstone(str(s), str(i), int(v)) for s, i, v in rows]
+        return Page(items, None if done else changes.cursor(items[-1]))
 
     @answers(Count)
     async def _count(self, q: Count) -> int:

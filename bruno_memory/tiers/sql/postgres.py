@@ -19,7 +19,7 @@ from bruno_memory.core.deadline import deadline
 from bruno_memory.core.errors import CorruptRecord, TierError, TierUnavailable, translate_errors
 from bruno_memory.core.logs import get_logger
 from bruno_memory.tiers.base import BaseTier, TierContext
-from bruno_memory.tiers.sql import audit, postgres_schema
+from bruno_memory.tiers.sql import audit, postgres_migrator, postgres_schema
 from bruno_memory.tiers.sql import text as _sql
 from bruno_memory.tiers.sql.audit import DurableAudit
 from bruno_memory.tiers.sql.durable import (
@@ -30,13 +30,14 @@ from bruno_memory.tiers.sql.durable import (
     Statement,
     merged,
 )
+from bruno_memory.tiers.sql.migration import SchemaMismatch
 
 T = TypeVar("T")
 log = get_logger(__name__)
 
 ERRORS: dict[type[BaseException], type[TierError]] = {
     codec.DecodeError: CorruptRecord,
-    postgres_schema.SchemaMismatch: TierError,
+    SchemaMismatch: TierError,
     asyncpg.InvalidAuthorizationSpecificationError: TierError,  # bad password, unknown role
     asyncpg.InvalidCatalogNameError: TierError,  # no such database
     asyncpg.PostgresConnectionError: TierUnavailable,  # dropped or refused connection (08xxx)
@@ -216,7 +217,7 @@ class PostgresTier(DurableAudit, DurableReads, DurableWrites, BaseTier[PostgresC
             )
             try:
                 async with self._pool.acquire() as conn:
-                    await postgres_schema.migrate(conn, self.schema, cfg.search_config)
+                    await postgres_migrator.upgrade(conn, self.schema, cfg.search_config)
             except BaseException:
                 await self.aclose()
                 raise

@@ -1,4 +1,4 @@
-"""The PostgreSQL schema as versioned migrations, applied under an advisory lock.
+"""The PostgreSQL schema as versioned migrations (applied by ``postgres_migrator``).
 
 Each migration is a list of statements run in one transaction; ``{config}`` is the text
 search configuration (a quoted literal) the ``tsv`` columns are generated with. The
@@ -8,9 +8,9 @@ search configuration (a quoted literal) the ``tsv`` columns are generated with. 
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from bruno_memory.tiers.sql import audit
+from bruno_memory.tiers.sql import migration_text as _migration_text
 from bruno_memory.tiers.sql import text as _sql
 from bruno_memory.tiers.sql.migration import Migration
 
@@ -81,16 +81,19 @@ V1 = [
 _KEYS = {"messages": "id", "sessions": "session_id", "users": "user_id", "memories": "id"}
 
 
-def _guard(table: str, replace: bool = False) -> list[str]:
+def _guard(table: str, replace: bool = False, hashed: bool = True) -> list[str]:
     """After each insert statement, remove the inserted rows a newer tombstone covers (see
-    _sql.TOMBSTONES); one query per statement, skipped while there are no tombstones."""
+    _sql.TOMBSTONES); one query per statement, skipped while there are no tombstones.
+    Before schema 3 a purge tombstone held the user id itself (``hashed=False``)."""
     key = _KEYS[table]
     create = "CREATE OR REPLACE" if replace else "CREATE"
+    covered = _sql.tombstoned(table, "i")
     body = [
         f"{create} FUNCTION {table}_tombstoned() RETURNS trigger LANGUAGE plpgsql AS $$ "
         f"BEGIN IF EXISTS (SELECT 1 FROM tombstones) THEN "
         f"DELETE FROM {table} x USING inserted i WHERE x.{key} = i.{key} "
-        f"AND x.version = i.version AND {_sql.tombstoned(table, 'i')}; "
+        f"AND x.version = i.version AND "
+        f"{covered if hashed else _migration_text.raw_purge(covered, 'i')}; "
         f"END IF; RETURN NULL; END $$",
     ]
     if replace:
@@ -100,7 +103,14 @@ def _guard(table: str, replace: bool = False) -> list[str]:
                    f"EXECUTE FUNCTION {table}_tombstoned()"]
 
 
-V2 = [*_sql.TOMBSTONES, *(s for t in _sql.GUARDED_TABLES for s in _guard(t))]
+V2 = [*_sql.TOMBSTONES, *(s for t in _sql.GUARDED_TABLES for s in _guard(t, hashed=False))]
+V2_DOWN = [
+    *(s for t in _sql.GUARDED_TABLES for s in (
+        f"DROP TRIGGER {t}_tombstoned ON {t}",
+        f"DROP FUNCTION {t}_tombstoned()",
+    )),
+    "DROP TABLE tombstones",
+]
 
 PSEUDONYM_FUNCTION = (
     "CREATE FUNCTION bruno_pseudonym(k text, m text) RETURNS text LANGUAGE sql IMMUTABLE "
@@ -111,11 +121,12 @@ PSEUDONYM_FUNCTION = (
 
 V3 = [  # purge tombstones keep a keyed hash of the user id, never the id (_sql.PSEUDONYM)
     *_sql.META,
-    "INSERT INTO bruno_meta (name, value) VALUES ('pseudonym_key', encode(sha256(convert_to("
-    "gen_random_uuid()::text || gen_random_uuid()::text || clock_timestamp()::text, 'UTF8')), "
-    "'hex'))",
+    _migration_text.keep_key(
+        "encode(sha256(convert_to(gen_random_uuid()::text || gen_random_uuid()::text || "
+        "clock_timestamp()::text, 'UTF8')), 'hex')"
+    ),
     PSEUDONYM_FUNCTION,
-    _sql.PSEUDONYMIZE_TOMBSTONES,
+    *_migration_text.PSEUDONYMIZE,
     *(s for t in _sql.GUARDED_TABLES for s in _guard(t, replace=True)),
     *(s for t, check in _sql.MOVED_CHECKS.items() for s in (
         f"CREATE FUNCTION {t}_moved() RETURNS trigger LANGUAGE plpgsql AS $$ "
@@ -125,6 +136,19 @@ V3 = [  # purge tombstones keep a keyed hash of the user id, never the id (_sql.
         f"FOR EACH ROW EXECUTE FUNCTION {t}_moved()",
     )),
 ]
+V3_DOWN = [
+    *_migration_text.STASH_KEY,
+    *(s for t in _sql.MOVED_CHECKS for s in (
+        f"DROP TRIGGER {t}_moved ON {t}",
+        f"DROP FUNCTION {t}_moved()",
+    )),
+    *(s for t in _sql.GUARDED_TABLES for s in _guard(t, replace=True, hashed=False)),
+    "DROP FUNCTION bruno_pseudonym(text, text)",
+    "DROP TABLE bruno_meta",
+]
+
+V1_DOWN = ["DROP TABLE memories", "DROP TABLE users", "DROP TABLE sessions",
+           "DROP TABLE messages"]
 
 ARCHIVED = [  # archival (core.archived): an archived message leaves windows and search.
     # Only a payload naming the key is parsed; jsonb refuses \u0000 (a NUL in a message),
@@ -149,9 +173,9 @@ AUDIT = [  # the hash-chained audit trail (tiers.sql.audit); edits are refused
 ]
 
 MIGRATIONS: list[Migration] = [
-    Migration(V1, []),
-    Migration(V2, []),
-    Migration(V3, []),
+    Migration(V1, V1_DOWN),
+    Migration(V2, V2_DOWN),
+    Migration(V3, V3_DOWN),
     Migration(ARCHIVED, ARCHIVED_DOWN),
     Migration(AUDIT, ["DROP FUNCTION audit_append", "DROP TABLE audit",
                       "DROP FUNCTION audit_append_only()"]),
@@ -172,10 +196,6 @@ VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (
 
 _IDENT = re.compile(r"^[A-Za-z0-9_]{1,63}$")
 _REGCONFIG = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
-
-
-class SchemaMismatch(RuntimeError):
-    """The database's schema cannot be used as configured; the message says what to change."""
 
 
 def check_schema_name(name: str) -> str:
@@ -203,62 +223,3 @@ def quoted(schema: str) -> str:
 def lock_key(schema: str) -> str:
     """What the migration advisory lock is taken on (hashed by the server)."""
     return f"bruno_memory.migrate:{schema}"
-
-
-async def migrate(conn: Any, schema: str, search_config: str) -> int:
-    """Bring ``schema`` to the newest version; safe when many processes open at once.
-
-    Returns the version. Raises ``SchemaMismatch`` when the schema is newer than this
-    code or was indexed with another text search configuration.
-    """
-    version, indexed = await _state(conn, schema)
-    if version < len(MIGRATIONS):
-        async with conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", lock_key(schema))
-            await conn.execute("SET LOCAL statement_timeout = 0")
-            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted(schema)}")
-            await conn.execute(f"SET LOCAL search_path TO {quoted(schema)}")
-            await conn.execute(VERSION_TABLE)
-            version, indexed = await _state(conn, schema)
-            for number in range(version + 1, len(MIGRATIONS) + 1):
-                await _apply(conn, number, search_config)
-            version, indexed = await _state(conn, schema)
-    await _check(conn, schema, version, indexed, search_config)
-    return version
-
-
-async def _state(conn: Any, schema: str) -> tuple[int, str | None]:
-    """(version, search config of the newest version); (0, None) for a fresh schema."""
-    table = await conn.fetchval("SELECT to_regclass($1)::text", f"{quoted(schema)}.schema_version")
-    if table is None:
-        return 0, None
-    row = await conn.fetchrow(
-        f"SELECT version, search_config FROM {quoted(schema)}.schema_version "
-        "ORDER BY version DESC LIMIT 1"
-    )
-    return (row[0], row[1]) if row else (0, None)
-
-
-async def _apply(conn: Any, number: int, search_config: str) -> None:
-    literal = f"'{search_config}'"
-    for statement in MIGRATIONS[number - 1].up:
-        await conn.execute(statement.replace("{config}", literal))
-    await conn.execute(
-        "INSERT INTO schema_version (version, search_config) VALUES ($1, $2::regconfig::text)",
-        number,
-        search_config,
-    )
-
-
-async def _check(conn: Any, schema: str, version: int, indexed: str | None, wanted: str) -> None:
-    if version > len(MIGRATIONS):
-        raise SchemaMismatch(
-            f"schema {schema!r} is at version {version}, newer than this bruno-memory "
-            f"(version {len(MIGRATIONS)}): upgrade bruno-memory"
-        )
-    same = await conn.fetchval("SELECT $1::regconfig = $2::regconfig", indexed, wanted)
-    if not same:
-        raise SchemaMismatch(
-            f"schema {schema!r} was indexed with search_config {indexed!r}, not {wanted!r}: "
-            f"set search_config: {indexed} or use another schema"
-        )

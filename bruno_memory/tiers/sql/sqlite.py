@@ -27,7 +27,7 @@ from bruno_memory.core.errors import (
 )
 from bruno_memory.core.queries import SearchText
 from bruno_memory.tiers.base import BaseTier
-from bruno_memory.tiers.sql import audit, erasure, postings
+from bruno_memory.tiers.sql import audit, erasure, postings, sqlite_migrator
 from bruno_memory.tiers.sql import text as _sql
 from bruno_memory.tiers.sql.audit import DurableAudit
 from bruno_memory.tiers.sql.durable import (
@@ -40,10 +40,11 @@ from bruno_memory.tiers.sql.durable import (
     Statement,
     merged,
 )
-from bruno_memory.tiers.sql.sqlite_schema import MIGRATIONS
+from bruno_memory.tiers.sql.migration import SchemaMismatch
 
 ERRORS: dict[type[BaseException], type[TierError]] = {
     codec.DecodeError: CorruptRecord,
+    SchemaMismatch: TierError,
     sqlite3.OperationalError: TierUnavailable,  # locked, busy, cannot open, disk I/O
     sqlite3.DatabaseError: TierError,  # integrity, interface, corrupt file
     ValueError: TierError,  # closed connection
@@ -124,18 +125,7 @@ class SQLiteTier(DurableAudit, DurableReads, DurableWrites, BaseTier[SQLiteConfi
         return conn
 
     async def _migrate(self) -> None:
-        conn = self._writer
-        await conn.execute("BEGIN IMMEDIATE")
-        try:
-            (current,) = await (await conn.execute("PRAGMA user_version")).fetchone() or (0,)
-            for version, migration in enumerate(MIGRATIONS[current:], start=current + 1):
-                for statement in migration.up:
-                    await conn.execute(statement)
-                await conn.execute(f"PRAGMA user_version = {version}")
-            await conn.commit()
-        except BaseException:
-            await conn.rollback()
-            raise
+        await sqlite_migrator.migrate(self._writer, f"the SQLite file {self.config.path!r}")
 
     async def aclose(self) -> None:
         if getattr(self, "_closed", False):

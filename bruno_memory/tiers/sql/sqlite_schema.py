@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bruno_memory.tiers.sql import audit
+from bruno_memory.tiers.sql import migration_text as _migration_text
 from bruno_memory.tiers.sql import text as _sql
 from bruno_memory.tiers.sql.migration import Migration
 
@@ -72,28 +73,41 @@ V1 = [
     *_fts("memories"),
 ]
 
-V2 = [  # tombstones: versioned deletes (see _sql.TOMBSTONES)
-    *_sql.TOMBSTONES,
-    *(
-        f"CREATE TRIGGER {t}_tombstoned BEFORE INSERT ON {t} WHEN {_sql.tombstoned(t)} "
+def _guards(hashed: bool) -> list[str]:
+    """Triggers dropping an insert a newer tombstone covers; before schema 3 a purge
+    tombstone held the user id itself (``hashed=False``), since then its pseudonym."""
+    return [
+        f"CREATE TRIGGER {t}_tombstoned BEFORE INSERT ON {t} WHEN "
+        f"{_sql.tombstoned(t) if hashed else _migration_text.raw_purge(_sql.tombstoned(t))} "
         "BEGIN SELECT RAISE(IGNORE); END"
         for t in _sql.GUARDED_TABLES
-    ),
+    ]
+
+
+V2 = [*_sql.TOMBSTONES, *_guards(hashed=False)]  # tombstones: versioned deletes
+V2_DOWN = [*(f"DROP TRIGGER {t}_tombstoned" for t in _sql.GUARDED_TABLES), "DROP TABLE tombstones"]
+
+_MOVED = [
+    f"CREATE TRIGGER {t}_moved BEFORE UPDATE OF {_sql.MOVED_COLUMN[t]} ON {t} "
+    f"WHEN {check.replace('IS DISTINCT FROM', 'IS NOT')} "
+    f"BEGIN SELECT RAISE(ABORT, '{_sql.MOVED}'); END"
+    for t, check in _sql.MOVED_CHECKS.items()
 ]
 
 V3 = [  # purge tombstones keep a keyed hash of the user id, never the id (_sql.PSEUDONYM)
     *_sql.META,
-    "INSERT INTO bruno_meta (name, value) VALUES ('pseudonym_key', lower(hex(randomblob(32))))",
-    _sql.PSEUDONYMIZE_TOMBSTONES,
-    *(s for t in _sql.GUARDED_TABLES for s in (
-        f"DROP TRIGGER {t}_tombstoned",
-        f"CREATE TRIGGER {t}_tombstoned BEFORE INSERT ON {t} WHEN {_sql.tombstoned(t)} "
-        "BEGIN SELECT RAISE(IGNORE); END",
-    )),
-    *(f"CREATE TRIGGER {t}_moved BEFORE UPDATE OF {_sql.MOVED_COLUMN[t]} ON {t} "
-      f"WHEN {check.replace('IS DISTINCT FROM', 'IS NOT')} "
-      f"BEGIN SELECT RAISE(ABORT, '{_sql.MOVED}'); END"
-      for t, check in _sql.MOVED_CHECKS.items()),
+    _migration_text.keep_key("lower(hex(randomblob(32)))"),
+    *_migration_text.PSEUDONYMIZE,
+    *(f"DROP TRIGGER {t}_tombstoned" for t in _sql.GUARDED_TABLES),
+    *_guards(hashed=True),
+    *_MOVED,
+]
+V3_DOWN = [
+    *_migration_text.STASH_KEY,
+    *(f"DROP TRIGGER {t}_moved" for t in _sql.MOVED_CHECKS),
+    *(f"DROP TRIGGER {t}_tombstoned" for t in _sql.GUARDED_TABLES),
+    *_guards(hashed=False),
+    "DROP TABLE bruno_meta",
 ]
 
 
@@ -129,6 +143,21 @@ V4 = [  # full-text search scoped in the index: the owner is a column of the FTS
         f"SELECT seq, content, {_sql.OWNER_TOKEN.format(x='user_id')} FROM {t} ORDER BY seq",
     )),
 ]
+V4_DOWN = [  # back to external-content indexes of the content alone, rebuilt from the tables
+    *(s for t in ("memories", "messages") for s in (
+        f"DROP TRIGGER {t}_ai",
+        f"DROP TRIGGER {t}_ad",
+        f"DROP TRIGGER {t}_au",
+        f"DROP TABLE {t}_fts",
+        *_fts(t),
+        f"INSERT INTO {t}_fts({t}_fts) VALUES ('rebuild')",
+    )),
+]
+
+V1_DOWN = [
+    f"DROP TABLE {t}" for t in ("memories_fts", "messages_fts", "memories", "users", "sessions",
+                                "messages")
+]
 
 ARCHIVED = [  # archival (core.archived): an archived message leaves windows and search
     "ALTER TABLE messages ADD COLUMN archived INTEGER GENERATED ALWAYS AS ("
@@ -144,10 +173,10 @@ AUDIT = [  # the hash-chained audit trail (tiers.sql.audit); edits are refused
 ]
 
 MIGRATIONS: list[Migration] = [
-    Migration(V1, []),
-    Migration(V2, []),
-    Migration(V3, []),
-    Migration(V4, []),
+    Migration(V1, V1_DOWN),
+    Migration(V2, V2_DOWN),
+    Migration(V3, V3_DOWN),
+    Migration(V4, V4_DOWN),
     Migration(ARCHIVED, ARCHIVED_DOWN),
     Migration(AUDIT, ["DROP TABLE audit"]),
 ]

@@ -359,13 +359,19 @@ _SCAN: dict[str, tuple[str, str, str]] = {
 }
 
 
-def scan(kind: str, user_id: str | None, after: str | None, limit: int) -> tuple[str, list[Any]]:
-    """One page of every record of ``kind`` in key order; rows: (key, *the ``by_key`` row)."""
+def scan(
+    kind: str, user_id: str | None, after: str | None, limit: int, since: int | None = None
+) -> tuple[str, list[Any]]:
+    """One page of every record of ``kind`` (written after version ``since``) in key order;
+    rows: (key, *the ``by_key`` row)."""
     table, key, columns = _SCAN[kind]
-    where, params = [], []
+    where, params = [], list[Any]()
     if user_id is not None:
         where.append("user_id = ?")
         params.append(user_id)
+    if since is not None:
+        where.append("version > ?")
+        params.append(since)
     if after is not None:
         where.append(f"{key} > ?")
         params.append(after)
