@@ -17,6 +17,7 @@ from typing import Any
 from bruno_core.models.memory import MemoryEntry
 
 from bruno_memory.core.records import timestamp_key
+from bruno_memory.core.summaries import INTERNAL_CATEGORY
 
 VALID_FROM = "valid_from"
 VALID_TO = "valid_to"
@@ -31,7 +32,7 @@ SOURCES = "source_message_ids"
 CONTENT_HASH = "content_hash"
 EMOTION = "emotion"
 """|VADER compound| of the content, in [0, 1], cached by whoever computed it."""
-INTERNAL = "bruno.internal"
+INTERNAL = INTERNAL_CATEGORY
 """The category of the lifecycle's own bookkeeping records (never ranked, merged or pruned)."""
 MERGED = "merged_from"
 """How many duplicate additions were merged into this memory (never a deletion)."""

@@ -11,7 +11,7 @@ from bruno_core.models.context import SessionContext
 from bruno_core.models.memory import MemoryEntry, MemoryQuery
 from bruno_core.models.message import Message
 
-from bruno_memory.core import cursors, guards, lifetimes
+from bruno_memory.core import cursors, guards, lifetimes, summaries
 from bruno_memory.core.errors import InvalidInput
 from bruno_memory.core.ops import Key
 from bruno_memory.core.queries import (
@@ -187,7 +187,7 @@ class Doors(Branches):
             "include_expired": True, "limit": min(max(query.limit * 5, 100), 1000),
         })
         found = await self._ranked_memories(wide)  # history: not counted as recalls
-        held = [e for e in found if e.metadata.category != lifetimes.INTERNAL
+        held = [e for e in found if not summaries.hidden(e.metadata.category, query.categories)
                 and lifetimes.valid_at(e, past)]
         return held[: query.limit]
 

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 from bruno_core.models.memory import MemoryEntry, MemoryQuery
 
-from bruno_memory.core import lifetimes
+from bruno_memory.core import lifetimes, summaries
 from bruno_memory.core.queries import Scored
 from bruno_memory.core.salience import Weights, salience
 from bruno_memory.providers import emotion
@@ -31,10 +31,9 @@ async def ranked(
     becomes its salience. Relevance comes from the rank in the retrieval's order
     (``rank_relevance``): fused scores compare within one list only. Emotion is VADER's,
     computed off the loop where the memory's metadata holds none (0 without
-    ``vaderSentiment``). The lifecycle's bookkeeping records (category ``bruno.internal``)
-    are left out unless ``query.categories`` names it."""
-    if lifetimes.INTERNAL not in query.categories:  # bookkeeping only when asked by name
-        hits = [h for h in hits if h.item.metadata.category != lifetimes.INTERNAL]
+    ``vaderSentiment``). The lifecycle's own records (``core.summaries.HIDDEN``) are left
+    out unless ``query.categories`` names their category."""
+    hits = [h for h in hits if not summaries.hidden(h.item.metadata.category, query.categories)]
     if not hits:
         return []
     when = datetime.fromtimestamp(now, timezone.utc)

@@ -244,6 +244,8 @@ async def _memory_reads_leave_summaries_out(memory: Any) -> None:
     asked = await memory.retrieve_memories(
         MemoryQuery(user_id="lia", categories=[SUMMARY_CATEGORY]))
     assert len(asked) == 2 and all(info_of(m).level == 0 for m in asked)
+    stats = await memory.get_statistics("lia")  # the summaries are not the user's memories
+    assert stats["memories"] == 1 and stats["memories_by_type"] == {"fact": 1}
 
 
 async def test_extractive_uses_the_embedder_when_given(sqlite_memory: Any) -> None:

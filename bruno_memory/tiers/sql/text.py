@@ -15,7 +15,7 @@ from typing import Any
 from bruno_core.models.memory import MemoryQuery
 
 from bruno_memory.core.ops import Key
-from bruno_memory.core.summaries import SUMMARY_CATEGORY
+from bruno_memory.core.summaries import HIDDEN
 
 MESSAGE_COLUMNS = "id, conversation_id, user_id, role, ts, content, payload, version"
 SESSION_COLUMNS = "session_id, user_id, conversation_id, is_active, started, payload, version"
@@ -157,9 +157,10 @@ def memory_filters(
     if q.categories:
         clauses.append(f"m.category IN ({_marks(q.categories)})")
         params += list(q.categories)
-    if SUMMARY_CATEGORY not in q.categories:  # summaries only when asked (core.summaries)
-        clauses.append("(m.category IS NULL OR m.category <> ?)")
-        params.append(SUMMARY_CATEGORY)
+    hide = [c for c in HIDDEN if c not in q.categories]  # only when asked (core.summaries)
+    if hide:
+        clauses.append(f"(m.category IS NULL OR m.category NOT IN ({_marks(hide)}))")
+        params += hide
     if q.tags:
         sql, tag_params = tags_any(list(q.tags))
         clauses.append(sql)
@@ -318,14 +319,19 @@ LATEST_SESSION = (
     "SELECT payload FROM sessions WHERE user_id = ? AND is_active = TRUE "
     "ORDER BY started DESC LIMIT 1"
 )
+_COUNTED = "(category IS NULL OR category NOT IN ({}))".format(
+    ", ".join(f"'{c}'" for c in HIDDEN)  # constants of core.summaries: no quote in them
+)
 STATISTICS = (
     "SELECT (SELECT COUNT(*) FROM messages WHERE user_id = ?),"
     " (SELECT COUNT(DISTINCT conversation_id) FROM messages WHERE user_id = ?),"
     " (SELECT COUNT(*) FROM sessions WHERE user_id = ?),"
     " (SELECT COUNT(*) FROM sessions WHERE user_id = ? AND is_active = TRUE),"
-    " (SELECT COUNT(*) FROM memories WHERE user_id = ? AND (expires IS NULL OR expires > ?))"
+    " (SELECT COUNT(*) FROM memories WHERE user_id = ? AND (expires IS NULL OR expires > ?)"
+    f" AND {_COUNTED})"
 )
-"""Parameters: the user id five times, then now (expired memories are not counted)."""
+"""Parameters: the user id five times, then now (expired memories are not counted, nor the
+lifecycle's own records: ``core.summaries.HIDDEN``)."""
 TURNS = (
     "SELECT SUM(CASE WHEN role = 'user' THEN 1 ELSE 0 END),"
     " COUNT(answered), AVG(answered), MAX(answered) FROM ("
@@ -337,7 +343,7 @@ TURNS = (
 a user message in its conversation, the seconds between them."""
 MEMORIES_BY_TYPE = (
     "SELECT memory_type, COUNT(*) FROM memories WHERE user_id = ? "
-    "AND (expires IS NULL OR expires > ?) GROUP BY memory_type"
+    f"AND (expires IS NULL OR expires > ?) AND {_COUNTED} GROUP BY memory_type"
 )
 
 _BY_KEY = {
