@@ -14,6 +14,7 @@ from pydantic import (
     model_validator,
 )
 
+from bruno_memory.config.encryption import EncryptionConfig
 from bruno_memory.drivers.redis import SeedNodes, check_cluster_db, has_hash_tag
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -310,4 +311,5 @@ class StackConfig(Strict):
     session_gap: Duration | None = None  # get_context without an id: a new session after
     # this much inactivity in the latest one (a conversation boundary); None: never
     context: ContextConfig | None = None
+    encryption: EncryptionConfig | None = None  # field encryption at rest (config.encryption)
     tiers: list[TierConfig]

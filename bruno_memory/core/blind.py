@@ -1,0 +1,86 @@
+"""A blind index (pure): text -> keyed hashes of its stemmed words, for full-text search
+over encrypted content.
+
+A word is normalized as the SQLite tier's tokenizer does (``unicode61 remove_diacritics``:
+runs of letters and digits, lower-cased, accents dropped), stemmed with Porter's
+algorithm (FTS5's ``porter``), then replaced by an HMAC-SHA256 of the stem under the
+owner's index key, written as ``x`` and 12 base32 letters (60 bits). The full-text engine
+indexes those tokens as words, so bm25 / ``ts_rank_cd`` rank as before, and the index holds
+no word. Every word is kept, in order, so document lengths and phrases survive.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import hmac
+import re
+import unicodedata
+
+import snowballstemmer
+
+from bruno_memory.core.text import terms
+
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_STEMMER = snowballstemmer.stemmer("porter")
+TOKEN = re.compile(r"^x[a-z2-7]{12}$")
+"""What a blind token looks like (one full-text word for every engine)."""
+
+
+@functools.lru_cache(maxsize=65536)
+def _stem(word: str) -> str:
+    return str(_STEMMER.stemWord(word))
+
+
+@functools.lru_cache(maxsize=8192)
+def _plain(word: str) -> str:
+    """A word without accents, as ``remove_diacritics`` sees it."""
+    decomposed = unicodedata.normalize("NFKD", word)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def words(text: str) -> list[str]:
+    """The normalized, stemmed words of ``text``, in order."""
+    return [_stem(_plain(w)) for w in _WORD.findall(text.lower())]
+
+
+class BlindIndex:
+    """Keyed hashing of one owner's words (the key derives from her data key)."""
+
+    __slots__ = ("_key", "_memo")
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+        self._memo: dict[str, str] = {}
+
+    def token(self, stem: str) -> str:
+        """The blind token of one stem (memoized: words repeat)."""
+        found = self._memo.get(stem)
+        if found is None:
+            digest = hmac.new(self._key, stem.encode("utf-8", "surrogatepass"), hashlib.sha256)
+            found = "x" + base64.b32encode(digest.digest()[:8]).decode()[:12].lower()
+            if len(self._memo) < 100_000:
+                self._memo[stem] = found
+        return found
+
+    def document(self, text: str) -> str:
+        """What the full-text column holds for ``text``: one token per word, in order."""
+        token = self.token
+        return " ".join(token(w) for w in words(text))
+
+    def query(self, text: str) -> str:
+        """A search query for ``text``: its search terms (stopwords dropped as the SQL tiers
+        drop them), each stemmed and hashed."""
+        found = dict.fromkeys(self.token(w) for t in terms(text) for w in words(t))
+        return " ".join(found)
+
+    def phrase(self, text: str) -> str:
+        """A phrase: every word, in order (matches the document's token sequence)."""
+        return self.document(text)
+
+    def label(self, value: str) -> str:
+        """An exact-match value (a category, a tag): hashed whole, not stemmed."""
+        digest = hmac.new(self._key, b"label\x00" + value.encode("utf-8", "surrogatepass"),
+                          hashlib.sha256)
+        return "x" + base64.b32encode(digest.digest()[:15]).decode().lower()
