@@ -16,9 +16,9 @@ from typing import Any
 from bruno_core.utils.exceptions import BrunoError
 
 from bruno_memory._version import __version__
-from bruno_memory.cli import archive, stacks
+from bruno_memory.cli import archive, keys, stacks
 
-MODULES = (stacks, archive)
+MODULES = (stacks, archive, keys)
 """Each command module: ``register(subparsers) -> (async commands, local commands)``."""
 
 

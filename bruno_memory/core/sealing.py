@@ -43,11 +43,14 @@ class Shredded(Exception):
 class DataKey:
     """One owner's data key: an AEAD key and a blind-index key, both derived from it."""
 
-    __slots__ = ("aead", "index")
+    __slots__ = ("aead", "id", "index")
 
     def __init__(self, raw: bytes) -> None:
         self.aead = AESGCM(_derive(raw, b"bruno-memory/1 encrypt"))
         self.index = BlindIndex(_derive(raw, b"bruno-memory/1 index"))
+        self.id = _derive(raw, b"bruno-memory/1 key id")[:6].hex()
+        """Names the key in each envelope: a record sealed by a destroyed key reads as
+        shredded even once its owner has a new key."""
 
 
 def _derive(raw: bytes, info: bytes) -> bytes:
@@ -78,7 +81,8 @@ def seal(value: Value, key_of: KeyOf) -> Value:
     ns = codec.key_of(value)
     nonce = os.urandom(12)
     box = key.aead.encrypt(nonce, codec.payload(value).encode(), _aad(ns.ns, ns.id, owner))
-    env = f"{_VERSION}.{'s' if owner is None else 'u'}.{base64.b64encode(nonce + box).decode()}"
+    scope = "s" if owner is None else "u"
+    env = f"{_VERSION}.{scope}.{key.id}.{base64.b64encode(nonce + box).decode()}"
     return _SEALERS[type(value)](value, key, env)
 
 
@@ -90,14 +94,13 @@ def unseal(value: Value, key_of: KeyOf) -> Value:
     env = _envelope(value)
     if env is None:
         return value
-    version, _, rest = env.partition(".")
-    scope, _, body = rest.partition(".")
+    version, scope, key_id, body = [*env.split(".", 3), "", "", ""][:4]
     if version != _VERSION or scope not in ("s", "u"):
         raise DecodeError(f"sealed record of an unknown format {version}.{scope}")
     owner = owner_of(value) if scope == "u" else None
     key = key_of(owner)
-    if key is None:
-        raise Shredded(f"no data key for {owner!r}")
+    if key is None or key.id != key_id:
+        raise Shredded(f"the data key that sealed it was destroyed ({owner!r})")
     ns = codec.key_of(value)
     try:
         raw = base64.b64decode(body)

@@ -8,7 +8,9 @@ import pytest
 from bruno_core.models.memory import MemoryEntry, MemoryMetadata, MemoryQuery, MemoryType
 from bruno_core.models.message import Message, MessageRole
 
+from bruno_memory.config.models import EmbeddingConfig
 from bruno_memory.core.errors import BrunoMemoryConfigError
+from bruno_memory.core.ops import Key
 from tests.privacy.stores import (
     cleanup,
     encrypted,
@@ -25,6 +27,7 @@ STACKS = [
     pytest.param("laptop", id="laptop"),
     pytest.param("single-node", id="single-node", marks=[pytest.mark.redis, pytest.mark.postgres]),
     pytest.param("production", id="production", marks=[pytest.mark.redis, pytest.mark.postgres]),
+    pytest.param("semantic", id="semantic-qdrant"),
 ]
 
 
@@ -45,6 +48,8 @@ async def test_a_marker_word_is_in_no_byte_of_any_store_and_search_finds_it(
     keystore = str(tmp_path / "keys" / "keys.db")
     (tmp_path / "keys").mkdir()
     cfg = encrypted(shipped(request, stack, namespace, tmp_path / "data"), [new_key()], keystore)
+    if cfg.embedding is not None:  # the hashing embedder: no model to load
+        cfg = cfg.model_copy(update={"embedding": EmbeddingConfig(provider="hashing")})
     (tmp_path / "data").mkdir()
     try:
         async with opened(cfg) as memory:
@@ -63,14 +68,17 @@ async def test_a_marker_word_is_in_no_byte_of_any_store_and_search_finds_it(
             await memory.flush()
 
             hits = await memory.search_messages(MARKER.lower(), user_id="alice")
-            assert [m.content for m in hits] == [f"My pet is a {MARKER} named Bo"]
+            assert hits[0].content == f"My pet is a {MARKER} named Bo"  # (hybrid: more hits)
             assert hits[0].metadata == {"about": MARKER}
             found = await memory.retrieve_memories(
                 MemoryQuery(user_id="alice", query_text=MARKER, categories=[MARKER],
                             tags=[MARKER]))
-            assert [e.id for e in found] == [entry.id]
+            assert [e.id for e in found][:1] == [entry.id]
             assert found[0].metadata.custom_fields == {"note": MARKER}
             assert (await memory.get_session(session.session_id)).metadata == {"topic": MARKER}
+            if cfg.embedding is not None:  # the semantic tier holds the record, sealed
+                held = await memory.tiers[-1].get([Key("message", str(hits[0].id))])
+                assert [r.message.content for r in held.values()] == [hits[0].content]
             recent = await memory.retrieve_messages(conv, 10)
             assert [m.metadata for m in recent][-1] == {"about": MARKER}
 
@@ -92,3 +100,21 @@ async def test_a_wrong_key_fails_at_open_with_what_to_fix(
         await memory.store_message(Message(role=MessageRole.USER, content="hi"), "c1")
     with pytest.raises(BrunoMemoryConfigError, match="none of the configured keys opens"):
         await opened(encrypted(cfg, [new_key()], keystore)).__aenter__()
+
+
+async def test_vectors_false_keeps_records_out_of_the_semantic_tier(
+    request: pytest.FixtureRequest, namespace: str, tmp_path: Path
+) -> None:
+    """With ``vectors: false`` the semantic tier holds no point, and search is full-text."""
+    cfg = shipped(request, "semantic", namespace, tmp_path)
+    cfg = encrypted(cfg, [new_key()], str(tmp_path / "keys.db"), vectors=False)
+    cfg = cfg.model_copy(update={"embedding": EmbeddingConfig(provider="hashing")})
+    async with opened(cfg) as memory:
+        session = await memory.create_session("alice")
+        await memory.store_message(
+            Message(role=MessageRole.USER, content=f"a {MARKER} here"), session.conversation_id)
+        await memory.flush()
+        hits = await memory.search_messages(MARKER, user_id="alice")
+        assert [m.content for m in hits] == [f"a {MARKER} here"]
+        semantic = memory.tiers[-1]
+        assert await semantic.get([Key("message", str(hits[0].id))]) == {}

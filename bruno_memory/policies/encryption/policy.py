@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 from bruno_memory.core import sealing
+from bruno_memory.core.blind import BlindIndex
 from bruno_memory.core.capabilities import Capability
 from bruno_memory.core.codec import DecodeError
 from bruno_memory.core.errors import CorruptRecord, InvalidInput
@@ -133,20 +134,20 @@ class Encrypting(PolicyTier):
         return cast(R, await self._unsealed(answer))
 
     async def _blind(self, q: Query[R]) -> Query[R]:
-        """The query with its words, categories and tags as the owner's blind tokens."""
+        """The query with its words, categories and tags as the owner's blind tokens (as
+        is if she has no key: no sealed record of hers can match)."""
         if isinstance(q, MessageSearch):
             if q.user_id is None:
                 raise InvalidInput(
                     "with encryption on, a message search needs a user_id: each user's "
                     "index has its own key")
             index = await self._index(q.user_id)
-            if isinstance(q, SearchText):
+            if index is not None and isinstance(q, SearchText):
                 return cast(Query[R], dataclasses.replace(q, text=index.query(q.text)))
-            if isinstance(q, SearchPhrase):
+            if index is not None and isinstance(q, SearchPhrase):
                 return cast(Query[R], dataclasses.replace(q, phrase=index.phrase(q.phrase)))
-        if isinstance(q, QueryMemories):
+        if isinstance(q, QueryMemories) and (index := await self._index(q.query.user_id)):
             mq = q.query
-            index = await self._index(mq.user_id)
             blind = mq.model_copy(update={
                 "query_text": index.query(mq.query_text) if mq.query_text else mq.query_text,
                 "categories": [index.label(c) for c in mq.categories],
@@ -161,15 +162,17 @@ class Encrypting(PolicyTier):
         if where.user_id is None:
             raise InvalidInput("with encryption on, filtering by category or tag needs a user_id")
         index = await self._index(where.user_id)
+        if index is None:
+            return where
         return dataclasses.replace(
             where, categories=tuple(index.label(c) for c in where.categories),
             tags=tuple(index.label(t) for t in where.tags))
 
-    async def _index(self, user_id: str) -> Any:
-        await self.keyring.load([user_id], create=True)
+    async def _index(self, user_id: str) -> BlindIndex | None:
+        """The user's blind index; ``None`` if she has no key (none made, or shredded)."""
+        await self.keyring.load([user_id])
         key = self.keyring.key_of(user_id)
-        assert key is not None
-        return key.index
+        return None if key is None else key.index
 
     async def _open(self, values: list[Value]) -> list[Value | None]:
         try:
