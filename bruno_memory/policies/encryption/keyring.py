@@ -136,6 +136,11 @@ class Keyring:
                     "`bruno-memory rotate-key CONFIG`", path="encryption.key")
             self._keys[owner] = DataKey(raw)
 
+    async def owners(self) -> list[str | None]:
+        """Every owner with a key in the store (``None``: the shared key)."""
+        return [None if name == SHARED else name.removeprefix("u:")
+                for name, _ in await self.store.items()]
+
     def key_of(self, owner: str | None) -> DataKey | None:
         return self._keys.get(owner)
 

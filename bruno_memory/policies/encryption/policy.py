@@ -11,6 +11,8 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar, cast
 
+from bruno_core.models.context import SessionContext
+
 from bruno_memory.core import sealing
 from bruno_memory.core.blind import BlindIndex
 from bruno_memory.core.capabilities import Capability
@@ -30,7 +32,6 @@ from bruno_memory.core.ops import (
     WriteOp,
 )
 from bruno_memory.core.queries import (
-    MessageSearch,
     Neighbour,
     Page,
     Query,
@@ -48,6 +49,8 @@ from bruno_memory.policies.encryption.keyring import Keyring
 from bruno_memory.tiers.base import Tier
 
 R = TypeVar("R")
+MAX_UNSCOPED = 64
+"""The most users' keys a search without a user (or a conversation) ORs together."""
 _RECORDS = ("message", "memory")
 
 
@@ -130,33 +133,56 @@ class Encrypting(PolicyTier):
         if self.semantic and not self.keyring.vectors and isinstance(q, (SearchVector,
                                                                         Similarities)):
             return cast(R, q.degraded())
-        answer = await self.inner.query(await self._blind(q))
+        if isinstance(q, SearchPhrase):
+            answer: Any = await self._phrase(q)
+        else:
+            answer = await self.inner.query(await self._blind(q))
         return cast(R, await self._unsealed(answer))
 
     async def _blind(self, q: Query[R]) -> Query[R]:
         """The query with its words, categories and tags as the owner's blind tokens (as
         is if she has no key: no sealed record of hers can match)."""
-        if isinstance(q, MessageSearch):
-            if q.user_id is None:
-                raise InvalidInput(
-                    "with encryption on, a message search needs a user_id: each user's "
-                    "index has its own key")
-            index = await self._index(q.user_id)
-            if index is not None and isinstance(q, SearchText):
-                return cast(Query[R], dataclasses.replace(q, text=index.query(q.text)))
-            if index is not None and isinstance(q, SearchPhrase):
-                return cast(Query[R], dataclasses.replace(q, phrase=index.phrase(q.phrase)))
+        if isinstance(q, SearchText):
+            indexes = await self._indexes(q.user_id, q.conversation_id)
+            blind = " ".join(i.query(q.text) for i in indexes)
+            return cast(Query[R], dataclasses.replace(q, text=blind or q.text))
         if isinstance(q, QueryMemories) and (index := await self._index(q.query.user_id)):
             mq = q.query
-            blind = mq.model_copy(update={
+            blind_q = mq.model_copy(update={
                 "query_text": index.query(mq.query_text) if mq.query_text else mq.query_text,
                 "categories": [index.label(c) for c in mq.categories],
                 "tags": [index.label(t) for t in mq.tags],
             })
-            return cast(Query[R], dataclasses.replace(q, query=blind))
+            return cast(Query[R], dataclasses.replace(q, query=blind_q))
         if isinstance(q, (SearchVector, Similarities)) and (q.where.categories or q.where.tags):
             return cast(Query[R], dataclasses.replace(q, where=await self._where(q.where)))
         return q
+
+    async def _phrase(self, q: SearchPhrase) -> list[Scored[MessageRecord]]:
+        """A phrase under each index that may have sealed the messages searched, merged."""
+        hits: dict[str, Scored[MessageRecord]] = {}
+        for index in await self._indexes(q.user_id, q.conversation_id):
+            for h in await self.inner.query(dataclasses.replace(q, phrase=index.phrase(q.phrase))):
+                if h.item.id not in hits or hits[h.item.id].score < h.score:
+                    hits[h.item.id] = h
+        return sorted(hits.values(), key=lambda h: -h.score)[: q.limit]
+
+    async def _indexes(self, user_id: str | None, conversation_id: str | None) -> list[BlindIndex]:
+        """The blind indexes a message search reads: the user's, and the shared one of
+        messages stored before their conversation had an owner (then claimed)."""
+        if user_id is None and conversation_id is not None:
+            found = (await self.inner.get([Key("conversation", conversation_id)])).values()
+            user_id = next((s.user_id for s in found if isinstance(s, SessionContext)), None)
+        owners: list[str | None] = [user_id, None] if user_id is not None else []
+        if user_id is None:  # every user's words: workable for a few users only
+            owners = await self.keyring.owners()
+            if len(owners) > MAX_UNSCOPED:
+                raise InvalidInput(
+                    f"with encryption on, a message search across {len(owners)} users' keys "
+                    f"is refused (at most {MAX_UNSCOPED}): pass user_id or a conversation_id")
+        await self.keyring.load(owners)
+        keys = [self.keyring.key_of(o) for o in owners]
+        return [k.index for k in keys if k is not None]
 
     async def _where(self, where: VectorFilter) -> VectorFilter:
         if where.user_id is None:
