@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
 
@@ -35,7 +35,11 @@ class EncryptionConfig(BaseModel):
     one unwraps). ``keystore``: where the wrapped per-user data keys live, apart from the
     data: a file path (SQLite), a ``redis://`` or a ``postgresql://`` URL. ``vectors``:
     false keeps messages and memories out of the semantic tiers (a vector can leak its
-    text), so search is full-text only.
+    text), so search is full-text only. ``index``: whose key hashes the blind index,
+    ``user`` (each user's own: ``forget_user`` shreds her index too, and term statistics
+    are per user) or ``stack`` (one key for all: bm25 sees every user's term statistics,
+    as without encryption, but a forgotten user's index stays testable by guessing words
+    for whoever holds the key store).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
@@ -43,6 +47,7 @@ class EncryptionConfig(BaseModel):
     key: list[SecretStr]
     keystore: str
     vectors: bool = True
+    index: Literal["user", "stack"] = "user"
 
     @field_validator("key", mode="before")
     @classmethod

@@ -30,7 +30,8 @@ TOKEN = re.compile(r"^x[a-z2-7]{12}$")
 
 @functools.lru_cache(maxsize=65536)
 def _stem(word: str) -> str:
-    return str(_STEMMER.stemWord(word))
+    """Porter's stem, for words of 3 to 64 characters only (as FTS5's ``porter``)."""
+    return str(_STEMMER.stemWord(word)) if 3 <= len(word) <= 64 else word
 
 
 @functools.lru_cache(maxsize=8192)
@@ -52,22 +53,25 @@ class BlindIndex:
 
     def __init__(self, key: bytes) -> None:
         self._key = key
-        self._memo: dict[str, str] = {}
+        self._memo: dict[str, str] = {}  # a lower-cased word -> its token: words repeat
 
     def token(self, stem: str) -> str:
-        """The blind token of one stem (memoized: words repeat)."""
-        found = self._memo.get(stem)
+        """The blind token of one stem."""
+        digest = hmac.new(self._key, stem.encode("utf-8", "surrogatepass"), hashlib.sha256)
+        return "x" + base64.b32encode(digest.digest()[:8]).decode()[:12].lower()
+
+    def _word(self, word: str) -> str:
+        found = self._memo.get(word)
         if found is None:
-            digest = hmac.new(self._key, stem.encode("utf-8", "surrogatepass"), hashlib.sha256)
-            found = "x" + base64.b32encode(digest.digest()[:8]).decode()[:12].lower()
+            found = self.token(_stem(_plain(word)))
             if len(self._memo) < 100_000:
-                self._memo[stem] = found
+                self._memo[word] = found
         return found
 
     def document(self, text: str) -> str:
         """What the full-text column holds for ``text``: one token per word, in order."""
-        token = self.token
-        return " ".join(token(w) for w in words(text))
+        memo, word = self._memo, self._word
+        return " ".join([memo[w] if w in memo else word(w) for w in _WORD.findall(text.lower())])
 
     def query(self, text: str) -> str:
         """A search query for ``text``: its search terms (stopwords dropped as the SQL tiers

@@ -132,12 +132,20 @@ def _envelope(value: Value) -> str | None:
 
 def _message(rec: Any, key: DataKey, env: str) -> MessageRecord:
     m: Message = rec.message
-    sealed = Message.model_construct(
-        id=m.id, role=m.role, content=key.index.document(m.content),
-        message_type=m.message_type, timestamp=m.timestamp, metadata={SEALED: env},
-        parent_id=m.parent_id, conversation_id=m.conversation_id,
-    )
+    sealed = _copy(m, content=key.index.document(m.content), metadata={SEALED: env})
     return MessageRecord(sealed, rec.conversation_id, rec.user_id)
+
+
+def _copy(model: Message, **changes: Any) -> Message:
+    """``model`` with ``changes``, unvalidated (the hot path; ~5x cheaper than
+    ``model_construct``): every other field is an immutable value shared with it."""
+    out = Message.__new__(Message)
+    setattr_ = object.__setattr__
+    setattr_(out, "__dict__", {**model.__dict__, **changes})
+    setattr_(out, "__pydantic_fields_set__", set(model.__pydantic_fields_set__) | set(changes))
+    setattr_(out, "__pydantic_extra__", None)
+    setattr_(out, "__pydantic_private__", None)
+    return out
 
 
 def _session(s: Any, key: DataKey, env: str) -> SessionContext:

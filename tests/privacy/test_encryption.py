@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -118,3 +121,29 @@ async def test_vectors_false_keeps_records_out_of_the_semantic_tier(
         assert [m.content for m in hits] == [f"a {MARKER} here"]
         semantic = memory.tiers[-1]
         assert await semantic.get([Key("message", str(hits[0].id))]) == {}
+
+
+@pytest.mark.parametrize("index", ["user", "stack"])
+async def test_the_blind_index_is_keyed_per_user_or_per_stack(
+    request: pytest.FixtureRequest, index: str, namespace: str, tmp_path: Path
+) -> None:
+    """The full-text column holds tokens, not words: the same sentence of two users gives
+    different tokens under ``index: user`` and the same under ``index: stack``."""
+    cfg = encrypted(shipped(request, "laptop", namespace, tmp_path), [new_key()],
+                    str(tmp_path / "keys.db"), index=index)
+    async with opened(cfg) as memory:
+        for user in ("ann", "bob"):
+            await memory.get_context(user, f"c-{user}")
+            await memory.store_message(
+                Message(role=MessageRole.USER, content="Walking the dogs"), f"c-{user}")
+        for user in ("ann", "bob"):
+            hits = await memory.search_messages("walked dog", user_id=user)
+            assert [m.content for m in hits] == ["Walking the dogs"]
+    rows = await asyncio.to_thread(_contents, tmp_path / "memory.db")
+    assert all(re.fullmatch(r"(x[a-z2-7]{12} ?){3}", c) for c in rows.values())
+    assert (rows["ann"] == rows["bob"]) == (index == "stack")
+
+
+def _contents(path: Path) -> dict[str, str]:
+    with sqlite3.connect(path) as db:
+        return dict(db.execute("SELECT user_id, content FROM messages").fetchall())

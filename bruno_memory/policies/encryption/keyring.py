@@ -82,6 +82,7 @@ class Keyring:
         self._keys: dict[str | None, DataKey] = {}
         self._users = 0
         self._forgotten: dict[tuple[str, int], None] = {}
+        self._sealed: dict[int, tuple[Value, Value]] = {}  # id(plain) -> (plain, sealed)
         self._lock = asyncio.Lock()
 
     def __repr__(self) -> str:
@@ -134,7 +135,9 @@ class Keyring:
                     f"the data key of {name!r} is wrapped by a master key that is not "
                     "configured: add the previous key to encryption.key and run "
                     "`bruno-memory rotate-key CONFIG`", path="encryption.key")
-            self._keys[owner] = DataKey(raw)
+            key = self._keys[owner] = DataKey(raw)
+            if self.config.index == "stack" and owner is not None and None in self._keys:
+                key.index = self._keys[None].index  # one blind index for every user
 
     async def owners(self) -> list[str | None]:
         """Every owner with a key in the store (``None``: the shared key)."""
@@ -154,13 +157,24 @@ class Keyring:
         if len(self._forgotten) > 1024:
             self._forgotten.pop(next(iter(self._forgotten)))
         self._keys.pop(op.user_id, None)
+        self._sealed.clear()  # nothing sealed by the destroyed key is reused
         await self.store.delete(entry(op.user_id))
         log.info("data key destroyed", user=op.user_id)
 
     async def seal(self, values: Sequence[Value]) -> list[Value]:
-        """Sealed copies of plain records (their owners' keys made if need be)."""
+        """Sealed copies of plain records (their owners' keys made if need be); a record
+        written to several tiers is sealed once (the same object reaches each)."""
         await self.load((sealing.owner_of(v) for v in values), create=True)
-        return [sealing.seal(v, self.key_of) for v in values]
+        memo = self._sealed
+        if len(memo) > 4096:
+            memo.clear()
+        out = []
+        for v in values:
+            held = memo.get(id(v))
+            if held is None or held[0] is not v:
+                held = memo[id(v)] = (v, sealing.seal(v, self.key_of))
+            out.append(held[1])
+        return out
 
     async def unseal(self, values: Sequence[Value]) -> list[Value | None]:
         """Plain records; ``None`` for one whose key was destroyed."""

@@ -182,7 +182,7 @@ class Encrypting(PolicyTier):
                     f"is refused (at most {MAX_UNSCOPED}): pass user_id or a conversation_id")
         await self.keyring.load(owners)
         keys = [self.keyring.key_of(o) for o in owners]
-        return [k.index for k in keys if k is not None]
+        return list({id(k.index): k.index for k in keys if k is not None}.values())
 
     async def _where(self, where: VectorFilter) -> VectorFilter:
         if where.user_id is None:
