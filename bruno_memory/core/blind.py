@@ -3,8 +3,8 @@ over encrypted content.
 
 A word is normalized as the SQLite tier's tokenizer does (``unicode61 remove_diacritics``:
 runs of letters and digits, lower-cased, accents dropped), stemmed with Porter's
-algorithm (FTS5's ``porter``), then replaced by an HMAC-SHA256 of the stem under the
-owner's index key, written as ``x`` and 12 base32 letters (60 bits). The full-text engine
+algorithm (FTS5's ``porter``; PyStemmer's C Snowball), then replaced by an HMAC-SHA256
+of the stem under the owner's index key, written as ``x`` and 12 base32 letters (60 bits). The full-text engine
 indexes those tokens as words, so bm25 / ``ts_rank_cd`` rank as before, and the index holds
 no word. Every word is kept, in order, so document lengths and phrases survive.
 """
@@ -18,12 +18,12 @@ import hmac
 import re
 import unicodedata
 
-import snowballstemmer
+import Stemmer  # PyStemmer: Snowball in C
 
 from bruno_memory.core.text import terms
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
-_STEMMER = snowballstemmer.stemmer("porter")
+_STEMMER = Stemmer.Stemmer("porter")
 TOKEN = re.compile(r"^x[a-z2-7]{12}$")
 """What a blind token looks like (one full-text word for every engine)."""
 
