@@ -122,7 +122,12 @@ async def open_engine(source: Source | StackConfig = None) -> tuple[Engine, Conv
     returns: the last ``context_messages``, or a budgeted context (``context:``)."""
     tiers, cfg = await open_tiers(source)
     conversing = Conversing(cfg.context_messages, composer_of(cfg.context), cfg.session_gap)
-    return Engine(tiers), conversing
+    engine = Engine(tiers)
+    if cfg.encryption is not None:
+        from bruno_memory.policies.encryption.policy import Encrypting
+
+        engine.sealer = next(t.keyring for t in tiers if isinstance(t, Encrypting))
+    return engine, conversing
 
 
 def composer_of(config: ContextConfig | None) -> Composer | None:

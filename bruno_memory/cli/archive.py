@@ -22,6 +22,8 @@ def register(commands: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     export.add_argument("--anonymize", action="store_true", help="pseudonymize ids, redact PII")
     export.add_argument("--key", help="the pseudonymization key (default: a new one, on stderr)")
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    export.add_argument("--decrypt", action="store_true",
+                        help="from an encrypted stack, write plain records (default: sealed)")
     load = commands.add_parser("import", help="restore the records of an exported file")
     load.add_argument("config", help="YAML file or shipped stack name")
     load.add_argument("file", help="a file written by export (.gz: gzip)")
@@ -64,6 +66,11 @@ async def _export(args: argparse.Namespace) -> int:
     }
     try:
         async with await build_memory(cfg) as memory:
+            plain = args.decrypt or anonymizer is not None
+            if args.format == "csv" and not plain and await memory.encrypted():
+                print("error: a CSV export is plain text: pass --decrypt (or --anonymize)",
+                      file=sys.stderr)
+                return 2
             if args.format == "csv":
                 counts = await archive.export_csv(memory, args.file, **options)
                 summary: dict[str, Any] = {"path": args.file, "rows": counts}
@@ -75,7 +82,8 @@ async def _export(args: argparse.Namespace) -> int:
                     embedding_dimension=emb.dimension if emb else None,
                 )
                 summary = (
-                    await archive.export(memory, args.file, header=header, **options)
+                    await archive.export(memory, args.file, header=header,
+                                         decrypt=args.decrypt, **options)
                 ).summary()
     except OSError as exc:
         print(f"error: cannot write {args.file}: {exc.strerror or exc}", file=sys.stderr)

@@ -4,9 +4,10 @@ over encrypted content.
 A word is normalized as the SQLite tier's tokenizer does (``unicode61 remove_diacritics``:
 runs of letters and digits, lower-cased, accents dropped), stemmed with Porter's
 algorithm (FTS5's ``porter``; PyStemmer's C Snowball), then replaced by an HMAC-SHA256
-of the stem under the owner's index key, written as ``x`` and 12 base32 letters (60 bits). The full-text engine
-indexes those tokens as words, so bm25 / ``ts_rank_cd`` rank as before, and the index holds
-no word. Every word is kept, in order, so document lengths and phrases survive.
+of the stem under the owner's index key, written as ``x`` and 12 base32 letters (60 bits).
+The full-text engine indexes those tokens as words, so bm25 / ``ts_rank_cd`` rank as
+before, and the index holds no word. Every word is kept, in order, so document lengths and
+phrases survive.
 """
 
 from __future__ import annotations

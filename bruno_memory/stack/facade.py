@@ -37,11 +37,12 @@ from bruno_memory.stack.doors import Doors
 from bruno_memory.stack.owners import Owners, metadata_user, refused_moves
 from bruno_memory.stack.plumbing import Composer, Opener
 from bruno_memory.stack.restore import Restore
+from bruno_memory.stack.sealed import Sealed
 
 __all__ = ["Composer", "MemoryStack", "Opener"]
 
 
-class MemoryStack(Doors, Restore, Owners, MemoryInterface):
+class MemoryStack(Doors, Restore, Owners, Sealed, MemoryInterface):
     """Tiers composed into one memory: caches on top, one authoritative tier below.
 
     Args:

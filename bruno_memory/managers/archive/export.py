@@ -70,9 +70,13 @@ async def lines(
     embeddings: bool = False,
     anonymizer: Anonymizer | None = None,
     page: int = PAGE,
+    sealed: bool = False,
 ) -> AsyncIterator[tuple[str, bytes]]:
-    """(kind, canonical line) of every record, as ``export`` writes them."""
+    """(kind, canonical line) of every record, as ``export`` writes them; ``sealed``: as
+    an encrypted stack stores them (ciphertext)."""
     async for record in records(memory, user_id=user_id, page=page):
+        if sealed:
+            (record,) = await memory.seal([record])
         obj = to_line(record, embeddings=embeddings)
         if anonymizer is not None:
             obj = anonymizer.line(obj)
@@ -89,6 +93,7 @@ async def export(
     anonymizer: Anonymizer | None = None,
     progress: Progress | None = None,
     page: int = PAGE,
+    decrypt: bool = False,
 ) -> Exported:
     """Write the store to ``path`` (gzip if it ends in ``.gz``) in the portable format.
 
@@ -99,7 +104,11 @@ async def export(
         embeddings: keep embeddings (a memory's ``metadata.embedding``, a message's
             ``metadata["embedding"]``); left out by default.
         anonymizer: pseudonymize ids and redact text (``Anonymizer``).
+        decrypt: from an encrypted stack, write plain records; by default they stay
+            sealed (readable only through the stack's key store, shredded with their
+            users). An anonymized export is always plain.
     """
+    sealed = not decrypt and anonymizer is None and await memory.encrypted()
     header = dataclasses.replace(
         header,
         watermark=await memory.watermark(),
@@ -112,7 +121,8 @@ async def export(
         out.write(dumps(header.line()))
         done = 0
         async for kind, line in lines(
-            memory, user_id=user_id, embeddings=embeddings, anonymizer=anonymizer, page=page
+            memory, user_id=user_id, embeddings=embeddings, anonymizer=anonymizer, page=page,
+            sealed=sealed,
         ):
             out.write(line)
             digest.add(kind, line)
