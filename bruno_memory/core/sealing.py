@@ -25,13 +25,13 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from bruno_memory.core import codec
+from bruno_memory.core import codec, records
 from bruno_memory.core.blind import BlindIndex
 from bruno_memory.core.codec import DecodeError
 from bruno_memory.core.ops import Value
 from bruno_memory.core.records import MessageRecord
 
-SEALED = "bruno_sealed"
+SEALED = records.SEALED
 """The metadata field holding a sealed record's ciphertext (a memory: in ``custom_fields``)."""
 _VERSION = "1"
 

@@ -147,3 +147,17 @@ async def test_the_blind_index_is_keyed_per_user_or_per_stack(
 def _contents(path: Path) -> dict[str, str]:
     with sqlite3.connect(path) as db:
         return dict(db.execute("SELECT user_id, content FROM messages").fetchall())
+
+
+async def test_encrypted_messages_read_without_the_encryption_section_are_refused(
+    request: pytest.FixtureRequest, namespace: str, tmp_path: Path
+) -> None:
+    """A store written encrypted, opened without ``encryption:``, never hands out its
+    sealed messages as if they were text."""
+    plain = shipped(request, "laptop", namespace, tmp_path)
+    async with opened(encrypted(plain, [new_key()], str(tmp_path / "keys.db"))) as memory:
+        await memory.get_context("ann", "c1")
+        await memory.store_message(Message(role=MessageRole.USER, content="secret"), "c1")
+    async with opened(plain) as memory:
+        with pytest.raises(BrunoMemoryConfigError, match="encryption: section"):
+            await memory.retrieve_messages("c1")
