@@ -13,10 +13,12 @@ another record or owner does not decrypt.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from bruno_core.models.context import SessionContext, UserContext
 from bruno_core.models.memory import MemoryEntry, MemoryMetadata
 from bruno_core.models.message import Message
@@ -78,12 +80,38 @@ def seal(value: Value, key_of: KeyOf) -> Value:
     key = key_of(owner)
     if key is None:
         raise Shredded(f"no data key for {owner!r}")
+    if isinstance(value, MessageRecord):
+        with contextlib.suppress(TypeError):  # a value orjson refuses: the general path
+            return _sealed_message(value, key, owner)
     ns = codec.key_of(value)
-    nonce = os.urandom(12)
-    box = key.aead.encrypt(nonce, codec.payload(value).encode(), _aad(ns.ns, ns.id, owner))
-    scope = "s" if owner is None else "u"
-    env = f"{_VERSION}.{scope}.{key.id}.{base64.b64encode(nonce + box).decode()}"
+    env = _box(key, owner, codec.payload(value).encode(), ns.ns, ns.id)
     return _SEALERS[type(value)](value, key, env)
+
+
+def _box(key: DataKey, owner: str | None, plain: bytes, ns: str, id_: str) -> str:
+    """The envelope: format, key scope, key id, then nonce and ciphertext in base64."""
+    nonce = os.urandom(12)
+    box = key.aead.encrypt(nonce, plain, _aad(ns, id_, owner))
+    scope = "s" if owner is None else "u"
+    return f"{_VERSION}.{scope}.{key.id}.{base64.b64encode(nonce + box).decode()}"
+
+
+def _sealed_message(rec: MessageRecord, key: DataKey, owner: str | None) -> MessageRecord:
+    """A message sealed with one ``model_dump`` for both JSON texts (the hot path): the
+    plain one, encrypted (and kept on ``rec``), and the sealed one the stores write."""
+    m = rec.message
+    body = m.model_dump()
+    plain = orjson.dumps(body)
+    env = _box(key, owner, plain, "message", rec.id)
+    content = key.index.document(m.content)
+    sealed = MessageRecord(_copy(m, content=content, metadata={SEALED: env}),
+                           rec.conversation_id, rec.user_id)
+    body["content"], body["metadata"] = content, {SEALED: env}
+    setattr_ = object.__setattr__
+    setattr_(sealed, "_json", orjson.dumps(body).decode())
+    if rec._json is None:
+        setattr_(rec, "_json", plain.decode())
+    return sealed
 
 
 def unseal(value: Value, key_of: KeyOf) -> Value:
