@@ -101,11 +101,14 @@ def open_keyring(cfg: StackConfig, base_dir: Path) -> Any:
     """The stack's keyring (``encryption:``), not yet open, or ``None``."""
     if cfg.encryption is None:
         return None
+    from bruno_memory.core.blind import profile
     from bruno_memory.policies.encryption.keyring import Keyring
     from bruno_memory.policies.encryption.keystore import keystore
 
     store = keystore(cfg.encryption.keystore, cfg.namespace, base_dir)
-    return Keyring(cfg.encryption, store, cfg.namespace)
+    durable = [t for t in cfg.tiers if Capability.DURABLE in tier_class(t.kind).capabilities]
+    language = getattr(durable[-1], "search_config", None) if durable else None
+    return Keyring(cfg.encryption, store, cfg.namespace, profile(language))
 
 
 def _embedding(cfg: StackConfig) -> Any:

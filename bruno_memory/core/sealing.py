@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from bruno_memory.core import codec, records
-from bruno_memory.core.blind import BlindIndex
+from bruno_memory.core.blind import PROFILES, BlindIndex, Profile
 from bruno_memory.core.codec import DecodeError
 from bruno_memory.core.ops import Value
 from bruno_memory.core.records import MessageRecord
@@ -47,9 +47,9 @@ class DataKey:
 
     __slots__ = ("aead", "id", "index")
 
-    def __init__(self, raw: bytes) -> None:
+    def __init__(self, raw: bytes, profile: Profile = PROFILES["porter"]) -> None:
         self.aead = AESGCM(_derive(raw, b"bruno-memory/1 encrypt"))
-        self.index = BlindIndex(_derive(raw, b"bruno-memory/1 index"))
+        self.index = BlindIndex(_derive(raw, b"bruno-memory/1 index"), profile)
         self.id = _derive(raw, b"bruno-memory/1 key id")[:6].hex()
         """Names the key in each envelope: a record sealed by a destroyed key reads as
         shredded even once its owner has a new key."""

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from bruno_memory.config.encryption import EncryptionConfig, masked
 from bruno_memory.core import sealing
+from bruno_memory.core.blind import PROFILES, Profile
 from bruno_memory.core.errors import BrunoMemoryConfigError
 from bruno_memory.core.logs import get_logger
 from bruno_memory.core.ops import PurgeUser, Value
@@ -75,8 +76,9 @@ class Keyring:
     answers from the cache, so records are sealed and unsealed without a round trip.
     """
 
-    def __init__(self, config: EncryptionConfig, store: KeyStore, namespace: str) -> None:
-        self.config, self.store = config, store
+    def __init__(self, config: EncryptionConfig, store: KeyStore, namespace: str,
+                 profile: Profile = PROFILES["porter"]) -> None:
+        self.config, self.store, self.profile = config, store, profile
         self.masters = Masters(config.masters(), namespace)
         self.vectors = config.vectors
         self._keys: dict[str | None, DataKey] = {}
@@ -135,7 +137,7 @@ class Keyring:
                     f"the data key of {name!r} is wrapped by a master key that is not "
                     "configured: add the previous key to encryption.key and run "
                     "`bruno-memory rotate-key CONFIG`", path="encryption.key")
-            key = self._keys[owner] = DataKey(raw)
+            key = self._keys[owner] = DataKey(raw, self.profile)
             if self.config.index == "stack" and owner is not None and None in self._keys:
                 key.index = self._keys[None].index  # one blind index for every user
 
