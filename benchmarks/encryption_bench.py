@@ -88,7 +88,7 @@ async def durable(memory: Any, conv: str) -> dict[str, Any]:
 
 async def one_round(tiers: list[dict[str, Any]], tmp: Path, encrypt: bool,
                     n: int) -> tuple[dict[str, Any], list[str]]:
-    ns = f"bench_{uuid.uuid4().hex[:10]}"
+    ns = f"encbench_{uuid.uuid4().hex[:10]}"
     key = base64.urlsafe_b64encode(os.urandom(32)).decode() if encrypt else None
     results: dict[str, Any] = {}
     conv = f"c-{ns}"

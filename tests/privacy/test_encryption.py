@@ -14,6 +14,7 @@ from bruno_core.models.message import Message, MessageRole
 from bruno_memory.config.models import EmbeddingConfig
 from bruno_memory.core.errors import BrunoMemoryConfigError
 from bruno_memory.core.ops import Key
+from bruno_memory.policies.encryption.keystore import KeyStoreError
 from tests.privacy.stores import (
     cleanup,
     encrypted,
@@ -161,3 +162,15 @@ async def test_encrypted_messages_read_without_the_encryption_section_are_refuse
     async with opened(plain) as memory:
         with pytest.raises(BrunoMemoryConfigError, match="encryption: section"):
             await memory.retrieve_messages("c1")
+
+
+async def test_an_unusable_key_store_fails_at_open_with_what_to_fix(
+    request: pytest.FixtureRequest, namespace: str, tmp_path: Path
+) -> None:
+    """A key store in a missing folder, or on a server that does not answer, stops the
+    stack from opening with an error saying what is wrong."""
+    cfg = shipped(request, "laptop", namespace, tmp_path)
+    with pytest.raises(BrunoMemoryConfigError, match="does not exist"):
+        await opened(encrypted(cfg, [new_key()], str(tmp_path / "nope" / "k.db"))).__aenter__()
+    with pytest.raises(KeyStoreError, match="cannot be reached"):
+        await opened(encrypted(cfg, [new_key()], "redis://127.0.0.1:1/0")).__aenter__()

@@ -52,10 +52,10 @@ class Masters:
         aead = self.keys.get(fp)
         if aead is None:
             return None
-        raw = base64.b64decode(body)
         try:
+            raw = base64.b64decode(body)
             return aead.decrypt(raw[:12], raw[12:], self._aad(owner))
-        except InvalidTag:
+        except (InvalidTag, ValueError):
             return None
 
     def wrapped_by_first(self, wrapped: str) -> bool:

@@ -12,6 +12,8 @@ import asyncio
 from pathlib import Path
 from typing import Any, Protocol
 
+from bruno_core.utils.exceptions import BrunoError
+
 from bruno_memory.core.errors import BrunoMemoryConfigError, BrunoMemoryError
 
 
@@ -35,11 +37,37 @@ def keystore(location: str, namespace: str, base_dir: Path) -> KeyStore:
     """The key store at ``location`` (a path, a ``redis://`` or ``postgresql://`` URL)."""
     scheme = location.partition("://")[0] if "://" in location else ""
     if scheme in ("redis", "rediss"):
-        return RedisKeyStore(location, namespace)
+        return Guarded(RedisKeyStore(location, namespace))
     if scheme in ("postgresql", "postgres"):
-        return PostgresKeyStore(location, namespace)
+        return Guarded(PostgresKeyStore(location, namespace))
     path = Path(location).expanduser()
-    return SqliteKeyStore(path if path.is_absolute() else base_dir / path, namespace)
+    return Guarded(SqliteKeyStore(path if path.is_absolute() else base_dir / path, namespace))
+
+
+class Guarded:
+    """A key store whose driver errors (a lost connection, a locked file) come out as
+    ``KeyStoreError``, once, at this boundary."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def __repr__(self) -> str:
+        return repr(self.store)
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.store, name)
+
+        async def guarded(*args: Any) -> Any:
+            try:
+                return await method(*args)
+            except BrunoError:  # ours, config errors included
+                raise
+            except Exception as exc:
+                raise KeyStoreError(
+                    f"the key store {self.store!r} failed ({type(exc).__name__}: {exc}); "
+                    "check that it is reachable and writable") from exc
+
+        return guarded
 
 
 class SqliteKeyStore:
