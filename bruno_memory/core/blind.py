@@ -19,7 +19,7 @@ import hmac
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import Stemmer  # PyStemmer: Snowball in C
 
@@ -122,9 +122,13 @@ class BlindIndex:
 
     def document(self, text: str) -> str:
         """What the full-text column holds for ``text``: one token per word, in order."""
-        memo, word = self._memo, self._word
-        tokens = [memo[w] if w in memo else word(w) for w in _WORD.findall(text.lower())]
-        return " ".join(t for t in tokens if t) if self.profile.stop else " ".join(tokens)
+        found = _WORD.findall(text.lower())
+        held: list[str | None] = list(map(self._memo.get, found))  # in C: most were seen
+        tokens = cast(list[str], held)
+        if None in held:
+            word = self._word
+            tokens = [t if t is not None else word(w) for t, w in zip(held, found, strict=True)]
+        return " ".join(filter(None, tokens) if self.profile.stop else tokens)
 
     def query(self, text: str) -> str:
         """A search query for ``text``: its search terms (stopwords dropped as the SQL tiers
