@@ -174,3 +174,25 @@ async def test_an_unusable_key_store_fails_at_open_with_what_to_fix(
         await opened(encrypted(cfg, [new_key()], str(tmp_path / "nope" / "k.db"))).__aenter__()
     with pytest.raises(KeyStoreError, match="cannot be reached"):
         await opened(encrypted(cfg, [new_key()], "redis://127.0.0.1:1/0")).__aenter__()
+
+
+async def test_reindex_embeds_the_plain_text_of_sealed_records(
+    request: pytest.FixtureRequest, namespace: str, tmp_path: Path
+) -> None:
+    """``reindex`` over an encrypted stack embeds each record's text, not its blind
+    tokens: after it, a vector search for a message's own text finds it (cosine ~1)."""
+    from bruno_memory.reindex import reindex
+
+    cfg = shipped(request, "semantic", namespace, tmp_path)
+    cfg = encrypted(cfg, [new_key()], str(tmp_path / "keys.db"))
+    cfg = cfg.model_copy(update={"embedding": EmbeddingConfig(provider="hashing")})
+    text = f"the {MARKER} sleeps in the garden"
+    async with opened(cfg) as memory:
+        await memory.get_context("ann", "c1")
+        await memory.store_message(Message(role=MessageRole.USER, content=text), "c1")
+    done = await reindex(cfg, progress=False)
+    assert done["records"] == 1
+    async with opened(cfg) as memory:
+        hits = await memory.search(text, user_id="ann", mode="vector")
+        assert [h.item.content for h in hits] == [text]
+        assert hits[0].score > 0.99  # the same text was embedded
