@@ -4,7 +4,7 @@ over encrypted content.
 A word is normalized as the SQLite tier's tokenizer does (``unicode61 remove_diacritics``:
 runs of letters and digits, lower-cased, accents dropped), stemmed with Porter's
 algorithm (FTS5's ``porter``; PyStemmer's C Snowball), then replaced by an HMAC-SHA256
-of the stem under the owner's index key, written as ``x`` and 12 base32 letters (60 bits).
+of the stem under the owner's index key, written as ``x`` and 15 hex digits (60 bits).
 The full-text engine indexes those tokens as words, so bm25 / ``ts_rank_cd`` rank as
 before, and the index holds no word. Every word is kept, in order, so document lengths and
 phrases survive.
@@ -12,7 +12,6 @@ phrases survive.
 
 from __future__ import annotations
 
-import base64
 import functools
 import hashlib
 import hmac
@@ -26,7 +25,7 @@ import Stemmer  # PyStemmer: Snowball in C
 from bruno_memory.core.text import terms
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
-TOKEN = re.compile(r"^x[a-z2-7]{12}$")
+TOKEN = re.compile(r"^x[0-9a-f]{15}$")
 """What a blind token looks like (one full-text word for every engine)."""
 
 POSTGRES_ENGLISH_STOP = frozenset("""
@@ -108,7 +107,7 @@ class BlindIndex:
     def token(self, stem: str) -> str:
         """The blind token of one stem."""
         digest = hmac.new(self._key, stem.encode("utf-8", "surrogatepass"), hashlib.sha256)
-        return "x" + base64.b32encode(digest.digest()[:8]).decode()[:12].lower()
+        return "x" + digest.hexdigest()[:15]
 
     def _word(self, word: str) -> str:
         found = self._memo.get(word)
@@ -145,4 +144,4 @@ class BlindIndex:
         """An exact-match value (a category, a tag): hashed whole, not stemmed."""
         digest = hmac.new(self._key, b"label\x00" + value.encode("utf-8", "surrogatepass"),
                           hashlib.sha256)
-        return "x" + base64.b32encode(digest.digest()[:15]).decode().lower()
+        return "x" + digest.hexdigest()[:30]

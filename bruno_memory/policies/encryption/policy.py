@@ -259,9 +259,10 @@ def _values(op: WriteOp) -> tuple[Value, ...]:
 
 
 def _replaced(op: WriteOp, sealed: Any) -> WriteOp:
-    if isinstance(op, (Put, FillRecord)):
-        return dataclasses.replace(op, value=next(sealed))
+    if isinstance(op, Put):
+        return Put(op.key, next(sealed), op.version)
+    if isinstance(op, FillRecord):
+        return FillRecord(op.key, next(sealed), op.lease)
     if isinstance(op, FillWindow):
         return dataclasses.replace(op, messages=tuple(next(sealed) for _ in op.messages))
     return op
-
