@@ -1,6 +1,7 @@
 """Evidence recall of ``search_messages`` on LoCoMo (Maharana et al., ACL 2024).
 
     python benchmarks/locomo.py PATH [--config tiers/semantic.yaml] [--methods text,vector,hybrid]
+        [--encrypt user|stack]
 
 PATH is a LoCoMo JSON file (the dev split or the full release). Every turn is stored through
 ``store_messages`` as a plain message of its sample's conversation (one user per sample), as
@@ -10,6 +11,8 @@ caption of a shared image), its timestamp the session date (one second per turn)
 that user. Prints one
 JSON line per method: evidence recall@1/5/10/20 over categories 1-4 (adversarial category 5
 is reported per category only), per category, ingest messages/s and query p50/p99 in ms.
+``--encrypt user|stack`` adds an ``encryption:`` section (a fresh key, a key store in the
+temporary folder, ``index: user|stack``): full-text search then runs over the blind index.
 ``text`` and ``vector`` are the two halves of ``hybrid`` run alone, through the same code.
 """
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import dataclasses
 import json
 import os
@@ -34,7 +38,9 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 from bruno_core.models.message import Message, MessageRole  # noqa: E402
 
 from bruno_memory import build_memory  # noqa: E402
+from bruno_memory.config.encryption import EncryptionConfig  # noqa: E402
 from bruno_memory.config.loader import load_config  # noqa: E402
+from bruno_memory.config.models import StackConfig  # noqa: E402
 from bruno_memory.stack import fusion as search  # noqa: E402
 
 KS = (1, 5, 10, 20)
@@ -169,6 +175,14 @@ def _fusions(text: str | None) -> list[tuple[str, search.Fusion]]:
     return out
 
 
+def encrypted(cfg: StackConfig, folder: Path, index: str) -> StackConfig:
+    """``cfg`` with encryption at rest: a fresh master key, the key store in ``folder``."""
+    key = base64.urlsafe_b64encode(os.urandom(32)).decode()
+    section = EncryptionConfig.model_validate(
+        {"key": key, "keystore": str(folder / "keys.db"), "index": index})
+    return cfg.model_copy(update={"encryption": section})
+
+
 async def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -182,12 +196,17 @@ async def main(argv: list[str] | None = None) -> int:
         default=None,
         help='tuning: search.Fusion fields, e.g. "k=2,vector_weight=0.5;rerank_weight=0"',
     )
+    parser.add_argument("--encrypt", choices=("user", "stack"), default=None,
+                        help="with encryption at rest, the blind index keyed per user or stack")
     args = parser.parse_args(argv)
     data = json.loads(args.path.read_text())[: args.samples]
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.setdefault("BRUNO_MEMORY_DB", str(Path(tmp) / "memory.db"))
         os.environ.setdefault("BRUNO_MEMORY_DATA", str(Path(tmp) / "data"))
-        memory = await build_memory(load_config(args.config))
+        cfg = load_config(args.config)
+        if args.encrypt:
+            cfg = encrypted(cfg, Path(tmp), args.encrypt)
+        memory = await build_memory(cfg)
         try:
             ids, count, seconds = await ingest(memory, data)
             for method in args.methods.split(","):

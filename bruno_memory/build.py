@@ -35,12 +35,18 @@ POLICIES: dict[str, str] = {
 }
 
 
-def create_tier(cfg: TierConfig, context: TierContext) -> Tier:
-    """An unopened tier with its policies wrapped around it (innermost first)."""
-    tier: Tier = tier_class(cfg.kind)(cfg, context)
+def create_tier(cfg: TierConfig, context: TierContext, keyring: Any = None) -> Tier:
+    """An unopened tier with its policies wrapped around it (innermost first); with a
+    ``keyring`` (encryption), a tier storing outside the process is sealed outermost."""
+    cls = tier_class(cfg.kind)
+    tier: Tier = cls(cfg, context)
     for name in policies_of(cfg):
         module, _, attr = POLICIES[name].partition(":")
         tier = getattr(importlib.import_module(module), attr)(tier, cfg, context)
+    if keyring is not None and not cls.in_process:
+        from bruno_memory.policies.encryption.policy import Encrypting
+
+        tier = Encrypting(tier, keyring)
     return tier
 
 
@@ -84,10 +90,11 @@ async def open_tiers(
     """Validate, create and open every tier; on a failure close the ones already open."""
     cfg = source if isinstance(source, StackConfig) else load_config(source)
     check_config(cfg)
-    context = TierContext(
-        namespace=cfg.namespace, base_dir=base_dir or Path.cwd(), embedding=_embedding(cfg)
-    )
-    tiers = [create_tier(t, context) for t in cfg.tiers]
+    base = base_dir or Path.cwd()
+    keyring = open_keyring(cfg, base)
+    context = TierContext(namespace=cfg.namespace, base_dir=base, embedding=_embedding(cfg),
+                          opener=None if keyring is None else keyring.unseal)
+    tiers = [create_tier(t, context, keyring) for t in cfg.tiers]
     opened: list[Tier] = []
     try:
         for tier in tiers:
@@ -98,6 +105,20 @@ async def open_tiers(
             await tier.aclose()
         raise
     return tiers, cfg
+
+
+def open_keyring(cfg: StackConfig, base_dir: Path) -> Any:
+    """The stack's keyring (``encryption:``), not yet open, or ``None``."""
+    if cfg.encryption is None:
+        return None
+    from bruno_memory.core.blind import profile
+    from bruno_memory.policies.encryption.keyring import Keyring
+    from bruno_memory.policies.encryption.keystore import keystore
+
+    store = keystore(cfg.encryption.keystore, cfg.namespace, base_dir)
+    durable = [t for t in cfg.tiers if Capability.DURABLE in tier_class(t.kind).capabilities]
+    language = getattr(durable[-1], "search_config", None) if durable else None
+    return Keyring(cfg.encryption, store, cfg.namespace, profile(language))
 
 
 def _embedding(cfg: StackConfig) -> Any:
@@ -118,7 +139,12 @@ async def open_engine(source: Source | StackConfig = None) -> tuple[Engine, Conv
     conversing = Conversing(cfg.context_messages, composer, cfg.session_gap, lifecycle)
     auditing = None if cfg.audit is None else Auditing(cfg.audit.actor)
     redactor = None if cfg.redact is None else await asyncio.to_thread(redactor_of, cfg.redact)
-    return Engine(tiers, auditing=auditing, redactor=redactor), conversing
+    engine = Engine(tiers, auditing=auditing, redactor=redactor)
+    if cfg.encryption is not None:
+        from bruno_memory.policies.encryption.policy import Encrypting
+
+        engine.sealer = next(t.keyring for t in tiers if isinstance(t, Encrypting))
+    return engine, conversing
 
 
 def composer_of(config: ContextConfig | None, summaries: bool = False) -> Composer | None:

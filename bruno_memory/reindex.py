@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, cast
 
-from bruno_memory.build import _embedding, check_config
+from bruno_memory.build import _embedding, check_config, open_keyring
 from bruno_memory.config.loader import Source, load_config
 from bruno_memory.config.models import StackConfig
 from bruno_memory.config.registry import tier_class
@@ -37,9 +37,15 @@ async def reindex(
     """
     cfg = source if isinstance(source, StackConfig) else load_config(source)
     check_config(cfg)
-    context = TierContext(namespace=cfg.namespace, base_dir=Path.cwd(), embedding=_embedding(cfg))
+    keyring = open_keyring(cfg, Path.cwd())  # encrypted: the records read are sealed
+    context = TierContext(namespace=cfg.namespace, base_dir=Path.cwd(), embedding=_embedding(cfg),
+                          opener=None if keyring is None else keyring.unseal)
     durable, vectors = _tiers(cfg, context)
+    if keyring is not None and not keyring.vectors:
+        vectors = []  # encryption.vectors: false keeps records out of the semantic tiers
     opened: list[Tier] = []
+    if keyring is not None:
+        await keyring.acquire()
     try:
         for tier in (durable, *vectors):
             await tier.open()
@@ -58,6 +64,8 @@ async def reindex(
     finally:
         for tier in reversed(opened):
             await tier.aclose()
+        if keyring is not None:
+            await keyring.release()
 
 
 def _tiers(cfg: StackConfig, context: TierContext) -> tuple[Tier, list[VectorTier[Any]]]:

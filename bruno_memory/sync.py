@@ -214,6 +214,9 @@ class SyncMemory:
     tombstones = _blocking(MemoryStack.tombstones)
     erase = _blocking(MemoryStack.erase)
     scan_payloads = _blocking(MemoryStack.scan_payloads)
+    encrypted = _blocking(MemoryStack.encrypted)
+    seal = _blocking(MemoryStack.seal)
+    unseal = _blocking(MemoryStack.unseal)
     # -- privacy (``stack.audit``) ----------------------------------------------------------
     audit_trail = _blocking(MemoryStack.audit_trail)
     verify_audit = _blocking(MemoryStack.verify_audit)

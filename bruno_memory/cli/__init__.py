@@ -18,9 +18,19 @@ from typing import Any
 from bruno_core.utils.exceptions import BrunoError
 
 from bruno_memory._version import __version__
-from bruno_memory.cli import admin, archive, backup, insights, maintain, migrate, privacy, stacks
+from bruno_memory.cli import (
+    admin,
+    archive,
+    backup,
+    insights,
+    keys,
+    maintain,
+    migrate,
+    privacy,
+    stacks,
+)
 
-MODULES = (stacks, archive, migrate, backup, admin, insights, maintain, privacy)
+MODULES = (stacks, archive, migrate, backup, admin, insights, maintain, privacy, keys)
 """Each command module: ``register(subparsers) -> (async commands, local commands)``."""
 
 

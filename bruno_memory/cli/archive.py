@@ -28,6 +28,8 @@ def register(commands: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         metavar="WATERMARK",
         help="incremental: only what changed after this watermark (an earlier export's)",
     )
+    export.add_argument("--decrypt", action="store_true",
+                        help="from an encrypted stack, write plain records (default: sealed)")
     load = commands.add_parser("import", help="restore the records of an exported file")
     load.add_argument("config", help="YAML file or shipped stack name")
     load.add_argument("file", help="a file written by export (.gz: gzip)")
@@ -69,6 +71,11 @@ async def _export(args: argparse.Namespace) -> int:
     }
     try:
         async with await build_memory(cfg) as memory:
+            plain = args.decrypt or anonymizer is not None
+            if args.format == "csv" and not plain and await memory.encrypted():
+                print("error: a CSV export is plain text: pass --decrypt (or --anonymize)",
+                      file=sys.stderr)
+                return 2
             if args.format == "csv":
                 if args.since is not None:
                     print("error: --since is for JSONL exports", file=sys.stderr)
@@ -84,7 +91,8 @@ async def _export(args: argparse.Namespace) -> int:
                 )
                 summary = (
                     await archive.export(
-                        memory, args.file, header=header, since=args.since, **options
+                        memory, args.file, header=header, since=args.since,
+                        decrypt=args.decrypt, **options,
                     )
                 ).summary()
     except OSError as exc:

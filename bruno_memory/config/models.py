@@ -11,6 +11,7 @@ from pydantic import (
     model_validator,
 )
 
+from bruno_memory.config.encryption import EncryptionConfig
 from bruno_memory.config.lifecycle import LifecycleConfig
 from bruno_memory.config.types import Bytes as Bytes  # the config's types, re-exported
 from bruno_memory.config.types import Duration as Duration
@@ -284,5 +285,6 @@ class StackConfig(Strict):
     audit: AuditConfig | None = None
     redact: RedactConfig | None = None
     lifecycle: LifecycleConfig | None = None  # summaries, archival, maintenance, ranking
+    encryption: EncryptionConfig | None = None  # field encryption at rest (config.encryption)
     tiers: list[TierConfig]
 

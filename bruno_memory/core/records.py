@@ -20,6 +20,8 @@ import orjson
 from bruno_core.models.message import Message
 from pydantic import BaseModel
 
+from bruno_memory.core.errors import BrunoMemoryConfigError
+
 M = TypeVar("M", bound=BaseModel)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -141,6 +143,14 @@ def message_record(message: Message, conversation_id: str, user_id: str | None) 
     return MessageRecord(held, conversation_id, user_id)
 
 
+SEALED = "bruno_sealed"
+"""The metadata field of a record sealed by encryption at rest (``core.sealing``)."""
+
+
 def message_out(record: MessageRecord) -> Message:
-    """A caller's copy of a stored message."""
+    """A caller's copy of a stored message; never a sealed one (its text would be tokens)."""
+    if SEALED in record.message.metadata:
+        raise BrunoMemoryConfigError(
+            "the store holds encrypted messages: open it with the encryption: section (key "
+            "and key store) it was written with", path="encryption")
     return fresh(record.message)

@@ -68,6 +68,7 @@ class Engine:
         self.stats = {t.name: TierStats() for t in tiers}
         self._debts: dict[str, Owed] = {}  # drops a tier owes for committed writes it missed
         self.epochs = EpochWatch(self.routes, self.generations)
+        self.sealer: Any = None  # with encryption: the keyring (``seal``/``unseal`` records)
         with contextlib.suppress(RuntimeError):  # no running loop: start() it later
             self.epochs.start()
 

@@ -40,11 +40,12 @@ from bruno_memory.stack.plumbing import Composer, Opener
 from bruno_memory.stack.redaction import Redacting
 from bruno_memory.stack.restore import Restore
 from bruno_memory.stack.scoped import ScopedMemory
+from bruno_memory.stack.sealed import Sealed
 
 __all__ = ["Composer", "MemoryStack", "Opener"]
 
 
-class MemoryStack(Audited, Redacting, Doors, Restore, Owners, MemoryInterface):
+class MemoryStack(Audited, Redacting, Doors, Restore, Owners, Sealed, MemoryInterface):
     """Tiers composed into one memory: caches on top, one authoritative tier below.
 
     Args:

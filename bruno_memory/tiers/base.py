@@ -31,6 +31,9 @@ class TierContext:
     clock: Callable[[], float] = field(default=time.monotonic)
     wall_clock: Callable[[], float] = field(default=time.time)
     embedding: Any = None
+    opener: Callable[[Sequence[Value]], Awaitable[list[Value | None]]] | None = None
+    """With encryption: the plain records of sealed ones (``None``: shredded), for a tier
+    that must read what it stores (a semantic tier embeds the text)."""
     reindex: bool = False  # semantic tiers open the configured model's collection even
     # where the namespace holds another model's vectors (``bruno-memory reindex``)
 
@@ -140,6 +143,7 @@ class BaseTier(Generic[C]):
     """Shared plumbing: the config, the name and a ``repr`` without secrets."""
 
     capabilities: frozenset[Capability] = frozenset()
+    in_process: ClassVar[bool] = False  # holds data only in this process's memory
     config_model: ClassVar[type[TierConfig]]
     handlers: ClassVar[dict[type[Query[Any]], Handler]] = {}
 

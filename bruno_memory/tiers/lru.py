@@ -95,6 +95,7 @@ class LRUTier(BaseTier[LRUConfig]):
         {Capability.WINDOWS, Capability.SESSIONS, Capability.USERS, Capability.MEMORIES,
          Capability.CLEAR, Capability.DROP}
     )
+    in_process = True
 
     async def open(self) -> None:
         from cachetools import Cache, LRUCache, TTLCache

@@ -97,16 +97,27 @@ async def lines(
     anonymizer: Anonymizer | None = None,
     page: int = PAGE,
     since: int | None = None,
+    sealed: bool = False,
 ) -> AsyncIterator[tuple[str, bytes]]:
     """(kind, canonical line) of every tombstone (not in one user's export: they are the
-    store's) and every record, as ``export`` writes them."""
+    store's) and every record, as ``export`` writes them; ``sealed``: records as an
+    encrypted stack stores them (ciphertext)."""
     if user_id is None:
         async for tombstone in tombstones(memory, since=since, page=page):
             line = tombstone_line(tombstone)
             if anonymizer is not None:
                 line = anonymizer.line(line)
             yield TOMBSTONE, dumps(line)
-    for kind in KINDS:
+    if await memory.encrypted():  # stored payloads are ciphertext: through the models
+        async for record in records(memory, user_id=user_id, page=page, since=since):
+            if sealed:
+                (record,) = await memory.seal([record])
+            obj = to_line(record, embeddings=embeddings)
+            if anonymizer is not None:
+                obj = anonymizer.line(obj)
+            yield obj["kind"], dumps(obj)
+        return
+    for kind in KINDS:  # as stored: no model round trip
         after: str | None = None
         while True:
             found = await memory.scan_payloads(
@@ -133,6 +144,7 @@ async def export(
     progress: Progress | None = None,
     page: int = PAGE,
     since: int | None = None,
+    decrypt: bool = False,
 ) -> Exported:
     """Write the store to ``path`` (gzip if it ends in ``.gz``) in the portable format.
 
@@ -145,7 +157,11 @@ async def export(
         anonymizer: pseudonymize ids and redact text (``Anonymizer``).
         since: an incremental export: only what was written or deleted after this
             watermark (the header's ``watermark`` of an earlier export).
+        decrypt: from an encrypted stack, write plain records; by default they stay
+            sealed (readable only through the stack's key store, shredded with their
+            users). An anonymized export is always plain.
     """
+    sealed = not decrypt and anonymizer is None and await memory.encrypted()
     header = dataclasses.replace(
         header,
         watermark=await memory.watermark(),
@@ -161,6 +177,7 @@ async def export(
         anonymizer=anonymizer,
         page=page,
         since=since,
+        sealed=sealed,
     )
     done = await write(path, header, stream, progress=progress)
     await recorded(memory, path, user_id, records=done.records,

@@ -166,9 +166,16 @@ async def _write(
     done: Imported,
     progress: Progress | None,
 ) -> None:
-    """Restore a batch; if the store refuses it, line by line up to the refused line."""
+    """Restore a batch; if the store refuses it, line by line up to the refused line.
+    Sealed records (an encrypted export) are opened first; those of a forgotten user
+    (her key destroyed) are left out."""
     if not pending:
         return
+    try:
+        opened = await memory.unseal([r for _, r in pending])
+    except InvalidInput as exc:
+        raise ArchiveError(exc.message, pending[0][0]) from exc
+    pending[:] = [(n, r) for (n, _), r in zip(pending, opened, strict=True) if r is not None]
     try:
         records = [r for _, r in pending]  # built for this call: no copies needed
         done.add(await memory.restore(records, on_conflict=on_conflict, copy=False))

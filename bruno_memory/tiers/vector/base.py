@@ -249,9 +249,15 @@ class VectorTier(BaseTier[C]):
 
     async def write(self, ops: Sequence[WriteOp]) -> None:
         docs: list[Doc] = []
-        for op in coalesce(ops):
+        ops = coalesce(ops)
+        texts = iter(await self._texts(
+            [op.value for op in ops if isinstance(op, Put) and op.key.ns in ("message", "memory")]
+        ))
+        for op in ops:
             if isinstance(op, Put) and op.key.ns in ("message", "memory"):
-                docs.append(Doc(op.key, text_of(op.value), payload_of(op.value)))
+                text = next(texts)
+                if text is not None:  # None: sealed under a destroyed key
+                    docs.append(Doc(op.key, text, payload_of(op.value)))
                 continue
             await self._flush_docs(docs)
             docs = []
@@ -267,6 +273,13 @@ class VectorTier(BaseTier[C]):
             elif isinstance(op, PurgeUser):
                 await self._delete_where(VectorFilter(user_id=op.user_id))
         await self._flush_docs(docs)
+
+    async def _texts(self, values: list[Value]) -> list[str | None]:
+        """The text to embed of each record (a sealed one's from its plain record)."""
+        opener = self.context.opener
+        if opener is None or not values:
+            return [text_of(v) for v in values]
+        return [None if v is None else text_of(v) for v in await opener(values)]
 
     async def _flush_docs(self, docs: list[Doc]) -> None:
         if docs:
