@@ -32,6 +32,7 @@ from bruno_memory.core.capabilities import Capability
 from bruno_memory.core.drops import drops_for
 from bruno_memory.core.errors import BrunoMemoryConfigError
 from bruno_memory.core.generations import Generations
+from bruno_memory.core.group_commit import GroupCommit
 from bruno_memory.core.logs import get_logger
 from bruno_memory.core.opcodec import DecodeError, decode_op, encode_op, frame, unframe
 from bruno_memory.core.ops import MISS, Empty, Fill, FillRecord, Key, Miss, Value, WriteOp, is_fill
@@ -65,6 +66,7 @@ class Invalidation(PolicyTier):
         self._drops = Generations()  # drops heard per target: the fill leases
         self._listener: asyncio.Task[None] | None = None
         self._pub: Any = None
+        self._publishing: GroupCommit[list[bytes]] = GroupCommit(self._send, tier=self.name)
         self.received = self.published = self.publish_failures = 0
 
     def _settings(self) -> str:
@@ -86,6 +88,7 @@ class Invalidation(PolicyTier):
                               client_name="bruno-memory.invalidation")
 
     async def aclose(self) -> None:
+        await self._publishing.aclose()  # what writes are publishing goes out first
         if self._listener is not None:
             await stop_tasks([self._listener], self.cfg.max_lag)
         if self._pub is not None:
@@ -129,8 +132,13 @@ class Invalidation(PolicyTier):
     # -- publishing -----------------------------------------------------------------
 
     async def _publish(self, ops: Sequence[WriteOp]) -> None:
-        drops = [encode_op(d) for d in drops_for(ops).values()]
-        payload = self.sender + b"\n" + frame(drops)
+        """Publish the drops of ``ops``; concurrent writes' drops go out as one message
+        (``core.group_commit``), each write returning once the message holding its drops
+        was published (or given up on: logged and counted)."""
+        await self._publishing.submit([encode_op(d) for d in drops_for(ops).values()])
+
+    async def _send(self, batch: Sequence[list[bytes]]) -> None:
+        payload = self.sender + b"\n" + frame([d for drops in batch for d in drops])
         for attempt in (1, 2):
             try:
                 await self._pub.publish(self.channel, payload)

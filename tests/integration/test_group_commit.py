@@ -20,10 +20,10 @@ from bruno_core.utils.exceptions import MemoryError as CoreMemoryError
 
 from bruno_memory.build import create_tier
 from bruno_memory.core.errors import TierError, TierUnavailable
+from bruno_memory.core.group_commit import GroupCommit
 from bruno_memory.core.ops import Key, Put
 from bruno_memory.core.records import MessageRecord
 from bruno_memory.testing.tier_contract import msg, put
-from bruno_memory.tiers.sql.group_commit import GroupCommit
 from tests.factories import embedded, postgres
 
 DURABLE = [f for f in (*embedded.TIERS, *postgres.TIERS) if f.id in ("sqlite", "postgres")]

@@ -1,4 +1,5 @@
-"""Group commit: concurrent writes to one durable tier applied as one batch.
+"""Group commit: concurrent writes to one tier applied as one batch (the SQL tiers' transactions,
+the Redis tier's pipelines).
 
 A write to an idle tier is applied at once by its caller (the leader). Writes arriving
 while a batch is applied queue up; when it commits, one committer task takes everything
