@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 from pathlib import Path
 from typing import Any
@@ -11,11 +12,13 @@ from bruno_core.models.message import Message
 from bruno_memory.config.loader import Source, load_config
 from bruno_memory.config.models import ContextConfig, StackConfig, TierConfig
 from bruno_memory.config.registry import tier_class
+from bruno_memory.core.audit import Auditing
 from bruno_memory.core.capabilities import Capability
 from bruno_memory.core.errors import BrunoMemoryConfigError
 from bruno_memory.stack.engine import Engine
 from bruno_memory.stack.facade import Composer, MemoryStack
 from bruno_memory.stack.plumbing import Conversing
+from bruno_memory.stack.redaction import redactor_of
 from bruno_memory.stack.routing import check
 from bruno_memory.tiers.base import Tier, TierContext
 
@@ -56,6 +59,12 @@ def check_config(cfg: StackConfig) -> None:
     """Refuse a stack that cannot serve ``MemoryInterface``, or a policy its tier cannot
     carry, before anything connects."""
     classes = [tier_class(t.kind) for t in cfg.tiers]
+    if cfg.audit is not None and not any(Capability.AUDIT in c.capabilities for c in classes):
+        raise BrunoMemoryConfigError(
+            "an audit trail is kept in the authoritative tier, and no tier of this stack "
+            "keeps one: add a sqlite or postgres tier, or remove the audit: section",
+            path="audit",
+        )
     check([c.capabilities for c in classes], [t.name or t.kind for t in cfg.tiers])
     for i, (t, c) in enumerate(zip(cfg.tiers, classes, strict=True)):
         for policy in policies_of(t):
@@ -104,7 +113,9 @@ async def open_engine(source: Source | StackConfig = None) -> tuple[Engine, Conv
     returns: the last ``context_messages``, or a budgeted context (``context:``)."""
     tiers, cfg = await open_tiers(source)
     conversing = Conversing(cfg.context_messages, composer_of(cfg.context), cfg.session_gap)
-    return Engine(tiers), conversing
+    auditing = None if cfg.audit is None else Auditing(cfg.audit.actor)
+    redactor = None if cfg.redact is None else await asyncio.to_thread(redactor_of, cfg.redact)
+    return Engine(tiers, auditing=auditing, redactor=redactor), conversing
 
 
 def composer_of(config: ContextConfig | None) -> Composer | None:

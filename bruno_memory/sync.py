@@ -17,22 +17,33 @@ import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent import futures
 from concurrent.futures import Future
-from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
+from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
 
 from bruno_memory.build import build_memory
 from bruno_memory.config import StackConfig
 from bruno_memory.config.loader import Source
 from bruno_memory.core.errors import Closed, InvalidInput
+from bruno_memory.stack.admin import AccessHook, AdminMemory
 from bruno_memory.stack.facade import MemoryStack
+from bruno_memory.stack.scoped import ScopedMemory
 
 P = ParamSpec("P")
 R = TypeVar("R")
+S = TypeVar("S")
+S_co = TypeVar("S_co", covariant=True)
 
 
-class _Blocking(Generic[P, R]):
-    """A class attribute turning an async ``MemoryStack`` method into a blocking one."""
+class _Runner(Protocol[S_co]):
+    """What runs a call on the loop thread, given the object it is made on."""
 
-    def __init__(self, method: Callable[Concatenate[MemoryStack, P], Awaitable[R]]) -> None:
+    def _run(self, call: Callable[[S_co], Awaitable[R]]) -> R: ...
+
+
+class _Blocking(Generic[S, P, R]):
+    """A class attribute turning an async method (of ``MemoryStack``, or of the handle a
+    ``SyncScoped`` wraps) into a blocking one."""
+
+    def __init__(self, method: Callable[Concatenate[S, P], Awaitable[R]]) -> None:
         self.method = method
         self.__doc__ = method.__doc__
         self.name = method.__name__
@@ -41,25 +52,25 @@ class _Blocking(Generic[P, R]):
         self.name = name
 
     @overload
-    def __get__(self, obj: None, owner: type | None = None) -> _Blocking[P, R]: ...
+    def __get__(self, obj: None, owner: type | None = None) -> _Blocking[S, P, R]: ...
     @overload
-    def __get__(self, obj: SyncMemory, owner: type | None = None) -> Callable[P, R]: ...
+    def __get__(self, obj: _Runner[S], owner: type | None = None) -> Callable[P, R]: ...
     def __get__(
-        self, obj: SyncMemory | None, owner: type | None = None
-    ) -> _Blocking[P, R] | Callable[P, R]:
+        self, obj: _Runner[S] | None, owner: type | None = None
+    ) -> _Blocking[S, P, R] | Callable[P, R]:
         if obj is None:
             return self
-        method, memory = self.method, obj
+        method, runner = self.method, obj
 
         def call(*args: P.args, **kwargs: P.kwargs) -> R:
-            return memory._run(lambda stack: method(stack, *args, **kwargs))
+            return runner._run(lambda target: method(target, *args, **kwargs))
 
         call.__name__ = call.__qualname__ = self.name
         call.__doc__ = self.__doc__
         return call
 
 
-def _blocking(method: Callable[Concatenate[MemoryStack, P], Awaitable[R]]) -> _Blocking[P, R]:
+def _blocking(method: Callable[Concatenate[S, P], Awaitable[R]]) -> _Blocking[S, P, R]:
     return _Blocking(method)
 
 
@@ -195,9 +206,98 @@ class SyncMemory:
     page_messages = _blocking(MemoryStack.page_messages)
     restore = _blocking(MemoryStack.restore)
     watermark = _blocking(MemoryStack.watermark)
+    conversation_session = _blocking(MemoryStack.conversation_session)
+    drop = _blocking(MemoryStack.drop)
+    # -- privacy (``stack.audit``) ----------------------------------------------------------
+    audit_trail = _blocking(MemoryStack.audit_trail)
+    verify_audit = _blocking(MemoryStack.verify_audit)
+    record_event = _blocking(MemoryStack.record_event)
+
+    def for_user(self, user_id: str, *, actor: str | None = None) -> SyncScoped:
+        """The blocking twin of ``MemoryStack.for_user``: a handle acting for one user."""
+        return SyncScoped(self, self._stack.for_user(user_id, actor=actor))
+
+    def admin(self, hook: AccessHook, *, actor: str) -> SyncAdmin:
+        """The blocking twin of ``MemoryStack.admin``: operations across users through the
+        app's access hook (a coroutine hook runs on the loop thread)."""
+        return SyncAdmin(self, self._stack.admin(hook, actor=actor))
+
+
+class SyncScoped:
+    """``ScopedMemory``'s API, blocking, on its ``SyncMemory``'s loop thread."""
+
+    def __init__(self, sync: SyncMemory, handle: ScopedMemory) -> None:
+        self._sync = sync
+        self.handle = handle
+        self.user_id = handle.user_id
+
+    def __repr__(self) -> str:
+        return f"Sync{self.handle!r}"
+
+    def _run(self, call: Callable[[ScopedMemory], Awaitable[R]]) -> R:
+        return self._sync._run(lambda _stack: call(self.handle))
+
+    store_message = _blocking(ScopedMemory.store_message)
+    store_messages = _blocking(ScopedMemory.store_messages)
+    retrieve_messages = _blocking(ScopedMemory.retrieve_messages)
+    search_messages = _blocking(ScopedMemory.search_messages)
+    clear_history = _blocking(ScopedMemory.clear_history)
+    store_memory = _blocking(ScopedMemory.store_memory)
+    retrieve_memories = _blocking(ScopedMemory.retrieve_memories)
+    delete_memory = _blocking(ScopedMemory.delete_memory)
+    create_session = _blocking(ScopedMemory.create_session)
+    get_session = _blocking(ScopedMemory.get_session)
+    end_session = _blocking(ScopedMemory.end_session)
+    get_context = _blocking(ScopedMemory.get_context)
+    get_statistics = _blocking(ScopedMemory.get_statistics)
+    get_memory = _blocking(ScopedMemory.get_memory)
+    retrieve_context = _blocking(ScopedMemory.retrieve_context)
+    search_memories = _blocking(ScopedMemory.search_memories)
+    clear_conversation = _blocking(ScopedMemory.clear_conversation)
+    forget_user = _blocking(ScopedMemory.forget_user)
+    search = _blocking(ScopedMemory.search)
+    scan = _blocking(ScopedMemory.scan)
+    search_phrase = _blocking(ScopedMemory.search_phrase)
+    messages_between = _blocking(ScopedMemory.messages_between)
+    memories_between = _blocking(ScopedMemory.memories_between)
+    list_sessions = _blocking(ScopedMemory.list_sessions)
+    list_conversations = _blocking(ScopedMemory.list_conversations)
+    page_messages = _blocking(ScopedMemory.page_messages)
+    audit_trail = _blocking(ScopedMemory.audit_trail)
+    flush = _blocking(ScopedMemory.flush)
+
+
+class SyncAdmin:
+    """``AdminMemory``'s API, blocking, on its ``SyncMemory``'s loop thread."""
+
+    def __init__(self, sync: SyncMemory, handle: AdminMemory) -> None:
+        self._sync = sync
+        self.handle = handle
+
+    def __repr__(self) -> str:
+        return f"Sync{self.handle!r}"
+
+    def _run(self, call: Callable[[AdminMemory], Awaitable[R]]) -> R:
+        return self._sync._run(lambda _stack: call(self.handle))
+
+    def user(self, user_id: str) -> SyncScoped:
+        """A blocking handle on ``user_id``'s data, once the hook allows it."""
+        return SyncScoped(self._sync, self._run(lambda admin: admin.user(user_id)))
+
+    forget_user = _blocking(AdminMemory.forget_user)
+    scan = _blocking(AdminMemory.scan)
+    audit_trail = _blocking(AdminMemory.audit_trail)
+    verify_audit = _blocking(AdminMemory.verify_audit)
+    health = _blocking(AdminMemory.health)
 
 
 SYNC_METHODS: tuple[str, ...] = tuple(
     name for name, value in vars(SyncMemory).items() if isinstance(value, _Blocking)
 )
 """Every blocking method (plus ``close``); a test checks none of the façade's is missing."""
+
+SCOPED_SYNC_METHODS: tuple[str, ...] = tuple(
+    name for name, value in vars(SyncScoped).items() if isinstance(value, _Blocking)
+)
+"""Every blocking method of a scoped handle; a test checks none of ``ScopedMemory``'s is
+missing."""

@@ -1,8 +1,10 @@
 """The ``bruno-memory`` command.
 
 Exit status: 0 done; 1 the command ran and found a problem (a tier is down; ``init``'s
-target exists: pass ``--force``; a ``copy`` that does not verify); 2 bad usage, a config
-error or bad input (an archive line that is not valid: the message names the line).
+target exists: pass ``--force``; a ``copy`` that does not verify; a broken audit chain;
+``inspect`` found nothing; an erasure declined at the prompt: nothing changed); 2 bad usage,
+a config error or bad input (an archive line that is not valid: the message names the line;
+an erasure without ``--yes`` while stdin is not a terminal).
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ from typing import Any
 from bruno_core.utils.exceptions import BrunoError
 
 from bruno_memory._version import __version__
-from bruno_memory.cli import archive, stacks
+from bruno_memory.cli import admin, archive, insights, privacy, stacks
 
-MODULES = (stacks, archive)
+MODULES = (stacks, archive, admin, insights, privacy)
 """Each command module: ``register(subparsers) -> (async commands, local commands)``."""
 
 

@@ -301,6 +301,26 @@ class ContextConfig(Strict):
         return self
 
 
+class AuditConfig(Strict):
+    """The ``audit:`` section: a hash-chained audit trail in the authoritative tier
+    (``bruno_memory.stack.audit``); ``actor`` names whoever acts when no one else is."""
+
+    actor: Annotated[str, Field(min_length=1, max_length=200)] = "app"
+
+
+RedactKind = Literal["email", "url", "phone", "card", "ip", "name"]
+
+
+class RedactConfig(Strict):
+    """The ``redact:`` section: message and memory contents redacted before they reach any
+    tier (``bruno_memory.core.redact``); ``kinds`` leaves URLs out by default. ``names``:
+    names to redact (``names_file``: one a line, relative to the working directory)."""
+
+    kinds: list[RedactKind] = ["email", "phone", "card", "ip", "name"]
+    names: list[str] = []
+    names_file: str | None = None
+
+
 class StackConfig(Strict):
     """A whole stack: tiers from fastest (first) to authoritative (last)."""
 
@@ -310,4 +330,6 @@ class StackConfig(Strict):
     session_gap: Duration | None = None  # get_context without an id: a new session after
     # this much inactivity in the latest one (a conversation boundary); None: never
     context: ContextConfig | None = None
+    audit: AuditConfig | None = None
+    redact: RedactConfig | None = None
     tiers: list[TierConfig]

@@ -20,6 +20,7 @@ class Capability(str, Enum):
     STATS = "stats"  # per-user statistics
     DURABLE = "durable"  # authoritative: its answers are final, it never misses
     SCAN = "scan"  # pages through every record of a kind (``queries.Scan``)
+    AUDIT = "audit"  # keeps the hash-chained audit trail (``queries.AppendAudit``)
     # abilities beyond storage, each a small protocol in ``tiers.base``
     CLEAR = "clear"  # can drop everything it caches (``Clearable``)
     LEASES = "leases"  # a shared cache whose fills take a lease (``Leased``)
@@ -27,6 +28,7 @@ class Capability(str, Enum):
     QUEUED = "queued"  # applies writes later and reports each applied batch (``Queued``)
     EPOCH = "epoch"  # says when what it holds may have been lost or rolled back
     # (``queries.ServerEpoch``: a server restart, e.g. Redis back from its AOF)
+    DROP = "drop"  # erases all it holds for its namespace, for good (``Droppable``)
 
 
 REQUIRED: dict[Capability, str] = {

@@ -12,6 +12,7 @@
         ├── CapabilityMissing     no tier serves this call
         ├── InvalidInput          a call's argument cannot be stored or searched
         ├── NotFound              e.g. end_session(unknown id)
+        ├── AccessDenied          the app's access hook refused an admin call
         └── Closed                the stack was closed; build a new one
     bruno_core ConfigError
     └── BrunoMemoryConfigError (.path, .expected)
@@ -28,6 +29,7 @@ from typing import Any
 from bruno_core.utils.exceptions import ConfigError, MemoryError
 
 __all__ = [
+    "AccessDenied",
     "Backpressure",
     "BrunoMemoryConfigError",
     "BrunoMemoryError",
@@ -84,6 +86,10 @@ class InvalidInput(BrunoMemoryError):
 
 class NotFound(BrunoMemoryError):
     """The addressed session, conversation or record does not exist."""
+
+
+class AccessDenied(BrunoMemoryError):
+    """The app's access hook refused an operation across users (``MemoryStack.admin``)."""
 
 
 class Closed(BrunoMemoryError):

@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 from bruno_core.models.context import SessionContext
 from bruno_core.models.memory import MemoryEntry, MemoryQuery
 
+from bruno_memory.core.audit import AuditEvent, AuditRecord
 from bruno_memory.core.capabilities import Capability
 from bruno_memory.core.cursors import MessagePosition, SessionPosition
 from bruno_memory.core.ops import Key, Namespace, Value
@@ -353,6 +354,32 @@ class ServerEpoch(Query["str | None"]):
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class AppendAudit(Query[None]):
+    """Append events to the audit trail, numbered and hash-chained by the tier in the
+    transaction that stores them (not a read: it goes where the trail is kept)."""
+
+    events: tuple[AuditEvent, ...]
+    needs: ClassVar[Capability] = Capability.AUDIT
+
+    def degraded(self) -> None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class ReadAudit(Query[list[AuditRecord]]):
+    """Up to ``limit`` audit records numbered after ``after``, in order; only those whose
+    subject is ``subject`` when given."""
+
+    after: int = 0
+    limit: int = 500
+    subject: str | None = None
+    needs: ClassVar[Capability] = Capability.AUDIT
+
+    def degraded(self) -> list[AuditRecord]:
+        return []
+
+
 # -- the semantic tiers' reads ------------------------------------------------------------
 
 
@@ -397,6 +424,8 @@ QUERIES: tuple[type[Query[Any]], ...] = (
     ListSessions,
     MessagePage,
     ServerEpoch,
+    AppendAudit,
+    ReadAudit,
     SearchVector,
     Similarities,
 )

@@ -11,7 +11,15 @@ from bruno_memory.core.errors import CapabilityMissing
 from bruno_memory.core.ops import Empty, Key, Miss, Value, WriteOp
 from bruno_memory.core.queries import Query
 from bruno_memory.core.records import MessageRecord
-from bruno_memory.tiers.base import Clearable, Leased, Queued, Settling, Tier, Windowed
+from bruno_memory.tiers.base import (
+    Clearable,
+    Droppable,
+    Leased,
+    Queued,
+    Settling,
+    Tier,
+    Windowed,
+)
 
 R = TypeVar("R")
 
@@ -84,6 +92,9 @@ class PolicyTier:
 
     async def clear(self) -> Any:
         return await cast(Clearable, self._able(Capability.CLEAR)).clear()
+
+    async def drop(self) -> None:
+        await cast(Droppable, self._able(Capability.DROP)).drop()
 
     async def lease(self, target: Key | str) -> str | None:
         return await cast(Leased, self._able(Capability.LEASES)).lease(target)

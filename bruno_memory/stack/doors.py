@@ -13,6 +13,7 @@ from bruno_core.models.message import Message
 
 from bruno_memory.core import cursors, guards
 from bruno_memory.core.errors import InvalidInput
+from bruno_memory.core.ops import Key
 from bruno_memory.core.queries import (
     ListSessions,
     MemoriesBetween,
@@ -214,6 +215,12 @@ class Doors(Plumbing):
             MessagePage(conversation_id, position, forward, limit)
         )
         return Page([message_out(r) for r in page.items], page.next, page.prev)
+
+    async def conversation_session(self, conversation_id: str) -> SessionContext | None:
+        """The latest session of a conversation (its ``user_id`` is the conversation's
+        owner), or ``None`` for a conversation without one."""
+        found = await self._get(Key("conversation", guards.conversation_id(conversation_id)))
+        return fresh(found) if isinstance(found, SessionContext) else None
 
     @staticmethod
     def _scope(user_id: str | None, conversation_id: str | None, *, required: bool = False) -> None:

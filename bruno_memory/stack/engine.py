@@ -14,8 +14,10 @@ import asyncio
 import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from time import perf_counter
 from typing import Any, TypeVar, cast
 
+from bruno_memory.core.audit import Auditing
 from bruno_memory.core.capabilities import Capability
 from bruno_memory.core.drops import Owed
 from bruno_memory.core.errors import CapabilityMissing, TierError
@@ -35,12 +37,13 @@ from bruno_memory.core.ops import (
 )
 from bruno_memory.core.queries import Query
 from bruno_memory.core.records import MessageRecord
+from bruno_memory.core.redact import Redactor
 from bruno_memory.core.versions import stamp
 from bruno_memory.stack import fills
 from bruno_memory.stack.epochs import EpochWatch
 from bruno_memory.stack.routing import Routes, accepts, plan_routes
 from bruno_memory.stack.stats import TierStats
-from bruno_memory.tiers.base import Clearable, Tier, Windowed
+from bruno_memory.tiers.base import Clearable, Droppable, Tier, Windowed
 
 R = TypeVar("R")
 Missed = list[tuple[Tier, str | None]]
@@ -56,10 +59,20 @@ class _Lookup:
 
 
 class Engine:
-    """Opened tiers, routed by their declared capabilities."""
+    """Opened tiers, routed by their declared capabilities; ``auditing``: the stack keeps
+    an audit trail (``core.audit.Auditing``); ``redactor``: contents are redacted before
+    any tier has them (``stack.redaction``)."""
 
-    def __init__(self, tiers: Sequence[Tier]) -> None:
+    def __init__(
+        self,
+        tiers: Sequence[Tier],
+        *,
+        auditing: Auditing | None = None,
+        redactor: Redactor | None = None,
+    ) -> None:
         self.routes: Routes = plan_routes(tiers)
+        self.auditing = auditing
+        self.redactor = redactor
         fills.settle_on_flush(self.routes)  # a write-behind durable tier settles the caches
         self.generations = Generations()
         self.stats = {t.name: TierStats() for t in tiers}
@@ -88,7 +101,9 @@ class Engine:
         stamped = stamp(ops)  # every write carries a version: replays never regress a record
         gens = self.generations
         gens.bump(touched)
+        started = perf_counter()
         await routes.durable.write([op for op in stamped if accepts(routes.durable, op)])
+        self.stats[routes.durable.name].timed("write", perf_counter() - started)
         gens.bump(touched)  # committed: from here on, a failing tier owes, it never raises
         for tier in (*routes.caches, *routes.others):
             mine = [op for op in stamped if accepts(tier, op)]
@@ -99,7 +114,9 @@ class Engine:
         """Write to a tier after the authoritative one committed: a failure leaves the
         tier owing the drops of ``ops`` (it serves nothing stale until they are settled)."""
         try:
+            started = perf_counter()
             await tier.write(ops)
+            self.stats[tier.name].timed("write", perf_counter() - started)
         except TierError as exc:
             owed = self._debts.setdefault(tier.name, Owed())
             owed.add(ops)
@@ -133,8 +150,11 @@ class Engine:
         for tier in self.routes.readers(key.ns):
             if self._debts and not await self._settled(tier):
                 continue  # it may hold what a committed write changed: not read, not filled
+            started = perf_counter()
             found = (await tier.get([key])).get(key, MISS)
-            self.stats[tier.name].count(found is not MISS)
+            stats = self.stats[tier.name]
+            stats.timed("get", perf_counter() - started)
+            stats.count(found is not MISS)
             if found is MISS:
                 await self._missed(missed, tier, key)
                 continue
@@ -152,8 +172,11 @@ class Engine:
         for tier in self.routes.windowed():
             if self._debts and not await self._settled(tier):
                 continue
+            started = perf_counter()
             got = await cast(Windowed, tier).window(conversation_id, limit)
-            self.stats[tier.name].count(got is not MISS)
+            stats = self.stats[tier.name]
+            stats.timed("window", perf_counter() - started)
+            stats.count(got is not MISS)
             if got is MISS:
                 await self._missed(missed, tier, conversation_id)
                 continue
@@ -218,11 +241,18 @@ class Engine:
             raise CapabilityMissing(
                 f"no tier of the stack answers {type(q).__name__} (it needs {q.needs.value})"
             )
-        return await able[0].query(q)
+        return await self._query(able[0], q)
 
     async def fan_out(self, q: Query[R]) -> list[R]:
         """The answers of every tier able to answer ``q``, concurrently, in stack order."""
-        return list(await asyncio.gather(*(t.query(q) for t in self.able(q))))
+        return list(await asyncio.gather(*(self._query(t, q) for t in self.able(q))))
+
+    async def _query(self, tier: Tier, q: Query[R]) -> R:
+        """``tier``'s answer to ``q``, timed under the query's class name."""
+        started = perf_counter()
+        answer = await tier.query(q)
+        self.stats[tier.name].timed(type(q).__name__, perf_counter() - started)
+        return answer
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -237,6 +267,25 @@ class Engine:
         await self._lookups.aclose()
         try:
             await self.flush()
+        finally:
+            for tier in reversed(self.tiers):
+                await tier.aclose()
+
+    async def drop(self) -> None:
+        """Erase every tier's data for good, caches first and the authoritative tier last
+        (a drop that fails midway leaves the data where it is authoritative), then
+        release every tier. Refused before anything is erased if a tier cannot drop."""
+        lacking = [t.name for t in self.tiers if Capability.DROP not in t.capabilities]
+        if lacking:
+            raise CapabilityMissing(
+                f"tier(s) {', '.join(lacking)} cannot drop their data (no drop ability); "
+                "nothing was dropped: remove their data with the store's own tools"
+            )
+        await self.epochs.stop()
+        routes = self.routes
+        try:
+            for tier in (*routes.caches, *routes.others, routes.durable):
+                await cast(Droppable, tier).drop()
         finally:
             for tier in reversed(self.tiers):
                 await tier.aclose()

@@ -33,15 +33,19 @@ from bruno_memory.core.queries import (
 )
 from bruno_memory.core.records import fresh, message_out, message_record, timestamp_key
 from bruno_memory.stack import hybrid
+from bruno_memory.stack.admin import AccessHook, AdminMemory
+from bruno_memory.stack.audit import Audited
 from bruno_memory.stack.doors import Doors
 from bruno_memory.stack.owners import Owners, metadata_user, refused_moves
 from bruno_memory.stack.plumbing import Composer, Opener
+from bruno_memory.stack.redaction import Redacting
 from bruno_memory.stack.restore import Restore
+from bruno_memory.stack.scoped import ScopedMemory
 
 __all__ = ["Composer", "MemoryStack", "Opener"]
 
 
-class MemoryStack(Doors, Restore, Owners, MemoryInterface):
+class MemoryStack(Audited, Redacting, Doors, Restore, Owners, MemoryInterface):
     """Tiers composed into one memory: caches on top, one authoritative tier below.
 
     Args:
@@ -56,6 +60,16 @@ class MemoryStack(Doors, Restore, Owners, MemoryInterface):
             until a write of that user through this stack (``stack.results.QueryCache``;
             other processes' writes are bounded by its ``ttl`` only).
     """
+
+    def for_user(self, user_id: str, *, actor: str | None = None) -> ScopedMemory:
+        """A handle whose every call acts for ``user_id`` only (``stack.scoped``);
+        ``actor``: who the audit trail names (default: the user)."""
+        return ScopedMemory(self, user_id, actor)
+
+    def admin(self, hook: AccessHook, *, actor: str) -> AdminMemory:
+        """Operations across users, each first allowed by the app's ``hook``
+        (``stack.admin``)."""
+        return AdminMemory(self, hook, actor)
 
     async def store_message(self, message: Message, conversation_id: str) -> None:
         """Store (upsert by ``message.id``) one message of a conversation."""

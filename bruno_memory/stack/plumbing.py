@@ -122,6 +122,15 @@ class Plumbing:
 
     aclose = close
 
+    async def drop(self) -> None:
+        """Erase the namespace from every tier, for good: the SQLite file, the PostgreSQL
+        schema, the Redis keys under the prefix, the write-behind queues and journals,
+        the vector collections; then close (every later call raises ``Closed``).
+        Stop the other processes using the namespace first: their caches are not told."""
+        engine = await self._ready()
+        self._closed = True
+        await engine.drop()
+
     async def __aenter__(self: S) -> S:
         return await self.open()
 

@@ -6,9 +6,11 @@ from typing import Any
 
 from bruno_core.models.memory import MemoryQuery
 
+from bruno_memory.core.audit import AuditEvent
 from bruno_memory.core.ops import Key
 from bruno_memory.core.queries import (
     QUERIES,
+    AppendAudit,
     Count,
     LatestSession,
     ListSessions,
@@ -18,6 +20,7 @@ from bruno_memory.core.queries import (
     Neighbours,
     Query,
     QueryMemories,
+    ReadAudit,
     Scan,
     SearchPhrase,
     SearchText,
@@ -44,6 +47,8 @@ EXAMPLES: dict[type[Query[Any]], Query[Any]] = {
     ListSessions: ListSessions("u1", None, 10),
     MessagePage: MessagePage("no-such-conversation", None, False, 10),
     ServerEpoch: ServerEpoch(),
+    AppendAudit: AppendAudit((AuditEvent(0.0, "contract", "check", "none"),)),
+    ReadAudit: ReadAudit(0, 10, "u1"),
     SearchVector: SearchVector("coffee", VectorFilter.messages("u1"), 5),
     Similarities: Similarities("coffee", (Key("message", "no-such-id"),), VectorFilter()),
 }

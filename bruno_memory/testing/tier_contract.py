@@ -39,6 +39,7 @@ from bruno_memory.core.queries import (
     Statistics,
 )
 from bruno_memory.core.records import MessageRecord
+from bruno_memory.policies.base import PolicyTier
 from bruno_memory.testing.queries import one_of_each
 
 __all__ = [name for name in dir() if name.startswith("test_")]  # filled at the end
@@ -99,7 +100,7 @@ async def test_declared_capabilities_are_implemented(tier: Any) -> None:
             with pytest.raises(CapabilityMissing):
                 await tier.query(q)
     abilities = {C.WINDOWS: "window", C.CLEAR: "clear", C.LEASES: "lease",
-                 C.SETTLES: "settle", C.QUEUED: "when_applied"}
+                 C.SETTLES: "settle", C.QUEUED: "when_applied", C.DROP: "drop"}
     for cap, method in abilities.items():
         if cap in tier.capabilities:
             assert callable(getattr(type(tier), method, None)), (
@@ -425,6 +426,30 @@ async def test_scan_pages_every_record_of_a_kind_in_key_order(tier: Any) -> None
     assert found[0] == next(r for r in records if r.id == found[0].id)
     assert [m.id for m in await every("memory", "scan-a", 10)] == [memory.id]
     assert await every("memory", "nobody", 10) == []
+
+
+@needs(C.DROP)
+async def test_drop_erases_everything_the_tier_held(tier: Any) -> None:
+    """After ``drop``, the tier's config opened afresh holds none of the records written
+    before; a cache stays usable and misses them."""
+    session = SessionContext(user_id="drop-a")
+    memory = MemoryEntry(content="likes drops", memory_type=MemoryType.FACT, user_id="drop-a")
+    puts = [put(session), put(memory)]
+    await tier.write(puts)
+    await tier.flush()
+    await tier.drop()
+    keys = [p.key for p in puts]
+    if C.CLEAR in tier.capabilities:
+        assert await tier.get(keys) == {}
+    inner: Any = tier.innermost if isinstance(tier, PolicyTier) else tier
+    fresh = type(inner)(inner.config, inner.context)
+    await fresh.open()
+    try:
+        held = await fresh.get(keys)
+        assert all(v is EMPTY for v in held.values()), held
+    finally:
+        await fresh.drop()
+        await fresh.aclose()
 
 
 __all__ = [name for name in list(globals()) if name.startswith("test_")]

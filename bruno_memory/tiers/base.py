@@ -88,6 +88,13 @@ class Settling(Protocol):
     async def settle(self, targets: Iterable[Hashable]) -> list[Hashable]: ...
 
 
+class Droppable(Protocol):
+    """A tier that can erase everything it holds for its namespace (``DROP``): its file,
+    schema, keys or collections. Irreversible; the tier serves nothing afterwards."""
+
+    async def drop(self) -> None: ...
+
+
 class Queued(Protocol):
     """A tier whose writes land later (``QUEUED``): it reports each applied batch."""
 

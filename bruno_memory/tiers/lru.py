@@ -93,7 +93,7 @@ class LRUTier(BaseTier[LRUConfig]):
     config_model = LRUConfig
     capabilities = frozenset(
         {Capability.WINDOWS, Capability.SESSIONS, Capability.USERS, Capability.MEMORIES,
-         Capability.CLEAR}
+         Capability.CLEAR, Capability.DROP}
     )
 
     async def open(self) -> None:
@@ -162,6 +162,10 @@ class LRUTier(BaseTier[LRUConfig]):
 
     async def clear(self) -> None:
         """Forget everything (a cache that may have missed invalidations)."""
+        self._cache.clear()
+
+    async def drop(self) -> None:
+        """Forget everything: an in-process cache holds nothing else (``Droppable``)."""
         self._cache.clear()
 
     def __len__(self) -> int:

@@ -1,5 +1,5 @@
 """Anonymized exports: ids pseudonymized consistently with a keyed hash, personal data in
-text redacted by a pluggable redactor.
+text redacted by a pluggable redactor (``core.redact``: the one the redact-on-write policy uses).
 
 The same key gives the same pseudonyms in every export, so anonymized exports of one store
 still join (a user's messages, sessions and memories keep one pseudonymous id; a message's
@@ -11,46 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import secrets
 import uuid
-from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from bruno_memory.core.errors import InvalidInput
+from bruno_memory.core.redact import Redactor, RegexRedactor
 
-
-class Redactor(Protocol):
-    """Turns a text into the same text without personal data."""
-
-    def __call__(self, text: str) -> str: ...
-
-
-class RegexRedactor:
-    """Replaces every match of each pattern by its label: by default e-mail addresses,
-    URLs, IPv4 and IPv6 addresses and phone numbers (``[email]``, ``[url]``, ``[ip]``,
-    ``[phone]``). Names and addresses in free text need a smarter redactor (an NER model):
-    pass one as ``Anonymizer(redactor=...)``."""
-
-    DEFAULT: Sequence[tuple[str, str]] = (
-        ("email", r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"),
-        ("url", r"\b(?:https?://|www\.)[^\s<>\"']*[^\s<>\"'.,;:!?)]"),
-        ("ip", r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b"),
-        ("ip", r"\b(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}\b"),
-        (
-            "ip",
-            r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){1,6}:(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4})*)?(?![\w:])",
-        ),
-        ("phone", r"(?<![\w+])\+?\d[\d\s().-]{6,}\d(?!\w)"),
-    )
-
-    def __init__(self, patterns: Sequence[tuple[str, str]] = DEFAULT) -> None:
-        self._patterns = [(f"[{label}]", re.compile(p)) for label, p in patterns]
-
-    def __call__(self, text: str) -> str:
-        for label, pattern in self._patterns:
-            text = pattern.sub(label, text)
-        return text
+__all__ = ["Anonymizer", "Redactor", "RegexRedactor", "new_key"]
 
 
 def new_key() -> str:

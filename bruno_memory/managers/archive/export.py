@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bruno_memory.core import audit
 from bruno_memory.core.ops import Value
 from bruno_memory.managers.archive.anonymize import Anonymizer
 from bruno_memory.managers.archive.format import (
@@ -121,7 +122,16 @@ async def export(
                 progress(100)
         if progress is not None and done % 100:
             progress(done % 100)
+    await recorded(memory, path, user_id, records=done, anonymized=anonymizer is not None,
+                   embeddings=embeddings, watermark=header.watermark)
     return Exported(str(path), header, digest.summary())
+
+
+async def recorded(memory: MemoryStack, path: str | Path, user_id: str | None,
+                   **detail: Any) -> None:
+    """Record an export in the stack's audit trail (when it keeps one)."""
+    await memory.record_event(audit.EXPORT, "store", subject=user_id, targets=(str(path),),
+                              detail=detail)
 
 
 async def digest(memory: MemoryStack, *, page: int = PAGE) -> Digest:

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from bruno_memory.managers.archive.anonymize import Anonymizer
-from bruno_memory.managers.archive.export import PAGE, Progress, lines
+from bruno_memory.managers.archive.export import PAGE, Progress, lines, recorded
 from bruno_memory.managers.archive.format import open_write
 from bruno_memory.stack.facade import MemoryStack
 
@@ -96,4 +96,6 @@ async def export_csv(
             counts[kind] += 1
             if progress is not None:
                 progress(1)
+    await recorded(memory, path, user_id, records=sum(counts.values()), format="csv",
+                   anonymized=anonymizer is not None, embeddings=embeddings)
     return counts

@@ -50,6 +50,9 @@ class Journal(Protocol):
     async def reclaim(self) -> list[Item]: ...  # entries of writers that died since
     async def erase_dead_letters(self, match: Callable[[bytes], bool]) -> int: ...
     # ^ deletes the dead letters (of every writer) whose encoded op ``match``es; how many
+    async def drop(self) -> None: ...
+    # ^ deletes the journal (entries, dead letters, liveness marks of every writer) and
+    # closes it
     async def aclose(self) -> None: ...
 
 

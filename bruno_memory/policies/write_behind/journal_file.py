@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -185,6 +186,18 @@ class FileJournal:
 
     async def erase_dead_letters(self, match: Callable[[bytes], bool]) -> int:
         return await self._do(self._erase, match)
+
+    async def drop(self) -> None:
+        """Close, then delete the journal file (WAL and owner locks with it)."""
+        await self.aclose()
+
+        def remove() -> None:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                self.path.with_name(self.path.name + suffix).unlink(missing_ok=True)
+            shutil.rmtree(self._owners_dir, ignore_errors=True)
+
+        with translate_errors(f"{self.tier}.journal", "drop", ERRORS):
+            await asyncio.to_thread(remove)
 
     async def aclose(self) -> None:
         pool, self._pool = self._pool, None

@@ -197,6 +197,19 @@ class RedisJournal:
             except TierUnavailable as exc:
                 log.warning("journal heartbeat failed", tier=self.tier, error=str(exc))
 
+    async def drop(self) -> None:
+        """Delete the stream, its dead letters and every writer's liveness key (SCAN of
+        ``<stream>:*``), then close."""
+        pattern = "".join(f"[{c}]" if c in "*?[]\\" else c for c in self.stream) + ":*"
+        try:
+            with translate_errors(f"{self.tier}.journal", "drop", ERRORS):  # no deadline:
+                # a SCAN takes as long as the keyspace is large
+                extra = [k async for k in self._client.scan_iter(match=pattern, count=500)]
+                for name in (self.stream, *extra):
+                    await self._client.delete(name)
+        finally:
+            await self.aclose()
+
     async def aclose(self) -> None:
         client, self._client = self._client, None  # also stops the heartbeat loop
         beat, self._beat = self._beat, None

@@ -149,6 +149,17 @@ class WriteBehind(PolicyTier):
             raise TierUnavailable(f"{lost} queued writes could not be applied before close "
                                   "and no journal holds them", tier=self.name, op="close")
 
+    async def drop(self) -> None:
+        """Erase for good (``Droppable``): refuse new writes, discard the queue (it would
+        land in what is dropped), delete the journal (entries, dead letters, liveness
+        marks of every writer), then drop the tier. ``aclose`` still closes after."""
+        self._closing = True
+        await stop_tasks(self._tasks)
+        self._log.remove(list(self._log))
+        if self.journal is not None:
+            await self.journal.drop()
+        await super().drop()
+
     async def _stop(self) -> None:
         await stop_tasks(self._tasks)
         try:

@@ -155,7 +155,8 @@ class RedisTier(BaseTier[RedisConfig]):
     config_model = RedisConfig
     capabilities = frozenset(
         {Capability.WINDOWS, Capability.SESSIONS, Capability.USERS, Capability.MEMORIES,
-         Capability.CLEAR, Capability.LEASES, Capability.SETTLES, Capability.EPOCH}
+         Capability.CLEAR, Capability.LEASES, Capability.SETTLES, Capability.EPOCH,
+         Capability.DROP}
     )
 
     def __init__(self, config: RedisConfig, context: TierContext | None = None) -> None:
@@ -272,6 +273,11 @@ class RedisTier(BaseTier[RedisConfig]):
             return len(found)
 
         return await self._run("clear", scan_and_delete)
+
+    async def drop(self) -> None:
+        """Delete every key under the prefix (SCAN, on every node of a cluster)
+        (``Droppable``)."""
+        await self.clear()
 
     # -- writes -----------------------------------------------------------------------
 

@@ -56,7 +56,7 @@ Statement = tuple[str, list[tuple[Any, ...]]]
 CAPABILITIES = frozenset({
     Capability.MESSAGES, Capability.WINDOWS, Capability.SESSIONS, Capability.USERS,
     Capability.MEMORIES, Capability.MEMORY_QUERY, Capability.TEXT_SEARCH, Capability.STATS,
-    Capability.DURABLE, Capability.SCAN,
+    Capability.DURABLE, Capability.SCAN, Capability.AUDIT, Capability.DROP,
 })
 """What an authoritative SQL tier does: holds and answers everything but vectors."""
 

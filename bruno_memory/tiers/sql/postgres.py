@@ -20,8 +20,9 @@ from bruno_memory.core.deadline import deadline
 from bruno_memory.core.errors import CorruptRecord, TierError, TierUnavailable, translate_errors
 from bruno_memory.core.logs import get_logger
 from bruno_memory.tiers.base import BaseTier, TierContext
-from bruno_memory.tiers.sql import postgres_schema
+from bruno_memory.tiers.sql import audit, postgres_schema
 from bruno_memory.tiers.sql import text as _sql
+from bruno_memory.tiers.sql.audit import DurableAudit
 from bruno_memory.tiers.sql.durable import (
     CAPABILITIES,
     UPSERTS,
@@ -183,7 +184,7 @@ async def _keep_session(conn: Any) -> None:
     """
 
 
-class PostgresTier(DurableReads, DurableWrites, BaseTier[PostgresConfig]):
+class PostgresTier(DurableAudit, DurableReads, DurableWrites, BaseTier[PostgresConfig]):
     """Everything, authoritative, in one PostgreSQL schema, through an asyncpg pool."""
 
     config_model = PostgresConfig
@@ -244,6 +245,13 @@ class PostgresTier(DurableReads, DurableWrites, BaseTier[PostgresConfig]):
 
     async def ping(self) -> None:
         await self._call("ping", lambda conn: conn.fetchval("SELECT 1"))
+
+    async def drop(self) -> None:
+        """Land queued writes, ``DROP SCHEMA ... CASCADE`` (every table, the schema's
+        version and keys with it) (``Droppable``)."""
+        await self._close_group()
+        statement = f"DROP SCHEMA IF EXISTS {postgres_schema.quoted(self.schema)} CASCADE"
+        await self._call("drop", lambda conn: conn.execute(statement))
 
     def metrics(self) -> dict[str, Any]:
         """Pool occupancy and how many dropped connections were retried."""
@@ -332,6 +340,9 @@ class PostgresTier(DurableReads, DurableWrites, BaseTier[PostgresConfig]):
         return rows
 
 
+PG_APPEND = numbered(audit.PG_APPEND)
+
+
 def _batch_upsert(ns: str) -> tuple[str, tuple[str, tuple[int, ...]]]:
     """(row upsert, (the same upsert of a whole batch from one array per column, the
     positions of the columns sent as JSON text))."""
@@ -372,7 +383,9 @@ def winners(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
 
 async def _execute(conn: Any, sql: str, rows: list[tuple[Any, ...]]) -> None:
     batched = BATCHED.get(sql)
-    if len(rows) == 1:
+    if sql == audit.APPEND:  # numbered and chained by the server, in one statement
+        await conn.execute(PG_APPEND, *audit.pg_columns(rows))
+    elif len(rows) == 1:
         await conn.execute(sql, *rows[0])
     elif batched is not None:
         statement, as_json = batched

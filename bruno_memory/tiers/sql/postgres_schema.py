@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from bruno_memory.tiers.sql import audit
 from bruno_memory.tiers.sql import text as _sql
 from bruno_memory.tiers.sql.migration import Migration
 
@@ -125,10 +126,24 @@ V3 = [  # purge tombstones keep a keyed hash of the user id, never the id (_sql.
     )),
 ]
 
+AUDIT = [  # the hash-chained audit trail (tiers.sql.audit); edits are refused
+    *audit.table("BIGINT", "DOUBLE PRECISION"),
+    "CREATE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+    f"RAISE EXCEPTION '{audit.REFUSED}' USING ERRCODE = 'integrity_constraint_violation'; "
+    "END $$",
+    "CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON audit "
+    "FOR EACH ROW EXECUTE FUNCTION audit_append_only()",
+    "CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit "
+    "FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only()",
+    audit.PG_APPEND_FUNCTION,
+]
+
 MIGRATIONS: list[Migration] = [
     Migration(V1, []),
     Migration(V2, []),
     Migration(V3, []),
+    Migration(AUDIT, ["DROP FUNCTION audit_append", "DROP TABLE audit",
+                      "DROP FUNCTION audit_append_only()"]),
 ]
 
 ARRAY_TYPES: dict[str, tuple[str, ...]] = {

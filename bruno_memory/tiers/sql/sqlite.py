@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import sqlite3
 import time
@@ -15,6 +16,7 @@ import aiosqlite
 import orjson
 
 from bruno_memory.config.models import Duration, TierConfig
+from bruno_memory.core import audit as core_audit
 from bruno_memory.core import codec
 from bruno_memory.core.errors import (
     BrunoMemoryConfigError,
@@ -24,9 +26,13 @@ from bruno_memory.core.errors import (
     translate_errors,
 )
 from bruno_memory.tiers.base import BaseTier
+from bruno_memory.tiers.sql import audit, erasure
 from bruno_memory.tiers.sql import text as _sql
+from bruno_memory.tiers.sql.audit import DurableAudit
 from bruno_memory.tiers.sql.durable import (
     CAPABILITIES,
+    PURGE,
+    PURGE_VERSIONED,
     UPSERTS,
     DurableReads,
     DurableWrites,
@@ -70,7 +76,7 @@ class SQLiteConfig(TierConfig):
     synchronous: Literal["OFF", "NORMAL", "FULL"] = "NORMAL"
 
 
-class SQLiteTier(DurableReads, DurableWrites, BaseTier[SQLiteConfig]):
+class SQLiteTier(DurableAudit, DurableReads, DurableWrites, BaseTier[SQLiteConfig]):
     """Everything, authoritative, in one SQLite file."""
 
     config_model = SQLiteConfig
@@ -80,6 +86,7 @@ class SQLiteTier(DurableReads, DurableWrites, BaseTier[SQLiteConfig]):
 
     async def open(self) -> None:
         cfg = self.config
+        self._closed = False
         self._lock = asyncio.Lock()
         with self._errors("open"):
             if cfg.path != ":memory:":
@@ -104,11 +111,13 @@ class SQLiteTier(DurableReads, DurableWrites, BaseTier[SQLiteConfig]):
             thread.daemon = True
         await conn
         await conn.create_function("bruno_pseudonym", 2, _sql.pseudonym, deterministic=True)
+        await conn.create_function("bruno_audit_link", 3, core_audit.link, deterministic=True)
         await _enable_wal(conn, cfg.busy_timeout)
         for pragma in (
             f"synchronous = {cfg.synchronous}",
             f"busy_timeout = {int(cfg.busy_timeout * 1000)}",
             "temp_store = MEMORY",
+            "secure_delete = ON",  # freed pages are zeroed: erased text leaves no remnant
         ):
             await conn.execute(f"PRAGMA {pragma}")
         return conn
@@ -128,10 +137,35 @@ class SQLiteTier(DurableReads, DurableWrites, BaseTier[SQLiteConfig]):
             raise
 
     async def aclose(self) -> None:
+        if getattr(self, "_closed", False):
+            return  # closed already (``drop`` closes first)
+        self._closed = True
         await self._close_group()  # queued writes land before the connections close
-        conns = (getattr(self, "_reader", None), getattr(self, "_writer", None))
-        for conn in {id(c): c for c in conns if c}.values():
-            await conn.close()
+        reader, writer = getattr(self, "_reader", None), getattr(self, "_writer", None)
+        if reader is not None and reader is not writer:
+            await reader.close()
+        if writer is not None:
+            with self._errors("close"), contextlib.suppress(sqlite3.OperationalError):
+                # the WAL's frames go back into the file and the WAL is emptied, so text
+                # erased before close leaves no copy there (busy: another process reads)
+                await writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            await writer.close()
+
+    async def drop(self) -> None:
+        """Close, then delete the database file with its WAL and shared-memory files
+        (``Droppable``); a process still holding it open keeps its copy until it closes.
+        ``aclose`` afterwards does nothing."""
+        await self.aclose()
+        path = self.config.path
+        if path == ":memory:":
+            return
+
+        def remove() -> None:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(path + suffix).unlink(missing_ok=True)
+
+        with self._errors("drop"):
+            await asyncio.to_thread(remove)
 
     async def ping(self) -> None:
         with self._errors("ping"):
@@ -146,7 +180,10 @@ class SQLiteTier(DurableReads, DurableWrites, BaseTier[SQLiteConfig]):
         """One transaction for a group commit's batch; upserts of many rows as multi-row
         ``INSERT``s (about twice as fast as ``executemany``). A batch that is one
         statement commits by itself: one trip to SQLite's thread instead of three."""
-        calls = [c for sql, rows in merged(writes) for c in _calls(sql, rows)]
+        statements = merged(writes)
+        calls = [c for sql, rows in statements for c in _calls(sql, rows)]
+        if any(sql in ERASING for sql, _ in statements):
+            calls += [(statement, (), False) for statement in erasure.MERGE_FTS]
         writer = self._writer
         async with self._lock:
             with self._errors("write"):
@@ -172,6 +209,9 @@ class SQLiteTier(DurableReads, DurableWrites, BaseTier[SQLiteConfig]):
             async with self._reader.execute(sql, tuple(params)) as cur:
                 return list(await cur.fetchall())
 
+
+ERASING = frozenset(PURGE + PURGE_VERSIONED)
+"""A user's erasure: after it, the full-text indexes are merged (``erasure.MERGE_FTS``)."""
 
 MAX_VARIABLES = 999
 """Bound parameters per statement at most: SQLite's limit before 3.32 (32,766 since)."""
@@ -206,6 +246,8 @@ def _calls(sql: str, rows: list[tuple[Any, ...]]) -> list[Call]:
     it left, so a key written twice ends as two upserts in a row would leave it.
     """
     ns = MULTIROW.get(sql)
+    if sql == audit.APPEND:  # numbered and chained by the statement itself
+        return [(audit.SQLITE_APPEND, audit.sqlite_rows(rows), True)]
     if len(rows) == 1:
         return [(sql, rows[0], False)]
     if ns is None:

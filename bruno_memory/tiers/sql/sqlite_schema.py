@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bruno_memory.tiers.sql import audit
 from bruno_memory.tiers.sql import text as _sql
 from bruno_memory.tiers.sql.migration import Migration
 
@@ -129,9 +130,16 @@ V4 = [  # full-text search scoped in the index: the owner is a column of the FTS
     )),
 ]
 
+AUDIT = [  # the hash-chained audit trail (tiers.sql.audit); edits are refused
+    *audit.table("INTEGER", "REAL"),
+    *(f"CREATE TRIGGER audit_no_{verb.lower()} BEFORE {verb} ON audit "
+      f"BEGIN SELECT RAISE(ABORT, '{audit.REFUSED}'); END" for verb in ("UPDATE", "DELETE")),
+]
+
 MIGRATIONS: list[Migration] = [
     Migration(V1, []),
     Migration(V2, []),
     Migration(V3, []),
     Migration(V4, []),
+    Migration(AUDIT, ["DROP TABLE audit"]),
 ]

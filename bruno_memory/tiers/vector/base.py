@@ -195,7 +195,7 @@ class VectorTier(BaseTier[C]):
     """
 
     capabilities = frozenset(
-        {Capability.VECTOR_SEARCH, Capability.MESSAGES, Capability.MEMORIES}
+        {Capability.VECTOR_SEARCH, Capability.MESSAGES, Capability.MEMORIES, Capability.DROP}
     )
 
     async def open(self) -> None:
@@ -238,6 +238,12 @@ class VectorTier(BaseTier[C]):
         for record in stale:
             await self._drop(record)
         return stale
+
+    async def drop(self) -> None:
+        """Delete every collection of the namespace, whatever its model (``Droppable``)."""
+        for record in await self._collections():
+            if record.namespace == self.record.namespace:
+                await self._drop(record)
 
     # -- writes -------------------------------------------------------------------------
 

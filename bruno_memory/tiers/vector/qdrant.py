@@ -254,7 +254,13 @@ class _Edge:
     async def drop(self, record: CollectionRecord) -> None:
         import shutil
 
+        shard = self.shard if record == self.tier.record else None
+        if shard is not None:  # the collection in use: its shard closes first, or it
+            self.shard = None  # would write its segments back into the removed folder
+
         def remove() -> None:
+            if shard is not None:
+                shard.close()
             self._meta(record).unlink(missing_ok=True)
             shutil.rmtree(self.root / record.name, ignore_errors=True)
 
