@@ -112,14 +112,16 @@ async def open_engine(source: Source | StackConfig = None) -> tuple[Engine, Conv
     """The routing engine over every tier of a config, opened, with what ``get_context``
     returns: the last ``context_messages``, or a budgeted context (``context:``)."""
     tiers, cfg = await open_tiers(source)
-    conversing = Conversing(cfg.context_messages, composer_of(cfg.context), cfg.session_gap)
+    composer = composer_of(cfg.context, cfg.lifecycle is not None and cfg.lifecycle.context)
+    conversing = Conversing(cfg.context_messages, composer, cfg.session_gap)
     auditing = None if cfg.audit is None else Auditing(cfg.audit.actor)
     redactor = None if cfg.redact is None else await asyncio.to_thread(redactor_of, cfg.redact)
     return Engine(tiers, auditing=auditing, redactor=redactor), conversing
 
 
-def composer_of(config: ContextConfig | None) -> Composer | None:
-    """``get_context``'s messages from a YAML ``context:`` section, or ``None``."""
+def composer_of(config: ContextConfig | None, summaries: bool = False) -> Composer | None:
+    """``get_context``'s messages from a YAML ``context:`` section, or ``None``;
+    ``summaries``: its summary section reads the lifecycle's summaries (``lifecycle:``)."""
     if config is None:
         return None
     from bruno_memory.managers.context import ContextBuilder
@@ -129,6 +131,13 @@ def composer_of(config: ContextConfig | None) -> Composer | None:
     async def compose(memory: MemoryStack, user_id: str, conversation_id: str) -> list[Message]:
         if not made:
             made.append(ContextBuilder.from_config(memory, config))
+            if summaries:
+                from bruno_memory.managers.lifecycle import StoredSummaries
+
+                # most of the summary share: the share is of what pinned and the latest
+                # turns leave, and a summary over it is left out whole
+                share = (config.max_tokens - config.reserve) * config.shares.summary
+                made[0].summaries = StoredSummaries(memory, max_tokens=max(32, int(share * 0.75)))
         budget = config.max_tokens - config.reserve
         built = await made[0].build(user_id, conversation_id, max_tokens=budget)
         return list(built.messages)

@@ -204,6 +204,8 @@ class SyncMemory:
     list_sessions = _blocking(MemoryStack.list_sessions)
     list_conversations = _blocking(MemoryStack.list_conversations)
     page_messages = _blocking(MemoryStack.page_messages)
+    fork_conversation = _blocking(MemoryStack.fork_conversation)
+    branch_of = _blocking(MemoryStack.branch_of)
     restore = _blocking(MemoryStack.restore)
     watermark = _blocking(MemoryStack.watermark)
     conversation_session = _blocking(MemoryStack.conversation_session)

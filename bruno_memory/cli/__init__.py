@@ -18,9 +18,9 @@ from typing import Any
 from bruno_core.utils.exceptions import BrunoError
 
 from bruno_memory._version import __version__
-from bruno_memory.cli import admin, archive, insights, privacy, stacks
+from bruno_memory.cli import admin, archive, insights, maintain, privacy, stacks
 
-MODULES = (stacks, archive, admin, insights, privacy)
+MODULES = (stacks, archive, admin, insights, maintain, privacy)
 """Each command module: ``register(subparsers) -> (async commands, local commands)``."""
 
 

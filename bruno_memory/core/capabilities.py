@@ -26,6 +26,7 @@ class Capability(str, Enum):
     LEASES = "leases"  # a shared cache whose fills take a lease (``Leased``)
     SETTLES = "settles"  # undoes fills that raced a write-behind flush (``Settling``)
     QUEUED = "queued"  # applies writes later and reports each applied batch (``Queued``)
+    CHANGES = "changes"  # tells which users other processes' writes touched (``ChangeFeed``)
     EPOCH = "epoch"  # says when what it holds may have been lost or rolled back
     # (``queries.ServerEpoch``: a server restart, e.g. Redis back from its AOF)
     DROP = "drop"  # erases all it holds for its namespace, for good (``Droppable``)

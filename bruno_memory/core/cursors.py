@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Any
+from typing import Any, Literal
 
 from bruno_memory.core.errors import InvalidInput
 
@@ -64,3 +64,34 @@ def session_position(cursor: Any, name: str) -> SessionPosition:
     ):
         raise InvalidInput(f"{name} is not a session cursor: pass a session page's next")
     return float(started), session_id
+
+
+Edge = Literal["start", "end"]
+BranchPosition = tuple[int, "MessagePosition | Edge"]
+"""(part, place) in a branch's messages: part ``i`` of its shared prefixes (the branch's
+own messages are the last part), at a message's (ts, seq) or at the part's start or end."""
+
+
+def branch(part: int, place: MessagePosition | Edge) -> str:
+    """The cursor of a place in a branch's messages."""
+    return encode(part, place) if isinstance(place, str) else encode(part, *place)
+
+
+def branch_position(cursor: Any, name: str, parts: int) -> BranchPosition:
+    """A branch cursor's (part, place); ``InvalidInput`` for anything else, or a part
+    beyond ``parts``."""
+    bad = InvalidInput(f"{name} is not a cursor of this branch: pass a page's next or prev")
+    try:
+        part, *place = _parts(cursor, name, 3)
+    except InvalidInput:
+        part, *place = _parts(cursor, name, 2)
+    if type(part) is not int or not 0 <= part < parts:
+        raise bad
+    if len(place) == 1:
+        if place[0] not in ("start", "end"):
+            raise bad
+        return part, place[0]
+    ts, seq = place
+    if isinstance(ts, bool) or not isinstance(ts, (int, float)) or type(seq) is not int:
+        raise bad
+    return part, (float(ts), seq)

@@ -8,9 +8,10 @@ so a cached window of it is forgotten.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 
-from bruno_core.models.context import SessionContext
+from bruno_core.models.context import SessionContext, UserContext
+from bruno_core.models.memory import MemoryEntry
 
 from bruno_memory.core.ops import (
     ClaimConversation,
@@ -44,6 +45,30 @@ def drops_for(ops: Iterable[WriteOp]) -> dict[Hashable, WriteOp]:
         elif isinstance(op, PurgeUser):
             out[("user", op.user_id)] = PurgeUser(op.user_id)
     return out
+
+
+def users_of(ops: Iterable[WriteOp], owners: Mapping[str, str] | None = None) -> set[str | None]:
+    """The users whose query results ``ops`` may change (``None``: a user not known here,
+    e.g. the owner of a deleted memory, so any user's); ``owners`` maps conversation ids
+    to their owners where known."""
+    users: set[str | None] = set()
+    for op in ops:
+        if isinstance(op, Put):
+            value = op.value
+            if isinstance(value, MessageRecord):
+                if value.user_id is not None:
+                    users.add(value.user_id)
+            elif isinstance(value, (SessionContext, UserContext, MemoryEntry)):
+                users.add(value.user_id)
+            else:
+                users.add(None)
+        elif isinstance(op, (ClaimConversation, PurgeUser)):
+            users.add(op.user_id)
+        elif isinstance(op, ClearHistory):
+            users.add((owners or {}).get(op.conversation_id))
+        else:
+            users.add(None)
+    return users
 
 
 class Owed:

@@ -138,6 +138,7 @@ class SearchText(MessageSearch):
     user_id: str | None
     limit: int
     conversation_id: str | None = None
+    include_archived: bool = False  # archived messages (core.archived) too
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,6 +301,7 @@ class SearchPhrase(MessageSearch):
     user_id: str | None
     limit: int
     conversation_id: str | None = None
+    include_archived: bool = False  # archived messages (core.archived) too
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,10 +336,28 @@ class MessagePage(Query[Page[MessageRecord]]):
     cursor: MessagePosition | None = None
     forward: bool = False
     limit: int = 50
+    until: MessagePosition | None = None
+    """Only messages at or before this position (a branch's shared prefix)."""
     needs: ClassVar[Capability] = Capability.DURABLE
 
     def degraded(self) -> Page[MessageRecord]:
         return Page([], None)
+
+    def waits_for(self, pending: Pending) -> bool:
+        return pending.messages_in_scope(None) > 0
+
+
+@dataclass(frozen=True, slots=True)
+class MessageAt(Query["MessagePosition | None"]):
+    """Where message ``message_id`` stands in conversation ``conversation_id`` (``None``:
+    it is not there)."""
+
+    conversation_id: str
+    message_id: str
+    needs: ClassVar[Capability] = Capability.DURABLE
+
+    def degraded(self) -> MessagePosition | None:
+        return None
 
     def waits_for(self, pending: Pending) -> bool:
         return pending.messages_in_scope(None) > 0
@@ -423,6 +443,7 @@ QUERIES: tuple[type[Query[Any]], ...] = (
     SearchPhrase,
     ListSessions,
     MessagePage,
+    MessageAt,
     ServerEpoch,
     AppendAudit,
     ReadAudit,

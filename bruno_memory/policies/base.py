@@ -12,12 +12,14 @@ from bruno_memory.core.ops import Empty, Key, Miss, Value, WriteOp
 from bruno_memory.core.queries import Query
 from bruno_memory.core.records import MessageRecord
 from bruno_memory.tiers.base import (
+    ChangeFeed,
     Clearable,
     Droppable,
     Leased,
     Queued,
     Settling,
     Tier,
+    Users,
     Windowed,
 )
 
@@ -104,6 +106,12 @@ class PolicyTier:
 
     def when_applied(self, callback: Callable[[list[WriteOp]], Awaitable[None]]) -> None:
         cast(Queued, self._able(Capability.QUEUED)).when_applied(callback)
+
+    def follow(self, listener: Callable[[Users], None]) -> None:
+        cast(ChangeFeed, self._able(Capability.CHANGES)).follow(listener)
+
+    def in_sync(self) -> bool:
+        return cast(ChangeFeed, self._able(Capability.CHANGES)).in_sync()
 
 
 async def stop_tasks(tasks: list[asyncio.Task[None]], timeout: float = 5.0) -> None:

@@ -6,6 +6,11 @@ holds even when messages are lost: a subscriber pings its channel and, if it has
 heard from Redis for ``max_lag``, it stops serving from the cache (misses) until it is
 subscribed again, and it clears the cache before serving again.
 
+Each message also names the users the writes touched, so the stack's query-result cache
+(``stack.results.QueryCache``) follows this tier's change feed (``tiers.base.ChangeFeed``)
+and drops those users' results in every process; after a resubscription it hears "any
+user" (what was missed is unknown).
+
 Fills are leased (``tiers.base.Leased``): the lease is the count of drops heard for the
 target, so a fill read before a drop arrived is refused however long the read took.
 
@@ -24,12 +29,13 @@ import uuid
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
+import orjson
 from redis import exceptions as rx
 from redis.asyncio import Redis
 
 from bruno_memory.config.models import InvalidationConfig, TierConfig, mask_password
 from bruno_memory.core.capabilities import Capability
-from bruno_memory.core.drops import drops_for
+from bruno_memory.core.drops import drops_for, users_of
 from bruno_memory.core.errors import BrunoMemoryConfigError
 from bruno_memory.core.generations import Generations
 from bruno_memory.core.group_commit import GroupCommit
@@ -38,9 +44,11 @@ from bruno_memory.core.opcodec import DecodeError, decode_op, encode_op, frame, 
 from bruno_memory.core.ops import MISS, Empty, Fill, FillRecord, Key, Miss, Value, WriteOp, is_fill
 from bruno_memory.core.records import MessageRecord
 from bruno_memory.policies.base import PolicyTier, stop_tasks
-from bruno_memory.tiers.base import Tier, TierContext
+from bruno_memory.tiers.base import Tier, TierContext, Users
 
 log = get_logger(__name__)
+_Drops = tuple[list[bytes], set[str | None]]
+"""One write's encoded drops, and the users whose query results it may change."""
 LOST = (rx.ConnectionError, rx.TimeoutError, OSError, TimeoutError)
 
 
@@ -53,7 +61,8 @@ class Invalidation(PolicyTier):
         clock: monotonic seconds.
     """
 
-    added = frozenset({Capability.LEASES})  # fills are checked against the drops heard
+    added = frozenset({Capability.LEASES, Capability.CHANGES})  # fills are checked against
+    # the drops heard; the users each remote write touched are told to ``follow``ers
 
     def __init__(self, inner: Tier, cfg: InvalidationConfig, namespace: str,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -66,7 +75,8 @@ class Invalidation(PolicyTier):
         self._drops = Generations()  # drops heard per target: the fill leases
         self._listener: asyncio.Task[None] | None = None
         self._pub: Any = None
-        self._publishing: GroupCommit[list[bytes]] = GroupCommit(self._send, tier=self.name)
+        self._listeners: list[Callable[[Users], None]] = []
+        self._publishing: GroupCommit[_Drops] = GroupCommit(self._send, tier=self.name)
         self.received = self.published = self.publish_failures = 0
 
     def _settings(self) -> str:
@@ -96,6 +106,14 @@ class Invalidation(PolicyTier):
         await self.inner.aclose()
 
     # -- serving only while in sync -------------------------------------------------
+
+    def follow(self, listener: Callable[[Users], None]) -> None:
+        """Call ``listener`` with the users every remote write touched (``{None}``: any)."""
+        self._listeners.append(listener)
+
+    def _tell(self, users: Users) -> None:
+        for listener in self._listeners:
+            listener(users)
 
     def in_sync(self) -> bool:
         """Subscribed, and Redis was heard from within ``max_lag``."""
@@ -135,10 +153,14 @@ class Invalidation(PolicyTier):
         """Publish the drops of ``ops``; concurrent writes' drops go out as one message
         (``core.group_commit``), each write returning once the message holding its drops
         was published (or given up on: logged and counted)."""
-        await self._publishing.submit([encode_op(d) for d in drops_for(ops).values()])
+        drops = [encode_op(d) for d in drops_for(ops).values()]
+        await self._publishing.submit((drops, users_of(ops)))
 
-    async def _send(self, batch: Sequence[list[bytes]]) -> None:
-        payload = self.sender + b"\n" + frame([d for drops in batch for d in drops])
+    async def _send(self, batch: Sequence[_Drops]) -> None:
+        drops = [d for encoded, _ in batch for d in encoded]
+        everyone: set[str | None] = set().union(*(users for _, users in batch))
+        users = orjson.dumps(sorted(everyone, key=lambda u: (u is None, u or "")))
+        payload = self.sender + b"\n" + users + b"\n" + frame(drops)
         for attempt in (1, 2):
             try:
                 await self._pub.publish(self.channel, payload)
@@ -173,6 +195,7 @@ class Invalidation(PolicyTier):
                 raise TimeoutError("no subscribe confirmation")
             await self.inner.clear()  # type: ignore[attr-defined]  # what we missed is gone
             self._drops.bump(Generations.ALL)  # and so are fills leased before
+            self._tell(frozenset({None}))  # and results cached above: any user's
             self._heard, self._synced, pinged = self._clock(), True, self._clock()
             while True:
                 message = await pubsub.get_message(timeout=beat)
@@ -193,10 +216,12 @@ class Invalidation(PolicyTier):
     async def _received(self, message: Mapping[str, Any]) -> None:
         if message.get("type") != "message":
             return
-        sender, _, body = bytes(message["data"]).partition(b"\n")
+        sender, _, rest = bytes(message["data"]).partition(b"\n")
         if sender == self.sender:
             return
+        named, _, body = rest.partition(b"\n")
         try:
+            users = _users(named)
             drops = [decode_op(d) for d in unframe(body)]
         except DecodeError as exc:
             log.warning("invalidation message ignored", tier=self.name, error=str(exc))
@@ -206,6 +231,7 @@ class Invalidation(PolicyTier):
         purge = any(isinstance(t, tuple) and t[0] == "user" for t in targets)
         self._drops.bump(Generations.ALL if purge else targets)  # a fill's owner is unknown
         await self.inner.write(drops)                             # when it is leased
+        self._tell(users)
 
     def metrics(self) -> dict[str, Any]:
         mine = {"in_sync": self.in_sync(), "received": self.received,
@@ -218,6 +244,17 @@ async def _quietly(closing: Any, timeout: float) -> None:
     with contextlib.suppress(*LOST, rx.RedisError):
         await asyncio.wait_for(closing, timeout)
 
+
+
+def _users(named: bytes) -> Users:
+    """The users a message names; raises ``DecodeError`` if it does not name them."""
+    try:
+        users = orjson.loads(named)
+    except orjson.JSONDecodeError as exc:
+        raise DecodeError(f"users not JSON: {exc}") from exc
+    if not isinstance(users, list) or not all(u is None or isinstance(u, str) for u in users):
+        raise DecodeError("users: expected a list of ids and nulls")
+    return frozenset(users)
 
 
 def _target(target: Key | str) -> Hashable:

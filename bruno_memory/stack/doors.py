@@ -28,10 +28,10 @@ from bruno_memory.core.queries import (
 )
 from bruno_memory.core.records import fresh, message_out
 from bruno_memory.stack import fusion, hybrid
-from bruno_memory.stack.plumbing import Plumbing
+from bruno_memory.stack.branches import Branches
 
 
-class Doors(Plumbing):
+class Doors(Branches):
     """Reads beyond ``MemoryInterface`` (mixed into ``MemoryStack``)."""
 
     async def search(
@@ -43,6 +43,7 @@ class Doors(Plumbing):
         limit: int = 10,
         mode: hybrid.Mode = "hybrid",
         fusion: fusion.Fusion = fusion.DEFAULT,
+        include_archived: bool = False,
     ) -> list[Scored[Message]]:
         """Messages ranked by relevance to ``query``, best first, with their scores.
 
@@ -51,6 +52,7 @@ class Doors(Plumbing):
             mode: ``hybrid`` (full text and vectors, when a semantic tier exists),
                 ``text`` or ``vector``.
             fusion: how the lists are fused (``stack.fusion.Fusion``).
+            include_archived: archived messages too (``managers.lifecycle`` archival).
         """
         guards.query(query)
         guards.limit(limit)
@@ -68,10 +70,11 @@ class Doors(Plumbing):
                 conversation_id=conversation_id,
                 mode=mode,
                 fusion=fusion,
+                include_archived=include_archived,
             )
             return [Scored(message_out(h.item), h.score) for h in found]
 
-        key = ("search", query, conversation_id, limit, mode, fusion)
+        key = ("search", query, conversation_id, limit, mode, fusion, include_archived)
         return await self._cached(user_id, key, read, _copy_hits)
 
     async def scan(
@@ -101,6 +104,7 @@ class Doors(Plumbing):
         user_id: str | None = None,
         conversation_id: str | None = None,
         limit: int = 10,
+        include_archived: bool = False,
     ) -> list[Scored[Message]]:
         """Messages holding ``phrase`` verbatim (case-insensitive: ASCII letters only on
         SQLite), ranked by full-text relevance, best first; only ``user_id``'s /
@@ -111,11 +115,11 @@ class Doors(Plumbing):
 
         async def read() -> list[Scored[Message]]:
             found = await (await self._ready()).ask(
-                SearchPhrase(phrase, user_id, limit, conversation_id)
+                SearchPhrase(phrase, user_id, limit, conversation_id, include_archived)
             )
             return [Scored(message_out(h.item), h.score) for h in found]
 
-        key = ("phrase", phrase, conversation_id, limit)
+        key = ("phrase", phrase, conversation_id, limit, include_archived)
         return await self._cached(user_id, key, read, _copy_hits)
 
     async def messages_between(
@@ -199,12 +203,16 @@ class Doors(Plumbing):
         No cursor: the newest ``limit`` messages. ``before=cursor``: the ones just older
         (a chat UI scrolling up); ``after=cursor``: the ones just newer (``after=START``,
         ``bruno_memory.core.cursors.START``: from the first message). The page's ``next``
-        continues the same way (``None``: nothing more), ``prev`` turns back.
+        continues the same way (``None``: nothing more), ``prev`` turns back. A branch
+        (``fork_conversation``) pages through its shared prefix and its own messages.
         """
         guards.conversation_id(conversation_id)
         guards.limit(limit, maximum=1000)
         if before is not None and after is not None:
             raise InvalidInput("pass before or after, not both: a page goes one way")
+        lineage = await self._lineage(conversation_id)
+        if lineage is not None:  # a branch: its shared prefix, then its own messages
+            return await self._branch_page(conversation_id, lineage, before, after, limit)
         forward = after is not None
         position = None
         if before is not None:

@@ -109,7 +109,7 @@ class MemoryStack(Audited, Redacting, Doors, Restore, Owners, MemoryInterface):
         guards.limit(limit, allow_none=True)
         if limit == 0:
             return []
-        window = await (await self._ready()).window(conversation_id, limit)
+        window = await self._window(conversation_id, limit)  # a branch's prefix included
         return [message_out(r) for r in reversed(window)]
 
     async def search_messages(
@@ -192,12 +192,11 @@ class MemoryStack(Audited, Redacting, Doors, Restore, Owners, MemoryInterface):
         """
         guards.identifier(user_id, "user_id")
         session = await self._session_for(user_id, session_id)
-        engine = await self._ready()
         conversation = session.conversation_id
         if self._conversing.composer is not None:
             messages = await self._conversing.composer(self, user_id, conversation)
         else:
-            window = await engine.window(conversation, self._conversing.context_messages)
+            window = await self._window(conversation, self._conversing.context_messages)
             messages = [message_out(r) for r in window]
         user = await self._get(Key("user", user_id))
         return ConversationContext(

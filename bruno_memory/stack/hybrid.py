@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from bruno_core.models.memory import MemoryEntry, MemoryQuery
 
+from bruno_memory.core import summaries
+from bruno_memory.core.archived import is_archived
 from bruno_memory.core.ops import EMPTY, Key
 from bruno_memory.core.queries import (
     Neighbours,
@@ -36,18 +38,22 @@ async def search_messages(
     conversation_id: str | None = None,
     mode: Mode = "hybrid",
     fusion: search.Fusion = search.DEFAULT,
+    include_archived: bool = False,
 ) -> list[Scored[MessageRecord]]:
     """The ``limit`` messages most relevant to ``query``, only ``user_id``'s when given,
-    best first; scores compare within one answer only."""
+    archived ones only when asked for, best first; scores compare within one answer."""
     semantic = mode != "text" and engine.can(SearchVector)
     if limit == 0 or (mode == "vector" and not semantic):
         return []
     if not semantic:
-        return await engine.ask(SearchText(query, user_id, limit, conversation_id))
+        return await engine.ask(
+            SearchText(query, user_id, limit, conversation_id, include_archived)
+        )
     n = fusion.candidates(limit)
     where = VectorFilter.messages(user_id, conversation_id)
     text_hits, vector_lists = await asyncio.gather(
-        _text(engine, search.keyword_query(query), user_id, n, conversation_id, mode),
+        _text(engine, search.keyword_query(query), user_id, n, conversation_id, mode,
+              include_archived),
         engine.fan_out(SearchVector(query, where, n)),
     )
     known = {Key("message", h.item.id): h.item for h in text_hits}
@@ -61,6 +67,7 @@ async def search_messages(
     return [
         s for s in found
         if isinstance(s.item, MessageRecord) and _owned(s.item, user_id, conversation_id)
+        and (include_archived or not is_archived(s.item))  # vectors and neighbours
     ][:limit]
 
 
@@ -135,10 +142,11 @@ async def query_memories(
 async def _text(
     engine: Engine, query: str, user_id: str | None, n: int, conversation_id: str | None,
     mode: Mode,
+    include_archived: bool,
 ) -> list[Scored[MessageRecord]]:
     if mode == "vector":
         return []
-    return await engine.ask(SearchText(query, user_id, n, conversation_id))
+    return await engine.ask(SearchText(query, user_id, n, conversation_id, include_archived))
 
 
 def _fused(
@@ -180,6 +188,7 @@ def memory_matches(q: MemoryQuery, e: MemoryEntry, now: float) -> bool:
         e.user_id == q.user_id
         and (not q.memory_types or e.memory_type in q.memory_types)
         and (not q.categories or md.category in q.categories)
+        and not summaries.hidden(md.category, q.categories)
         and (not q.tags or bool(set(q.tags) & set(md.tags)))
         and md.confidence >= q.min_confidence
         and md.importance >= q.min_importance

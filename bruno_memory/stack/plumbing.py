@@ -5,28 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from bruno_core.models.context import SessionContext, UserContext
-from bruno_core.models.memory import MemoryEntry
 from bruno_core.models.message import Message
 from cachetools import LRUCache
 
 from bruno_memory.core import errors
-from bruno_memory.core.ops import (
-    ClaimConversation,
-    ClearHistory,
-    Key,
-    PurgeUser,
-    Put,
-    WriteOp,
-)
-from bruno_memory.core.records import MessageRecord
+from bruno_memory.core.capabilities import Capability
+from bruno_memory.core.drops import users_of
+from bruno_memory.core.ops import Key, WriteOp
 from bruno_memory.stack.engine import Engine
 from bruno_memory.stack.results import QueryCache
-from bruno_memory.tiers.base import Tier
+from bruno_memory.tiers.base import ChangeFeed, Tier
 
 V = TypeVar("V")
 S = TypeVar("S", bound="Plumbing")
@@ -64,9 +56,7 @@ class Plumbing:
     ) -> None:
         if tiers is None and opener is None:
             raise TypeError("MemoryStack needs tiers or an opener; use build_memory()")
-        self._engine: Engine | None = (
-            tiers if isinstance(tiers, Engine) else Engine(tiers) if tiers else None
-        )
+        self._engine: Engine | None = None
         self._opener = opener
         self._conversing = Conversing(context_messages, composer, session_gap)
         self._clock = clock
@@ -76,6 +66,10 @@ class Plumbing:
         self._opening = asyncio.Lock()
         self._closed = False
         self.query_cache = query_cache
+        self._lineages: LRUCache[str, Any] = LRUCache(100_000)  # conversation -> its
+        # branch lineage (``stack.branches``); a lineage never changes once written
+        if tiers:
+            self._opened(tiers if isinstance(tiers, Engine) else Engine(tiers))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}([{', '.join(map(repr, self.tiers))}])"
@@ -90,8 +84,19 @@ class Plumbing:
             async with self._opening:
                 if self._engine is None:
                     assert self._opener is not None
-                    self._engine, self._conversing = await self._opener()
+                    engine, self._conversing = await self._opener()
+                    self._opened(engine)
+        assert self._engine is not None
         return self._engine
+
+    def _opened(self, engine: Engine) -> None:
+        """Use ``engine``; the query cache hears other processes' writes through every tier
+        that tells them (an LRU's invalidation)."""
+        if self.query_cache is not None:
+            for tier in engine.tiers:
+                if Capability.CHANGES in tier.capabilities:
+                    self.query_cache.follow(cast(ChangeFeed, tier))
+        self._engine = engine
 
     @property
     def tiers(self) -> tuple[Tier, ...]:
@@ -146,7 +151,7 @@ class Plumbing:
             await (await self._ready()).write(ops, touched)
         finally:
             if self.query_cache is not None:  # after the write: a read racing it is dropped
-                for user in _users_of(ops, self._owners):
+                for user in users_of(ops, self._owners):
                     self.query_cache.bump(user)
 
     async def _cached(
@@ -170,26 +175,3 @@ class Plumbing:
 
     async def _get(self, key: Key) -> Any:
         return await (await self._ready()).get(key)
-
-
-def _users_of(ops: Sequence[WriteOp], owners: Mapping[str, str]) -> set[str | None]:
-    """The users whose query results ``ops`` may change (``None``: a user not known here,
-    e.g. the owner of a deleted memory: every user's)."""
-    users: set[str | None] = set()
-    for op in ops:
-        if isinstance(op, Put):
-            value = op.value
-            if isinstance(value, MessageRecord):
-                if value.user_id is not None:
-                    users.add(value.user_id)
-            elif isinstance(value, (SessionContext, UserContext, MemoryEntry)):
-                users.add(value.user_id)
-            else:
-                users.add(None)
-        elif isinstance(op, (ClaimConversation, PurgeUser)):
-            users.add(op.user_id)
-        elif isinstance(op, ClearHistory):
-            users.add(owners.get(op.conversation_id))
-        else:
-            users.add(None)
-    return users

@@ -6,9 +6,13 @@ write whose user is unknown bumps every user's). A read takes the generation bef
 asks the tiers and keeps its result under that stamp; a result is served only while its
 user's generation is unchanged, so a read that raced a write is never served after it.
 
-Scope: this process's writes. Another process's writes are not heard here (the LRU's
-invalidation channel does not reach this cache): ``ttl`` bounds how long they can go
-unseen, as an LRU's ``ttl`` does without invalidation.
+Other processes' writes reach it through the same channel as the LRU's: a stack whose LRU
+has an ``invalidation:`` (Redis pub/sub) follows that tier's change feed, which tells the
+users each remote write touched, and bumps them here too; while the feed is out of sync
+(not subscribed, or not heard from for ``max_lag``) nothing is served from this cache, and
+a resubscription bumps every user (what was missed is unknown). Without an invalidation
+channel, ``ttl`` bounds how long another process's writes can go unseen, as an LRU's
+``ttl`` does.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 from cachetools import TTLCache
 
 from bruno_memory.core.errors import InvalidInput
+from bruno_memory.tiers.base import ChangeFeed, Users
 
 Stamp = tuple[int, int]
 """(epoch, user generation): an epoch ends every stamp taken before it."""
@@ -50,8 +55,22 @@ class QueryCache:
         )
         self._users: dict[str, int] = {}
         self._epoch = 0
+        self._feeds: list[ChangeFeed] = []
         self.hits = 0
         self.misses = 0
+
+    def follow(self, feed: ChangeFeed) -> None:
+        """Hear other processes' writes from ``feed``; serve only while it is in sync."""
+        self._feeds.append(feed)
+        feed.follow(self._heard)
+
+    def _heard(self, users: Users) -> None:
+        for user in users:
+            self.bump(user)
+
+    def serving(self) -> bool:
+        """Whether every feed followed hears the other processes now."""
+        return all(feed.in_sync() for feed in self._feeds)
 
     def stamp(self, user_id: str) -> Stamp:
         """The user's generation now (take it before reading the tiers)."""
@@ -60,7 +79,7 @@ class QueryCache:
     def get(self, user_id: str, key: Hashable) -> tuple[bool, Any]:
         """(found, result) of ``key`` for the user, if kept under the current generation."""
         held = self._results.get((user_id, key))
-        if held is not None and held[0] == self.stamp(user_id):
+        if held is not None and held[0] == self.stamp(user_id) and self.serving():
             self.hits += 1
             return True, held[1]
         self.misses += 1
@@ -68,7 +87,7 @@ class QueryCache:
 
     def put(self, user_id: str, key: Hashable, stamp: Stamp, result: Any) -> None:
         """Keep ``result`` read under ``stamp``, unless a write bumped the user since."""
-        if stamp == self.stamp(user_id):
+        if stamp == self.stamp(user_id) and self.serving():
             self._results[(user_id, key)] = (stamp, result)
 
     def bump(self, user_id: str | None) -> None:

@@ -690,6 +690,7 @@ async def test_metadata_comes_out_as_it_went_in(stack: Any) -> None:
     assert [m.content for m in await stack.retrieve_messages(conv)] == ["with metadata"]
 
 
+from bruno_memory.testing.branch_contract import *  # noqa: E402, F403
 from bruno_memory.testing.retrieval_contract import *  # noqa: E402, F403
 
 __all__ = [name for name in list(globals()) if name.startswith("test_")]

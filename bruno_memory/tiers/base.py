@@ -101,6 +101,20 @@ class Queued(Protocol):
     def when_applied(self, callback: Callable[[list[WriteOp]], Awaitable[None]]) -> None: ...
 
 
+Users = frozenset[str | None]
+"""Users whose data a change touched; ``None`` among them: any user (one not known)."""
+
+
+class ChangeFeed(Protocol):
+    """Hears other processes' writes (``CHANGES``): ``follow`` registers a listener called
+    with the users each one touched (``{None}`` after a gap in hearing them: anything may
+    have changed); ``in_sync`` is whether it hears them now (else nothing cached above it
+    may be served)."""
+
+    def follow(self, listener: Callable[[Users], None]) -> None: ...
+    def in_sync(self) -> bool: ...
+
+
 def answers(kind: type[Query[Any]]) -> Callable[[F], F]:
     """Mark a tier method as the handler of one query type (see ``BaseTier.query``)."""
 

@@ -6,6 +6,7 @@ import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from bruno_memory.core.archived import is_archived
 from bruno_memory.core.ops import MISS, Miss
 from bruno_memory.core.records import MessageRecord
 
@@ -66,7 +67,10 @@ def serve(window: Window, limit: int | None) -> Sequence[MessageRecord] | Miss:
 
 
 def merge_into(window: Window, rec: MessageRecord, size: int) -> Window | None:
-    """The window after storing ``rec``; ``None`` if it can no longer be trusted."""
+    """The window after storing ``rec``; ``None`` if it can no longer be trusted (an
+    archived message leaves it: the window refills from the durable tier without it)."""
+    if is_archived(rec):
+        return None
     held, ids = window.messages, window.ids()
     weight = window._bytes
     if rec.id in ids:

@@ -1,7 +1,8 @@
 """The summary section's plug: a provider of a summary of the history before the window.
 
-No summaries are written yet (the lifecycle manager will write them next to the
-originals), so the default provider has none and the section passes its budget on.
+The lifecycle manager writes summaries next to the originals and reads them back with
+``managers.lifecycle.StoredSummaries`` (what a YAML with ``context:`` and ``lifecycle:``
+uses); the default provider has none and the section passes its budget on.
 """
 
 from __future__ import annotations

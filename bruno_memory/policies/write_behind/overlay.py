@@ -11,6 +11,7 @@ from typing import Any
 
 from bruno_core.models.message import MessageRole
 
+from bruno_memory.core.archived import is_archived
 from bruno_memory.core.ops import (
     EMPTY,
     MISS,
@@ -86,8 +87,8 @@ def window_after(
     for op in ops:
         if isinstance(op, Put) and isinstance(op.value, MessageRecord):
             by_id.pop(op.value.id, None)
-            if op.value.conversation_id == conversation_id:
-                by_id[op.value.id] = op.value
+            if op.value.conversation_id == conversation_id and not is_archived(op.value):
+                by_id[op.value.id] = op.value  # an archived message leaves the window
         elif isinstance(op, Delete) and op.key.ns == "message":
             by_id.pop(op.key.id, None)
         elif isinstance(op, ClaimConversation) and op.conversation_id == conversation_id:

@@ -30,6 +30,7 @@ import orjson
 from bruno_core.models.context import SessionContext
 
 from bruno_memory.core import codec
+from bruno_memory.core.archived import is_archived
 from bruno_memory.core.ops import (
     MISS,
     ClaimConversation,
@@ -222,6 +223,9 @@ class _Plan:
         value, names = op.value, self.names
         if isinstance(value, MessageRecord):
             win = names.window(value.conversation_id)
+            if is_archived(value):  # it leaves the window: refilled from the durable tier
+                self.cmds.append(("DEL", win, lease(win)))
+                return
             self.cmds.append(("EVALSHA", PUT_MESSAGE_SHA, 2, win, lease(win), repr(value.sort_key),
                               value.id, element(value), self.size, self.ttls.window or 0))
             self.own(value.user_id, win)

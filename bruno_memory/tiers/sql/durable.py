@@ -33,6 +33,7 @@ from bruno_memory.core.queries import (
     LatestSession,
     ListSessions,
     MemoriesBetween,
+    MessageAt,
     MessagePage,
     MessagesBetween,
     Neighbour,
@@ -287,13 +288,32 @@ class DurableReads:
         with self._errors("window"):
             return [codec.message_from_row(p, c, u) for c, u, p in reversed(rows)]
 
+    async def _bounded(self, words: list[str]) -> list[str]:
+        """The words a message search scores (a tier may drop the commonest: ``postings``)."""
+        return words
+
+    def _search_sql(self, words: list[str], q: SearchText) -> tuple[str, list[Any]]:
+        """The message search's statement; rows (conversation_id, user_id, payload, score).
+        A tier may answer with a shortcut that can come back short (``_exact_sql`` then)."""
+        return self._exact_sql(words, q)
+
+    def _exact_sql(self, words: list[str], q: SearchText) -> tuple[str, list[Any]]:
+        """The message search's exact statement."""
+        return _sql.search_messages(
+            self.dialect, words, q.user_id, q.conversation_id, q.limit, q.include_archived
+        )
+
     @answers(SearchText)
     async def _search_text(self, q: SearchText) -> list[Scored[MessageRecord]]:
         words = terms(q.text)
         if not words or q.limit <= 0:
             return []
-        sql = _sql.search_messages(self.dialect, words, q.user_id, q.conversation_id, q.limit)
-        rows = await self._fetch(*sql, "search")
+        words = await self._bounded(words)
+        rows = await self._fetch(*self._search_sql(words, q), "search")
+        if len(rows) < q.limit and self._search_sql(words, q) != self._exact_sql(words, q):
+            # a shortcut came back short (archived rows left out after ranking): the exact
+            # statement, cheap here since few messages match
+            rows = await self._fetch(*self._exact_sql(words, q), "search")
         with self._errors("search"):
             return [Scored(codec.message_from_row(p, c, u), s) for c, u, p, s in rows]
 
@@ -369,7 +389,8 @@ class DurableReads:
     async def _search_phrase(self, q: SearchPhrase) -> list[Scored[MessageRecord]]:
         if not terms(q.phrase, keep_stopwords=True) or q.limit <= 0:
             return []
-        sql = _sql.search_phrase(self.dialect, q.phrase, q.user_id, q.conversation_id, q.limit)
+        sql = _sql.search_phrase(self.dialect, q.phrase, q.user_id, q.conversation_id, q.limit,
+                                 q.include_archived)
         rows = await self._fetch(*sql, "search_phrase")
         with self._errors("search_phrase"):
             return [Scored(codec.message_from_row(p, c, u), s) for c, u, p, s in rows]
@@ -385,11 +406,16 @@ class DurableReads:
         last = rows[q.limit - 1] if len(rows) > q.limit else None
         return Page(items, None if last is None else cursors.encode(float(last[0]), last[1]))
 
+    @answers(MessageAt)
+    async def _message_at(self, q: MessageAt) -> cursors.MessagePosition | None:
+        rows = await self._fetch(_sql.MESSAGE_AT, (q.conversation_id, q.message_id), "message_at")
+        return (float(rows[0][0]), int(rows[0][1])) if rows else None
+
     @answers(MessagePage)
     async def _message_page(self, q: MessagePage) -> Page[MessageRecord]:
         if q.limit <= 0:
             return Page([], None)
-        sql = _sql.message_page(q.conversation_id, q.cursor, q.forward, q.limit)
+        sql = _sql.message_page(q.conversation_id, q.cursor, q.forward, q.limit, q.until)
         rows = await self._fetch(*sql, "message_page")
         page = rows[: q.limit]  # nearest first
         with self._errors("message_page"):

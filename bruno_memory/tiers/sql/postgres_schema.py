@@ -126,6 +126,16 @@ V3 = [  # purge tombstones keep a keyed hash of the user id, never the id (_sql.
     )),
 ]
 
+ARCHIVED = [  # archival (core.archived): an archived message leaves windows and search.
+    # Only a payload naming the key is parsed; jsonb refuses \u0000 (a NUL in a message),
+    # so those escapes are dropped first, escaped backslashes kept ("\\u0000" is text).
+    "ALTER TABLE messages ADD COLUMN archived BOOLEAN GENERATED ALWAYS AS ("
+    "CASE WHEN strpos(payload, '\"bruno_archived\"') = 0 THEN false ELSE "
+    "coalesce(regexp_replace(payload, '(\\\\\\\\)|\\\\u0000', '\\1', 'g')::jsonb "
+    "#> '{metadata,bruno_archived}', 'null'::jsonb) <> 'null'::jsonb END) STORED",
+]
+ARCHIVED_DOWN = ["ALTER TABLE messages DROP COLUMN archived"]
+
 AUDIT = [  # the hash-chained audit trail (tiers.sql.audit); edits are refused
     *audit.table("BIGINT", "DOUBLE PRECISION"),
     "CREATE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
@@ -142,6 +152,7 @@ MIGRATIONS: list[Migration] = [
     Migration(V1, []),
     Migration(V2, []),
     Migration(V3, []),
+    Migration(ARCHIVED, ARCHIVED_DOWN),
     Migration(AUDIT, ["DROP FUNCTION audit_append", "DROP TABLE audit",
                       "DROP FUNCTION audit_append_only()"]),
 ]

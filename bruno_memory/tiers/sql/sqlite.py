@@ -25,8 +25,9 @@ from bruno_memory.core.errors import (
     TierUnavailable,
     translate_errors,
 )
+from bruno_memory.core.queries import SearchText
 from bruno_memory.tiers.base import BaseTier
-from bruno_memory.tiers.sql import audit, erasure
+from bruno_memory.tiers.sql import audit, erasure, postings
 from bruno_memory.tiers.sql import text as _sql
 from bruno_memory.tiers.sql.audit import DurableAudit
 from bruno_memory.tiers.sql.durable import (
@@ -83,6 +84,7 @@ class SQLiteTier(DurableAudit, DurableReads, DurableWrites, BaseTier[SQLiteConfi
     capabilities = CAPABILITIES
     placeholder = "?"
     dialect = DIALECT
+    max_postings = postings.MAX_POSTINGS  # postings one message search scores at most
 
     async def open(self) -> None:
         cfg = self.config
@@ -94,6 +96,8 @@ class SQLiteTier(DurableAudit, DurableReads, DurableWrites, BaseTier[SQLiteConfi
             self._writer = await self._connect(autocommit=True)
             await self._migrate()
             self._reader = self._writer if cfg.path == ":memory:" else await self._connect()
+            await self._reader.execute(postings.VOCABULARY.format(t="messages"))
+            self._stems = postings.Stems(postings.TOKENIZE)
             if self._reader is not self._writer:
                 await self._reader.execute("PRAGMA query_only = 1")
         self._open_group()
@@ -150,6 +154,8 @@ class SQLiteTier(DurableAudit, DurableReads, DurableWrites, BaseTier[SQLiteConfi
                 # erased before close leaves no copy there (busy: another process reads)
                 await writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             await writer.close()
+        if getattr(self, "_stems", None) is not None:
+            self._stems.close()
 
     async def drop(self) -> None:
         """Close, then delete the database file with its WAL and shared-memory files
@@ -203,6 +209,25 @@ class SQLiteTier(DurableAudit, DurableReads, DurableWrites, BaseTier[SQLiteConfi
         return orjson.dumps(tags).decode()
 
     # -- reads (the queries live in _durable.DurableReads) ---------------------------------
+
+    async def _bounded(self, words: list[str]) -> list[str]:
+        """The rarest words whose postings fit ``max_postings`` (``postings``)."""
+        if len(words) < 2:
+            return words
+        tokens = self._stems.of(words)
+        every = sorted({t for ts in tokens.values() for t in ts})
+        marks = ", ".join("?" for _ in every)
+        rows = await self._fetch(
+            f"SELECT term, doc FROM temp.messages_terms WHERE term IN ({marks})", every, "search"
+        )
+        return postings.within_postings(words, tokens, dict(rows), self.max_postings)
+
+    def _search_sql(self, words: list[str], q: SearchText) -> tuple[str, list[Any]]:
+        if q.user_id is None or q.conversation_id is not None:
+            return super()._search_sql(words, q)
+        _, _, score = self.dialect.fts("messages")
+        match = self.dialect.fts_terms(words, q.user_id)
+        return postings.index_first(match, score, q.user_id, q.limit, q.include_archived)
 
     async def _fetch(self, sql: str, params: Iterable[Any], op: str) -> list[Any]:
         with self._errors(op):

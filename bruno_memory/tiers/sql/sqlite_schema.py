@@ -130,6 +130,13 @@ V4 = [  # full-text search scoped in the index: the owner is a column of the FTS
     )),
 ]
 
+ARCHIVED = [  # archival (core.archived): an archived message leaves windows and search
+    "ALTER TABLE messages ADD COLUMN archived INTEGER GENERATED ALWAYS AS ("
+    "instr(payload, '\"bruno_archived\"') > 0 "  # only a payload naming the key is parsed
+    "AND json_extract(payload, '$.metadata.bruno_archived') IS NOT NULL) VIRTUAL",
+]
+ARCHIVED_DOWN = ["ALTER TABLE messages DROP COLUMN archived"]
+
 AUDIT = [  # the hash-chained audit trail (tiers.sql.audit); edits are refused
     *audit.table("INTEGER", "REAL"),
     *(f"CREATE TRIGGER audit_no_{verb.lower()} BEFORE {verb} ON audit "
@@ -141,5 +148,6 @@ MIGRATIONS: list[Migration] = [
     Migration(V2, []),
     Migration(V3, []),
     Migration(V4, []),
+    Migration(ARCHIVED, ARCHIVED_DOWN),
     Migration(AUDIT, ["DROP TABLE audit"]),
 ]

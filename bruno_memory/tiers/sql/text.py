@@ -15,6 +15,7 @@ from typing import Any
 from bruno_core.models.memory import MemoryQuery
 
 from bruno_memory.core.ops import Key, Namespace
+from bruno_memory.core.summaries import SUMMARY_CATEGORY
 
 MESSAGE_COLUMNS = "id, conversation_id, user_id, role, ts, content, payload, version"
 SESSION_COLUMNS = "session_id, user_id, conversation_id, is_active, started, payload, version"
@@ -156,6 +157,9 @@ def memory_filters(
     if q.categories:
         clauses.append(f"m.category IN ({_marks(q.categories)})")
         params += list(q.categories)
+    if SUMMARY_CATEGORY not in q.categories:  # summaries only when asked (core.summaries)
+        clauses.append("(m.category IS NULL OR m.category <> ?)")
+        params.append(SUMMARY_CATEGORY)
     if q.tags:
         sql, tag_params = tags_any(list(q.tags))
         clauses.append(sql)
@@ -221,12 +225,14 @@ class Dialect:
 
 
 def search_messages(
-    d: Dialect, words: list[str], user_id: str | None, conversation_id: str | None, limit: int
+    d: Dialect, words: list[str], user_id: str | None, conversation_id: str | None, limit: int,
+    include_archived: bool = False,
 ) -> tuple[str, list[Any]]:
     """Ranked full-text search of messages matching any of ``words``, optionally scoped."""
     source, match, score = d.fts("messages")
     where, params = [match], [d.fts_terms(words, user_id)]
-    return _ranked_messages(source, score, where, params, user_id, conversation_id, limit)
+    return _ranked_messages(source, score, where, params, user_id, conversation_id, limit,
+                            include_archived=include_archived)
 
 
 def query_memories(
@@ -270,7 +276,7 @@ def numbered(sql: str) -> str:
 
 WINDOW = (
     "SELECT conversation_id, user_id, payload FROM messages WHERE conversation_id = ? "
-    "ORDER BY ts DESC, seq DESC LIMIT ?"
+    "AND NOT archived ORDER BY ts DESC, seq DESC LIMIT ?"
 )
 _AT = "(SELECT {col} FROM messages WHERE id = ?)"
 _NEIGHBOURS = (
@@ -417,7 +423,8 @@ def memories_between(
 
 
 def search_phrase(
-    d: Dialect, phrase: str, user_id: str | None, conversation_id: str | None, limit: int
+    d: Dialect, phrase: str, user_id: str | None, conversation_id: str | None, limit: int,
+    include_archived: bool = False,
 ) -> tuple[str, list[Any]]:
     """Messages holding ``phrase`` (the engine's phrase match narrows, a case-insensitive
     substring test of the content decides), ranked; rows as ``search_messages``'."""
@@ -427,15 +434,18 @@ def search_phrase(
     where = [match, d.contains.replace("{col}", "m.content")]
     params: list[Any] = [d.join_phrase(phrase), phrase]
     return _ranked_messages(source, score, where, params, user_id, conversation_id, limit,
-                            then="m.ts DESC")
+                            then="m.ts DESC", include_archived=include_archived)
 
 
 def _ranked_messages(
     source: str, score: str, where: list[str], params: list[Any], user_id: str | None,
-    conversation_id: str | None, limit: int, then: str = "",
+    conversation_id: str | None, limit: int, then: str = "", include_archived: bool = False,
 ) -> tuple[str, list[Any]]:
     """A full-text search of messages (alias ``m``), scoped to a user and a conversation
-    when given, best ``score`` first (ties by ``then``)."""
+    when given, archived ones left out unless asked for, best ``score`` first (ties by
+    ``then``)."""
+    if not include_archived:
+        where.append("NOT m.archived")
     for column, value in (("m.user_id", user_id), ("m.conversation_id", conversation_id)):
         if value is not None:
             where.append(f"{column} = ?")
@@ -471,21 +481,29 @@ def list_sessions(
 
 
 def message_page(
-    conversation_id: str, cursor: tuple[float, int] | None, forward: bool, limit: int
+    conversation_id: str, cursor: tuple[float, int] | None, forward: bool, limit: int,
+    until: tuple[float, int] | None = None,
 ) -> tuple[str, list[Any]]:
     """``limit`` + 1 messages of a conversation just before (or after, ``forward``) a
-    position, nearest first. Rows: (ts, seq, conversation_id, user_id, payload)."""
+    position, and at or before ``until``, nearest first. Rows: (ts, seq, conversation_id,
+    user_id, payload)."""
     where, params = ["conversation_id = ?"], list[Any]([conversation_id])
     cmp, order = (">", "ASC") if forward else ("<", "DESC")
     if cursor is not None:
         where.append(f"(ts, seq) {cmp} (?, ?)")  # row values: a range of the index
         params += [cursor[0], cursor[1]]
+    if until is not None:
+        where.append("(ts, seq) <= (?, ?)")
+        params += [until[0], until[1]]
     sql = (
         "SELECT ts, seq, conversation_id, user_id, payload FROM messages "
         f"WHERE {' AND '.join(where)} ORDER BY ts {order}, seq {order} LIMIT ?"
     )
     return sql, [*params, limit + 1]
 
+
+MESSAGE_AT = "SELECT ts, seq FROM messages WHERE conversation_id = ? AND id = ?"
+"""Where a message stands in its conversation."""
 
 MESSAGES_BY_ID_CHUNK = 500
 

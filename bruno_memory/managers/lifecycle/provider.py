@@ -1,0 +1,108 @@
+"""The context builder's summary section, read from the lifecycle's summaries.
+
+For a conversation, the provider gives one system message: the summaries of what came
+before the recent window, newest first, as many as fit ``max_tokens`` (then shown oldest
+first). It takes the highest level that covers a stretch without overlap: a level-1
+summary instead of the level-0 ones it covers, until ``max_tokens`` would be exceeded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+from uuid import NAMESPACE_URL, uuid5
+
+from bruno_core.models.memory import MemoryEntry
+from bruno_core.models.message import Message, MessageRole
+
+from bruno_memory.core.records import timestamp_key
+from bruno_memory.managers.lifecycle.reading import FAR, summaries_of
+from bruno_memory.managers.lifecycle.records import USER_LEVEL, info_of
+
+__all__ = ["StoredSummaries"]
+
+HEADER = "Summary of the earlier conversation:"
+
+
+class StoredSummaries:
+    """A ``SummaryProvider`` over the summaries the ``summarize`` step writes.
+
+    Args:
+        memory: the ``MemoryStack`` (its ``memories_between`` door).
+        max_tokens: the most the summary message may cost (the builder's share still
+            applies: a message over the share is left out).
+        count: tokens of a text (default: the context builder's counter).
+    """
+
+    def __init__(
+        self, memory: Any, *, max_tokens: int = 200, count: Callable[[str], int] | None = None
+    ) -> None:
+        if count is None:
+            from bruno_memory.managers.context.tokens import default_counter
+
+            count = default_counter().count_tokens
+        self.memory = memory
+        self.max_tokens = max_tokens
+        self.count = count
+
+    def __repr__(self) -> str:
+        return f"StoredSummaries(max_tokens={self.max_tokens})"
+
+    async def summary(
+        self, user_id: str, conversation_id: str, before: datetime | None
+    ) -> Message | None:
+        """The summaries of ``conversation_id`` that end before ``before``, as one message."""
+        end = FAR if before is None else before
+        found = await summaries_of(self.memory, user_id, conversation_id=conversation_id,
+                                   end=end if end.tzinfo is not None
+                                   else end.replace(tzinfo=timezone.utc))
+        usable = [e for e in found if info_of(e).level != USER_LEVEL]
+        chosen = self._fit(_tiling(usable), {str(e.id): e for e in usable})
+        if not chosen:
+            return None
+        lines = [HEADER, *(f"- ({_day(e)}) {e.content}" for e in chosen)]
+        return Message(
+            id=uuid5(NAMESPACE_URL, "bruno-summary:" + ",".join(str(e.id) for e in chosen)),
+            role=MessageRole.SYSTEM,
+            content="\n".join(lines),
+            conversation_id=conversation_id,
+            metadata={"bruno_summary_of": [str(e.id) for e in chosen]},
+        )
+
+    def _fit(self, tiles: list[MemoryEntry], by_id: dict[str, MemoryEntry]) -> list[MemoryEntry]:
+        """The newest summaries whose lines fit ``max_tokens``, oldest first: a summary too
+        long for what is left gives way to the summaries it covers."""
+        out: list[MemoryEntry] = []
+        spent = self.count(HEADER)
+        stack = list(tiles)  # oldest first: pop() takes the newest
+        while stack:
+            e = stack.pop()
+            cost = self.count(f"- ({_day(e)}) {e.content}") + 1
+            if spent + cost <= self.max_tokens:
+                out.append(e)
+                spent += cost
+                continue
+            children = [by_id[i] for i in info_of(e).source_ids if i in by_id]
+            if info_of(e).level == 0 or not children:
+                break
+            stack.extend(sorted(children, key=_start))
+        return out[::-1]
+
+
+def _tiling(entries: list[MemoryEntry]) -> list[MemoryEntry]:
+    """Summaries covering the history without overlap, highest level first, oldest first."""
+    covered: set[str] = set()
+    for e in entries:
+        if info_of(e).level > 0:
+            covered.update(info_of(e).source_ids)
+    tops = [e for e in entries if str(e.id) not in covered]
+    return sorted(tops, key=_start)
+
+
+def _start(e: MemoryEntry) -> float:
+    return timestamp_key(datetime.fromisoformat(info_of(e).start))
+
+
+def _day(e: MemoryEntry) -> str:
+    return datetime.fromisoformat(info_of(e).start).strftime("%d %b %Y")

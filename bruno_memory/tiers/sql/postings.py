@@ -1,0 +1,104 @@
+"""A bound on the work of one ranked full-text search: the postings it scores.
+
+bm25 scores every row matching any term, and reads each term's whole posting list for its
+document frequency, so a query that holds words most rows contain (a long message used as
+the query, in a conversation of 100,000 messages) costs in proportion to the store, while
+those words weigh least in the ranking (bm25's idf is near zero for a word in half the
+rows, and clamped there). :func:`within_postings` keeps the rarest terms whose postings
+together stay under a budget, and always the rarest one: the ranking of what matches the
+rare terms hardly moves, and the work is bounded. A store smaller than the budget is never
+affected. Document frequencies come from the FTS5 index (``fts5vocab``), of the terms as
+the index's own tokenizer makes them (:class:`Stems`).
+
+:func:`index_first` ranks in the index alone and reads the rows of the best only (joining
+every match to its row first read each matching row's payload: half the time of a search
+of 100,000 messages).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping, Sequence
+
+__all__ = ["MAX_POSTINGS", "TOKENIZE", "VOCABULARY", "Stems", "within_postings"]
+
+TOKENIZE = "porter unicode61 remove_diacritics 2"
+"""The tokenizer of the SQLite tier's FTS5 tables (``sqlite_schema``)."""
+
+MAX_POSTINGS = 10_000
+"""Postings one search scores at most (unless its rarest term alone has more)."""
+
+VOCABULARY = (
+    "CREATE VIRTUAL TABLE IF NOT EXISTS temp.{t}_terms USING fts5vocab(main, {t}_fts, 'row')"
+)
+"""A connection's view of the index's document frequencies (created before ``query_only``)."""
+
+
+class Stems:
+    """The tokens the index's tokenizer makes of words, from a private in-memory table
+    with the same tokenizer (pure CPU, microseconds: no file is touched)."""
+
+    def __init__(self, tokenize: str) -> None:
+        self._db = sqlite3.connect(":memory:", check_same_thread=False)
+        self._db.execute(f"CREATE VIRTUAL TABLE words USING fts5(w, tokenize={tokenize!r})")
+        self._db.execute("CREATE VIRTUAL TABLE tokens USING fts5vocab(words, 'instance')")
+
+    def of(self, words: Sequence[str]) -> dict[str, list[str]]:
+        """Each word's tokens."""
+        with self._db:
+            self._db.executemany(
+                "INSERT INTO words(rowid, w) VALUES (?, ?)", enumerate(words, start=1)
+            )
+            rows = self._db.execute("SELECT doc, term FROM tokens").fetchall()
+            self._db.execute("DELETE FROM words")
+        out: dict[str, list[str]] = {w: [] for w in words}
+        for doc, term in rows:
+            out[words[doc - 1]].append(term)
+        return out
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def within_postings(
+    words: Sequence[str],
+    tokens: Mapping[str, Sequence[str]],
+    frequency: Mapping[str, int],
+    budget: int = MAX_POSTINGS,
+) -> list[str]:
+    """The words to search: the rarest first while their postings fit ``budget`` (the
+    rarest always), in their original order.
+
+    Args:
+        words: the query's words.
+        tokens: each word's tokens (a word without any costs nothing).
+        frequency: rows holding each token (absent: none).
+        budget: postings at most.
+    """
+    cost = {w: sum(frequency.get(t, 0) for t in tokens.get(w, ())) for w in words}
+    kept: set[str] = set()
+    total = 0
+    for w in sorted(words, key=lambda w: cost[w]):
+        if kept and total + cost[w] > budget:
+            break
+        kept.add(w)
+        total += cost[w]
+    return [w for w in words if w in kept]
+
+
+def index_first(
+    match: str, score: str, user_id: str, limit: int, include_archived: bool = False
+) -> tuple[str, list[object]]:
+    """A user's messages best first, ranked in the index (whose ``match`` is scoped to the
+    user) before any row is read; the ``user_id`` check stays. Rows as
+    ``text.search_messages``'. Archived messages are left out after ranking (unless asked
+    for), from a few more candidates than ``limit``: a short answer means "ask again
+    exactly" (``DurableReads._exact_sql``)."""
+    archived = "" if include_archived else " AND NOT m.archived"
+    sql = (
+        f"SELECT m.conversation_id, m.user_id, m.payload, h.score FROM (SELECT rowid, {score} "
+        f"AS score FROM messages_fts WHERE messages_fts MATCH ? ORDER BY score DESC LIMIT ?) h "
+        f"JOIN messages m ON m.seq = h.rowid WHERE m.user_id = ?{archived} "
+        "ORDER BY h.score DESC LIMIT ?"
+    )
+    return sql, [match, limit if include_archived else 2 * limit + 16, user_id, limit]
