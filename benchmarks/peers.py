@@ -1,7 +1,7 @@
 """bruno-memory against the stores a user would pick instead, the same jobs on both; JSON.
 
     python benchmarks/peers.py [--writes 5000] [--rounds 3] [--dsn URL] [--redis URL]
-        [--pairs laptop,postgres,single-node]
+        [--pairs laptop,postgres,single-node,production]
 
 Pairs (bruno-memory stack / peer), each store fresh, with unique names, removed afterwards:
 
@@ -12,6 +12,8 @@ Pairs (bruno-memory stack / peer), each store fresh, with unique names, removed 
   (pool of 10), both in schemas of their own on ``--dsn``.
 - ``single-node``: ``build_memory("single-node")`` (LRU -> Redis -> PostgreSQL) on ``--dsn``
   and ``--redis`` / the same ``AsyncPostgresStore``.
+- ``production``: ``build_memory("production")`` (LRU with pub/sub invalidation -> Redis ->
+  PostgreSQL written behind, journaled in a Redis Stream) / the same ``AsyncPostgresStore``.
 
 The peers come with the ``bench`` extra (``pip install bruno-memory[bench]``); without it,
 or without a server, the bruno-memory side runs alone and ``peer`` is null.
@@ -371,7 +373,7 @@ async def server_pair(
             os.environ["DATABASE_URL"] = args.dsn
             os.environ["REDIS_URL"] = args.redis
             os.environ["BRUNO_MEMORY_NAMESPACE"] = ns
-            bruno = await Bruno.open("bruno-memory single-node", "single-node")
+            bruno = await Bruno.open(f"bruno-memory {stack}", stack)
         peer = await langgraph_postgres(args.dsn, lg_schema)
         yield bruno, peer
     finally:
@@ -385,7 +387,7 @@ async def server_pair(
                 await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         finally:
             await conn.close()
-        if stack == "single-node":
+        if stack != "postgres":
             await drop_redis_keys(args.redis, ns)
 
 
@@ -451,12 +453,13 @@ async def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--writes", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--pairs", default="laptop,postgres,single-node")
+    parser.add_argument("--pairs", default="laptop,postgres,single-node,production")
     parser.add_argument("--dsn", default=os.environ.get("BRUNO_MEMORY_TEST_POSTGRES_DSN"))
     parser.add_argument("--redis", default=os.environ.get("BRUNO_MEMORY_TEST_REDIS_URL"))
     args = parser.parse_args(argv)
     for name in args.pairs.split(","):
-        if (name != "laptop" and not args.dsn) or (name == "single-node" and not args.redis):
+        needs_redis = name in ("single-node", "production")
+        if (name != "laptop" and not args.dsn) or (needs_redis and not args.redis):
             print(json.dumps({"pair": name, "skipped": "needs --dsn (and --redis)"}))
             continue
         print(json.dumps(await run_pair(name, args)), flush=True)

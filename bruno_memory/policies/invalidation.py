@@ -38,6 +38,7 @@ from bruno_memory.core.capabilities import Capability
 from bruno_memory.core.drops import drops_for, users_of
 from bruno_memory.core.errors import BrunoMemoryConfigError
 from bruno_memory.core.generations import Generations
+from bruno_memory.core.group_commit import GroupCommit
 from bruno_memory.core.logs import get_logger
 from bruno_memory.core.opcodec import DecodeError, decode_op, encode_op, frame, unframe
 from bruno_memory.core.ops import MISS, Empty, Fill, FillRecord, Key, Miss, Value, WriteOp, is_fill
@@ -46,6 +47,8 @@ from bruno_memory.policies.base import PolicyTier, stop_tasks
 from bruno_memory.tiers.base import Tier, TierContext, Users
 
 log = get_logger(__name__)
+_Drops = tuple[list[bytes], set[str | None]]
+"""One write's encoded drops, and the users whose query results it may change."""
 LOST = (rx.ConnectionError, rx.TimeoutError, OSError, TimeoutError)
 
 
@@ -73,6 +76,7 @@ class Invalidation(PolicyTier):
         self._listener: asyncio.Task[None] | None = None
         self._pub: Any = None
         self._listeners: list[Callable[[Users], None]] = []
+        self._publishing: GroupCommit[_Drops] = GroupCommit(self._send, tier=self.name)
         self.received = self.published = self.publish_failures = 0
 
     def _settings(self) -> str:
@@ -94,6 +98,7 @@ class Invalidation(PolicyTier):
                               client_name="bruno-memory.invalidation")
 
     async def aclose(self) -> None:
+        await self._publishing.aclose()  # what writes are publishing goes out first
         if self._listener is not None:
             await stop_tasks([self._listener], self.cfg.max_lag)
         if self._pub is not None:
@@ -145,8 +150,16 @@ class Invalidation(PolicyTier):
     # -- publishing -----------------------------------------------------------------
 
     async def _publish(self, ops: Sequence[WriteOp]) -> None:
+        """Publish the drops of ``ops``; concurrent writes' drops go out as one message
+        (``core.group_commit``), each write returning once the message holding its drops
+        was published (or given up on: logged and counted)."""
         drops = [encode_op(d) for d in drops_for(ops).values()]
-        users = orjson.dumps(sorted(users_of(ops), key=lambda u: (u is None, u or "")))
+        await self._publishing.submit((drops, users_of(ops)))
+
+    async def _send(self, batch: Sequence[_Drops]) -> None:
+        drops = [d for encoded, _ in batch for d in encoded]
+        everyone: set[str | None] = set().union(*(users for _, users in batch))
+        users = orjson.dumps(sorted(everyone, key=lambda u: (u is None, u or "")))
         payload = self.sender + b"\n" + users + b"\n" + frame(drops)
         for attempt in (1, 2):
             try:

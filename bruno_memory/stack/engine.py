@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any, TypeVar, cast
 
@@ -21,6 +22,7 @@ from bruno_memory.core.capabilities import Capability
 from bruno_memory.core.drops import Owed
 from bruno_memory.core.errors import CapabilityMissing, TierError
 from bruno_memory.core.generations import Generations
+from bruno_memory.core.group_commit import GroupCommit
 from bruno_memory.core.logs import get_logger
 from bruno_memory.core.ops import (
     EMPTY,
@@ -48,6 +50,14 @@ Missed = list[tuple[Tier, str | None]]
 log = get_logger(__name__)
 
 
+@dataclass(slots=True)
+class _Lookup:
+    """Keys to read from the authoritative tier, and what it held once read."""
+
+    keys: Sequence[Key]
+    found: Mapping[Key, Value | Empty] = field(default_factory=dict)
+
+
 class Engine:
     """Opened tiers, routed by their declared capabilities; ``auditing``: the stack keeps
     an audit trail (``core.audit.Auditing``); ``redactor``: contents are redacted before
@@ -67,6 +77,8 @@ class Engine:
         self.generations = Generations()
         self.stats = {t.name: TierStats() for t in tiers}
         self._debts: dict[str, Owed] = {}  # drops a tier owes for committed writes it missed
+        self._lookups: GroupCommit[_Lookup] = GroupCommit(
+            self._look_up, tier=self.routes.durable.name)
         self.epochs = EpochWatch(self.routes, self.generations)
         self.sealer: Any = None  # with encryption: the keyring (``seal``/``unseal`` records)
         with contextlib.suppress(RuntimeError):  # no running loop: start() it later
@@ -176,8 +188,24 @@ class Engine:
         return ()
 
     async def authoritative(self, keys: Sequence[Key]) -> Mapping[Key, Value | Empty]:
-        """Records as the authoritative tier holds them now (no cache, no fill)."""
-        return await self.routes.durable.get(keys) if keys else {}
+        """Records as the authoritative tier holds them now (no cache, no fill).
+
+        Concurrent calls are answered together (``core.group_commit``): the ids writers
+        check before they write (``Owners._held``) cost one query for all of them.
+        """
+        if not keys:
+            return {}
+        lookup = _Lookup(keys)
+        await self._lookups.submit(lookup)
+        return lookup.found
+
+    async def _look_up(self, batch: Sequence[_Lookup]) -> None:
+        if len(batch) == 1:
+            batch[0].found = await self.routes.durable.get(batch[0].keys)
+            return
+        found = await self.routes.durable.get(list({k: None for b in batch for k in b.keys}))
+        for lookup in batch:
+            lookup.found = {k: found[k] for k in lookup.keys if k in found}
 
     async def _missed(self, missed: Missed, tier: Tier, target: Key | str) -> None:
         """Note a tier to fill, with its lease when it takes one (see ``fills``)."""
@@ -237,6 +265,7 @@ class Engine:
     async def aclose(self) -> None:
         """Drain queued writes, then release every tier (slowest first)."""
         await self.epochs.stop()
+        await self._lookups.aclose()
         try:
             await self.flush()
         finally:

@@ -63,7 +63,7 @@ class _WindowKey:
 def footprint(value: Any) -> int:
     """Bytes a cached value holds (see ``MessageRecord.footprint``)."""
     if isinstance(value, Window):
-        return sum(r.footprint() for r in value.messages) + 200
+        return value.footprint()
     if isinstance(value, MessageRecord):
         return value.footprint()
     if isinstance(value, BaseModel):

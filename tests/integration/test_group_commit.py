@@ -15,15 +15,16 @@ from typing import Any
 
 import asyncpg
 import pytest
+from bruno_core.models.memory import MemoryEntry, MemoryMetadata, MemoryType
 from bruno_core.models.message import Message, MessageRole
 from bruno_core.utils.exceptions import MemoryError as CoreMemoryError
 
 from bruno_memory.build import create_tier
 from bruno_memory.core.errors import TierError, TierUnavailable
+from bruno_memory.core.group_commit import GroupCommit
 from bruno_memory.core.ops import Key, Put
 from bruno_memory.core.records import MessageRecord
 from bruno_memory.testing.tier_contract import msg, put
-from bruno_memory.tiers.sql.group_commit import GroupCommit
 from tests.factories import embedded, postgres
 
 DURABLE = [f for f in (*embedded.TIERS, *postgres.TIERS) if f.id in ("sqlite", "postgres")]
@@ -102,6 +103,24 @@ async def test_fifty_concurrent_writers_are_gathered_and_all_land(durable: Any) 
     assert writes == 200
     assert batches < writes
     assert after["largest"] > 1 and after["failed"] == 0 and after["isolated"] == 0
+
+
+async def test_concurrent_memory_writes_keep_their_tags(durable: Any) -> None:
+    """Memories written together (one batch statement) come back with their own tags:
+    none, one, several, with quotes, commas, braces and non-ASCII text."""
+    tag_sets = [[], ["a"], ["x", "y", "z"], ['say "hi"', "a,b", "{braced}"], ["café", "日本"]]
+    entries = [
+        MemoryEntry(content=f"memory {i}", memory_type=MemoryType.FACT, user_id=f"u{i % 3}",
+                    metadata=MemoryMetadata(tags=tag_sets[i % len(tag_sets)]))
+        for i in range(40)
+    ]
+    keys = [Key("memory", str(e.id)) for e in entries]
+    before = durable.group_commit_metrics()
+    await asyncio.gather(*(durable.write([Put(k, e)]) for k, e in zip(keys, entries, strict=True)))
+    after = durable.group_commit_metrics()
+    found = await durable.get(keys)
+    assert [found[k].metadata.tags for k in keys] == [e.metadata.tags for e in entries]
+    assert after["largest"] > 1 and after["failed"] == before["failed"]
 
 
 async def test_a_bad_write_fails_only_its_caller(durable: Any) -> None:

@@ -132,21 +132,40 @@ class Fallback(PolicyTier):
         r = self.retry
         if r is None or r.attempts == 1:
             return await fn()
-        retrying = AsyncRetrying(
-            retry=retry_if_exception(_transient),
-            stop=stop_after_attempt(r.attempts) | stop_before_delay(r.budget),
-            wait=wait_exponential_jitter(multiplier=r.initial, max=r.max_wait, jitter=r.jitter),
-            sleep=self._sleep, reraise=True, before_sleep=self._count_retry,
-        )
-        async def attempt() -> T:  # a coroutine function: tenacity awaits it
-            return await fn()
-
+        start = time.monotonic()
         try:
             async with deadline(r.budget):
-                return await retrying(attempt)
+                try:  # the usual case, an answer at once: no retry machinery is built
+                    return await fn()
+                except TierUnavailable as exc:
+                    if not _transient(exc):
+                        raise
+                    failed = exc
+                return await self._retried(r, fn, failed, time.monotonic() - start)
         except TimeoutError as exc:
             raise TierUnavailable(f"no answer within the {r.budget}s budget", tier=self.name,
                                   op=op, cause=exc) from exc
+
+    async def _retried(
+        self, r: RetryConfig, fn: Callable[[], Awaitable[T]], failed: TierUnavailable,
+        spent: float,
+    ) -> T:
+        """The retries after a first attempt that raised ``failed``, ``spent`` seconds in:
+        tenacity sees that attempt as its first (backoff and attempts count from it)."""
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(_transient),
+            stop=stop_after_attempt(r.attempts) | stop_before_delay(max(r.budget - spent, 0)),
+            wait=wait_exponential_jitter(multiplier=r.initial, max=r.max_wait, jitter=r.jitter),
+            sleep=self._sleep, reraise=True, before_sleep=self._count_retry,
+        )
+        first = [failed]
+
+        async def attempt() -> T:  # a coroutine function: tenacity awaits it
+            if first:
+                raise first.pop()
+            return await fn()
+
+        return await retrying(attempt)
 
     def _failed(self, b: Breaker) -> None:
         b.failure()

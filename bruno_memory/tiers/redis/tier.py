@@ -2,8 +2,11 @@
 
 Windows, sessions, users and memories by id, each kind with its own TTL, under a key
 prefix per namespace (see ``redis_keys`` for the layout). A missing key is a miss.
-Every ``write`` is one pipeline (one round trip per node); every command in it is
-idempotent, so a pipeline cut by a dropped connection is re-sent once, whole.
+Every ``write`` is one pipeline (one round trip per node), and concurrent writes share
+one (``core.group_commit``: one ``write`` in flight at a time, the others gathered behind
+it, each caller answered when its pipeline is); every command in it is idempotent, so a
+pipeline cut by a dropped connection is re-sent once, whole, and a pipeline a bad command
+failed is sent again one caller at a time.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import asyncio
 import re
 import secrets
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
@@ -24,7 +28,8 @@ from redis.backoff import NoBackoff
 
 from bruno_memory.config.models import Duration, PositiveInt, TierConfig
 from bruno_memory.core.capabilities import Capability
-from bruno_memory.core.errors import translate_errors
+from bruno_memory.core.errors import TierUnavailable, translate_errors
+from bruno_memory.core.group_commit import GroupCommit
 from bruno_memory.core.logs import get_logger
 from bruno_memory.core.ops import Empty, Key, Miss, PurgeUser, Value, WriteOp, is_fill
 from bruno_memory.core.queries import ServerEpoch
@@ -163,6 +168,7 @@ class RedisTier(BaseTier[RedisConfig]):
         self._lease_ms = max(1, round(config.lease_ttl * 1000))
         self._client: Any = None
         self._slots = asyncio.Semaphore(config.max_connections)
+        self._writes: GroupCommit[_Writing] | None = None
 
     @property
     def address(self) -> str:
@@ -173,12 +179,16 @@ class RedisTier(BaseTier[RedisConfig]):
         return f"{kind} {address(self.config.url)}"
 
     def metrics(self) -> dict[str, Any]:
+        """Re-sent operations, revoked fills, and how writes shared pipelines
+        (``pipelines``: ``core.group_commit.GroupCommitStats``)."""
         return {"retries": self.retries, "fills_dropped": self.fills_dropped,
-                "prefix": self.names.prefix}
+                "prefix": self.names.prefix,
+                "pipelines": self._writes.metrics() if self._writes else {}}
 
     # -- lifecycle --------------------------------------------------------------------
 
     async def open(self) -> None:
+        self._writes = GroupCommit(self._write_all, tier=self.name)
         self._client = self._connect()
         try:
             await self._run("open", self._hello, retry=False)
@@ -224,6 +234,8 @@ class RedisTier(BaseTier[RedisConfig]):
         return str(found.get("run_id")) if found.get("run_id") else None
 
     async def aclose(self) -> None:
+        if self._writes is not None:
+            await self._writes.aclose()  # writes in flight land before the client closes
         client, self._client = self._client, None
         if client is not None:
             await client.aclose()
@@ -296,7 +308,12 @@ class RedisTier(BaseTier[RedisConfig]):
         cmds = plan(ops, self.names, self.ttls, self.config.window, purged, self._lease_ms)
         if not cmds:
             return
-        replies = await self._run("write", lambda: self._pipeline(cmds))
+        if self._writes is None:
+            raise TierUnavailable("the tier is not open (call open())", tier=self.name,
+                                  op="write")
+        writing = _Writing(cmds)
+        await self._writes.submit(writing)
+        replies = writing.replies
         if not any(is_fill(op) and op.lease is not None for op in ops):
             return  # not a fill: nothing to count or undo
         self.fills_dropped += sum(1 for c, r in zip(cmds, replies, strict=True)
@@ -327,6 +344,18 @@ class RedisTier(BaseTier[RedisConfig]):
         names = [self.names.user_index(u) for u in users]
         members = await self._run("write", lambda: self._send([("SMEMBERS", n) for n in names]))
         return {u: list(m) for u, m in zip(users, members, strict=True)}
+
+    async def _write_all(self, batch: Sequence[_Writing]) -> None:
+        """One pipeline for the writes of ``batch``; each gets its own replies."""
+        if len(batch) == 1:
+            batch[0].replies = await self._run("write", lambda: self._pipeline(batch[0].cmds))
+            return
+        cmds = [c for w in batch for c in w.cmds]
+        replies = await self._run("write", lambda: self._pipeline(cmds))
+        at = 0
+        for w in batch:
+            w.replies = replies[at : at + len(w.cmds)]
+            at += len(w.cmds)
 
     async def _pipeline(self, cmds: list[Command]) -> list[Any]:
         try:
@@ -382,5 +411,13 @@ class RedisTier(BaseTier[RedisConfig]):
 
 
 _FILLS = frozenset({FILL_RECORD_SHA, FILL_WINDOW_SHA})
+
+
+@dataclass(slots=True)
+class _Writing:
+    """One ``write``'s commands, and their replies once its pipeline is sent."""
+
+    cmds: list[Command]
+    replies: list[Any] = field(default_factory=list)
 
 __all__ = ["RedisConfig", "RedisTier"]

@@ -15,9 +15,9 @@ from typing import Any
 
 from bruno_memory.core import audit
 from bruno_memory.core.errors import TierUnavailable
+from bruno_memory.core.group_commit import GroupCommit
 from bruno_memory.core.queries import AppendAudit, ReadAudit
 from bruno_memory.tiers.base import answers
-from bruno_memory.tiers.sql.group_commit import GroupCommit
 
 APPEND = "-- bruno: append audit events"
 """The statement marker of an append: its rows are event rows, chained by ``chain_in``."""

@@ -14,6 +14,7 @@ from bruno_core.models.memory import MemoryEntry
 from bruno_memory.core import codec, cursors
 from bruno_memory.core.capabilities import Capability
 from bruno_memory.core.errors import TierUnavailable
+from bruno_memory.core.group_commit import GroupCommit
 from bruno_memory.core.ops import (
     EMPTY,
     ClaimConversation,
@@ -21,6 +22,7 @@ from bruno_memory.core.ops import (
     Delete,
     Empty,
     Key,
+    Namespace,
     PurgeUser,
     Put,
     Value,
@@ -55,7 +57,6 @@ from bruno_memory.core.text import terms
 from bruno_memory.tiers.base import answers
 from bruno_memory.tiers.sql import changes
 from bruno_memory.tiers.sql import text as _sql
-from bruno_memory.tiers.sql.group_commit import GroupCommit
 
 Statement = tuple[str, list[tuple[Any, ...]]]
 
@@ -264,23 +265,28 @@ class DurableReads:
 
     async def get(self, keys: Sequence[Key]) -> Mapping[Key, Value | Empty]:
         out: dict[Key, Value | Empty] = {}
-        messages = [k for k in keys if k.ns == "message"]
-        if len(messages) > 1:  # a batch's ids (the façade checks them): one query a chunk
-            for at in range(0, len(messages), _sql.MESSAGES_BY_ID_CHUNK):
-                chunk = [k.id for k in messages[at : at + _sql.MESSAGES_BY_ID_CHUNK]]
-                rows = await self._fetch(*_sql.messages_by_id(chunk), "get")
-                with self._errors("get"):
-                    held = {str(r[0]): r[1:] for r in rows}
-                    for id_ in chunk:
-                        row = held.get(id_)
-                        out[Key("message", id_)] = (
-                            EMPTY if row is None else decode_row(Key("message", id_), row))
-            keys = [k for k in keys if k.ns != "message"]
+        for ns, by_ids in _sql.BY_IDS.items():
+            ids = [k.id for k in keys if k.ns == ns]
+            if len(ids) > 1:  # a batch's ids (the façade checks them): one query a chunk
+                await self._get_many(ns, by_ids, ids, out)
+                keys = [k for k in keys if k.ns != ns]
         for key in keys:
             rows = await self._fetch(*_sql.by_key(key), "get")
             with self._errors("get"):
                 out[key] = decode_row(key, rows[0]) if rows else EMPTY
         return out
+
+    async def _get_many(
+        self, ns: Namespace, by_ids: _sql.ByIds, ids: list[str], out: dict[Key, Value | Empty]
+    ) -> None:
+        for at in range(0, len(ids), _sql.MESSAGES_BY_ID_CHUNK):
+            chunk = ids[at : at + _sql.MESSAGES_BY_ID_CHUNK]
+            rows = await self._fetch(*by_ids(chunk), "get")
+            with self._errors("get"):
+                held = {str(r[0]): r[1:] for r in rows}
+                for id_ in chunk:
+                    row, key = held.get(id_), Key(ns, id_)
+                    out[key] = EMPTY if row is None else decode_row(key, row)
 
     async def window(self, conversation_id: str, limit: int | None) -> Sequence[MessageRecord]:
         n = self.dialect.no_limit if limit is None else limit

@@ -11,6 +11,7 @@ from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
+import orjson
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from bruno_memory.config.models import Duration, PositiveInt, TierConfig
@@ -343,18 +344,26 @@ class PostgresTier(DurableAudit, DurableReads, DurableWrites, BaseTier[PostgresC
 PG_APPEND = numbered(audit.PG_APPEND)
 
 
-def _batch_upsert(ns: str) -> tuple[str, str]:
-    """(row upsert, the same upsert of a whole batch from one array per column)."""
+def _batch_upsert(ns: str) -> tuple[str, tuple[str, tuple[int, ...]]]:
+    """(row upsert, (the same upsert of a whole batch from one array per column, the
+    positions of the columns sent as JSON text))."""
     table, columns, key = _sql.UPSERT_TARGETS[ns]
+    names = [c.strip() for c in columns.split(",")]
     arrays = ", ".join(f"?::{t}[]" for t in postgres_schema.ARRAY_TYPES[table])
+    as_json = postgres_schema.JSON_COLUMNS.get(table, ())
+    picked = ", ".join(
+        f"ARRAY(SELECT jsonb_array_elements_text(u.{c}::jsonb))" if c in as_json else c
+        for c in names
+    )
     source = (
-        f"SELECT {columns} FROM unnest({arrays}) WITH ORDINALITY AS u({columns}, ord) "
+        f"SELECT {picked} FROM unnest({arrays}) WITH ORDINALITY AS u({columns}, ord) "
         "ORDER BY ord"
     )
-    return numbered(UPSERTS[ns]), numbered(_sql.upsert(table, columns, key, source))
+    positions = tuple(i for i, c in enumerate(names) if c in as_json)
+    return numbered(UPSERTS[ns]), (numbered(_sql.upsert(table, columns, key, source)), positions)
 
 
-BATCHED = dict(_batch_upsert(ns) for ns in ("message", "session", "user"))
+BATCHED = dict(_batch_upsert(ns) for ns in ("message", "session", "user", "memory"))
 """Row upsert -> batch upsert: one statement instead of one execution per row (measured
 ~20% faster than executemany for 1,000 messages; see benchmarks/postgres_bench.py)."""
 
@@ -380,6 +389,10 @@ async def _execute(conn: Any, sql: str, rows: list[tuple[Any, ...]]) -> None:
     elif len(rows) == 1:
         await conn.execute(sql, *rows[0])
     elif batched is not None:
-        await conn.execute(batched, *(list(column) for column in zip(*winners(rows), strict=True)))
+        statement, as_json = batched
+        columns = [list(column) for column in zip(*winners(rows), strict=True)]
+        for at in as_json:
+            columns[at] = [orjson.dumps(v).decode() for v in columns[at]]
+        await conn.execute(statement, *columns)
     else:
         await conn.executemany(sql, rows)

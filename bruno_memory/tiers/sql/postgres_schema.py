@@ -185,9 +185,15 @@ ARRAY_TYPES: dict[str, tuple[str, ...]] = {
     "messages": ("text", "text", "text", "text", "float8", "text", "text", "int8"),
     "sessions": ("text", "text", "text", "bool", "float8", "text", "int8"),
     "users": ("text", "text", "int8"),
+    "memories": ("text", "text", "text", "text", "text", "text", "float8", "float8", "float8",
+                 "float8", "float8", "text", "text", "int8"),
 }
 """Per table, the array type of each upserted column (``_sql`` column order), for batch
-upserts through ``unnest``; memories have an array column, which ``unnest`` would flatten."""
+upserts through ``unnest``. An array column (``JSON_COLUMNS``) goes as JSON text, which
+``unnest`` would otherwise flatten, and is rebuilt as an array in the statement."""
+
+JSON_COLUMNS: dict[str, tuple[str, ...]] = {"memories": ("tags",)}
+"""Per table, the ``text[]`` columns a batch upsert sends as JSON text."""
 
 VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (
     version INTEGER PRIMARY KEY,

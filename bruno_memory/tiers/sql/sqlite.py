@@ -94,7 +94,7 @@ class SQLiteTier(DurableAudit, DurableReads, DurableWrites, BaseTier[SQLiteConfi
         with self._errors("open"):
             if cfg.path != ":memory:":
                 _make_folder(Path(cfg.path))
-            self._writer = await self._connect()
+            self._writer = await self._connect(autocommit=True)
             await self._migrate()
             self._reader = self._writer if cfg.path == ":memory:" else await self._connect()
             await self._reader.execute(postings.VOCABULARY.format(t="messages"))
@@ -103,9 +103,12 @@ class SQLiteTier(DurableAudit, DurableReads, DurableWrites, BaseTier[SQLiteConfi
                 await self._reader.execute("PRAGMA query_only = 1")
         self._open_group()
 
-    async def _connect(self) -> aiosqlite.Connection:
+    async def _connect(self, *, autocommit: bool = False) -> aiosqlite.Connection:
+        """A connection; ``autocommit`` (the writer's): no implicit ``BEGIN``, so a lone
+        statement commits by itself and a batch opens its transaction explicitly."""
         cfg = self.config
-        conn = aiosqlite.connect(cfg.path, timeout=cfg.busy_timeout)
+        modes: dict[str, Any] = {"isolation_level": None} if autocommit else {}
+        conn = aiosqlite.connect(cfg.path, timeout=cfg.busy_timeout, **modes)
         # aiosqlite's worker thread is not a daemon: a stack never closed would hang the
         # interpreter at exit. Committed data is safe either way (WAL).
         thread = getattr(conn, "_thread", None)
@@ -171,19 +174,25 @@ class SQLiteTier(DurableAudit, DurableReads, DurableWrites, BaseTier[SQLiteConfi
 
     async def _apply(self, writes: Sequence[list[Statement]]) -> None:
         """One transaction for a group commit's batch; upserts of many rows as multi-row
-        ``INSERT``s (about twice as fast as ``executemany``)."""
+        ``INSERT``s (about twice as fast as ``executemany``). A batch that is one
+        statement commits by itself: one trip to SQLite's thread instead of three."""
+        statements = merged(writes)
+        calls = [c for sql, rows in statements for c in _calls(sql, rows)]
+        if any(sql in ERASING for sql, _ in statements):
+            calls += [(statement, (), False) for statement in erasure.MERGE_FTS]
+        writer = self._writer
         async with self._lock:
             with self._errors("write"):
+                if len(calls) == 1 and not calls[0][2]:
+                    await writer.execute(calls[0][0], calls[0][1])
+                    return
+                await writer.execute("BEGIN")
                 try:
-                    statements = merged(writes)
-                    for sql, rows in statements:
-                        await _execute(self._writer, sql, rows)
-                    if any(sql in ERASING for sql, _ in statements):
-                        for statement in erasure.MERGE_FTS:
-                            await self._writer.execute(statement)
-                    await self._writer.commit()
+                    for sql, params, many in calls:
+                        await (writer.executemany if many else writer.execute)(sql, params)
+                    await writer.commit()
                 except BaseException:
-                    await self._writer.rollback()
+                    await writer.rollback()
                     raise
 
     def _tags_param(self, tags: list[str]) -> Any:
@@ -239,32 +248,36 @@ def most_rows(width: int) -> int:
     return max(1, MAX_VARIABLES // width)
 
 
-async def _execute(conn: aiosqlite.Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
-    """``rows`` through ``sql``; an upsert of many rows as multi-row statements (measured
-    about twice as fast as ``executemany``), the full ones in one ``executemany``.
+Call = tuple[str, Any, bool]
+"""(SQL, its parameters, whether they are many rows for ``executemany``)."""
+
+
+def _calls(sql: str, rows: list[tuple[Any, ...]]) -> list[Call]:
+    """The driver calls writing ``rows`` through ``sql``: an upsert of many rows as
+    multi-row statements (measured about twice as fast as ``executemany``), the full ones
+    in one ``executemany``.
 
     SQLite applies the rows of one ``INSERT`` in order, each against what the ones before
     it left, so a key written twice ends as two upserts in a row would leave it.
     """
     ns = MULTIROW.get(sql)
     if sql == audit.APPEND:  # numbered and chained by the statement itself
-        await conn.executemany(audit.SQLITE_APPEND, audit.sqlite_rows(rows))
-        return
+        return [(audit.SQLITE_APPEND, audit.sqlite_rows(rows), True)]
     if len(rows) == 1:
-        await conn.execute(sql, rows[0])
-        return
+        return [(sql, rows[0], False)]
     if ns is None:
-        await conn.executemany(sql, rows)
-        return
+        return [(sql, rows, True)]
     most = most_rows(len(rows[0]))
     full, rest = divmod(len(rows), most)
     flat = [tuple(chain.from_iterable(rows[i : i + most])) for i in range(0, len(rows), most)]
+    out: list[Call] = []
     if full > 1:
-        await conn.executemany(_multirow(ns, most), flat[:full])
+        out.append((_multirow(ns, most), flat[:full], True))
     elif full:
-        await conn.execute(_multirow(ns, most), flat[0])
+        out.append((_multirow(ns, most), flat[0], False))
     if rest:
-        await conn.execute(_multirow(ns, rest), flat[-1])
+        out.append((_multirow(ns, rest), flat[-1], False))
+    return out
 
 
 def _make_folder(path: Path) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from bruno_core.models.memory import MemoryQuery
 
-from bruno_memory.core.ops import Key
+from bruno_memory.core.ops import Key, Namespace
 from bruno_memory.core.summaries import HIDDEN
 
 MESSAGE_COLUMNS = "id, conversation_id, user_id, role, ts, content, payload, version"
@@ -526,6 +526,16 @@ def messages_by_id(ids: Sequence[str]) -> tuple[str, list[Any]]:
     """Many messages by id at once; rows: (id, *the ``by_key`` row)."""
     return (f"SELECT id, conversation_id, user_id, payload FROM messages "
             f"WHERE id IN ({_marks(list(ids))})", list(ids))
+
+
+def memories_by_id(ids: Sequence[str]) -> tuple[str, list[Any]]:
+    """Many memories by id at once; rows: (id, payload)."""
+    return f"SELECT id, payload FROM memories WHERE id IN ({_marks(list(ids))})", list(ids)
+
+
+ByIds = Callable[[Sequence[str]], tuple[str, list[Any]]]
+BY_IDS: dict[Namespace, ByIds] = {"message": messages_by_id, "memory": memories_by_id}
+"""Namespaces read many records a query (batches of ids, ``MESSAGES_BY_ID_CHUNK`` each)."""
 
 
 def by_key(key: Key) -> tuple[str, list[Any]]:

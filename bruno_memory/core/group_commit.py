@@ -1,11 +1,14 @@
-"""Group commit: concurrent writes to one durable tier applied as one batch.
+"""Group commit: concurrent writes to one tier applied as one batch (the SQL tiers' transactions,
+the Redis tier's pipelines).
 
 A write to an idle tier is applied at once by its caller (the leader). Writes arriving
 while a batch is applied queue up; when it commits, one committer task takes everything
 queued, applies it as one batch (one transaction, in the tier's ``apply``) and
 acknowledges every caller of the batch; what arrived meanwhile is the next batch, until
-the queue is empty and the tier idle again. Nothing waits on a timer, and one batch is
-applied at a time.
+the queue is empty and the tier idle again. Before it looks at an empty queue the
+committer lets the event loop run once, so callers it just acknowledged, writing again
+right away, join its next batch instead of one of them leading alone and the rest waiting
+behind it. Nothing waits on a timer, and one batch is applied at a time.
 
 - A failed batch is applied again one caller at a time, so a bad write fails only its
   own caller (with its own error); an unavailable tier (``TierUnavailable``) fails the
@@ -163,7 +166,7 @@ class GroupCommit(Generic[T]):
         batch: list[_Waiting[T]] = []
         try:
             while True:
-                batch = self._take()
+                batch = await self._take()
                 if not batch:
                     return
                 await self._commit(batch)
@@ -182,10 +185,13 @@ class GroupCommit(Generic[T]):
             self._committer = None
             self._idle.set()
 
-    def _take(self) -> list[_Waiting[T]]:
-        """The next batch: what is queued, without callers already cancelled."""
+    async def _take(self) -> list[_Waiting[T]]:
+        """The next batch: what is queued, without callers already cancelled; when
+        nothing is, what the callers woken by the last batch queue in one loop turn."""
         batch: list[_Waiting[T]] = []
         queue = self._queue
+        if not queue:
+            await asyncio.sleep(0)  # the woken callers run first (they were scheduled first)
         while queue and len(batch) < self.max_batch:
             waiting = queue.popleft()
             if waiting.done.done():  # its caller was cancelled: it never reaches the tier
