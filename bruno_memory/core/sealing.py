@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from bruno_memory.core import codec, records
+from bruno_memory.core.archived import ARCHIVED
 from bruno_memory.core.blind import PROFILES, BlindIndex, Profile
 from bruno_memory.core.codec import DecodeError
 from bruno_memory.core.ops import Value
@@ -104,9 +105,10 @@ def _sealed_message(rec: MessageRecord, key: DataKey, owner: str | None) -> Mess
     plain = orjson.dumps(body)
     env = _box(key, owner, plain, "message", rec.id)
     content = key.index.document(m.content)
-    sealed = MessageRecord(_copy(m, content=content, metadata={SEALED: env}),
+    metadata = _clear(m, env)
+    sealed = MessageRecord(_copy(m, content=content, metadata=metadata),
                            rec.conversation_id, rec.user_id)
-    body["content"], body["metadata"] = content, {SEALED: env}
+    body["content"], body["metadata"] = content, metadata
     setattr_ = object.__setattr__
     setattr_(sealed, "_json", orjson.dumps(body).decode())
     if rec._json is None:
@@ -160,8 +162,15 @@ def _envelope(value: Value) -> str | None:
 
 def _message(rec: Any, key: DataKey, env: str) -> MessageRecord:
     m: Message = rec.message
-    sealed = _copy(m, content=key.index.document(m.content), metadata={SEALED: env})
+    sealed = _copy(m, content=key.index.document(m.content), metadata=_clear(m, env))
     return MessageRecord(sealed, rec.conversation_id, rec.user_id)
+
+
+def _clear(m: Message, env: str) -> dict[str, Any]:
+    """A sealed message's metadata: the envelope, and the archive flag (when it was
+    archived, no user data) in clear, so stores still leave archived messages out."""
+    flag = m.metadata.get(ARCHIVED) if m.metadata else None
+    return {SEALED: env} if flag is None else {SEALED: env, ARCHIVED: flag}
 
 
 def _copy(model: Message, **changes: Any) -> Message:

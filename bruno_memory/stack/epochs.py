@@ -13,7 +13,6 @@ generation bump). Staleness after an outage is bounded by ``every`` (1 s) plus o
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import cast
 
 from bruno_memory.core.capabilities import Capability
@@ -25,6 +24,10 @@ from bruno_memory.stack.routing import Routes
 from bruno_memory.tiers.base import Clearable
 
 log = get_logger(__name__)
+
+
+STOP_TIMEOUT = 5.0
+"""Seconds ``stop`` waits for the watch task to end."""
 
 
 class EpochWatch:
@@ -51,10 +54,9 @@ class EpochWatch:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if task is not None:  # never forever: a cancellation lost inside a driver
+            task.cancel()    # (nested timeouts) leaves the task to end on its own
+            await asyncio.wait([task], timeout=STOP_TIMEOUT)
 
     async def check(self) -> list[str]:
         """Look once: the names of the watched tiers found restarted (caches cleared)."""

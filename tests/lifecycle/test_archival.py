@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import gzip
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 import asyncpg
+import pytest
 
 from bruno_memory.core.archived import ARCHIVED, is_archived
 from bruno_memory.managers.archive import Header, export
@@ -135,3 +137,25 @@ async def test_postgres_migration_down_and_up(postgres_dsn: str, namespace: str)
     finally:
         await conn.close()
         await drop_schema(postgres_dsn, namespace)
+
+
+async def test_archival_holds_on_an_encrypted_stack(
+    request: pytest.FixtureRequest, namespace: str, tmp_path: Path
+) -> None:
+    """With every record sealed, the archive flag stays readable to the stores: archived
+    messages still leave windows and default search, and the text stays sealed."""
+    from tests.factories.encrypted import STACKS as ENCRYPTED
+
+    laptop = next(f for f in ENCRYPTED if f.id == "encrypted:lru->sqlite")
+    async with laptop.open(request, namespace, tmp_path) as memory:
+        conversation, old = await _archive_first_session(memory, "enc")
+        window = await memory.retrieve_messages(conversation)
+        assert len(window) == 6 and not {m.id for m in window} & {m.id for m in old}
+        found = await memory.search_messages("Session 0 turn 0 Pixel", user_id="enc", limit=20)
+        assert found and not {m.id for m in found} & {m.id for m in old}
+    db = sqlite3.connect(tmp_path / "m.db")
+    try:
+        rows = db.execute("SELECT content, payload FROM messages WHERE archived").fetchall()
+    finally:
+        db.close()
+    assert len(rows) == 6 and not any("Session 0" in c + p for c, p in rows)
