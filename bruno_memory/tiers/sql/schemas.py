@@ -6,10 +6,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import aiosqlite
-import asyncpg
 
 from bruno_memory.config.models import TierConfig
 from bruno_memory.core.errors import translate_errors
@@ -17,10 +16,13 @@ from bruno_memory.tiers.sql import postgres_migrator, sqlite_migrator, sqlite_sc
 from bruno_memory.tiers.sql import postgres_schema as pg_schema
 from bruno_memory.tiers.sql import text as _sql
 from bruno_memory.tiers.sql.migration import Step
-from bruno_memory.tiers.sql.postgres import ERRORS as PG_ERRORS
-from bruno_memory.tiers.sql.postgres import PostgresConfig, masked
 from bruno_memory.tiers.sql.sqlite import ERRORS as SQLITE_ERRORS
 from bruno_memory.tiers.sql.sqlite import SQLiteConfig
+
+if TYPE_CHECKING:  # the postgres extra (asyncpg) is imported only for a PostgreSQL tier
+    from bruno_memory.tiers.sql.postgres import PostgresConfig
+
+DURABLE_KINDS = ("sqlite", "postgres")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +48,7 @@ class Schema(Protocol):
 
 def is_durable(cfg: TierConfig) -> bool:
     """Whether ``cfg`` is a tier with a versioned schema."""
-    return isinstance(cfg, (SQLiteConfig, PostgresConfig))
+    return cfg.kind in DURABLE_KINDS
 
 
 @asynccontextmanager
@@ -61,7 +63,13 @@ async def open_schema(cfg: TierConfig, namespace: str) -> AsyncIterator[Schema]:
             yield _SQLite(name, cfg, conn)
         finally:
             await conn.close()
-    elif isinstance(cfg, PostgresConfig):
+    elif cfg.kind == "postgres":
+        import asyncpg
+
+        from bruno_memory.tiers.sql.postgres import ERRORS as PG_ERRORS
+        from bruno_memory.tiers.sql.postgres import PostgresConfig
+
+        assert isinstance(cfg, PostgresConfig)
         schema = cfg.schema or pg_schema.check_schema_name(namespace)
         with translate_errors(name, "migrate", PG_ERRORS):
             conn = await asyncpg.connect(
@@ -95,12 +103,17 @@ class _Postgres:
         self.name, self.cfg, self.schema, self.conn = name, cfg, schema, conn
 
     async def status(self) -> Status:
+        from bruno_memory.tiers.sql.postgres import ERRORS as PG_ERRORS
+        from bruno_memory.tiers.sql.postgres import masked
+
         with translate_errors(self.name, "migrate", PG_ERRORS):
             version, _ = await postgres_migrator.state(self.conn, self.schema)
         where = f"{masked(self.cfg.dsn.get_secret_value())} schema {self.schema}"
         return Status(self.name, where, version, len(pg_schema.MIGRATIONS))
 
     async def migrate(self, target: int | None, *, dry_run: bool = False) -> list[Step]:
+        from bruno_memory.tiers.sql.postgres import ERRORS as PG_ERRORS
+
         with translate_errors(self.name, "migrate", PG_ERRORS):
             return await postgres_migrator.migrate(
                 self.conn, self.schema, self.cfg.search_config, target, dry_run=dry_run
