@@ -206,3 +206,23 @@ def test_python_m_bruno_memory(elsewhere: Path) -> None:
         [sys.executable, "-m", "bruno_memory"], capture_output=True, text=True, timeout=120
     )
     assert usage.returncode == 2 and "usage: bruno-memory" in usage.stderr
+
+
+OPTIONAL = ("asyncpg", "redis", "qdrant_client", "qdrant_edge", "chromadb", "yake",
+            "prometheus_client", "datasketch", "vaderSentiment", "sentence_transformers")
+"""Modules of the extras: the command starts without any of them (a bare wheel)."""
+
+
+def test_the_command_starts_without_any_extra(elsewhere: Path) -> None:
+    """Every command module imports its extras only when a command needs them."""
+    script = (
+        "import sys\n"
+        f"for name in {OPTIONAL!r}:\n"
+        "    sys.modules[name] = None  # an import of it fails\n"
+        "from bruno_memory.cli import main\n"
+        "raise SystemExit(main(['list']))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd=elsewhere, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "laptop" in done.stdout
