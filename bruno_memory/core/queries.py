@@ -20,6 +20,7 @@ from bruno_memory.core.capabilities import Capability
 from bruno_memory.core.cursors import MessagePosition, SessionPosition
 from bruno_memory.core.ops import Key, Namespace, Value
 from bruno_memory.core.records import MessageRecord
+from bruno_memory.core.summaries import HIDDEN
 
 R = TypeVar("R")
 T = TypeVar("T")
@@ -192,10 +193,12 @@ class LatestSession(Query["SessionContext | None"]):
 @dataclass(frozen=True, slots=True)
 class Statistics(Query[dict[str, Any]]):
     """Counts of the user's messages, conversations, sessions and memories (those not
-    expired at ``now``, wall-clock seconds; ``None``: the tier's clock)."""
+    expired at ``now``, wall-clock seconds; ``None``: the tier's clock; and not of a
+    ``hidden`` category: the lifecycle's own records, ``core.summaries.HIDDEN``)."""
 
     user_id: str
     now: float | None = None
+    hidden: tuple[str, ...] = HIDDEN
     needs: ClassVar[Capability] = Capability.STATS
 
     def degraded(self) -> dict[str, Any]:

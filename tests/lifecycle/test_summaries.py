@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -311,3 +312,23 @@ async def test_provider_gives_what_came_before_within_its_size(sqlite_memory: An
     small = await shown(one, None)  # the roll-ups do not fit: the newest session does
     assert small == [(0, info_of(newest).end)]
     assert await shown(one, at(0)) == []
+
+
+async def test_summaries_are_not_counted_on_an_encrypted_stack(
+    request: pytest.FixtureRequest, namespace: str, tmp_path: Path
+) -> None:
+    """Categories are stored hashed when a stack encrypts: the statistics still leave the
+    summaries out (the hidden categories are hashed like the stored ones)."""
+    from bruno_core.models.memory import MemoryEntry, MemoryType
+
+    from tests.factories.encrypted import STACKS as ENCRYPTED
+
+    laptop = next(f for f in ENCRYPTED if f.id == "encrypted:lru->sqlite")
+    async with laptop.open(request, namespace, tmp_path) as memory:
+        await converse(memory, "eli", sessions=2)
+        await _step(ExtractiveSummarizer(), user_summary=False).run(memory, "eli")
+        await memory.store_memory(MemoryEntry(content="Eli keeps bees", user_id="eli",
+                                              memory_type=MemoryType.FACT))
+        assert len(await summaries_of(memory, "eli")) == 2
+        stats = await memory.get_statistics("eli")
+        assert stats["memories"] == 1 and stats["memories_by_type"] == {"fact": 1}

@@ -41,6 +41,7 @@ from bruno_memory.core.queries import (
     SearchText,
     SearchVector,
     Similarities,
+    Statistics,
     VectorFilter,
 )
 from bruno_memory.core.records import MessageRecord
@@ -154,6 +155,9 @@ class Encrypting(PolicyTier):
                 "tags": [index.label(t) for t in mq.tags],
             })
             return cast(Query[R], dataclasses.replace(q, query=blind_q))
+        if isinstance(q, Statistics) and (index := await self._index(q.user_id)):
+            hidden = tuple(index.label(c) for c in q.hidden)  # categories are stored hashed
+            return cast(Query[R], dataclasses.replace(q, hidden=hidden))
         if isinstance(q, (SearchVector, Similarities)) and (q.where.categories or q.where.tags):
             return cast(Query[R], dataclasses.replace(q, where=await self._where(q.where)))
         return q

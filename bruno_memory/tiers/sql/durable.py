@@ -53,6 +53,7 @@ from bruno_memory.core.queries import (
     Watermark,
 )
 from bruno_memory.core.records import MessageRecord
+from bruno_memory.core.summaries import HIDDEN
 from bruno_memory.core.text import terms
 from bruno_memory.tiers.base import answers
 from bruno_memory.tiers.sql import changes
@@ -351,8 +352,14 @@ class DurableReads:
     @answers(Statistics)
     async def _statistics(self, q: Statistics) -> dict[str, Any]:
         now = time.time() if q.now is None else q.now
-        rows = await self._fetch(_sql.STATISTICS, [*[q.user_id] * 5, now], "statistics")
-        by_type = await self._fetch(_sql.MEMORIES_BY_TYPE, (q.user_id, now), "statistics")
+        hidden = list(q.hidden[: len(HIDDEN)])  # the statement has one mark per HIDDEN
+        hidden += [hidden[-1] if hidden else ""] * (len(HIDDEN) - len(hidden))
+        rows = await self._fetch(
+            _sql.STATISTICS, [*[q.user_id] * 5, now, *hidden], "statistics"
+        )
+        by_type = await self._fetch(
+            _sql.MEMORIES_BY_TYPE, (q.user_id, now, *hidden), "statistics"
+        )
         turns = await self._fetch(_sql.TURNS, (q.user_id,), "statistics")
         return _sql.statistics(rows[0], by_type, turns[0])
 

@@ -319,9 +319,8 @@ LATEST_SESSION = (
     "SELECT payload FROM sessions WHERE user_id = ? AND is_active = TRUE "
     "ORDER BY started DESC LIMIT 1"
 )
-_COUNTED = "(category IS NULL OR category NOT IN ({}))".format(
-    ", ".join(f"'{c}'" for c in HIDDEN)  # constants of core.summaries: no quote in them
-)
+_COUNTED = f"(category IS NULL OR category NOT IN ({', '.join('?' for _ in HIDDEN)}))"
+"""Memories counted: not of a hidden category (``Statistics.hidden``: one value each)."""
 STATISTICS = (
     "SELECT (SELECT COUNT(*) FROM messages WHERE user_id = ?),"
     " (SELECT COUNT(DISTINCT conversation_id) FROM messages WHERE user_id = ?),"
@@ -330,8 +329,8 @@ STATISTICS = (
     " (SELECT COUNT(*) FROM memories WHERE user_id = ? AND (expires IS NULL OR expires > ?)"
     f" AND {_COUNTED})"
 )
-"""Parameters: the user id five times, then now (expired memories are not counted, nor the
-lifecycle's own records: ``core.summaries.HIDDEN``)."""
+"""Parameters: the user id five times, now, then the hidden categories (expired memories
+are not counted, nor the lifecycle's own records: ``Statistics.hidden``)."""
 TURNS = (
     "SELECT SUM(CASE WHEN role = 'user' THEN 1 ELSE 0 END),"
     " COUNT(answered), AVG(answered), MAX(answered) FROM ("
