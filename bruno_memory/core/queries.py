@@ -9,6 +9,7 @@ whether writes still queued in front of a tier must land first (``waits_for``).
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
@@ -77,6 +78,21 @@ class Page(Generic[T]):
     items: list[T]
     next: str | None
     prev: str | None = None
+
+
+async def every(
+    fetch: Callable[..., Awaitable[Page[T]]], cursor: str = "after"
+) -> AsyncIterator[T]:
+    """Every item of a paged read: ``fetch(**{cursor: c})`` gives a page (``None``: the
+    first), and each page's ``next`` is passed back until it is ``None``."""
+    at: str | None = None
+    while True:
+        page = await fetch(**{cursor: at})
+        for item in page.items:
+            yield item
+        if page.next is None:
+            return
+        at = page.next
 
 
 @dataclass(frozen=True, slots=True)

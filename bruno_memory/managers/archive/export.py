@@ -6,12 +6,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from bruno_memory.core import audit
 from bruno_memory.core.ops import Value
-from bruno_memory.core.queries import Tombstone
+from bruno_memory.core.queries import Tombstone, every
 from bruno_memory.managers.archive.anonymize import Anonymizer
 from bruno_memory.managers.archive.format import (
     KINDS,
@@ -56,14 +57,8 @@ async def tombstones(
     memory: MemoryStack, *, since: int | None = None, page: int = PAGE
 ) -> AsyncIterator[Tombstone]:
     """Every transferable tombstone of the store (left after ``since`` when given)."""
-    after: str | None = None
-    while True:
-        found = await memory.tombstones(since=since or 0, after=after, limit=page)
-        for item in found.items:
-            yield item
-        if found.next is None:
-            return
-        after = found.next
+    async for item in every(partial(memory.tombstones, since=since or 0, limit=page)):
+        yield item
 
 
 async def records(
@@ -77,16 +72,9 @@ async def records(
     ``since`` when given), users first, then sessions, messages and memories, a page at a
     time."""
     for kind in KINDS:
-        after: str | None = None
-        while True:
-            found = await memory.scan(
-                kind, user_id=user_id, after=after, limit=page, since=since
-            )
-            for item in found.items:
-                yield item
-            if found.next is None:
-                break
-            after = found.next
+        scan = partial(memory.scan, kind, user_id=user_id, limit=page, since=since)
+        async for item in every(scan):
+            yield item
 
 
 async def lines(
@@ -118,19 +106,12 @@ async def lines(
             yield obj["kind"], dumps(obj)
         return
     for kind in KINDS:  # as stored: no model round trip
-        after: str | None = None
-        while True:
-            found = await memory.scan_payloads(
-                kind, user_id=user_id, after=after, limit=page, since=since
-            )
-            for stored in found.items:
-                obj = stored_line(kind, stored, embeddings=embeddings)
-                if anonymizer is not None:
-                    obj = anonymizer.line(obj)
-                yield kind, dumps(obj)
-            if found.next is None:
-                break
-            after = found.next
+        scan = partial(memory.scan_payloads, kind, user_id=user_id, limit=page, since=since)
+        async for stored in every(scan):
+            obj = stored_line(kind, stored, embeddings=embeddings)
+            if anonymizer is not None:
+                obj = anonymizer.line(obj)
+            yield kind, dumps(obj)
 
 
 async def export(

@@ -27,6 +27,7 @@ from bruno_memory.core.errors import InvalidInput
 from bruno_memory.core.logs import get_logger
 from bruno_memory.managers.lifecycle.calls import EXTRACT_PROMPT, LLMCalls, LLMJudge, parse_facts
 from bruno_memory.managers.lifecycle.dedup import Index, Thresholds
+from bruno_memory.managers.lifecycle.reading import conversations
 from bruno_memory.managers.lifecycle.step import StepReport
 from bruno_memory.managers.lifecycle.supersede import (
     INTERNAL,
@@ -105,7 +106,8 @@ class Consolidate:
         report = StepReport(self.name, user_id, dry_run)
         cursor = await self._cursor(memory, user_id)
         index = await load_index(memory, user_id, self.thresholds, self.clock())
-        async for conversation in _conversations(memory, user_id):
+        async for session in conversations(memory, user_id):
+            conversation = session.conversation_id
             for batch in await self._batches(memory, conversation, cursor):
                 if dry_run:
                     report.details.append({"conversation_id": conversation, "action": "extract",
@@ -175,17 +177,6 @@ class Consolidate:
             metadata=MemoryMetadata(source="bruno-memory", category=INTERNAL,
                                     custom_fields={"cursor": {}}),
         ))
-
-
-async def _conversations(memory: Any, user_id: str) -> Any:
-    before: str | None = None
-    while True:
-        page = await memory.list_conversations(user_id, before=before, limit=100)
-        for session in page.items:
-            yield session.conversation_id
-        if page.next is None:
-            return
-        before = page.next
 
 
 def _entry(item: dict[str, Any], user_id: str, conversation: str,

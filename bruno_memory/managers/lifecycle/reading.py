@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
+from functools import partial
 from typing import Any
 
 from bruno_core.models.context import SessionContext
 from bruno_core.models.memory import MemoryEntry
 from bruno_core.models.message import Message
 
+from bruno_memory.core.queries import every
 from bruno_memory.managers.lifecycle.records import is_summary
 
 __all__ = ["FAR", "conversations", "messages_after", "summaries_of"]
@@ -42,14 +44,10 @@ async def summaries_of(
 
 async def conversations(memory: Any, user_id: str) -> AsyncIterator[SessionContext]:
     """The user's conversations (each as its latest session)."""
-    before: str | None = None
-    while True:
-        page = await memory.list_conversations(user_id, before=before, limit=PAGE)
-        for session in page.items:
-            yield session
-        if page.next is None:
-            return
-        before = page.next
+    async for session in every(
+        partial(memory.list_conversations, user_id, limit=PAGE), cursor="before"
+    ):
+        yield session
 
 
 async def messages_after(

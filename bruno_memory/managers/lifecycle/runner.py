@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
+from functools import partial
 from typing import Any
 
 from bruno_memory.config.lifecycle import LifecycleConfig
 from bruno_memory.core.errors import InvalidInput
 from bruno_memory.core.logs import get_logger
+from bruno_memory.core.queries import every
 from bruno_memory.managers.lifecycle.archival import ArchiveStep
 from bruno_memory.managers.lifecycle.lease import Lease, held
 from bruno_memory.managers.lifecycle.step import Step, StepReport
@@ -112,14 +114,9 @@ class Runner:
     async def users(self) -> list[str]:
         """Every user with a session (each conversation has one)."""
         found: dict[str, None] = {}
-        after: str | None = None
-        while True:
-            page = await self.memory.scan("session", after=after, limit=500)
-            for session in page.items:
-                found.setdefault(session.user_id, None)
-            if page.next is None:
-                return list(found)
-            after = page.next
+        async for session in every(partial(self.memory.scan, "session", limit=500)):
+            found.setdefault(session.user_id, None)
+        return list(found)
 
     async def run(self, users: Sequence[str] | None = None, *,
                   dry_run: bool = False) -> list[StepReport]:

@@ -14,11 +14,13 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import partial
 from typing import Any, Protocol
 
 from bruno_core.models.memory import MemoryEntry
 
 from bruno_memory.core import lifetimes as lt
+from bruno_memory.core.queries import every
 from bruno_memory.core.summaries import SUMMARY_CATEGORY
 from bruno_memory.managers.lifecycle.dedup import Index, Match, Thresholds, Verdict, content_hash
 
@@ -56,14 +58,8 @@ def is_current(e: MemoryEntry, now: datetime) -> bool:
 
 async def all_memories(memory: Any, user_id: str) -> list[MemoryEntry]:
     """Every stored memory of the user (current or not), through ``scan``."""
-    out: list[MemoryEntry] = []
-    after: str | None = None
-    while True:
-        page = await memory.scan("memory", user_id=user_id, after=after, limit=500)
-        out += [e for e in page.items if isinstance(e, MemoryEntry)]
-        if page.next is None:
-            return out
-        after = page.next
+    held = every(partial(memory.scan, "memory", user_id=user_id, limit=500))
+    return [e async for e in held if isinstance(e, MemoryEntry)]
 
 
 async def current_memories(memory: Any, user_id: str, now: datetime) -> list[MemoryEntry]:
