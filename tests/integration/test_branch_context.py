@@ -38,6 +38,38 @@ async def test_the_context_of_a_branch_holds_the_shared_turns(tmp_path: Path) ->
         assert "turn 4" not in texts and "turn 5" not in texts
 
 
+async def test_the_search_of_a_branch_reaches_its_inherited_history(tmp_path: Path) -> None:
+    """The past-messages section of a branch finds a turn of the shared prefix far behind
+    the recent window, and never a turn the parent added after the fork."""
+    memory: Any = await build_memory({"tiers": [
+        {"kind": "lru"}, {"kind": "sqlite", "path": str(tmp_path / "m.db")}]})
+    async with memory:
+        conv = (await memory.create_session("ann")).conversation_id
+        said = ["My sister's cat is called Pickles and loves tuna."]
+        said += [f"Filler remark number {i} about the weather today." for i in range(40)]
+        turns = [Message(role=MessageRole.USER if i % 2 == 0 else MessageRole.ASSISTANT,
+                         content=text, timestamp=T0 + timedelta(seconds=i))
+                 for i, text in enumerate(said)]
+        await memory.store_messages(turns, conv)
+        branch = (await memory.fork_conversation("ann", conv, str(turns[-1].id))).conversation_id
+        later = Message(role=MessageRole.USER, content="Pickles the cat now hates tuna.",
+                        timestamp=T0 + timedelta(seconds=100))
+        await memory.store_message(later, conv)
+        await memory.store_message(Message(role=MessageRole.USER, content="Back to us.",
+                                           timestamp=T0 + timedelta(seconds=101)), branch)
+        ctx = await ContextBuilder(memory).build(
+            "ann", branch, query="What is the cat called, the one who loves tuna?",
+            max_tokens=160)
+        sections = {item.id: item.section for item in ctx.items}
+        assert sections.get(str(turns[0].id)) == "search"
+        assert str(later.id) not in sections
+        assert ctx.messages[-1].content == "Back to us."
+        own = await ContextBuilder(memory).build(
+            "ann", conv, query="What is the cat called, the one who loves tuna?",
+            max_tokens=160)
+        assert str(later.id) in {item.id for item in own.items}  # the parent's own turn
+
+
 def test_a_lineage_round_trips_through_session_metadata_and_refuses_anything_else() -> None:
     """What ``metadata()`` writes, ``of`` reads back; anything malformed is no lineage."""
     lineage = Lineage((Part("c1", "m1", (1.5, 7)), Part("c2", "m2", (2.0, 9))))

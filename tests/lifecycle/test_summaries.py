@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bruno_core.models.message import Message
+from bruno_core.models.message import Message, MessageRole
 
 from bruno_memory.config.lifecycle import SegmentConfig, SummariesConfig
 from bruno_memory.managers.lifecycle import (
@@ -21,7 +21,7 @@ from bruno_memory.managers.lifecycle import (
 )
 from bruno_memory.testing.llm import RecordingLLM
 from tests.lifecycle.conftest import at
-from tests.lifecycle.helpers import converse
+from tests.lifecycle.helpers import TOPICS, converse
 
 NOW = at(10 * 600).timestamp()  # long after every session
 
@@ -332,3 +332,38 @@ async def test_summaries_are_not_counted_on_an_encrypted_stack(
         assert len(await summaries_of(memory, "eli")) == 2
         stats = await memory.get_statistics("eli")
         assert stats["memories"] == 1 and stats["memories_by_type"] == {"fact": 1}
+
+
+async def test_provider_given_a_query_shows_only_relevant_sessions(sqlite_memory: Any) -> None:
+    """With the build's query, StoredSummaries shows only the session summaries holding
+    enough of its content words, oldest first, within its size; nothing when none does."""
+    from bruno_memory.managers.lifecycle import StoredSummaries
+
+    memory = sqlite_memory
+    conversation = (await memory.create_session("kim")).conversation_id
+    for session in range(3):  # two topics each, ten hours apart
+        await memory.store_messages([
+            Message(role=MessageRole.USER if i == 0 else MessageRole.ASSISTANT,
+                    content=TOPICS[2 * session + i], timestamp=at(session * 600 + i))
+            for i in range(2)], conversation)
+    await _step(ExtractiveSummarizer(), fanout=2, user_summary=False).run(memory, "kim")
+    level0 = {str(e.id): e for e in await summaries_of(memory, "kim") if info_of(e).level == 0}
+    provider = StoredSummaries(memory, max_tokens=400)
+
+    async def shown(query: str) -> list[str]:
+        message = await provider.summary("kim", conversation, None, query=query)
+        if message is None:
+            return []
+        assert provider.count(message.content) <= provider.max_tokens
+        ids = message.metadata["bruno_summary_of"]
+        assert all(i in level0 for i in ids)  # sessions, never the roll-up
+        return [level0[i].content for i in ids]
+
+    clara = await shown("Where did Clara move for her robotics job?")
+    assert clara and all("Clara" in text for text in clara)
+    assert len(clara) < len(level0)
+    pottery = await shown("What does the pottery class teach on the wheel?")
+    assert pottery and all("pottery" in text for text in pottery)
+    assert await shown("What about quantum chromodynamics?") == []
+    plain = await provider.summary("kim", conversation, None)  # no query: the tiling
+    assert plain is not None and len(plain.metadata["bruno_summary_of"]) >= 1

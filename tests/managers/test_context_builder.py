@@ -166,6 +166,40 @@ async def test_a_summary_provider_plugs_in() -> None:
     assert any("summary left out" in n for n in ctx.notes)
 
 
+class AwareSummaries(Summaries):
+    """A question-aware provider: its ``summary`` takes the query."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.queries: list[str | None] = []
+
+    async def summary(
+        self, user_id: str, conversation_id: str, before: datetime | None,
+        query: str | None = None,
+    ) -> Message | None:
+        self.queries.append(query)
+        return await super().summary(user_id, conversation_id, before)
+
+
+async def test_a_question_aware_summary_takes_only_what_the_originals_leave() -> None:
+    """A provider taking ``query`` is given it; its summary never displaces a search hit or
+    a recent turn: in a long conversation the originals fill the budget and it stays out,
+    in a short one it comes in, after the pinned items."""
+    memory, _ = memory_with_fact()
+    provider = AwareSummaries("Earlier: Ada talked about the weather and her sister.")
+    builder = ContextBuilder(memory, system_prompt="hi", summaries=provider)
+    alone = await ContextBuilder(memory, system_prompt="hi").build(
+        "ada", "c1", query="Lena Lisbon", max_tokens=300)
+    ctx = await builder.build("ada", "c1", query="Lena Lisbon", max_tokens=300)
+    assert provider.queries == ["Lena Lisbon"]
+    assert [m.id for m in ctx.messages] == [m.id for m in alone.messages]
+    assert any("summary left out" in n for n in ctx.notes)
+    memory.add("ada", "c2", ["hello again", "hi Ada", "what did we say about Lena?"])
+    short = await builder.build("ada", "c2", query="Lena", max_tokens=300)
+    assert short.items[1].section == "summary" and short.messages[1].content == provider.text
+    assert short.tokens <= 300
+
+
 async def test_memories_are_ranked_and_rendered_in_one_message() -> None:
     memory = FakeMemory()
     memory.add("ada", "c1", ["what do I like to eat?"])

@@ -22,9 +22,11 @@ from bruno_memory.managers.context.budget import Ledger, Shares, split
 from bruno_memory.managers.context.packing import Candidate, pack_ranked, pack_suffix
 from bruno_memory.managers.context.result import BuiltContext, ContextItem
 from bruno_memory.managers.context.scoring import memory_salience, search_score
+from bruno_memory.managers.context.searching import search_past
 from bruno_memory.managers.context.source import ContextSource
-from bruno_memory.managers.context.summary import SummaryProvider
+from bruno_memory.managers.context.summary import SummaryProvider, takes_query
 from bruno_memory.managers.context.tokens import MessageCosts
+from bruno_memory.stack.fusion import Fusion
 
 Strategy = Literal["adaptive", "fixed", "recent"]
 Scope = Literal["conversation", "user"]
@@ -44,6 +46,9 @@ class Settings(Protocol):
     scope: Scope
     density: float
     search_limit: int | None
+    fusion: Fusion | None
+    expand: int
+    expand_weight: float
     memory_limit: int
     clock: Callable[[], datetime]
     weights: Weights
@@ -93,6 +98,7 @@ class Build:
         self.search: list[_Picked] = []
         self.window: list[_Picked] = []  # newest first
         self.search_overhead = 0
+        self.aware = False  # the summary provider was given the query
 
     async def run(
         self, query: str | None, system_prompt: str | None, extra: Sequence[Message]
@@ -114,6 +120,7 @@ class Build:
             self._window(m, c, "one of the latest turns (min_recent)")
         if core < min(b.min_recent, len(window)):
             self.notes.append(f"only {core} of the latest {b.min_recent} turns fit")
+        self.aware = query is not None and b.strategy != "recent" and takes_query(b.summaries)
         hits, memories, summary = await self._retrieve(query, window[core - 1] if core else None)
 
         shares = b.shares
@@ -127,7 +134,8 @@ class Build:
                     f"{past:.0%} of the top search hits precede the recent turns: "
                     f"that much of the recent share lent to search"
                 )
-        self._summary(summary, shares)
+        if not self.aware:
+            self._summary(summary, shares)
         self._memories(memories, shares, query is not None)
         candidates = await self._search_candidates(hits)
         self._search(candidates, split(self.ledger.left, shares, "search", ("recent",)))
@@ -137,6 +145,8 @@ class Build:
             self.search_overhead = 0
         if self.ledger.left > 0:
             self._search(candidates, self.ledger.left)
+        if self.aware:  # a question-aware summary: only what the originals left
+            self._summary(summary, None)
         return await self._result(query)
 
     # -- sections ---------------------------------------------------------------------
@@ -172,10 +182,10 @@ class Build:
         async def hits() -> list[Message]:
             if not (retrieving and query):
                 return []
-            found = await b.memory.search_messages(query, user_id=self.user_id, limit=search_limit)
-            if b.scope == "conversation":
-                found = [m for m in found if m.conversation_id == self.conversation_id]
-            return found
+            return await search_past(
+                b.memory, query, self.user_id, self.conversation_id, b.scope, search_limit,
+                b.fusion, b.expand, b.expand_weight,
+            )
 
         async def memories() -> list[MemoryEntry]:
             if not retrieving or b.memory_limit < 1:
@@ -183,21 +193,29 @@ class Build:
             q = MemoryQuery(user_id=self.user_id, query_text=query, limit=b.memory_limit)
             return await b.memory.retrieve_memories(q)
 
-        before = oldest_recent.timestamp if oldest_recent is not None else None
-        found, mems, summary = await asyncio.gather(
-            hits(), memories(), b.summaries.summary(self.user_id, self.conversation_id, before)
-        )
-        return found, mems, summary
+        async def summary() -> Message | None:
+            before = oldest_recent.timestamp if oldest_recent is not None else None
+            if self.aware:
+                return await b.summaries.summary(  # type: ignore[call-arg]
+                    self.user_id, self.conversation_id, before, query=query
+                )
+            return await b.summaries.summary(self.user_id, self.conversation_id, before)
 
-    def _summary(self, summary: Message | None, shares: Shares) -> None:
+        found, mems, summed = await asyncio.gather(hits(), memories(), summary())
+        return found, mems, summed
+
+    def _summary(self, summary: Message | None, shares: Shares | None) -> None:
+        """The summary within its share (``None``: within what is left)."""
         if summary is None:
             return
-        quota = split(self.ledger.left, shares, "summary", ("memories", "search", "recent"))
+        quota = self.ledger.left
+        if shares is not None:
+            quota = split(quota, shares, "summary", ("memories", "search", "recent"))
         cost = self.costs.one(summary)
         if summary.id in self.taken:
             return
         if cost > quota:
-            self.notes.append(f"summary left out: it costs {cost} tokens, its share is {quota}")
+            self.notes.append(f"summary left out: it costs {cost} tokens, {quota} were left for it")
             return
         self.summary = (summary, cost)
         self.taken.add(summary.id)

@@ -47,6 +47,7 @@ from bruno_memory.managers.context.result import BuiltContext
 from bruno_memory.managers.context.source import ContextSource
 from bruno_memory.managers.context.summary import NoSummary, SummaryProvider
 from bruno_memory.managers.context.tokens import MessageCosts, default_counter
+from bruno_memory.stack.fusion import Fusion
 
 if TYPE_CHECKING:
     from bruno_memory.config.models import ContextConfig
@@ -92,6 +93,8 @@ class ContextBuilder:
         search_limit: hits asked of ``search_messages``; default ``max_tokens // 24``
             (20 to 200): enough to fill the budget with turns of ~45 tokens, and no more
             (the hybrid search's time grows with its limit).
+        fusion: how the search door fuses words and meaning for this builder (default:
+            ``stack.fusion.DEFAULT``); only a source with a ``search`` door uses it.
         memory_limit: memories asked of ``retrieve_memories``.
         clock: ``now`` for memory recency (tests).
         weights: the memory score's weights (``core.salience.Weights``; the YAML
@@ -112,6 +115,9 @@ class ContextBuilder:
         scope: Scope = "conversation",
         density: float = 0.0,
         search_limit: int | None = None,
+        fusion: Fusion | None = None,
+        expand: int = 0,
+        expand_weight: float = 0.5,
         memory_limit: int = 20,
         clock: Callable[[], datetime] | None = None,
         weights: Weights | None = None,
@@ -136,6 +142,9 @@ class ContextBuilder:
         self.scope: Scope = scope
         self.density = density
         self.search_limit = search_limit
+        self.fusion = fusion
+        self.expand = expand
+        self.expand_weight = expand_weight
         self.memory_limit = memory_limit
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.weights = weights or Weights()

@@ -3,16 +3,22 @@
 The lifecycle manager writes summaries next to the originals and reads them back with
 ``managers.lifecycle.StoredSummaries`` (what a YAML with ``context:`` and ``lifecycle:``
 uses); the default provider has none and the section passes its budget on.
+
+A provider whose ``summary`` takes a ``query`` keyword is *question-aware*: it gets the
+build's query and gives only what is relevant to it (or nothing). The builder then lets
+the summary have only the budget the verbatim sections could not use, so a summary never
+takes the place of a relevant original turn. A provider without ``query`` keeps its share.
 """
 
 from __future__ import annotations
 
+import inspect
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from bruno_core.models import Message
 
-__all__ = ["NoSummary", "SummaryProvider"]
+__all__ = ["NoSummary", "SummaryProvider", "takes_query"]
 
 
 @runtime_checkable
@@ -26,7 +32,9 @@ class SummaryProvider(Protocol):
     async def summary(
         self, user_id: str, conversation_id: str, before: datetime | None
     ) -> Message | None:
-        """The summary of what came before ``before`` (``None``: nothing to summarise)."""
+        """The summary of what came before ``before`` (``None``: nothing to summarise).
+
+        A provider may also accept ``query: str | None = None`` (see the module doc)."""
         ...
 
 
@@ -34,6 +42,16 @@ class NoSummary:
     """The default: no summary."""
 
     async def summary(
-        self, user_id: str, conversation_id: str, before: datetime | None
+        self, user_id: str, conversation_id: str, before: datetime | None,
+        query: str | None = None,
     ) -> Message | None:
         return None
+
+
+def takes_query(provider: SummaryProvider) -> bool:
+    """Whether ``provider.summary`` accepts the ``query`` keyword (is question-aware)."""
+    try:
+        params = inspect.signature(provider.summary).parameters
+    except (TypeError, ValueError):
+        return False
+    return "query" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
