@@ -334,9 +334,12 @@ async def test_summaries_are_not_counted_on_an_encrypted_stack(
         assert stats["memories"] == 1 and stats["memories_by_type"] == {"fact": 1}
 
 
-async def test_provider_given_a_query_shows_only_relevant_sessions(sqlite_memory: Any) -> None:
-    """With the build's query, StoredSummaries shows only the session summaries holding
-    enough of its content words, oldest first, within its size; nothing when none does."""
+async def test_provider_given_a_query_shows_the_relevant_sessions_first(
+    sqlite_memory: Any,
+) -> None:
+    """With the build's query, StoredSummaries fills its size with the session summaries
+    holding enough of the query's content words first, then the newest others; shown
+    oldest first, sessions only (no roll-up)."""
     from bruno_memory.managers.lifecycle import StoredSummaries
 
     memory = sqlite_memory
@@ -348,22 +351,24 @@ async def test_provider_given_a_query_shows_only_relevant_sessions(sqlite_memory
             for i in range(2)], conversation)
     await _step(ExtractiveSummarizer(), fanout=2, user_summary=False).run(memory, "kim")
     level0 = {str(e.id): e for e in await summaries_of(memory, "kim") if info_of(e).level == 0}
-    provider = StoredSummaries(memory, max_tokens=400)
+    count = StoredSummaries(memory).count
+    room = count("Summary of the earlier conversation:") + 3 + max(
+        count(f"- (01 Mar 2024) {e.content}") for e in level0.values())  # one session
 
-    async def shown(query: str) -> list[str]:
+    async def shown(query: str, max_tokens: int = room) -> list[str]:
+        provider = StoredSummaries(memory, max_tokens=max_tokens)
         message = await provider.summary("kim", conversation, None, query=query)
-        if message is None:
-            return []
-        assert provider.count(message.content) <= provider.max_tokens
+        assert message is not None and provider.count(message.content) <= max_tokens
         ids = message.metadata["bruno_summary_of"]
         assert all(i in level0 for i in ids)  # sessions, never the roll-up
         return [level0[i].content for i in ids]
 
     clara = await shown("Where did Clara move for her robotics job?")
-    assert clara and all("Clara" in text for text in clara)
-    assert len(clara) < len(level0)
+    assert len(clara) == 1 and "Clara" in clara[0]
     pottery = await shown("What does the pottery class teach on the wheel?")
-    assert pottery and all("pottery" in text for text in pottery)
-    assert await shown("What about quantum chromodynamics?") == []
-    plain = await provider.summary("kim", conversation, None)  # no query: the tiling
-    assert plain is not None and len(plain.metadata["bruno_summary_of"]) >= 1
+    assert len(pottery) == 1 and "pottery" in pottery[0]
+    newest = max(level0.values(), key=lambda e: info_of(e).end)
+    assert await shown("What about quantum chromodynamics?") == [newest.content]
+    everything = await shown("Clara", max_tokens=2000)
+    assert everything == [e.content for e in sorted(level0.values(),
+                                                     key=lambda e: info_of(e).start)]

@@ -5,12 +5,13 @@ before the recent window, newest first, as many as fit ``max_tokens`` (then show
 first). It takes the highest level that covers a stretch without overlap: a level-1
 summary instead of the level-0 ones it covers, until ``max_tokens`` would be exceeded.
 
-Given the build's ``query`` it is question-aware: only the session (level-0) summaries
-that hold at least ``min_relevance`` of the query's content words, most relevant per
-token first, as many as fit; none relevant, no summary. The builder then gives it only
-the budget the verbatim sections could not use (``managers.context.summary``): on
-locomo-dev a summary in its fixed share cost evidence recall (0.755 against 0.764 at
-2,048 tokens), since every token it took was a search hit's.
+Given the build's ``query`` it is question-aware: the session (level-0) summaries that
+hold at least ``min_relevance`` of the query's content words come first, most relevant
+per token first, then the others, newest first, as many as fit. The builder gives such a
+provider only the budget the verbatim sections could not use
+(``managers.context.summary``): on locomo-dev a summary in its fixed share cost evidence
+recall (0.755 against 0.764 at 2,048 tokens), since every token it took was a search
+hit's.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class StoredSummaries:
             applies: a message over the share is left out).
         count: tokens of a text (default: the context builder's counter).
         min_relevance: with a query, the least share of its content words a summary must
-            hold to be shown.
+            hold to be shown before the others.
     """
 
     def __init__(
@@ -94,23 +95,22 @@ class StoredSummaries:
         )
 
     def _relevant(self, entries: list[MemoryEntry], query: str) -> list[MemoryEntry]:
-        """The session summaries relevant to ``query``, most relevant per token first, as
-        many as fit ``max_tokens``; shown oldest first."""
+        """The session summaries by relevance to ``query`` (those holding ``min_relevance``
+        of its content words first, by share per token; then newest first), as many as
+        fit ``max_tokens``; shown oldest first."""
         wanted = _words(keyword_query(query))
-        if not wanted:
-            return []
-        scored = []
+        ranked = []
         for e in entries:
             if info_of(e).level != 0:
                 continue
-            share = len(wanted & _words(e.content)) / len(wanted)
-            if share >= self.min_relevance and share > 0:
-                cost = self.count(f"- ({_day(e)}) {e.content}") + 1
-                scored.append((-share / cost, -_start(e), cost, e))
-        scored.sort(key=lambda t: (t[0], t[1]))
+            share = len(wanted & _words(e.content)) / max(len(wanted), 1)
+            cost = self.count(f"- ({_day(e)}) {e.content}") + 1
+            relevant = share >= self.min_relevance and share > 0
+            ranked.append((not relevant, -share / cost if relevant else 0.0, -_start(e), cost, e))
+        ranked.sort(key=lambda t: t[:3])
         out: list[MemoryEntry] = []
         spent = self.count(HEADER)
-        for _, _, cost, e in scored:
+        for *_, cost, e in ranked:
             if spent + cost <= self.max_tokens:
                 out.append(e)
                 spent += cost
