@@ -334,12 +334,12 @@ async def test_summaries_are_not_counted_on_an_encrypted_stack(
         assert stats["memories"] == 1 and stats["memories_by_type"] == {"fact": 1}
 
 
-async def test_provider_given_a_query_shows_the_relevant_sessions_first(
+async def test_provider_given_a_query_shows_the_relevant_lines_first(
     sqlite_memory: Any,
 ) -> None:
-    """With the build's query, StoredSummaries fills its size with the session summaries
-    holding enough of the query's content words first, then the newest others; shown
-    oldest first, sessions only (no roll-up)."""
+    """With the build's query and a size, StoredSummaries fills the size with the lines of
+    the session summaries holding enough of the query's content words first, then the
+    newest others; shown in their order in time, sessions only (no roll-up)."""
     from bruno_memory.managers.lifecycle import StoredSummaries
 
     memory = sqlite_memory
@@ -351,24 +351,26 @@ async def test_provider_given_a_query_shows_the_relevant_sessions_first(
             for i in range(2)], conversation)
     await _step(ExtractiveSummarizer(), fanout=2, user_summary=False).run(memory, "kim")
     level0 = {str(e.id): e for e in await summaries_of(memory, "kim") if info_of(e).level == 0}
-    count = StoredSummaries(memory).count
-    room = count("Summary of the earlier conversation:") + 3 + max(
-        count(f"- (01 Mar 2024) {e.content}") for e in level0.values())  # one session
+    provider = StoredSummaries(memory, max_tokens=2000)
 
-    async def shown(query: str, max_tokens: int = room) -> list[str]:
-        provider = StoredSummaries(memory, max_tokens=max_tokens)
-        message = await provider.summary("kim", conversation, None, query=query)
+    async def shown(query: str, max_tokens: int) -> list[str]:
+        message = await provider.summary("kim", conversation, None, query=query,
+                                         max_tokens=max_tokens)
         assert message is not None and provider.count(message.content) <= max_tokens
-        ids = message.metadata["bruno_summary_of"]
-        assert all(i in level0 for i in ids)  # sessions, never the roll-up
-        return [level0[i].content for i in ids]
+        assert set(message.metadata["bruno_summary_of"]) <= set(level0)  # no roll-up
+        lines = message.content.splitlines()
+        assert lines[0] == "Summary of the earlier conversation:"
+        return lines[1:]
 
-    clara = await shown("Where did Clara move for her robotics job?")
-    assert len(clara) == 1 and "Clara" in clara[0]
-    pottery = await shown("What does the pottery class teach on the wheel?")
-    assert len(pottery) == 1 and "pottery" in pottery[0]
-    newest = max(level0.values(), key=lambda e: info_of(e).end)
-    assert await shown("What about quantum chromodynamics?") == [newest.content]
-    everything = await shown("Clara", max_tokens=2000)
-    assert everything == [e.content for e in sorted(level0.values(),
-                                                     key=lambda e: info_of(e).start)]
+    header = provider.count("Summary of the earlier conversation:")
+    one = header + 2 + max(provider.count(f"- (01 Mar 2024) {line}")  # room for one line
+                           for e in level0.values() for line in e.content.splitlines())
+    clara = await shown("Where did Clara move for her robotics job?", one)
+    assert len(clara) == 1 and "Clara moved to Lisbon" in clara[0]
+    pottery = await shown("What does the pottery class teach on the wheel?", one)
+    assert len(pottery) == 1 and "pottery class" in pottery[0]
+    assert len(await shown("What about quantum chromodynamics?", one)) == 1
+    everything = await shown("Clara", 2000)  # all, in their order in time
+    quoted = [next(i for i, t in enumerate(TOPICS) if t in line) for line in everything]
+    assert quoted == sorted(quoted) and len(quoted) >= 3
+    assert await provider.summary("kim", conversation, None, query="Clara", max_tokens=3) is None

@@ -24,7 +24,7 @@ from bruno_memory.managers.context.result import BuiltContext, ContextItem
 from bruno_memory.managers.context.scoring import memory_salience, search_score
 from bruno_memory.managers.context.searching import search_past
 from bruno_memory.managers.context.source import ContextSource
-from bruno_memory.managers.context.summary import SummaryProvider, takes_query
+from bruno_memory.managers.context.summary import SummaryProvider, question_aware
 from bruno_memory.managers.context.tokens import MessageCosts
 from bruno_memory.stack.fusion import Fusion
 
@@ -58,6 +58,8 @@ log = logging.getLogger(__name__)
 
 ADAPTIVE_HEAD = 5
 """Top search hits looked at to judge whether a query is about the past."""
+MIN_LEFTOVER_SUMMARY = 16
+"""A question-aware summary provider is asked only when at least this many tokens are left."""
 COUNT_CHUNK = 16
 COUNT_AHEAD = 1.25
 """Search hits are counted until they cost this many times the budget left."""
@@ -98,7 +100,8 @@ class Build:
         self.search: list[_Picked] = []
         self.window: list[_Picked] = []  # newest first
         self.search_overhead = 0
-        self.aware = False  # the summary provider was given the query
+        self.aware = False  # the summary provider is question-aware
+        self.before: datetime | None = None  # the summary covers what came before
 
     async def run(
         self, query: str | None, system_prompt: str | None, extra: Sequence[Message]
@@ -120,7 +123,7 @@ class Build:
             self._window(m, c, "one of the latest turns (min_recent)")
         if core < min(b.min_recent, len(window)):
             self.notes.append(f"only {core} of the latest {b.min_recent} turns fit")
-        self.aware = query is not None and b.strategy != "recent" and takes_query(b.summaries)
+        self.aware = query is not None and b.strategy != "recent" and question_aware(b.summaries)
         hits, memories, summary = await self._retrieve(query, window[core - 1] if core else None)
 
         shares = b.shares
@@ -145,8 +148,14 @@ class Build:
             self.search_overhead = 0
         if self.ledger.left > 0:
             self._search(candidates, self.ledger.left)
-        if self.aware:  # a question-aware summary: only what the originals left
-            self._summary(summary, None)
+        if self.aware and query is not None and self.ledger.left >= MIN_LEFTOVER_SUMMARY:
+            # a question-aware summary: only the budget the originals could not use
+            frame = self.costs.one(render.system_prompt(".")) - self.costs.text(".")
+            room = self.ledger.left - frame  # what a message costs beyond its text
+            asked = await self.b.summaries.summary(  # type: ignore[call-arg]
+                self.user_id, self.conversation_id, self.before, query=query, max_tokens=room
+            )
+            self._summary(asked, None)
         return await self._result(query)
 
     # -- sections ---------------------------------------------------------------------
@@ -193,13 +202,12 @@ class Build:
             q = MemoryQuery(user_id=self.user_id, query_text=query, limit=b.memory_limit)
             return await b.memory.retrieve_memories(q)
 
+        self.before = oldest_recent.timestamp if oldest_recent is not None else None
+
         async def summary() -> Message | None:
-            before = oldest_recent.timestamp if oldest_recent is not None else None
-            if self.aware:
-                return await b.summaries.summary(  # type: ignore[call-arg]
-                    self.user_id, self.conversation_id, before, query=query
-                )
-            return await b.summaries.summary(self.user_id, self.conversation_id, before)
+            if self.aware:  # asked at the end, for what the originals leave
+                return None
+            return await b.summaries.summary(self.user_id, self.conversation_id, self.before)
 
         found, mems, summed = await asyncio.gather(hits(), memories(), summary())
         return found, mems, summed

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -56,14 +57,29 @@ async def search_past(
         found = [m for m in found if keep(m)]
     if expand <= 0 or not found:
         return found
-    seeded = keyword_query(" ".join([query, *(m.content for m in found[:expand])]))
-    words = " ".join(dict.fromkeys(seeded.split()))
-    more = [h.item for h in await door(words, **{**kwargs, "mode": "text"})]
+    seeds = found[:expand]
+    if EXPERIMENT["mode"] == "vector":
+        lists = await asyncio.gather(
+            *(door(m.content, **{**kwargs, "mode": "vector"}) for m in seeds)
+        )
+        mores = [[h.item for h in hits] for hits in lists]
+    else:
+        seeded = keyword_query(" ".join([query, *(m.content for m in seeds)]))
+        words = " ".join(dict.fromkeys(seeded.split()))
+        mores = [[h.item for h in await door(words, **{**kwargs, "mode": "text"})]]
     if keep is not None:
-        more = [m for m in more if keep(m)]
-    by_id = {m.id: m for m in [*more, *found]}
-    fused = fuse([([m.id for m in found], 1.0), ([m.id for m in more], expand_weight)], k=10)
-    return [by_id[i] for i, _ in fused[:limit]]
+        mores = [[m for m in more if keep(m)] for more in mores]
+    by_id = {m.id: m for more in mores for m in more}
+    by_id.update((m.id, m) for m in found)
+    head = found[: EXPERIMENT["keep"]]
+    lists_: list[tuple[list[Any], float]] = [([m.id for m in found], 1.0)]
+    lists_ += [([m.id for m in more], expand_weight) for more in mores]
+    fused = [i for i, _ in fuse(lists_, k=10)]
+    taken = {m.id for m in head}
+    return [*head, *(by_id[i] for i in fused if i not in taken)][:limit]
+
+
+EXPERIMENT: dict[str, Any] = {"mode": "text", "keep": 0}
 
 
 async def _scope_filter(

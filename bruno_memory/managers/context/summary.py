@@ -4,10 +4,11 @@ The lifecycle manager writes summaries next to the originals and reads them back
 ``managers.lifecycle.StoredSummaries`` (what a YAML with ``context:`` and ``lifecycle:``
 uses); the default provider has none and the section passes its budget on.
 
-A provider whose ``summary`` takes a ``query`` keyword is *question-aware*: it gets the
-build's query and gives only what is relevant to it (or nothing). The builder then lets
-the summary have only the budget the verbatim sections could not use, so a summary never
-takes the place of a relevant original turn. A provider without ``query`` keeps its share.
+A provider whose ``summary`` takes ``query`` and ``max_tokens`` keywords is
+*question-aware*: the builder asks it last, with the build's query and the tokens the
+verbatim sections (search hits, recent window) could not use, and it gives what is most
+relevant to the query within them (or nothing). A summary then never takes the place of
+an original turn. A provider without those keywords keeps its share of the budget.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Protocol, runtime_checkable
 
 from bruno_core.models import Message
 
-__all__ = ["NoSummary", "SummaryProvider", "takes_query"]
+__all__ = ["NoSummary", "SummaryProvider", "question_aware"]
 
 
 @runtime_checkable
@@ -34,7 +35,8 @@ class SummaryProvider(Protocol):
     ) -> Message | None:
         """The summary of what came before ``before`` (``None``: nothing to summarise).
 
-        A provider may also accept ``query: str | None = None`` (see the module doc)."""
+        A provider may also accept ``query: str | None = None`` and
+        ``max_tokens: int | None = None`` (see the module doc)."""
         ...
 
 
@@ -43,15 +45,17 @@ class NoSummary:
 
     async def summary(
         self, user_id: str, conversation_id: str, before: datetime | None,
-        query: str | None = None,
+        query: str | None = None, max_tokens: int | None = None,
     ) -> Message | None:
         return None
 
 
-def takes_query(provider: SummaryProvider) -> bool:
-    """Whether ``provider.summary`` accepts the ``query`` keyword (is question-aware)."""
+def question_aware(provider: SummaryProvider) -> bool:
+    """Whether ``provider.summary`` accepts the ``query`` and ``max_tokens`` keywords."""
     try:
         params = inspect.signature(provider.summary).parameters
     except (TypeError, ValueError):
         return False
-    return "query" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return True
+    return "query" in params and "max_tokens" in params

@@ -5,10 +5,11 @@ before the recent window, newest first, as many as fit ``max_tokens`` (then show
 first). It takes the highest level that covers a stretch without overlap: a level-1
 summary instead of the level-0 ones it covers, until ``max_tokens`` would be exceeded.
 
-Given the build's ``query`` it is question-aware: the session (level-0) summaries that
-hold at least ``min_relevance`` of the query's content words come first, most relevant
-per token first, then the others, newest first, as many as fit. The builder gives such a
-provider only the budget the verbatim sections could not use
+Given the build's ``query`` it is question-aware: the lines of the session (level-0)
+summaries (an extractive summary's line quotes one sentence) that hold at least
+``min_relevance`` of the query's content words come first, most relevant per token first,
+then the others, newest first, as many as fit. The builder asks such a provider last, for
+only the budget the verbatim sections could not use
 (``managers.context.summary``): on locomo-dev a summary in its fixed share cost evidence
 recall (0.755 against 0.764 at 2,048 tokens), since every token it took was a search
 hit's.
@@ -70,53 +71,63 @@ class StoredSummaries:
 
     async def summary(
         self, user_id: str, conversation_id: str, before: datetime | None,
-        query: str | None = None,
+        query: str | None = None, max_tokens: int | None = None,
     ) -> Message | None:
         """The summaries of ``conversation_id`` that end before ``before``, as one message
-        (with ``query``: only those relevant to it)."""
+        of at most ``max_tokens`` (default: the provider's); with ``query``, the lines most
+        relevant to it (see the module doc)."""
+        size = self.max_tokens if max_tokens is None else min(max_tokens, self.max_tokens)
         end = FAR if before is None else before
         found = await summaries_of(self.memory, user_id, conversation_id=conversation_id,
                                    end=end if end.tzinfo is not None
                                    else end.replace(tzinfo=timezone.utc))
         usable = [e for e in found if info_of(e).level != USER_LEVEL]
         if query is not None and query.strip():
-            chosen = self._relevant(usable, query)
+            lines = self._relevant(usable, query, size)
         else:
-            chosen = self._fit(_tiling(usable), {str(e.id): e for e in usable})
-        if not chosen:
+            chosen = self._fit(_tiling(usable), {str(e.id): e for e in usable}, size)
+            lines = [(e, e.content) for e in chosen]
+        if not lines:
             return None
-        lines = [HEADER, *(f"- ({_day(e)}) {e.content}" for e in chosen)]
+        ids = list(dict.fromkeys(str(e.id) for e, _ in lines))
+        key = ",".join(ids) if query is None else "|".join(text for _, text in lines)
         return Message(
-            id=uuid5(NAMESPACE_URL, "bruno-summary:" + ",".join(str(e.id) for e in chosen)),
+            id=uuid5(NAMESPACE_URL, "bruno-summary:" + key),
             role=MessageRole.SYSTEM,
-            content="\n".join(lines),
+            content="\n".join([HEADER, *(_line(e, text) for e, text in lines)]),
             conversation_id=conversation_id,
-            metadata={"bruno_summary_of": [str(e.id) for e in chosen]},
+            metadata={"bruno_summary_of": ids},
         )
 
-    def _relevant(self, entries: list[MemoryEntry], query: str) -> list[MemoryEntry]:
-        """The session summaries by relevance to ``query`` (those holding ``min_relevance``
-        of its content words first, by share per token; then newest first), as many as
-        fit ``max_tokens``; shown oldest first."""
+    def _relevant(
+        self, entries: list[MemoryEntry], query: str, size: int
+    ) -> list[tuple[MemoryEntry, str]]:
+        """Lines of the session summaries by relevance to ``query``: those holding
+        ``min_relevance`` of its content words first, by share per token, then the others,
+        newest first; as many as fit ``size``, shown in their order in time."""
         wanted = _words(keyword_query(query))
         ranked = []
         for e in entries:
             if info_of(e).level != 0:
                 continue
-            share = len(wanted & _words(e.content)) / max(len(wanted), 1)
-            cost = self.count(f"- ({_day(e)}) {e.content}") + 1
-            relevant = share >= self.min_relevance and share > 0
-            ranked.append((not relevant, -share / cost if relevant else 0.0, -_start(e), cost, e))
-        ranked.sort(key=lambda t: t[:3])
-        out: list[MemoryEntry] = []
+            for i, text in enumerate(t for t in e.content.splitlines() if t.strip()):
+                share = len(wanted & _words(text)) / max(len(wanted), 1)
+                cost = self.count(_line(e, text)) + 1
+                relevant = share >= self.min_relevance and share > 0
+                order = -share / cost if relevant else 0.0
+                ranked.append(((not relevant, order, -_start(e), i), cost, (e, text)))
+        ranked.sort(key=lambda t: t[0])
+        out: list[tuple[tuple[float, int], tuple[MemoryEntry, str]]] = []
         spent = self.count(HEADER)
-        for *_, cost, e in ranked:
-            if spent + cost <= self.max_tokens:
-                out.append(e)
+        for (_, _, start, i), cost, line in ranked:
+            if spent + cost <= size:
+                out.append(((-start, i), line))
                 spent += cost
-        return sorted(out, key=_start)
+        return [line for _, line in sorted(out, key=lambda t: t[0])]
 
-    def _fit(self, tiles: list[MemoryEntry], by_id: dict[str, MemoryEntry]) -> list[MemoryEntry]:
+    def _fit(
+        self, tiles: list[MemoryEntry], by_id: dict[str, MemoryEntry], size: int
+    ) -> list[MemoryEntry]:
         """The newest summaries whose lines fit ``max_tokens``, oldest first: a summary too
         long for what is left gives way to the summaries it covers."""
         out: list[MemoryEntry] = []
@@ -124,8 +135,8 @@ class StoredSummaries:
         stack = list(tiles)  # oldest first: pop() takes the newest
         while stack:
             e = stack.pop()
-            cost = self.count(f"- ({_day(e)}) {e.content}") + 1
-            if spent + cost <= self.max_tokens:
+            cost = self.count(_line(e, e.content)) + 1
+            if spent + cost <= size:
                 out.append(e)
                 spent += cost
                 continue
@@ -148,6 +159,10 @@ def _tiling(entries: list[MemoryEntry]) -> list[MemoryEntry]:
 
 def _start(e: MemoryEntry) -> float:
     return timestamp_key(datetime.fromisoformat(info_of(e).start))
+
+
+def _line(e: MemoryEntry, text: str) -> str:
+    return f"- ({_day(e)}) {text}"
 
 
 def _words(text: str) -> set[str]:
