@@ -77,3 +77,30 @@ async def test_an_old_turn_comes_back_within_budget(tmp_path: Path) -> None:
         ctx = await budgeted_context(memory, "ada", conv, config.context)
         assert ctx.query == "remind me about the strudel spice"
         assert ctx.tokens <= 256 and turns[12].id in {m.id for m in ctx.messages}
+
+
+async def test_expand_reaches_a_turn_that_shares_words_only_with_a_hit(tmp_path: Path) -> None:
+    """With ``expand``, a turn that shares no word with the query but a rare one with its
+    best hit (the second hop) comes in; without, it does not."""
+    memory = await build_memory(
+        {"tiers": [{"kind": "lru"}, {"kind": "sqlite", "path": str(tmp_path / "m.db")}]}
+    )
+    async with memory:
+        conv = (await memory.create_session("ada")).conversation_id
+        texts = [f"turn {i}: we chatted about the weather and the traffic today"
+                 for i in range(200)]
+        texts[10] = "my grandmother's apple strudel recipe uses cardamom"
+        texts[120] = "that cardamom came from a spice stall in Zanzibar"
+        await memory.store_messages([
+            Message(role=MessageRole.USER if i % 2 == 0 else MessageRole.ASSISTANT,
+                    content=text, timestamp=T0 + timedelta(minutes=i))
+            for i, text in enumerate(texts)], conv)
+        question = "what is in the strudel recipe?"
+        plain = await ContextBuilder(memory).build("ada", conv, query=question, max_tokens=256)
+        assert texts[10] in [m.content for m in plain.messages]
+        assert texts[120] not in [m.content for m in plain.messages]
+        expanded = await ContextBuilder(memory, expand=1).build(
+            "ada", conv, query=question, max_tokens=256)
+        by_id = {it.id: it.section for it in expanded.items}
+        sections = {m.content: by_id.get(str(m.id)) for m in expanded.messages}
+        assert sections.get(texts[120]) == "search" and sections.get(texts[10]) == "search"

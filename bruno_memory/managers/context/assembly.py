@@ -48,7 +48,6 @@ class Settings(Protocol):
     search_limit: int | None
     fusion: Fusion | None
     expand: int
-    expand_weight: float
     memory_limit: int
     clock: Callable[[], datetime]
     weights: Weights
@@ -193,7 +192,7 @@ class Build:
                 return []
             return await search_past(
                 b.memory, query, self.user_id, self.conversation_id, b.scope, search_limit,
-                b.fusion, b.expand, b.expand_weight,
+                b.fusion, b.expand,
             )
 
         async def memories() -> list[MemoryEntry]:

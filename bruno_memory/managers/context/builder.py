@@ -95,6 +95,8 @@ class ContextBuilder:
             (the hybrid search's time grows with its limit).
         fusion: how the search door fuses words and meaning for this builder (default:
             ``stack.fusion.DEFAULT``); only a source with a ``search`` door uses it.
+        expand: seeds of a second, words-only search (pseudo-relevance feedback,
+            ``managers.context.searching``); 0 (the default) is off.
         memory_limit: memories asked of ``retrieve_memories``.
         clock: ``now`` for memory recency (tests).
         weights: the memory score's weights (``core.salience.Weights``; the YAML
@@ -117,7 +119,6 @@ class ContextBuilder:
         search_limit: int | None = None,
         fusion: Fusion | None = None,
         expand: int = 0,
-        expand_weight: float = 0.5,
         memory_limit: int = 20,
         clock: Callable[[], datetime] | None = None,
         weights: Weights | None = None,
@@ -128,6 +129,8 @@ class ContextBuilder:
             raise InvalidInput(f"strategy must be adaptive, fixed or recent, got {strategy!r}")
         if scope not in ("conversation", "user"):
             raise InvalidInput(f"scope must be conversation or user, got {scope!r}")
+        if not isinstance(expand, int) or isinstance(expand, bool) or expand < 0:
+            raise InvalidInput(f"expand must be a non-negative integer, got {expand!r}")
         if not 0.0 <= density <= 1.0:
             raise InvalidInput(f"density must be between 0 and 1, got {density!r}")
         self.memory = memory
@@ -144,7 +147,6 @@ class ContextBuilder:
         self.search_limit = search_limit
         self.fusion = fusion
         self.expand = expand
-        self.expand_weight = expand_weight
         self.memory_limit = memory_limit
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.weights = weights or Weights()

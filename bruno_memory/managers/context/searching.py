@@ -9,11 +9,15 @@
   shared part's messages up to the fork, never what the parent said after it. A message
   at the fork's very instant counts only when it is the fork message itself (the public
   message has no sequence number to order same-instant messages by).
+- ``expand`` (pseudo-relevance feedback, off by default): the words of the query and of
+  the top hits, searched again by words alone, fused below the first search's head. On
+  locomo-dev (3 seeds) it lifts multi-hop and open-domain recall (+0.011 overall at 1,024
+  tokens, +0.002 at 2,048) but costs a second full-text search (build p50 +7 to +15 ms)
+  and some temporal recall at 2,048 (-0.023): opt in where multi-hop questions matter.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -38,9 +42,10 @@ async def search_past(
     limit: int,
     fusion: Fusion | None,
     expand: int = 0,
-    expand_weight: float = 0.5,
 ) -> list[Message]:
-    """The ``limit`` messages best for ``query`` that the build may use, best first."""
+    """The ``limit`` messages best for ``query`` that the build may use, best first; with
+    ``expand`` seeds, a second, words-only search for the query and the text of the first
+    ``expand`` hits re-ranks all but the first ``EXPAND_KEEP``."""
     door = getattr(source, "search", None)
     keep = await _scope_filter(source, conversation_id) if scope == "conversation" else None
     only = conversation_id if scope == "conversation" and keep is None else None
@@ -57,29 +62,26 @@ async def search_past(
         found = [m for m in found if keep(m)]
     if expand <= 0 or not found:
         return found
-    seeds = found[:expand]
-    if EXPERIMENT["mode"] == "vector":
-        lists = await asyncio.gather(
-            *(door(m.content, **{**kwargs, "mode": "vector"}) for m in seeds)
-        )
-        mores = [[h.item for h in hits] for hits in lists]
-    else:
-        seeded = keyword_query(" ".join([query, *(m.content for m in seeds)]))
-        words = " ".join(dict.fromkeys(seeded.split()))
-        mores = [[h.item for h in await door(words, **{**kwargs, "mode": "text"})]]
+    seeded = keyword_query(" ".join([query, *(m.content for m in found[:expand])]))
+    words = " ".join(dict.fromkeys(seeded.split()))
+    more = [h.item for h in await door(words, **{**kwargs, "mode": "text"})]
     if keep is not None:
-        mores = [[m for m in more if keep(m)] for more in mores]
-    by_id = {m.id: m for more in mores for m in more}
+        more = [m for m in more if keep(m)]
+    head = found[:EXPAND_KEEP]
+    by_id = {m.id: m for m in more}
     by_id.update((m.id, m) for m in found)
-    head = found[: EXPERIMENT["keep"]]
-    lists_: list[tuple[list[Any], float]] = [([m.id for m in found], 1.0)]
-    lists_ += [([m.id for m in more], expand_weight) for more in mores]
-    fused = [i for i, _ in fuse(lists_, k=10)]
+    lists = [([m.id for m in found], 1.0), ([m.id for m in more], EXPAND_WEIGHT)]
+    fused = [i for i, _ in fuse(lists, k=EXPAND_K)]
     taken = {m.id for m in head}
     return [*head, *(by_id[i] for i in fused if i not in taken)][:limit]
 
 
-EXPERIMENT: dict[str, Any] = {"mode": "text", "keep": 0}
+EXPAND_KEEP = 10
+"""Hits of the first search kept at the head when a second search re-ranks the rest."""
+EXPAND_WEIGHT = 0.5
+"""Weight of the second (words-only, seeded) list against the first in the fusion."""
+EXPAND_K = 10.0
+"""The rank constant of that fusion."""
 
 
 async def _scope_filter(
