@@ -11,7 +11,9 @@ user and one conversation per sample). Then, for every question with evidence (c
   whatever else the builder chooses, all within the budget;
 - ``recent``: the last messages of the conversation that fit;
 - ``search``: ``search_messages(question, user_id=user)`` packed in rank order (a hit that
-  does not fit is skipped, the next ones are tried).
+  does not fit is skipped, the next ones are tried);
+- ``expand`` (only when asked for with ``--methods``): the builder with
+  ``expand=--expand`` (a second, words-only search seeded by the top hits).
 
 Every context is counted with the same counter (exact cl100k_base: a message costs
 ``len(encode(content)) + 4``). Evidence recall: the share of a question's evidence turns
@@ -53,7 +55,9 @@ METHODS = ("builder", "recent", "search")
 
 
 class Bench:
-    def __init__(self, memory: Any, data: list[dict[str, Any]], stored: dict[str, str]):
+    def __init__(
+        self, memory: Any, data: list[dict[str, Any]], stored: dict[str, str], expand: int = 3
+    ):
         self.memory = memory
         self.data = data
         self.stored = stored  # message id -> dia id
@@ -61,6 +65,7 @@ class Bench:
         self.conversations: dict[str, str] = {}
         self.counter = default_counter()
         self.builder = ContextBuilder(memory, system_prompt=SYSTEM)
+        self.expanding = ContextBuilder(memory, system_prompt=SYSTEM, expand=expand)
 
     def questions(self) -> list[tuple[str, str, set[str]]]:
         out = []
@@ -74,8 +79,9 @@ class Bench:
 
     async def context(self, method: str, user: str, question: str, budget: int) -> list[Message]:
         conversation = self.conversations[user]
-        if method == "builder":
-            ctx = await self.builder.build(user, conversation, query=question, max_tokens=budget)
+        if method in ("builder", "expand"):
+            builder = self.builder if method == "builder" else self.expanding
+            ctx = await builder.build(user, conversation, query=question, max_tokens=budget)
             return ctx.messages
         if method == "recent":
             newest = await self.memory.retrieve_messages(conversation, limit=budget // 5 + 1)
@@ -134,6 +140,7 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budgets", default="512,1024,2048,4096")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--samples", type=int, default=None, help="only the first N samples")
+    parser.add_argument("--expand", type=int, default=3, help="seeds of the expand method")
     args = parser.parse_args(argv)
     data = json.loads(args.path.read_text())[: args.samples]
     budgets = [int(b) for b in args.budgets.split(",")]
@@ -143,7 +150,7 @@ async def main(argv: list[str] | None = None) -> int:
         memory = await build_memory(load_config(args.config))
         try:
             stored, _, _ = await ingest(memory, data)
-            bench = Bench(memory, data, stored)
+            bench = Bench(memory, data, stored, args.expand)
             for sample in data:  # each user has one session: its conversation
                 user = f"locomo-{sample['sample_id']}"
                 ctx = await memory.get_context(user)
