@@ -88,6 +88,8 @@ def test_bad_settings_are_refused() -> None:
         ContextBuilder(FakeMemory(), strategy="best")  # type: ignore[arg-type]
     with pytest.raises(InvalidInput, match="density"):
         ContextBuilder(FakeMemory(), density=2.0)
+    with pytest.raises(InvalidInput, match="expand"):
+        ContextBuilder(FakeMemory(), expand=-1)
 
 
 async def test_a_hit_the_window_reaches_is_paid_once() -> None:
