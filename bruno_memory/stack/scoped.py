@@ -25,6 +25,7 @@ from bruno_core.models.message import Message
 
 from bruno_memory.core import guards
 from bruno_memory.core.audit import AuditRecord
+from bruno_memory.core.branches import Lineage
 from bruno_memory.core.errors import InvalidInput, NotFound
 from bruno_memory.core.queries import MemoryTime, Page, ScanKind, Scored
 from bruno_memory.stack import fusion, hybrid
@@ -291,6 +292,12 @@ class ScopedMemory(MemoryInterface):
         await self._mine(conversation_id)
         found: Page[Message] = await self._stack.page_messages(
             conversation_id, before=before, after=after, limit=limit)
+        return found
+
+    async def branch_of(self, conversation_id: str) -> Lineage | None:
+        """The lineage of one of the user's conversations (see ``MemoryStack.branch_of``)."""
+        await self._mine(conversation_id)
+        found: Lineage | None = await self._stack.branch_of(conversation_id)
         return found
 
     async def audit_trail(

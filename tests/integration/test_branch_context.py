@@ -64,6 +64,10 @@ async def test_the_search_of_a_branch_reaches_its_inherited_history(tmp_path: Pa
         assert sections.get(str(turns[0].id)) == "search"
         assert str(later.id) not in sections
         assert ctx.messages[-1].content == "Back to us."
+        handle = await ContextBuilder(memory.for_user("ann")).build(
+            "ann", branch, query="What is the cat called, the one who loves tuna?",
+            max_tokens=160)
+        assert [m.id for m in handle.messages] == [m.id for m in ctx.messages]
         own = await ContextBuilder(memory).build(
             "ann", conv, query="What is the cat called, the one who loves tuna?",
             max_tokens=160)
