@@ -272,6 +272,7 @@ class SyncScoped:
     list_sessions = _blocking(ScopedMemory.list_sessions)
     list_conversations = _blocking(ScopedMemory.list_conversations)
     page_messages = _blocking(ScopedMemory.page_messages)
+    branch_of = _blocking(ScopedMemory.branch_of)
     audit_trail = _blocking(ScopedMemory.audit_trail)
     flush = _blocking(ScopedMemory.flush)
 

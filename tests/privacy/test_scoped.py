@@ -110,6 +110,7 @@ ATTACKS: dict[str, list[Attack]] = {
     "list_sessions": [lambda h, b: h.list_sessions("bob")],
     "list_conversations": [lambda h, b: h.list_conversations("bob")],
     "page_messages": [lambda h, b: h.page_messages(b.conversation)],
+    "branch_of": [lambda h, b: h.branch_of(b.conversation)],
     "audit_trail": [lambda h, b: h.audit_trail(user_id="bob")],
 }
 NO_IDS = {"flush"}  # takes no id: nothing of another user to name
