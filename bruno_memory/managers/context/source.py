@@ -3,6 +3,10 @@
 ``MemoryStack`` provides them; so can any object with the same methods (a test double, a
 scoped handle). Only the public API: the newest messages of a conversation, ranked search
 of a user's messages, ranked memories.
+
+Optional, used when present (``managers.context.searching``): the facade's ``search`` door
+(``search(query, *, user_id, conversation_id, limit, mode, fusion)`` returning scored
+hits with ``.item``), and ``branch_of(conversation_id)`` (a branch's lineage).
 """
 
 from __future__ import annotations
