@@ -10,7 +10,9 @@ The steps (sections and shares: :mod:`~bruno_memory.managers.context.budget`):
 1. **pinned**: the system prompt and pinned items; if they alone exceed the budget the
    build fails with ``InvalidInput`` (nothing is silently dropped).
 2. **latest turns**: the newest ``min_recent`` messages of the conversation, as many as fit.
-3. one round trip for the rest, concurrently: ``search_messages(query)``,
+3. one round trip for the rest, concurrently: the past-messages search
+   (``managers.context.searching``: the ``search`` door when there is one, a branch's
+   inherited history included),
    ``retrieve_memories(MemoryQuery(query_text=query))`` and the summary provider.
    ``query`` defaults to the latest user message of the conversation.
 4. strategy ``adaptive`` (the default): the share of the top 5 search hits that lie before
@@ -22,7 +24,9 @@ The steps (sections and shares: :mod:`~bruno_memory.managers.context.budget`):
    rank order, skipping one that does not fit (``density`` can favour score per token).
    A search hit that the recent window reaches moves into the window at no cost: a
    message is paid for once.
-6. what the window leaves (a short conversation) goes back to more search hits.
+6. what the window leaves (a short conversation) goes back to more search hits; then a
+   question-aware summary provider (``managers.context.summary``), asked last instead of
+   in step 3, may fill what is still left with what is relevant to the query.
 7. the whole list is counted once more with the counter's own ``count_messages_tokens``;
    if a counter adds anything per list, the least relevant items go until it fits.
 """
