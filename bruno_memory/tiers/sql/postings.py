@@ -151,17 +151,21 @@ def within_postings(
 
 def index_first(
     match: str, score: str, user_id: str, limit: int, include_archived: bool = False
-) -> tuple[str, list[object]]:
+) -> tuple[str, list[object], int]:
     """A user's messages best first, ranked in the index (whose ``match`` is scoped to the
-    user) before any row is read; the ``user_id`` check stays. Rows as
-    ``text.search_messages``'. Archived messages are left out after ranking (unless asked
-    for), from a few more candidates than ``limit``: a short answer means "ask again
-    exactly" (``DurableReads._exact_sql``)."""
+    user) before any row is read: (statement, parameters, depth). The statement returns
+    the index's best ``depth`` candidates (fewer: every match), best first, as rows
+    (conversation_id, user_id, payload, score, kept): ``kept`` is false for a row the
+    search leaves out (another owner's, an archived one unless asked for, a row gone).
+    A few more candidates than ``limit`` are read, so that archived ones rarely leave the
+    answer short; when they do and all ``depth`` came back, ask again exactly
+    (``text.search_messages``)."""
     archived = "" if include_archived else " AND NOT m.archived"
+    depth = limit if include_archived else 2 * limit + 16
     sql = (
-        f"SELECT m.conversation_id, m.user_id, m.payload, h.score FROM (SELECT rowid, {score} "
-        f"AS score FROM messages_fts WHERE messages_fts MATCH ? ORDER BY score DESC LIMIT ?) h "
-        f"JOIN messages m ON m.seq = h.rowid WHERE m.user_id = ?{archived} "
-        "ORDER BY h.score DESC LIMIT ?"
+        f"SELECT m.conversation_id, m.user_id, m.payload, h.score, "
+        f"coalesce(m.user_id = ?{archived}, 0) FROM (SELECT rowid, {score} AS score "
+        "FROM messages_fts WHERE messages_fts MATCH ? ORDER BY score DESC LIMIT ?) h "
+        "LEFT JOIN messages m ON m.seq = h.rowid ORDER BY h.score DESC"
     )
-    return sql, [match, limit if include_archived else 2 * limit + 16, user_id, limit]
+    return sql, [user_id, match, depth], depth
