@@ -112,3 +112,37 @@ async def test_a_repeated_search_reads_no_frequency_again(tmp_path: Path) -> Non
         assert [m.content for m in first] == [m.content for m in second]
         assert len(first) == 3
         assert sum("messages_terms" in s for s in statements) == 1
+
+
+async def test_live_messages_are_found_behind_a_full_list_of_archived_ones(
+    tmp_path: Path,
+) -> None:
+    """When every candidate the index ranks first is archived, the search asks again
+    exactly and finds the live messages below them; with fewer candidates than the
+    index reads, the index's answer stands (the same messages)."""
+    from bruno_memory.managers.lifecycle.archival import archive
+
+    config = {"tiers": [{"kind": "sqlite", "path": str(tmp_path / "m.db")}]}
+    memory: Any = await build_memory(config)
+    async with memory:
+        conv = (await memory.create_session("ann")).conversation_id
+        loud = [Message(role=MessageRole.USER, content="zebra zebra zebra") for _ in range(20)]
+        quiet = [Message(role=MessageRole.USER, content=f"a zebra in the long grass, day {i}")
+                 for i in range(2)]
+        await memory.store_messages([*loud, *quiet], conv)
+        assert await archive(memory, conv, loud) == 20
+        (tier,) = memory.tiers
+        asked: list[str] = []
+        fetch = tier._fetch
+
+        async def counted(sql: str, params: Any, op: str) -> list[Any]:
+            asked.append(sql)
+            return await fetch(sql, params, op)
+
+        tier._fetch = counted
+        one = await memory.search_messages("zebra", user_id="ann", limit=1)
+        assert len(one) == 1 and one[0].id in {m.id for m in quiet}
+        assert len(asked) == 2  # the index's 18 candidates were all archived: asked again
+        every = await memory.search_messages("zebra", user_id="ann", limit=10)
+        assert {m.id for m in every} == {m.id for m in quiet}
+        assert len(asked) == 3  # 22 candidates, fewer than the 36 read: the index's answer
