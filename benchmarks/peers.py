@@ -1,7 +1,7 @@
 """bruno-memory against the stores a user would pick instead, the same jobs on both; JSON.
 
     python benchmarks/peers.py [--writes 5000] [--rounds 3] [--dsn URL] [--redis URL]
-        [--pairs laptop,postgres,single-node,production]
+        [--pairs laptop,postgres,single-node,production] [--legacy-python PATH]
 
 Pairs (bruno-memory stack / peer), each store fresh, with unique names, removed afterwards:
 
@@ -18,6 +18,12 @@ Pairs (bruno-memory stack / peer), each store fresh, with unique names, removed 
 The peers come with the ``bench`` extra (``pip install bruno-memory[bench]``); without it,
 or without a server, the bruno-memory side runs alone and ``peer`` is null.
 
+``--legacy-python PATH`` adds a third side, the PyPI bruno-memory 0.1.5 (its SQLite backend
+in ``laptop``, its PostgreSQL backend, pool of 10, in a schema of its own in the others),
+run by ``_legacy_peer.py`` in that interpreter (a virtualenv with ``bruno-memory==0.1.5``
+installed: its import name is this package's), one JSON line per round over a pipe; its
+module doc says how each job maps to 0.1.5's calls. Without the option ``legacy`` is null.
+
 Jobs (ops/s; LangGraph's equivalents in brackets): ``messages_sequential`` (``--writes``/5
 ``store_message`` one after the other [``aput``]); ``messages_concurrent_50`` (``--writes``
 ``store_message`` from 50 tasks, each on its own conversation); ``memories_sequential`` and
@@ -30,8 +36,10 @@ LangGraph's ``asearch(query=)`` ignores the words without an embedding index: no
 Every answer is checked on both sides (the newest 20 exactly, in order; gets by content;
 filtered queries by owner, type and count; search hits by owner and word). A side that
 answers wrong is reported with ``correct: false`` and what was wrong, not hidden. Each
-round runs every job on both sides, alternating which goes first; JSON lines give the
-medians of ``--rounds`` rounds and ``ratio`` = bruno / peer ops/s (above 1: bruno faster).
+round runs every job on every side, the order rotating; JSON lines give the medians of
+``--rounds`` rounds, ``ratio`` = bruno / peer and ``legacy_ratio`` = bruno / legacy ops/s
+(above 1: bruno faster); ``<side>_note`` says where a side answers a job differently or
+not at all.
 """
 
 from __future__ import annotations
@@ -41,50 +49,20 @@ import asyncio
 import contextlib
 import json
 import os
-import random
 import statistics
+import sys
 import tempfile
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import datetime, timedelta, timezone
+from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from _peer_jobs import T0, TYPES, Side, Workload, round_jobs, text
 from bruno_core.models.memory import MemoryEntry, MemoryQuery, MemoryType
 from bruno_core.models.message import Message, MessageRole
 
 from bruno_memory import build_memory
-
-TASKS = 50
-READS = 1000
-WORDS = "cat dog garden music travel coffee river mountain book movie friend dinner".split()
-TYPES = [MemoryType.FACT, MemoryType.EPISODIC, MemoryType.LONG_TERM, MemoryType.SEMANTIC]
-T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
-
-
-def text(i: int) -> str:
-    return " ".join(WORDS[(i * k) % len(WORDS)] for k in (1, 3, 5, 7)) + f" note {i}"
-
-
-class Wrong(Exception):
-    """A side answered a read wrong."""
-
-
-class Side:
-    """One store under the jobs; ``kind`` names it in the JSON."""
-
-    kind = ""
-    search_supported = True
-
-    async def conversation(self, user: str) -> str: ...
-    async def put_message(self, user: str, conv: str, mid: str, i: int) -> None: ...
-    async def put_memory(self, user: str, mid: str, i: int) -> None: ...
-    async def newest(self, user: str, conv: str, n: int) -> list[str]: ...
-    async def get_memory(self, user: str, mid: str) -> str | None: ...
-    async def memories_of_type(self, user: str, kind: MemoryType, n: int) -> list[str]: ...
-    async def search(self, user: str, query: str, n: int) -> list[tuple[str, str]]: ...
-    async def close(self) -> None: ...
 
 
 class Bruno(Side):
@@ -136,7 +114,11 @@ class Bruno(Side):
 
 
 class LangGraph(Side):
-    search_supported = False
+    unsupported = frozenset({"keyword_search"})
+    notes = {
+        "keyword_search": "no keyword search: asearch(query=) ignores the words without an "
+        "embedding index"
+    }
 
     def __init__(self, kind: str, store: Any, closer: contextlib.AsyncExitStack) -> None:
         self.kind, self.store, self.closer = kind, store, closer
@@ -198,171 +180,107 @@ async def langgraph_postgres(dsn: str, schema: str) -> LangGraph | None:
     return LangGraph("langgraph AsyncPostgresStore", store, closer)
 
 
-# -- jobs ---------------------------------------------------------------------------------
+# -- the legacy side -----------------------------------------------------------------------
 
 
-class Workload:
-    """The ids each round writes and reads, and what the reads must return."""
-
-    def __init__(self, writes: int, tag: str) -> None:
-        self.writes, self.tag = writes, tag
-        self.counter = 0
-
-    def ids(self, n: int) -> list[tuple[int, str]]:
-        out = [(self.counter + k, str(uuid.uuid4())) for k in range(n)]
-        self.counter += n
-        return out
+LEGACY_SCRIPT = Path(__file__).resolve().parent / "_legacy_peer.py"
 
 
-Job = Callable[[Side], Awaitable[dict[str, Any]]]
+class Legacy:
+    """The PyPI bruno-memory 0.1.5 in its own interpreter (``_legacy_peer.py``)."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.kind = "bruno-memory 0.1.5"
+        self.notes: dict[str, str] = {}
+
+    @classmethod
+    async def open(cls, python: str, store: dict[str, Any]) -> Legacy:
+        proc = await asyncio.create_subprocess_exec(
+            python,
+            "-I",
+            str(LEGACY_SCRIPT),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+            limit=1 << 24,
+        )
+        legacy = cls(proc)
+        await legacy._send(store)
+        return legacy
+
+    async def _send(self, line: dict[str, Any]) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write((json.dumps(line) + "\n").encode())
+        await self.proc.stdin.drain()
+
+    async def round(self, writes: int, rnd: int) -> dict[str, dict[str, Any]]:
+        await self._send({"writes": writes, "round": rnd, "tag": f"legacy{uuid.uuid4().hex[:6]}"})
+        assert self.proc.stdout is not None
+        line = await self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the legacy side exited ({await self.proc.wait()})")
+        answer = json.loads(line)
+        if "error" in answer:
+            raise RuntimeError(f"the legacy side failed: {answer['error']}")
+        self.kind, self.notes = answer["kind"], answer["notes"]
+        jobs: dict[str, dict[str, Any]] = answer["jobs"]
+        return jobs
+
+    async def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        try:
+            await asyncio.wait_for(self.proc.wait(), 60)
+        except TimeoutError:
+            self.proc.kill()
+            await self.proc.wait()
 
 
-async def timed(n: int, fn: Callable[[], Awaitable[None]]) -> float:
-    start = time.perf_counter()
-    await fn()
-    return n / (time.perf_counter() - start)
-
-
-async def round_jobs(side: Side, work: Workload, rnd: int) -> dict[str, dict[str, Any]]:
-    """Every job once on ``side``; per job: ops/s and whether every answer was right."""
-    out: dict[str, dict[str, Any]] = {}
-    n = work.writes
-    users = [f"{work.tag}-r{rnd}-u{t}" for t in range(TASKS)]
-    convs = [await side.conversation(u) for u in users]
-    written: dict[str, list[str]] = {c: [] for c in convs}
-    mems: dict[str, list[tuple[str, int]]] = {u: [] for u in users}
-
-    seq = work.ids(n // 5)
-
-    async def messages_seq() -> None:
-        for i, mid in seq:
-            await side.put_message(users[0], convs[0], mid, i)
-            written[convs[0]].append(mid)
-
-    out["messages_sequential"] = {"ops_per_s": await timed(len(seq), messages_seq)}
-
-    per_task = [work.ids(n // TASKS) for _ in range(TASKS)]
-
-    async def messages_task(t: int) -> None:
-        for i, mid in per_task[t]:
-            await side.put_message(users[t], convs[t], mid, i)
-            written[convs[t]].append(mid)
-
-    async def messages_c50() -> None:
-        await asyncio.gather(*(messages_task(t) for t in range(TASKS)))
-
-    out["messages_concurrent_50"] = {"ops_per_s": await timed(n, messages_c50)}
-
-    mseq = work.ids(n // 5)
-
-    async def memories_seq() -> None:
-        for i, mid in mseq:
-            await side.put_memory(users[0], mid, i)
-            mems[users[0]].append((mid, i))
-
-    out["memories_sequential"] = {"ops_per_s": await timed(len(mseq), memories_seq)}
-
-    mper = [work.ids(n // TASKS) for _ in range(TASKS)]
-
-    async def memories_task(t: int) -> None:
-        for i, mid in mper[t]:
-            await side.put_memory(users[t], mid, i)
-            mems[users[t]].append((mid, i))
-
-    async def memories_c50() -> None:
-        await asyncio.gather(*(memories_task(t) for t in range(TASKS)))
-
-    out["memories_concurrent_50"] = {"ops_per_s": await timed(n, memories_c50)}
-
-    rng = random.Random(rnd)
-    wrong: list[str] = []
-
-    async def newest_20() -> None:
-        for _ in range(READS):
-            t = rng.randrange(TASKS)
-            got = await side.newest(users[t], convs[t], 20)
-            if got != written[convs[t]][::-1][:20] and len(wrong) < 3:
-                wrong.append(
-                    f"{users[t]}: {sum(g in written[convs[t]][-20:] for g in got)}/20 "
-                    "of the newest 20"
-                )
-
-    out["newest_20"] = {"ops_per_s": await timed(READS, newest_20), "wrong": wrong}
-
-    wrong_gets: list[str] = []
-
-    async def point_get() -> None:
-        for _ in range(READS):
-            t = rng.randrange(TASKS)
-            mid, i = rng.choice(mems[users[t]])
-            if await side.get_memory(users[t], mid) != text(i) and len(wrong_gets) < 3:
-                wrong_gets.append(mid)
-
-    out["point_get"] = {"ops_per_s": await timed(READS, point_get), "wrong": wrong_gets}
-
-    wrong_q: list[str] = []
-
-    async def filtered() -> None:
-        for _ in range(READS):
-            t = rng.randrange(TASKS)
-            kind = TYPES[rng.randrange(len(TYPES))]
-            got = await side.memories_of_type(users[t], kind, 10)
-            expect = min(10, sum(1 for _, i in mems[users[t]] if TYPES[i % len(TYPES)] is kind))
-            ok = len(got) == expect and all(g == f"{users[t]}|{kind.value}" for g in got)
-            if not ok and len(wrong_q) < 3:
-                wrong_q.append(f"{users[t]} {kind.value}: {len(got)} of {expect}")
-
-    out["filtered_memories"] = {"ops_per_s": await timed(READS, filtered), "wrong": wrong_q}
-
-    if side.search_supported:
-        wrong_s: list[str] = []
-
-        async def search() -> None:
-            for _ in range(READS):
-                t = rng.randrange(TASKS)
-                word = rng.choice(WORDS)
-                hits = await side.search(users[t], f"{word} please", 10)
-                bad = [h for h in hits if h[0] != convs[t] or word not in h[1]]
-                if (bad or not hits) and len(wrong_s) < 3:
-                    wrong_s.append(f"{users[t]} {word!r}: {len(hits)} hits, {len(bad)} wrong")
-
-        out["keyword_search"] = {"ops_per_s": await timed(READS, search), "wrong": wrong_s}
-    return out
+async def open_legacy(args: argparse.Namespace, store: dict[str, Any]) -> Legacy | None:
+    if not args.legacy_python:
+        return None
+    return await Legacy.open(args.legacy_python, store)
 
 
 # -- pairs --------------------------------------------------------------------------------
 
+Sides = tuple[Side, Side | None, Legacy | None]
+
 
 @contextlib.asynccontextmanager
-async def laptop_pair(args: argparse.Namespace) -> AsyncIterator[tuple[Side, Side | None]]:
+async def laptop_pair(args: argparse.Namespace) -> AsyncIterator[Sides]:
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["BRUNO_MEMORY_DB"] = str(Path(tmp) / "bruno.db")
         os.environ["BRUNO_MEMORY_NAMESPACE"] = f"peers_{uuid.uuid4().hex[:8]}"
         bruno = await Bruno.open("bruno-memory laptop", "laptop")
         peer = await langgraph_sqlite(Path(tmp) / "langgraph.db")
+        legacy = await open_legacy(args, {"backend": "sqlite", "path": str(Path(tmp) / "0.1.5.db")})
         try:
-            yield bruno, peer
+            yield bruno, peer, legacy
         finally:
             await bruno.close()
             if peer:
                 await peer.close()
+            if legacy:
+                await legacy.close()
 
 
 @contextlib.asynccontextmanager
-async def server_pair(
-    args: argparse.Namespace, stack: str
-) -> AsyncIterator[tuple[Side, Side | None]]:
+async def server_pair(args: argparse.Namespace, stack: str) -> AsyncIterator[Sides]:
     import asyncpg
 
     ns = f"peers_{uuid.uuid4().hex[:8]}"
-    lg_schema = f"{ns}_langgraph"
+    lg_schema, legacy_schema = f"{ns}_langgraph", f"{ns}_legacy"
     conn = await asyncpg.connect(args.dsn)
     try:
-        await conn.execute(f'CREATE SCHEMA "{lg_schema}"')
+        for schema in (lg_schema, legacy_schema):
+            await conn.execute(f'CREATE SCHEMA "{schema}"')
     finally:
         await conn.close()
     bruno: Side | None = None
     peer: Side | None = None
+    legacy: Legacy | None = None
     try:
         if stack == "postgres":
             tier = {"kind": "postgres", "dsn": args.dsn, "schema": ns, "max_size": 10}
@@ -375,15 +293,17 @@ async def server_pair(
             os.environ["BRUNO_MEMORY_NAMESPACE"] = ns
             bruno = await Bruno.open(f"bruno-memory {stack}", stack)
         peer = await langgraph_postgres(args.dsn, lg_schema)
-        yield bruno, peer
+        legacy = await open_legacy(
+            args, {"backend": "postgres", "dsn": args.dsn, "schema": legacy_schema, "pool": 10}
+        )
+        yield bruno, peer, legacy
     finally:
-        if bruno:
-            await bruno.close()
-        if peer:
-            await peer.close()
+        for side in (bruno, peer, legacy):
+            if side:
+                await side.close()
         conn = await asyncpg.connect(args.dsn)
         try:
-            for schema in (ns, lg_schema):
+            for schema in (ns, lg_schema, legacy_schema):
                 await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         finally:
             await conn.close()
@@ -403,41 +323,59 @@ async def drop_redis_keys(url: str, ns: str) -> None:
         await client.aclose()
 
 
+Results = dict[str, list[dict[str, dict[str, Any]]]]
+
+
+async def one_round(side: Side | Legacy, writes: int, rnd: int) -> dict[str, dict[str, Any]]:
+    if isinstance(side, Legacy):
+        return await side.round(writes, rnd)
+    work = Workload(writes, f"{side.kind.split()[0]}{uuid.uuid4().hex[:6]}")
+    return await round_jobs(side, work, rnd)
+
+
+def job_row(job: str, sides: dict[str, Side | Legacy | None], rounds: Results) -> dict[str, Any]:
+    """One job's medians per side, what each side got wrong, and the ratios."""
+    row: dict[str, Any] = {}
+    for role, side in sides.items():
+        runs = [r[job] for r in rounds.get(role, []) if job in r]
+        if side is None or not runs:
+            row[role] = None
+            note = side.notes.get(job) if side is not None else None
+            if note:
+                row[f"{role}_note"] = note
+            continue
+        row[role] = round(statistics.median(r["ops_per_s"] for r in runs), 1)
+        wrong = [w for r in runs for w in r.get("wrong", [])]
+        if wrong:
+            row[f"{role}_correct"] = False
+            row[f"{role}_wrong"] = wrong[:3]
+        if role == "legacy" and job in side.notes:
+            row["legacy_note"] = side.notes[job]
+    for role, key in (("peer", "ratio"), ("legacy", "legacy_ratio")):
+        if row.get("bruno") and row.get(role):
+            row[key] = round(row["bruno"] / row[role], 2)
+    return row
+
+
 async def run_pair(name: str, args: argparse.Namespace) -> dict[str, Any]:
     pair = laptop_pair(args) if name == "laptop" else server_pair(args, name)
-    async with pair as (bruno, peer):
-        sides = [s for s in (bruno, peer) if s is not None]
-        rounds: dict[str, list[dict[str, dict[str, Any]]]] = {s.kind: [] for s in sides}
+    async with pair as (bruno, peer, legacy):
+        sides: dict[str, Side | Legacy | None] = {"bruno": bruno, "peer": peer, "legacy": legacy}
+        present = [role for role, side in sides.items() if side is not None]
+        rounds: Results = {role: [] for role in present}
         for rnd in range(args.rounds):
-            for side in sides if rnd % 2 == 0 else sides[::-1]:
-                work = Workload(args.writes, f"{side.kind.split()[0]}{uuid.uuid4().hex[:6]}")
-                rounds[side.kind].append(await round_jobs(side, work, rnd))
+            shift = rnd % len(present)
+            for role in present[shift:] + present[:shift]:
+                side = sides[role]
+                assert side is not None
+                rounds[role].append(await one_round(side, args.writes, rnd))
         out: dict[str, Any] = {
             "pair": name,
             "bruno": bruno.kind,
             "peer": peer.kind if peer else None,
-            "jobs": {},
+            "legacy": legacy.kind if legacy else None,
+            "jobs": {job: job_row(job, sides, rounds) for job in rounds["bruno"][0]},
         }
-        for job in rounds[bruno.kind][0]:
-            row: dict[str, Any] = {}
-            for role, side in (("bruno", bruno), ("peer", peer)):
-                if side is None or job not in rounds[side.kind][0]:
-                    row[role] = None
-                    continue
-                runs = [r[job] for r in rounds[side.kind]]
-                row[role] = round(statistics.median(r["ops_per_s"] for r in runs), 1)
-                wrong = [w for r in runs for w in r.get("wrong", [])]
-                if wrong:
-                    row[f"{role}_correct"] = False
-                    row[f"{role}_wrong"] = wrong[:3]
-            if row.get("bruno") and row.get("peer"):
-                row["ratio"] = round(row["bruno"] / row["peer"], 2)
-            elif job == "keyword_search" and peer is not None:
-                row["peer_note"] = (
-                    "no keyword search: asearch(query=) ignores the words "
-                    "without an embedding index"
-                )
-            out["jobs"][job] = row
         if peer is not None and out["jobs"]["newest_20"].get("peer_correct") is False:
             out["note"] = (
                 f"{peer.kind} orders by updated_at, a CURRENT_TIMESTAMP of one "
@@ -447,7 +385,7 @@ async def run_pair(name: str, args: argparse.Namespace) -> dict[str, Any]:
         return out
 
 
-async def main(argv: list[str] | None = None) -> int:
+def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -456,7 +394,19 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pairs", default="laptop,postgres,single-node,production")
     parser.add_argument("--dsn", default=os.environ.get("BRUNO_MEMORY_TEST_POSTGRES_DSN"))
     parser.add_argument("--redis", default=os.environ.get("BRUNO_MEMORY_TEST_REDIS_URL"))
+    parser.add_argument(
+        "--legacy-python",
+        default=None,
+        help="an interpreter with bruno-memory==0.1.5 installed: adds it as a third side",
+    )
     args = parser.parse_args(argv)
+    if args.legacy_python and not Path(args.legacy_python).exists():
+        parser.error(f"--legacy-python {args.legacy_python!r}: no such interpreter")
+    return args
+
+
+async def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
     for name in args.pairs.split(","):
         needs_redis = name in ("single-node", "production")
         if (name != "laptop" and not args.dsn) or (needs_redis and not args.redis):
@@ -467,4 +417,4 @@ async def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(asyncio.run(main()))
+    sys.exit(asyncio.run(main()))

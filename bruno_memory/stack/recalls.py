@@ -134,11 +134,14 @@ class Recalls:
 
 
 def _recalled(e: MemoryEntry, count: _Count) -> MemoryEntry:
-    out = e.model_copy(deep=True)
-    out.metadata.access_count += count.recalls
+    """``e`` with the recalls added (shallow copies: ``e`` itself is left as it was)."""
+    md = e.metadata
+    update: dict[str, object] = {
+        "metadata": md.model_copy(update={"access_count": md.access_count + count.recalls})
+    }
     last = datetime.fromtimestamp(count.last, timezone.utc)
-    before = out.last_accessed
+    before = e.last_accessed
     aware = before if before.tzinfo is not None else before.replace(tzinfo=timezone.utc)
     if last > aware:
-        out.last_accessed = last if before.tzinfo is not None else last.replace(tzinfo=None)
-    return out
+        update["last_accessed"] = last if before.tzinfo is not None else last.replace(tzinfo=None)
+    return e.model_copy(update=update)

@@ -10,7 +10,7 @@ from typing import Any
 from bruno_core.models.message import Message, MessageRole
 
 from bruno_memory import build_memory
-from bruno_memory.tiers.sql.postings import TOKENIZE, Stems, within_postings
+from bruno_memory.tiers.sql.postings import TOKENIZE, Frequencies, Stems, within_postings
 from bruno_memory.tiers.sql.sqlite import SQLiteTier
 
 
@@ -64,3 +64,85 @@ async def test_a_long_query_is_searched_by_its_rare_words_past_the_budget(
         assert [m.content for m in bounded] == [
             "we talked about the picnic basket", "the basket was wicker"
         ]
+
+
+def test_frequencies_are_used_for_their_ttl_then_read_again() -> None:
+    """A frequency read is used until its ttl runs out; a term the index lacks counts 0."""
+    now = [0.0]
+    frequencies = Frequencies(ttl=30, clock=lambda: now[0])
+    assert frequencies.known(["park", "rye"]) == ({}, ["park", "rye"])
+    frequencies.learn(["park", "rye"], {"park": 70})
+    assert frequencies.known(["rye", "park", "zebra"]) == ({"rye": 0, "park": 70}, ["zebra"])
+    now[0] = 31.0
+    assert frequencies.known(["park"]) == ({}, ["park"])
+
+
+def test_stems_remember_words_and_answer_repeats() -> None:
+    stems = Stems(TOKENIZE)
+    try:
+        first = stems.of(["Talked", "talked", "Talked"])
+        assert first == {"Talked": ["talk"], "talked": ["talk"]}
+        assert stems.of(["Talked", "parks"]) == {"Talked": ["talk"], "parks": ["park"]}
+    finally:
+        stems.close()
+
+
+async def test_a_repeated_search_reads_no_frequency_again(tmp_path: Path) -> None:
+    """The second search of the same words walks no posting list for their frequencies,
+    and answers the same."""
+    config = {"tiers": [{"kind": "sqlite", "path": str(tmp_path / "m.db")}]}
+    memory: Any = await build_memory(config)
+    async with memory:
+        conv = (await memory.create_session("ann")).conversation_id
+        texts = ["the picnic basket", "a wicker basket", "rain at the picnic"]
+        await memory.store_messages(
+            [Message(role=MessageRole.USER, content=t) for t in texts], conv
+        )
+        (tier,) = memory.tiers
+        statements: list[str] = []
+        fetch = tier._fetch
+
+        async def counted(sql: str, params: Any, op: str) -> list[Any]:
+            statements.append(sql)
+            return await fetch(sql, params, op)
+
+        tier._fetch = counted
+        first = await memory.search_messages("picnic basket", user_id="ann")
+        second = await memory.search_messages("basket picnic", user_id="ann")
+        assert [m.content for m in first] == [m.content for m in second]
+        assert len(first) == 3
+        assert sum("messages_terms" in s for s in statements) == 1
+
+
+async def test_live_messages_are_found_behind_a_full_list_of_archived_ones(
+    tmp_path: Path,
+) -> None:
+    """When every candidate the index ranks first is archived, the search asks again
+    exactly and finds the live messages below them; with fewer candidates than the
+    index reads, the index's answer stands (the same messages)."""
+    from bruno_memory.managers.lifecycle.archival import archive
+
+    config = {"tiers": [{"kind": "sqlite", "path": str(tmp_path / "m.db")}]}
+    memory: Any = await build_memory(config)
+    async with memory:
+        conv = (await memory.create_session("ann")).conversation_id
+        loud = [Message(role=MessageRole.USER, content="zebra zebra zebra") for _ in range(20)]
+        quiet = [Message(role=MessageRole.USER, content=f"a zebra in the long grass, day {i}")
+                 for i in range(2)]
+        await memory.store_messages([*loud, *quiet], conv)
+        assert await archive(memory, conv, loud) == 20
+        (tier,) = memory.tiers
+        asked: list[str] = []
+        fetch = tier._fetch
+
+        async def counted(sql: str, params: Any, op: str) -> list[Any]:
+            asked.append(sql)
+            return await fetch(sql, params, op)
+
+        tier._fetch = counted
+        one = await memory.search_messages("zebra", user_id="ann", limit=1)
+        assert len(one) == 1 and one[0].id in {m.id for m in quiet}
+        assert len(asked) == 2  # the index's 18 candidates were all archived: asked again
+        every = await memory.search_messages("zebra", user_id="ann", limit=10)
+        assert {m.id for m in every} == {m.id for m in quiet}
+        assert len(asked) == 3  # 22 candidates, fewer than the 36 read: the index's answer

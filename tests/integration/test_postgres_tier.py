@@ -616,3 +616,40 @@ def password_server() -> Iterator[str]:
     finally:
         run(pg_ctl, "-D", str(data), "-m", "immediate", "stop")
         shutil.rmtree(base, ignore_errors=True)
+
+
+async def test_a_user_with_few_messages_is_searched_through_their_rows_first(
+    pg: Pg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user-scoped search reads the user's rows first while the user has fewer than
+    ``user_first.FEW`` messages, and through the full-text index past it: the same hits
+    and scores both ways, never another user's."""
+    from bruno_memory.tiers.sql import user_first
+
+    words = ["apple", "banana", "cherry", "grape"]
+    mine = [msg("c1", i, text=f"{words[i % 4]} {words[i % 3]} day {i}") for i in range(40)]
+    theirs = [msg("c2", i, user="u2", text="apple banana cherry") for i in range(10)]
+    async with opened(pg.dsn, pg.ns) as tier:
+        await tier.write([put(r) for r in (*mine, *theirs)])
+        asked: list[str] = []
+        fetch = tier._fetch
+
+        async def counted(sql: str, params: Any, op: str) -> list[Any]:
+            asked.append(sql)
+            return await fetch(sql, params, op)
+
+        monkeypatch.setattr(tier, "_fetch", counted)
+        first = await tier.query(SearchText("apple cherry", "u1", 40))
+        assert any("IS TRUE" in s for s in asked)
+        again = len(asked)
+        await tier.query(SearchText("banana", "u1", 10))
+        assert len(asked) == again + 1  # the count is kept: one statement
+        monkeypatch.setattr(user_first, "FEW", 40)
+        tier._sizes = user_first.Sizes()
+        through_index = await tier.query(SearchText("apple cherry", "u1", 40))
+        assert "IS TRUE" not in asked[-1]
+        assert {(h.item.id, h.score) for h in first} == {
+            (h.item.id, h.score) for h in through_index
+        }
+        expected = {r.id for r in mine if {"apple", "cherry"} & set(r.message.content.split())}
+        assert {h.item.id for h in first} == expected and len(expected) > 10

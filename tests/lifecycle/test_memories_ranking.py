@@ -138,3 +138,28 @@ async def test_history_needs_a_datetime(memory: Any) -> None:
     """as_of must be a datetime: anything else is refused with what to pass."""
     with pytest.raises(InvalidInput, match="as_of must be a datetime"):
         await memory.query_memories(MemoryQuery(user_id="rh"), as_of="yesterday")
+
+
+async def test_a_flush_writes_copies_and_leaves_the_read_entry_as_it_was() -> None:
+    """The counts land on copies: the entry the flush read is not changed in place."""
+    from bruno_memory.core.ops import Key
+    from bruno_memory.stack.recalls import Recalls
+
+    stored = mem("shared", user="rs", hours=2, recalls=4)
+    stored.metadata.tags = ["kept"]
+    written: list[MemoryEntry] = []
+
+    async def read(keys: list[Key]) -> dict[Key, Any]:
+        return {k: stored for k in keys}
+
+    async def write(out: list[MemoryEntry]) -> None:
+        written.extend(out)
+
+    recalls = Recalls(read, write, interval=3600)
+    recalls.note([stored, stored], NOW.timestamp())
+    await recalls.aclose()
+    [out] = written
+    assert out.metadata.access_count == 6 and stored.metadata.access_count == 4
+    assert out.metadata is not stored.metadata and out.metadata.tags == ["kept"]
+    assert out.last_accessed.replace(tzinfo=timezone.utc) > stored.last_accessed
+    assert out.content == "shared" and out.id == stored.id

@@ -299,28 +299,20 @@ class DurableReads:
         """The words a message search scores (a tier may drop the commonest: ``postings``)."""
         return words
 
-    def _search_sql(self, words: list[str], q: SearchText) -> tuple[str, list[Any]]:
-        """The message search's statement; rows (conversation_id, user_id, payload, score).
-        A tier may answer with a shortcut that can come back short (``_exact_sql`` then)."""
-        return self._exact_sql(words, q)
-
-    def _exact_sql(self, words: list[str], q: SearchText) -> tuple[str, list[Any]]:
-        """The message search's exact statement."""
-        return _sql.search_messages(
+    async def _search_rows(self, words: list[str], q: SearchText) -> list[Any]:
+        """The message search's rows (conversation_id, user_id, payload, score), best first;
+        a tier may answer by a shortcut, and ask this exact statement when it falls short."""
+        sql = _sql.search_messages(
             self.dialect, words, q.user_id, q.conversation_id, q.limit, q.include_archived
         )
+        return await self._fetch(*sql, "search")
 
     @answers(SearchText)
     async def _search_text(self, q: SearchText) -> list[Scored[MessageRecord]]:
         words = terms(q.text)
         if not words or q.limit <= 0:
             return []
-        words = await self._bounded(words)
-        rows = await self._fetch(*self._search_sql(words, q), "search")
-        if len(rows) < q.limit and self._search_sql(words, q) != self._exact_sql(words, q):
-            # a shortcut came back short (archived rows left out after ranking): the exact
-            # statement, cheap here since few messages match
-            rows = await self._fetch(*self._exact_sql(words, q), "search")
+        rows = await self._search_rows(await self._bounded(words), q)
         with self._errors("search"):
             return [Scored(codec.message_from_row(p, c, u), s) for c, u, p, s in rows]
 

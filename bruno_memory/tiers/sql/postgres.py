@@ -19,8 +19,9 @@ from bruno_memory.core import codec
 from bruno_memory.core.deadline import deadline
 from bruno_memory.core.errors import CorruptRecord, TierError, TierUnavailable, translate_errors
 from bruno_memory.core.logs import get_logger
+from bruno_memory.core.queries import SearchText
 from bruno_memory.tiers.base import BaseTier, TierContext
-from bruno_memory.tiers.sql import audit, postgres_migrator, postgres_schema
+from bruno_memory.tiers.sql import audit, postgres_migrator, postgres_schema, user_first
 from bruno_memory.tiers.sql import text as _sql
 from bruno_memory.tiers.sql.audit import DurableAudit
 from bruno_memory.tiers.sql.durable import (
@@ -196,6 +197,8 @@ class PostgresTier(DurableAudit, DurableReads, DurableWrites, BaseTier[PostgresC
         self.schema = config.schema or postgres_schema.check_schema_name(self.context.namespace)
         self.address = masked(config.dsn.get_secret_value())
         self.dialect = dialect(config.search_config)
+        self._user_first = user_first.dialect(self.dialect)
+        self._sizes = user_first.Sizes()
         self.retries = 0
         c = config  # one bound per call, retry and wait for a pooled connection included
         self._bound = c.statement_timeout + c.connect_timeout if c.statement_timeout else None
@@ -334,6 +337,23 @@ class PostgresTier(DurableAudit, DurableReads, DurableWrites, BaseTier[PostgresC
 
     def _tags_param(self, tags: list[str]) -> Any:
         return tags
+
+    async def _search_rows(self, words: list[str], q: SearchText) -> list[Any]:
+        """A user's search reads the user's rows first while they are few
+        (``user_first``); other searches as the shared statement has them."""
+        if q.user_id is None or q.conversation_id is not None:
+            return await super()._search_rows(words, q)
+        count = self._sizes.get(q.user_id)
+        if count is None:
+            rows = await self._fetch(user_first.COUNT, (q.user_id, user_first.FEW), "search")
+            count = int(rows[0][0])
+            self._sizes.put(q.user_id, count)
+        if count >= user_first.FEW:
+            return await super()._search_rows(words, q)
+        sql = _sql.search_messages(
+            self._user_first, words, q.user_id, None, q.limit, q.include_archived
+        )
+        return await self._fetch(*sql, "search")
 
     async def _fetch(self, sql: str, params: Iterable[Any], op: str) -> list[Any]:
         args = tuple(params)

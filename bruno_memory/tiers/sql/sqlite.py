@@ -99,6 +99,7 @@ class SQLiteTier(DurableAudit, DurableReads, DurableWrites, BaseTier[SQLiteConfi
             self._reader = self._writer if cfg.path == ":memory:" else await self._connect()
             await self._reader.execute(postings.VOCABULARY.format(t="messages"))
             self._stems = postings.Stems(postings.TOKENIZE)
+            self._frequencies = postings.Frequencies()
             if self._reader is not self._writer:
                 await self._reader.execute("PRAGMA query_only = 1")
         self._open_group()
@@ -206,18 +207,30 @@ class SQLiteTier(DurableAudit, DurableReads, DurableWrites, BaseTier[SQLiteConfi
             return words
         tokens = self._stems.of(words)
         every = sorted({t for ts in tokens.values() for t in ts})
-        marks = ", ".join("?" for _ in every)
-        rows = await self._fetch(
-            f"SELECT term, doc FROM temp.messages_terms WHERE term IN ({marks})", every, "search"
-        )
-        return postings.within_postings(words, tokens, dict(rows), self.max_postings)
+        frequency, missing = self._frequencies.known(every)  # read lately: a posting walk less
+        if missing:
+            marks = ", ".join("?" for _ in missing)
+            sql = f"SELECT term, doc FROM temp.messages_terms WHERE term IN ({marks})"
+            rows = await self._fetch(sql, missing, "search")
+            self._frequencies.learn(missing, dict(rows))
+            frequency.update(rows)
+        return postings.within_postings(words, tokens, frequency, self.max_postings)
 
-    def _search_sql(self, words: list[str], q: SearchText) -> tuple[str, list[Any]]:
+    async def _search_rows(self, words: list[str], q: SearchText) -> list[Any]:
+        """A user's search ranked in the index first (``postings.index_first``); the exact
+        statement only when the index's candidates were cut short and too few were kept."""
         if q.user_id is None or q.conversation_id is not None:
-            return super()._search_sql(words, q)
+            return await super()._search_rows(words, q)
         _, _, score = self.dialect.fts("messages")
         match = self.dialect.fts_terms(words, q.user_id)
-        return postings.index_first(match, score, q.user_id, q.limit, q.include_archived)
+        sql, params, depth = postings.index_first(
+            match, score, q.user_id, q.limit, q.include_archived
+        )
+        candidates = await self._fetch(sql, params, "search")
+        kept = [row[:4] for row in candidates if row[4]][: q.limit]
+        if len(kept) < q.limit and len(candidates) >= depth:  # more may lie deeper
+            return await super()._search_rows(words, q)
+        return kept
 
     async def _fetch(self, sql: str, params: Iterable[Any], op: str) -> list[Any]:
         with self._errors(op):

@@ -1,0 +1,53 @@
+"""PostgreSQL user-scoped search that reads the user's rows first when the user has few.
+
+With ``m.user_id = ? AND m.tsv @@ q`` the planner ANDs a bitmap of the user's rows with a
+bitmap of the full-text index, which holds every user's matches: at 1,000,000 messages the
+index's side alone took 6.7 ms for three common words, while filtering the user's 1,000
+rows took 0.8 ms (the same hits). Written ``(m.tsv @@ q) IS TRUE``, the match cannot use
+the full-text index, so the user's rows are read through their own index and matched one
+by one: a cost that follows the user's data. That is cheaper only while the user has few
+messages (``FEW``); a user with more is searched through the full-text index as before.
+How many messages a user has is counted up to ``FEW`` and kept ``TTL`` seconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+
+from cachetools import TTLCache
+
+from bruno_memory.tiers.sql import text as _sql
+
+__all__ = ["COUNT", "FEW", "TTL", "Sizes", "dialect"]
+
+FEW = 5_000
+"""Messages a user has at most for the search to read their rows first."""
+TTL = 30.0
+"""Seconds a user's count is kept."""
+COUNT = "SELECT count(*) FROM (SELECT 1 FROM messages WHERE user_id = ? LIMIT ?) AS s"
+"""The user's messages, counted up to the parameter (an index range of at most ``FEW``)."""
+
+
+def dialect(d: _sql.Dialect) -> _sql.Dialect:
+    """``d`` whose full-text match cannot use the full-text index."""
+    return dataclasses.replace(d, fts_match=f"({d.fts_match}) IS TRUE")
+
+
+class Sizes:
+    """Users' message counts (capped at ``FEW``), each kept ``ttl`` seconds."""
+
+    def __init__(
+        self,
+        ttl: float = TTL,
+        maxsize: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._held: TTLCache[str, int] = TTLCache(maxsize, ttl, timer=clock)
+
+    def get(self, user_id: str) -> int | None:
+        return self._held.get(user_id)
+
+    def put(self, user_id: str, count: int) -> None:
+        self._held[user_id] = count
