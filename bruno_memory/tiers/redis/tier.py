@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
+import orjson
 from pydantic import ConfigDict, SecretStr, field_serializer, field_validator, model_validator
 from redis import exceptions as rx
 from redis.asyncio.cluster import RedisCluster
@@ -51,7 +52,7 @@ from bruno_memory.tiers.redis.keys import (
     settle_commands,
     window_range,
 )
-from bruno_memory.tiers.redis.scripts import FILL_RECORD_SHA, FILL_WINDOW_SHA, SCRIPTS
+from bruno_memory.tiers.redis.scripts import APPLY_SHA, FILL_RECORD_SHA, FILL_WINDOW_SHA, SCRIPTS
 
 T = TypeVar("T")
 log = get_logger(__name__)
@@ -346,16 +347,29 @@ class RedisTier(BaseTier[RedisConfig]):
         return {u: list(m) for u, m in zip(users, members, strict=True)}
 
     async def _write_all(self, batch: Sequence[_Writing]) -> None:
-        """One pipeline for the writes of ``batch``; each gets its own replies."""
+        """One round trip for the writes of ``batch`` (one script call on a single server,
+        one pipeline on a cluster); each gets its own replies."""
+        cmds = batch[0].cmds if len(batch) == 1 else [c for w in batch for c in w.cmds]
+        replies = await self._run("write", lambda: self._batch(cmds))
         if len(batch) == 1:
-            batch[0].replies = await self._run("write", lambda: self._pipeline(batch[0].cmds))
+            batch[0].replies = replies
             return
-        cmds = [c for w in batch for c in w.cmds]
-        replies = await self._run("write", lambda: self._pipeline(cmds))
         at = 0
         for w in batch:
             w.replies = replies[at : at + len(w.cmds)]
             at += len(w.cmds)
+
+    async def _batch(self, cmds: list[Command]) -> list[Any]:
+        """``cmds`` as one ``APPLY`` script call (see ``scripts.APPLY``), or as a pipeline on
+        a cluster (keys in many slots) or when an argument is not text."""
+        if len(cmds) == 1 or isinstance(self._client, RedisCluster):
+            return await self._pipeline(cmds)
+        try:
+            arg = orjson.dumps(cmds, default=_text)
+        except (TypeError, UnicodeDecodeError):
+            return await self._pipeline(cmds)
+        replies: list[Any] = (await self._pipeline([("EVALSHA", APPLY_SHA, 0, arg)]))[0]
+        return replies
 
     async def _pipeline(self, cmds: list[Command]) -> list[Any]:
         try:
@@ -411,6 +425,13 @@ class RedisTier(BaseTier[RedisConfig]):
 
 
 _FILLS = frozenset({FILL_RECORD_SHA, FILL_WINDOW_SHA})
+
+
+def _text(data: Any) -> str:
+    """Bytes as JSON text for ``APPLY`` (cache payloads are UTF-8 JSON)."""
+    if isinstance(data, bytes):
+        return data.decode()
+    raise TypeError(f"cannot send {type(data).__name__} in a script call")
 
 
 @dataclass(slots=True)
