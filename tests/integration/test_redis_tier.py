@@ -32,7 +32,7 @@ from bruno_memory.core.errors import (
     TierUnavailable,
     translate_errors,
 )
-from bruno_memory.core.ops import MISS, FillWindow, Key, PurgeUser, Put, WriteOp
+from bruno_memory.core.ops import MISS, FillRecord, FillWindow, Key, PurgeUser, Put, WriteOp
 from bruno_memory.core.records import MessageRecord
 from bruno_memory.tiers.base import TierContext
 from bruno_memory.tiers.redis.keys import KeyNames
@@ -323,6 +323,37 @@ async def test_a_write_is_one_round_trip(
         assert len(got) == 70 and round_trips[0] == 1
         round_trips[0] = 0
         assert len(await tier.window("c", 20)) == 20 and round_trips[0] == 1
+
+
+async def test_concurrent_writes_on_one_server_are_one_script_call(
+    own: RedisServer, namespace: str
+) -> None:
+    """Writes gathered behind one in flight are sent as one APPLY call: each keeps its own
+    replies (a fill whose lease was revoked is dropped alone), and the scripts are loaded
+    again after a flush."""
+    async with opened(namespace, url=own.url) as tier:
+        await tier.write([FillWindow("c", (), True)])
+        entries = [memory(f"u{i % 3}") for i in range(20)]
+        messages = [msg("c", i) for i in range(10)]
+        held = await tier.lease(key_of(entries[0]))
+        revoked = await tier.lease(key_of(entries[1]))
+        await tier.write([put(entries[1])])  # revokes the second lease
+        assert await tier.get([key_of(entries[1])]) == {key_of(entries[1]): entries[1]}
+        own.client().script_flush()
+        evals, sets = calls(own, "evalsha"), calls(own, "set")
+        writes = [
+            tier.write([FillRecord(key_of(entries[0]), entries[0], held)]),
+            tier.write([FillRecord(key_of(entries[1]), memory("stale"), revoked)]),
+            *(tier.write([put(e)]) for e in entries[2:]),
+            *(tier.write([put(m)]) for m in messages),
+        ]
+        await asyncio.gather(*writes)
+        assert tier.fills_dropped == 1
+        assert calls(own, "evalsha") - evals <= 4  # the first alone, then a batch or two
+        assert calls(own, "set") - sets >= len(entries) - 1  # run inside the script
+        got = await tier.get([key_of(e) for e in entries])
+        assert got == {key_of(e): e for e in entries}
+        assert [r.id for r in await tier.window("c", None)] == [m.id for m in messages]
 
 
 async def test_cluster_write_is_one_round_trip_per_node(
