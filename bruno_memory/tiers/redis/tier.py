@@ -305,7 +305,8 @@ class RedisTier(BaseTier[RedisConfig]):
         return [t for (t, _), raced in zip(calls, replies, strict=True) if raced]
 
     async def write(self, ops: Sequence[WriteOp]) -> None:
-        purged = await self._index_members([op.user_id for op in ops if isinstance(op, PurgeUser)])
+        users = [op.user_id for op in ops if isinstance(op, PurgeUser)]
+        purged = await self._index_members(users) if users else {}
         cmds = plan(ops, self.names, self.ttls, self.config.window, purged, self._lease_ms)
         if not cmds:
             return
@@ -340,8 +341,6 @@ class RedisTier(BaseTier[RedisConfig]):
 
     async def _index_members(self, users: list[str]) -> dict[str, list[bytes]]:
         """The keys written for each user about to be purged (one round trip)."""
-        if not users:
-            return {}
         names = [self.names.user_index(u) for u in users]
         members = await self._run("write", lambda: self._send([("SMEMBERS", n) for n in names]))
         return {u: list(m) for u, m in zip(users, members, strict=True)}
