@@ -101,9 +101,9 @@ for i, cmd in ipairs(cjson.decode(ARGV[1])) do
     local keys, argv = {}, {}
     for at = 4, 3 + n do keys[#keys + 1] = cmd[at] end
     for at = 4 + n, #cmd do argv[#argv + 1] = cmd[at] end
-    out[i] = scripts[cmd[2]](keys, argv)
+    out[i] = scripts[cmd[2]](keys, argv) or false
   else
-    out[i] = redis.call(unpack(cmd))
+    out[i] = redis.call(unpack(cmd)) or false  -- a nil reply keeps its place
   end
 end
 return out
@@ -113,3 +113,6 @@ return out
 reply to parse, instead of one each per command (the client's cost, not the server's)."""
 SCRIPTS = (PUT_MESSAGE, FILL_RECORD, FILL_WINDOW, SETTLE, APPLY)
 APPLY_SHA = hashlib.sha1(APPLY.encode()).hexdigest()
+APPLY_CHUNK = 128
+"""Commands per ``APPLY`` call at most: a script blocks the server while it runs, so a
+large batch is a pipeline of a few calls (still one round trip)."""

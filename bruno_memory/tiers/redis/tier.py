@@ -52,7 +52,13 @@ from bruno_memory.tiers.redis.keys import (
     settle_commands,
     window_range,
 )
-from bruno_memory.tiers.redis.scripts import APPLY_SHA, FILL_RECORD_SHA, FILL_WINDOW_SHA, SCRIPTS
+from bruno_memory.tiers.redis.scripts import (
+    APPLY_CHUNK,
+    APPLY_SHA,
+    FILL_RECORD_SHA,
+    FILL_WINDOW_SHA,
+    SCRIPTS,
+)
 
 T = TypeVar("T")
 log = get_logger(__name__)
@@ -364,11 +370,13 @@ class RedisTier(BaseTier[RedisConfig]):
         if len(cmds) == 1 or isinstance(self._client, RedisCluster):
             return await self._pipeline(cmds)
         try:
-            arg = orjson.dumps(cmds, default=_text)
+            calls: list[Command] = [
+                ("EVALSHA", APPLY_SHA, 0, orjson.dumps(cmds[at : at + APPLY_CHUNK], default=_text))
+                for at in range(0, len(cmds), APPLY_CHUNK)
+            ]
         except (TypeError, UnicodeDecodeError):
             return await self._pipeline(cmds)
-        replies: list[Any] = (await self._pipeline([("EVALSHA", APPLY_SHA, 0, arg)]))[0]
-        return replies
+        return [reply for replies in await self._pipeline(calls) for reply in replies]
 
     async def _pipeline(self, cmds: list[Command]) -> list[Any]:
         try:
