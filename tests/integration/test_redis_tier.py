@@ -356,6 +356,20 @@ async def test_concurrent_writes_on_one_server_are_one_script_call(
         assert [r.id for r in await tier.window("c", None)] == [m.id for m in messages]
 
 
+async def test_settle_undoes_only_fills_that_raced(target: dict[str, Any], namespace: str) -> None:
+    """After a flush, settle drops what a fill may have read too early (a lease out, or a
+    fill made since) and keeps what a write put there; one call for every target."""
+    async with opened(namespace, **target) as tier:
+        leased, filled, written = memory("a"), memory("b"), memory("c")
+        await tier.lease(key_of(leased))
+        token = await tier.lease(key_of(filled))
+        await tier.write([FillRecord(key_of(filled), filled, token), put(written)])
+        targets = [key_of(leased), key_of(filled), key_of(written)]
+        assert await tier.settle(targets) == targets[:2]
+        assert await tier.get(targets) == {key_of(written): written}
+        assert await tier.settle(targets) == []
+
+
 async def test_cluster_write_is_one_round_trip_per_node(
     request: pytest.FixtureRequest, namespace: str, round_trips: list[int]
 ) -> None:

@@ -307,7 +307,7 @@ class RedisTier(BaseTier[RedisConfig]):
         calls = settle_commands(targets, self.names)
         if not calls:
             return []
-        replies = await self._run("settle", lambda: self._pipeline([c for _, c in calls]))
+        replies = await self._run("settle", lambda: self._batch([c for _, c in calls]))
         return [t for (t, _), raced in zip(calls, replies, strict=True) if raced]
 
     async def write(self, ops: Sequence[WriteOp]) -> None:
