@@ -35,6 +35,7 @@ from bruno_memory.core.errors import (
 from bruno_memory.core.ops import MISS, FillRecord, FillWindow, Key, PurgeUser, Put, WriteOp
 from bruno_memory.core.records import MessageRecord
 from bruno_memory.tiers.base import TierContext
+from bruno_memory.tiers.redis import tier as redis_tier
 from bruno_memory.tiers.redis.keys import KeyNames
 from bruno_memory.tiers.redis.tier import ERRORS, RedisConfig, RedisTier
 from tests.redis_servers import RedisServer, cluster_url, owned_server
@@ -348,12 +349,26 @@ async def test_concurrent_writes_on_one_server_are_one_script_call(
             *(tier.write([put(m)]) for m in messages),
         ]
         await asyncio.gather(*writes)
-        assert tier.fills_dropped == 1
+        assert tier.fills_dropped == 1 and tier.metrics()["scripted"] is True
         assert calls(own, "evalsha") - evals <= 4  # the first alone, then a batch or two
         assert calls(own, "set") - sets >= len(entries) - 1  # run inside the script
         got = await tier.get([key_of(e) for e in entries])
         assert got == {key_of(e): e for e in entries}
         assert [r.id for r in await tier.window("c", None)] == [m.id for m in messages]
+
+
+async def test_a_server_refusing_the_batch_script_gets_pipelines(
+    redis_url: str, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that will not run APPLY (here: it never knows its digest) gets the same
+    commands as a pipeline, from then on."""
+    monkeypatch.setattr(redis_tier, "APPLY_SHA", "0" * 40)
+    async with opened(namespace, url=redis_url) as tier:
+        entries = [memory(f"u{i}") for i in range(3)]
+        await tier.write([put(e) for e in entries])
+        assert await tier.get([key_of(e) for e in entries]) == {key_of(e): e for e in entries}
+        await tier.write([put(memory())])
+        assert tier.metrics()["scripted"] is False
 
 
 async def test_settle_undoes_only_fills_that_raced(target: dict[str, Any], namespace: str) -> None:

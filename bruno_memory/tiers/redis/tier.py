@@ -176,6 +176,7 @@ class RedisTier(BaseTier[RedisConfig]):
         self._client: Any = None
         self._slots = asyncio.Semaphore(config.max_connections)
         self._writes: GroupCommit[_Writing] | None = None
+        self._scripted = False  # batches go as APPLY calls: on one server (see open)
 
     @property
     def address(self) -> str:
@@ -187,9 +188,10 @@ class RedisTier(BaseTier[RedisConfig]):
 
     def metrics(self) -> dict[str, Any]:
         """Re-sent operations, revoked fills, and how writes shared pipelines
-        (``pipelines``: ``core.group_commit.GroupCommitStats``)."""
+        (``pipelines``: ``core.group_commit.GroupCommitStats``; ``scripted``: batches are
+        sent as one script call)."""
         return {"retries": self.retries, "fills_dropped": self.fills_dropped,
-                "prefix": self.names.prefix,
+                "prefix": self.names.prefix, "scripted": self._scripted,
                 "pipelines": self._writes.metrics() if self._writes else {}}
 
     # -- lifecycle --------------------------------------------------------------------
@@ -197,6 +199,7 @@ class RedisTier(BaseTier[RedisConfig]):
     async def open(self) -> None:
         self._writes = GroupCommit(self._write_all, tier=self.name)
         self._client = self._connect()
+        self._scripted = not isinstance(self._client, RedisCluster)
         try:
             await self._run("open", self._hello, retry=False)
         except BaseException:
@@ -367,7 +370,7 @@ class RedisTier(BaseTier[RedisConfig]):
     async def _batch(self, cmds: list[Command]) -> list[Any]:
         """``cmds`` as one ``APPLY`` script call (see ``scripts.APPLY``), or as a pipeline on
         a cluster (keys in many slots) or when an argument is not text."""
-        if len(cmds) == 1 or isinstance(self._client, RedisCluster):
+        if len(cmds) == 1 or not self._scripted:
             return await self._pipeline(cmds)
         try:
             calls: list[Command] = [
@@ -376,7 +379,14 @@ class RedisTier(BaseTier[RedisConfig]):
             ]
         except (TypeError, UnicodeDecodeError):
             return await self._pipeline(cmds)
-        return [reply for replies in await self._pipeline(calls) for reply in replies]
+        try:
+            return [reply for replies in await self._pipeline(calls) for reply in replies]
+        except rx.ResponseError as exc:  # a bad command, or a server refusing the script
+            replies = await self._pipeline(cmds)  # idempotent: sent again, one by one
+            self._scripted = False  # the commands pass alone: the script is what failed
+            log.warning("redis refused the batch script; writes go as pipelines",
+                        tier=self.name, address=self.address, error=str(exc)[:200])
+            return replies
 
     async def _pipeline(self, cmds: list[Command]) -> list[Any]:
         try:
