@@ -2,11 +2,12 @@
 
 Windows, sessions, users and memories by id, each kind with its own TTL, under a key
 prefix per namespace (see ``redis_keys`` for the layout). A missing key is a miss.
-Every ``write`` is one pipeline (one round trip per node), and concurrent writes share
-one (``core.group_commit``: one ``write`` in flight at a time, the others gathered behind
-it, each caller answered when its pipeline is); every command in it is idempotent, so a
-pipeline cut by a dropped connection is re-sent once, whole, and a pipeline a bad command
-failed is sent again one caller at a time.
+Every ``write`` is one round trip (per node), and concurrent writes share one
+(``core.group_commit``: one ``write`` in flight at a time, the others gathered behind it,
+each caller answered when its batch is): on a single server the batch's commands run in
+one script call (``scripts.APPLY``), on a cluster they go as a pipeline. Every command is
+idempotent, so a batch cut by a dropped connection is re-sent once, whole, and a batch a
+bad command failed is sent again one caller at a time.
 """
 
 from __future__ import annotations
