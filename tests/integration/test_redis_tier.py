@@ -32,9 +32,10 @@ from bruno_memory.core.errors import (
     TierUnavailable,
     translate_errors,
 )
-from bruno_memory.core.ops import MISS, FillWindow, Key, PurgeUser, Put, WriteOp
+from bruno_memory.core.ops import MISS, FillRecord, FillWindow, Key, PurgeUser, Put, WriteOp
 from bruno_memory.core.records import MessageRecord
 from bruno_memory.tiers.base import TierContext
+from bruno_memory.tiers.redis import tier as redis_tier
 from bruno_memory.tiers.redis.keys import KeyNames
 from bruno_memory.tiers.redis.tier import ERRORS, RedisConfig, RedisTier
 from tests.redis_servers import RedisServer, cluster_url, owned_server
@@ -323,6 +324,65 @@ async def test_a_write_is_one_round_trip(
         assert len(got) == 70 and round_trips[0] == 1
         round_trips[0] = 0
         assert len(await tier.window("c", 20)) == 20 and round_trips[0] == 1
+
+
+async def test_concurrent_writes_on_one_server_are_one_script_call(
+    own: RedisServer, namespace: str
+) -> None:
+    """Writes gathered behind one in flight are sent as one APPLY call: each keeps its own
+    replies (a fill whose lease was revoked is dropped alone), and the scripts are loaded
+    again after a flush."""
+    async with opened(namespace, url=own.url) as tier:
+        await tier.write([FillWindow("c", (), True)])
+        entries = [memory(f"u{i % 3}") for i in range(20)]
+        messages = [msg("c", i) for i in range(10)]
+        held = await tier.lease(key_of(entries[0]))
+        revoked = await tier.lease(key_of(entries[1]))
+        await tier.write([put(entries[1])])  # revokes the second lease
+        assert await tier.get([key_of(entries[1])]) == {key_of(entries[1]): entries[1]}
+        own.client().script_flush()
+        evals, sets = calls(own, "evalsha"), calls(own, "set")
+        writes = [
+            tier.write([FillRecord(key_of(entries[0]), entries[0], held)]),
+            tier.write([FillRecord(key_of(entries[1]), memory("stale"), revoked)]),
+            *(tier.write([put(e)]) for e in entries[2:]),
+            *(tier.write([put(m)]) for m in messages),
+        ]
+        await asyncio.gather(*writes)
+        assert tier.fills_dropped == 1 and tier.metrics()["scripted"] is True
+        assert calls(own, "evalsha") - evals <= 4  # the first alone, then a batch or two
+        assert calls(own, "set") - sets >= len(entries) - 1  # run inside the script
+        got = await tier.get([key_of(e) for e in entries])
+        assert got == {key_of(e): e for e in entries}
+        assert [r.id for r in await tier.window("c", None)] == [m.id for m in messages]
+
+
+async def test_a_server_refusing_the_batch_script_gets_pipelines(
+    redis_url: str, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that will not run APPLY (here: it never knows its digest) gets the same
+    commands as a pipeline, from then on."""
+    monkeypatch.setattr(redis_tier, "APPLY_SHA", "0" * 40)
+    async with opened(namespace, url=redis_url) as tier:
+        entries = [memory(f"u{i}") for i in range(3)]
+        await tier.write([put(e) for e in entries])
+        assert await tier.get([key_of(e) for e in entries]) == {key_of(e): e for e in entries}
+        await tier.write([put(memory())])
+        assert tier.metrics()["scripted"] is False
+
+
+async def test_settle_undoes_only_fills_that_raced(target: dict[str, Any], namespace: str) -> None:
+    """After a flush, settle drops what a fill may have read too early (a lease out, or a
+    fill made since) and keeps what a write put there; one call for every target."""
+    async with opened(namespace, **target) as tier:
+        leased, filled, written = memory("a"), memory("b"), memory("c")
+        await tier.lease(key_of(leased))
+        token = await tier.lease(key_of(filled))
+        await tier.write([FillRecord(key_of(filled), filled, token), put(written)])
+        targets = [key_of(leased), key_of(filled), key_of(written)]
+        assert await tier.settle(targets) == targets[:2]
+        assert await tier.get(targets) == {key_of(written): written}
+        assert await tier.settle(targets) == []
 
 
 async def test_cluster_write_is_one_round_trip_per_node(

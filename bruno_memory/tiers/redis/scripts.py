@@ -75,7 +75,44 @@ local raced = redis.call('DEL', KEYS[2]) + redis.call('EXISTS', KEYS[3])
 if raced > 0 then redis.call('DEL', KEYS[1], KEYS[3]) end
 return raced
 """
-SCRIPTS = (PUT_MESSAGE, FILL_RECORD, FILL_WINDOW, SETTLE)
 PUT_MESSAGE_SHA, FILL_RECORD_SHA, FILL_WINDOW_SHA, SETTLE_SHA = (
-    hashlib.sha1(script.encode()).hexdigest() for script in SCRIPTS
+    hashlib.sha1(script.encode()).hexdigest()
+    for script in (PUT_MESSAGE, FILL_RECORD, FILL_WINDOW, SETTLE)
 )
+
+
+def _function(sha: str, body: str) -> str:
+    return f"scripts['{sha}'] = function(KEYS, ARGV)\n{body}\nend\n"
+
+
+APPLY = (
+    "-- ARGV[1]: a JSON array of commands, each [name, arg...]; ``EVALSHA`` of the\n"
+    "-- scripts above runs their body here. Replies in order, as a pipeline's would be.\n"
+    "-- For a single server only (its keys span slots)\n"
+    "local scripts = {}\n"
+    + "".join(_function(sha, body) for sha, body in (
+        (PUT_MESSAGE_SHA, PUT_MESSAGE), (FILL_RECORD_SHA, FILL_RECORD),
+        (FILL_WINDOW_SHA, FILL_WINDOW), (SETTLE_SHA, SETTLE)))
+    + """
+local out = {}
+for i, cmd in ipairs(cjson.decode(ARGV[1])) do
+  if cmd[1] == 'EVALSHA' then
+    local n = tonumber(cmd[3])
+    local keys, argv = {}, {}
+    for at = 4, 3 + n do keys[#keys + 1] = cmd[at] end
+    for at = 4 + n, #cmd do argv[#argv + 1] = cmd[at] end
+    out[i] = scripts[cmd[2]](keys, argv) or false
+  else
+    out[i] = redis.call(unpack(cmd)) or false  -- a nil reply keeps its place
+  end
+end
+return out
+"""
+)
+"""Every command of a batch in one script call: one command for redis-py to pack and one
+reply to parse, instead of one each per command (the client's cost, not the server's)."""
+SCRIPTS = (PUT_MESSAGE, FILL_RECORD, FILL_WINDOW, SETTLE, APPLY)
+APPLY_SHA = hashlib.sha1(APPLY.encode()).hexdigest()
+APPLY_CHUNK = 128
+"""Commands per ``APPLY`` call at most: a script blocks the server while it runs, so a
+large batch is a pipeline of a few calls (still one round trip)."""

@@ -2,11 +2,12 @@
 
 Windows, sessions, users and memories by id, each kind with its own TTL, under a key
 prefix per namespace (see ``redis_keys`` for the layout). A missing key is a miss.
-Every ``write`` is one pipeline (one round trip per node), and concurrent writes share
-one (``core.group_commit``: one ``write`` in flight at a time, the others gathered behind
-it, each caller answered when its pipeline is); every command in it is idempotent, so a
-pipeline cut by a dropped connection is re-sent once, whole, and a pipeline a bad command
-failed is sent again one caller at a time.
+Every ``write`` is one round trip (per node), and concurrent writes share one
+(``core.group_commit``: one ``write`` in flight at a time, the others gathered behind it,
+each caller answered when its batch is): on a single server the batch's commands run in
+one script call (``scripts.APPLY``), on a cluster they go as a pipeline. Every command is
+idempotent, so a batch cut by a dropped connection is re-sent once, whole, and a batch a
+bad command failed is sent again one caller at a time.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
+import orjson
 from pydantic import ConfigDict, SecretStr, field_serializer, field_validator, model_validator
 from redis import exceptions as rx
 from redis.asyncio.cluster import RedisCluster
@@ -51,7 +53,13 @@ from bruno_memory.tiers.redis.keys import (
     settle_commands,
     window_range,
 )
-from bruno_memory.tiers.redis.scripts import FILL_RECORD_SHA, FILL_WINDOW_SHA, SCRIPTS
+from bruno_memory.tiers.redis.scripts import (
+    APPLY_CHUNK,
+    APPLY_SHA,
+    FILL_RECORD_SHA,
+    FILL_WINDOW_SHA,
+    SCRIPTS,
+)
 
 T = TypeVar("T")
 log = get_logger(__name__)
@@ -169,6 +177,7 @@ class RedisTier(BaseTier[RedisConfig]):
         self._client: Any = None
         self._slots = asyncio.Semaphore(config.max_connections)
         self._writes: GroupCommit[_Writing] | None = None
+        self._scripted = False  # batches go as APPLY calls: on one server (see open)
 
     @property
     def address(self) -> str:
@@ -180,9 +189,10 @@ class RedisTier(BaseTier[RedisConfig]):
 
     def metrics(self) -> dict[str, Any]:
         """Re-sent operations, revoked fills, and how writes shared pipelines
-        (``pipelines``: ``core.group_commit.GroupCommitStats``)."""
+        (``pipelines``: ``core.group_commit.GroupCommitStats``; ``scripted``: batches are
+        sent as one script call)."""
         return {"retries": self.retries, "fills_dropped": self.fills_dropped,
-                "prefix": self.names.prefix,
+                "prefix": self.names.prefix, "scripted": self._scripted,
                 "pipelines": self._writes.metrics() if self._writes else {}}
 
     # -- lifecycle --------------------------------------------------------------------
@@ -190,6 +200,7 @@ class RedisTier(BaseTier[RedisConfig]):
     async def open(self) -> None:
         self._writes = GroupCommit(self._write_all, tier=self.name)
         self._client = self._connect()
+        self._scripted = not isinstance(self._client, RedisCluster)
         try:
             await self._run("open", self._hello, retry=False)
         except BaseException:
@@ -300,11 +311,12 @@ class RedisTier(BaseTier[RedisConfig]):
         calls = settle_commands(targets, self.names)
         if not calls:
             return []
-        replies = await self._run("settle", lambda: self._pipeline([c for _, c in calls]))
+        replies = await self._run("settle", lambda: self._batch([c for _, c in calls]))
         return [t for (t, _), raced in zip(calls, replies, strict=True) if raced]
 
     async def write(self, ops: Sequence[WriteOp]) -> None:
-        purged = await self._index_members([op.user_id for op in ops if isinstance(op, PurgeUser)])
+        users = [op.user_id for op in ops if isinstance(op, PurgeUser)]
+        purged = await self._index_members(users) if users else {}
         cmds = plan(ops, self.names, self.ttls, self.config.window, purged, self._lease_ms)
         if not cmds:
             return
@@ -339,23 +351,43 @@ class RedisTier(BaseTier[RedisConfig]):
 
     async def _index_members(self, users: list[str]) -> dict[str, list[bytes]]:
         """The keys written for each user about to be purged (one round trip)."""
-        if not users:
-            return {}
         names = [self.names.user_index(u) for u in users]
         members = await self._run("write", lambda: self._send([("SMEMBERS", n) for n in names]))
         return {u: list(m) for u, m in zip(users, members, strict=True)}
 
     async def _write_all(self, batch: Sequence[_Writing]) -> None:
-        """One pipeline for the writes of ``batch``; each gets its own replies."""
+        """One round trip for the writes of ``batch`` (one script call on a single server,
+        one pipeline on a cluster); each gets its own replies."""
+        cmds = batch[0].cmds if len(batch) == 1 else [c for w in batch for c in w.cmds]
+        replies = await self._run("write", lambda: self._batch(cmds))
         if len(batch) == 1:
-            batch[0].replies = await self._run("write", lambda: self._pipeline(batch[0].cmds))
+            batch[0].replies = replies
             return
-        cmds = [c for w in batch for c in w.cmds]
-        replies = await self._run("write", lambda: self._pipeline(cmds))
         at = 0
         for w in batch:
             w.replies = replies[at : at + len(w.cmds)]
             at += len(w.cmds)
+
+    async def _batch(self, cmds: list[Command]) -> list[Any]:
+        """``cmds`` as one ``APPLY`` script call (see ``scripts.APPLY``), or as a pipeline on
+        a cluster (keys in many slots) or when an argument is not text."""
+        if len(cmds) == 1 or not self._scripted:
+            return await self._pipeline(cmds)
+        try:
+            calls: list[Command] = [
+                ("EVALSHA", APPLY_SHA, 0, orjson.dumps(cmds[at : at + APPLY_CHUNK], default=_text))
+                for at in range(0, len(cmds), APPLY_CHUNK)
+            ]
+        except (TypeError, UnicodeDecodeError):
+            return await self._pipeline(cmds)
+        try:
+            return [reply for replies in await self._pipeline(calls) for reply in replies]
+        except rx.ResponseError as exc:  # a bad command, or a server refusing the script
+            replies = await self._pipeline(cmds)  # idempotent: sent again, one by one
+            self._scripted = False  # the commands pass alone: the script is what failed
+            log.warning("redis refused the batch script; writes go as pipelines",
+                        tier=self.name, address=self.address, error=str(exc)[:200])
+            return replies
 
     async def _pipeline(self, cmds: list[Command]) -> list[Any]:
         try:
@@ -411,6 +443,13 @@ class RedisTier(BaseTier[RedisConfig]):
 
 
 _FILLS = frozenset({FILL_RECORD_SHA, FILL_WINDOW_SHA})
+
+
+def _text(data: Any) -> str:
+    """Bytes as JSON text for ``APPLY`` (cache payloads are UTF-8 JSON)."""
+    if isinstance(data, bytes):
+        return data.decode()
+    raise TypeError(f"cannot send {type(data).__name__} in a script call")
 
 
 @dataclass(slots=True)
