@@ -1,6 +1,6 @@
 """Export and import throughput and memory on the laptop stack (LRU -> SQLite); prints JSON.
 
-    python benchmarks/archive_bench.py [--messages 1000000]
+    python benchmarks/archive_bench.py [--messages 1000000] [--postgres DSN]
 
 Target (issue 13): at least 50,000 messages/s export and 20,000/s import, with flat memory
 (the resident set stays level while millions of records stream through).
@@ -11,6 +11,9 @@ CPU second of the whole process (its threads included: SQLite works in aiosqlite
 is what a loaded machine cannot hide; the load average is printed so the two can be read
 together. ``rss_mb`` is sampled at every
 tenth of the records: flat means the last tenth is no higher than the first.
+
+``--postgres DSN`` also imports the same file into LRU -> PostgreSQL (``import_postgres``),
+in a schema of its own that is dropped afterwards.
 """
 
 from __future__ import annotations
@@ -37,6 +40,11 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 
 def laptop(path: Path) -> dict[str, Any]:
     return {"tiers": [{"kind": "lru"}, {"kind": "sqlite", "path": str(path)}]}
+
+
+def single_node(dsn: str) -> dict[str, Any]:
+    return {"namespace": f"bench_import_{os.getpid()}",
+            "tiers": [{"kind": "lru"}, {"kind": "postgres", "dsn": dsn}]}
 
 
 def rss_mb() -> float:
@@ -99,7 +107,9 @@ async def populate(path: Path, messages: int, per_conversation: int) -> None:
             await src.store_messages(batch, ctx.conversation_id)
 
 
-async def run(messages: int, per_conversation: int = 1000) -> dict[str, Any]:
+async def run(
+    messages: int, per_conversation: int = 1000, postgres: str | None = None
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         started = time.perf_counter()
@@ -125,6 +135,17 @@ async def run(messages: int, per_conversation: int = 1000) -> dict[str, Any]:
                 await import_file(dst, root / "a.jsonl", progress=sampler)
 
             imported = await phase(messages, messages, do_import)
+        into_postgres = None
+        if postgres is not None:
+            async with await build_memory(single_node(postgres)) as pg:
+
+                async def do_import_pg(sampler: Sampler) -> None:
+                    await import_file(pg, root / "a.jsonl", progress=sampler)
+
+                try:
+                    into_postgres = await phase(messages, messages, do_import_pg)
+                finally:
+                    await pg.drop()
         return {
             "messages": messages,
             "records": records,
@@ -133,6 +154,7 @@ async def run(messages: int, per_conversation: int = 1000) -> dict[str, Any]:
             "export": exported,
             "parse_only": parsed,
             "import": imported,
+            "import_postgres": into_postgres,
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
             "cpus": os.cpu_count(),
         }
@@ -141,7 +163,9 @@ async def run(messages: int, per_conversation: int = 1000) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--messages", type=int, default=1_000_000)
-    result = asyncio.run(run(parser.parse_args().messages))
+    parser.add_argument("--postgres", metavar="DSN", help="also import into PostgreSQL")
+    args = parser.parse_args()
+    result = asyncio.run(run(args.messages, postgres=args.postgres))
     print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
 
 

@@ -25,12 +25,15 @@ from bruno_memory.cli import (
     insights,
     keys,
     maintain,
+    metrics,
     migrate,
     privacy,
     stacks,
 )
 
-MODULES = (stacks, archive, migrate, backup, admin, insights, maintain, privacy, keys)
+MODULES = (
+    stacks, archive, migrate, backup, admin, insights, maintain, privacy, keys, metrics
+)
 """Each command module: ``register(subparsers) -> (async commands, local commands)``."""
 
 

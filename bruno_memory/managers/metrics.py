@@ -21,7 +21,8 @@ PREFIX = "bruno_memory"
 STATES = ("closed", "half-open", "open")
 
 
-def _client() -> Any:
+def client() -> Any:
+    """prometheus_client, or ``MissingDependency`` naming the extra."""
     try:
         import prometheus_client
     except ImportError as exc:
@@ -97,10 +98,10 @@ def _summary(family: Any, tier: str, op: str, o: Mapping[str, Any]) -> None:
 
 async def exposition(memory: MemoryStack) -> bytes:
     """The Prometheus text of the stack's metrics now (for an application's own server)."""
-    client = _client()
-    registry = client.CollectorRegistry(auto_describe=False)
+    prom = client()
+    registry = prom.CollectorRegistry(auto_describe=False)
     registry.register(_Snapshot(families(await memory.health())))
-    return bytes(client.generate_latest(registry))
+    return bytes(prom.generate_latest(registry))
 
 
 @dataclass(frozen=True, eq=False)  # a registry keys its collectors by identity
@@ -153,9 +154,9 @@ async def serve(memory: MemoryStack, port: int = 9464, addr: str = "127.0.0.1",
     """Serve ``/metrics`` on ``addr:port`` (``port=0``: a free one, see ``.port``) from a
     thread; call from the stack's event loop. ``addr="0.0.0.0"`` listens on every
     interface."""
-    client = _client()
-    registry = client.CollectorRegistry(auto_describe=False)
+    prom = client()
+    registry = prom.CollectorRegistry(auto_describe=False)
     registry.register(StackCollector(memory, asyncio.get_running_loop(), timeout))
     server, thread = await asyncio.to_thread(
-        client.start_http_server, port, addr=addr, registry=registry)
+        prom.start_http_server, port, addr=addr, registry=registry)
     return Exporter(server, thread)

@@ -4,17 +4,19 @@ state, hits, operation latencies, write-behind queue depth and breaker state."""
 from __future__ import annotations
 
 import asyncio
+import sys
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from bruno_core.models.memory import MemoryEntry, MemoryType
 from prometheus_client.parser import text_string_to_metric_families
 
 from bruno_memory.build import build_memory
+from bruno_memory.cli import main
 from bruno_memory.managers.metrics import exposition, families, serve
-
-pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 
 
 def _stack(redis_url: str, dsn: str, ns: str) -> dict[str, Any]:
@@ -35,6 +37,8 @@ def _scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
             for f in text_string_to_metric_families(text) for s in f.samples}
 
 
+@pytest.mark.redis
+@pytest.mark.postgres
 async def test_scrape_shows_tiers_queue_and_breaker(
     redis_url: str, postgres_dsn: str, namespace: str
 ) -> None:
@@ -84,3 +88,32 @@ def test_families_of_a_down_tier_with_an_open_breaker() -> None:
     assert samples[("bruno_memory_circuit_opened_total", (("tier", "hot"),))] == 2
     assert samples[("bruno_memory_tier_operation_seconds_sum", (("op", "get"),
                                                                 ("tier", "hot")))] == 0.004
+
+
+def _sqlite_config(tmp: Path) -> str:
+    path = tmp / "stack.yaml"
+    path.write_text(yaml.safe_dump({"tiers": [
+        {"kind": "lru"}, {"name": "durable", "kind": "sqlite", "path": str(tmp / "m.db")}]}))
+    return str(path)
+
+
+def test_metrics_command_once_prints_the_exposition(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``bruno-memory metrics CONFIG --once``: the stack's exposition text on stdout, every
+    tier up, parseable by Prometheus' own parser."""
+    assert main(["metrics", _sqlite_config(tmp_path), "--once"]) == 0
+    text = capsys.readouterr().out
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for f in text_string_to_metric_families(text) for s in f.samples}
+    assert samples[("bruno_memory_tier_up", (("kind", "sqlite"), ("tier", "durable")))] == 1
+    assert samples[("bruno_memory_tier_up", (("kind", "lru"), ("tier", "lru")))] == 1
+
+
+def test_metrics_command_without_the_extra_names_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without prometheus_client the command fails with status 2 and names the extra."""
+    monkeypatch.setitem(sys.modules, "prometheus_client", None)  # import raises ImportError
+    assert main(["metrics", _sqlite_config(tmp_path), "--once"]) == 2
+    assert "bruno-memory[metrics]" in capsys.readouterr().err

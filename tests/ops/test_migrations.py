@@ -219,3 +219,33 @@ def test_cli_status_down_dry_run_and_up(
     assert moved["version"] == 1 and len(moved["steps"]) == latest - 1
     assert main(["migrate", str(cfg), "--to", str(latest + 1)]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_newest_first_guards_drop_older_rows_without_hashing_newer_ones() -> None:
+    """Schema 7's guards: a row older than a covering tombstone (here a user's purge) is
+    dropped as before; a row newer than every tombstone is stored without the owner being
+    hashed (no call of ``bruno_pseudonym``)."""
+    from bruno_memory.tiers.sql import text as sql_text
+    from bruno_memory.tiers.sql.durable import PURGE_VERSIONED, UPSERTS
+
+    hashed: list[str | None] = []
+
+    def pseudonym(key: str | None, user: str | None) -> str | None:
+        hashed.append(user)
+        return sql_text.pseudonym(key, user)
+
+    db = sqlite3.connect(":memory:")
+    db.create_function("bruno_pseudonym", 2, pseudonym)
+    for migration in sqlite_schema.MIGRATIONS:
+        for statement in migration.up:
+            db.execute(statement)
+    db.execute(PURGE_VERSIONED[-1], ("ada", 100))  # an erasure at version 100 (no rows)
+    db.execute(sql_text.PURGE_TOMBSTONE, ("ada", 100))
+    row = ("m-old", "c1", "ada", "user", 1.0, "hello", "{}", 50)
+    hashed.clear()
+    db.execute(UPSERTS["message"], row)  # a replay older than the erasure: dropped
+    assert hashed == ["ada"]
+    hashed.clear()
+    db.execute(UPSERTS["message"], ("m-new", *row[1:7], 150))  # newer: stored, not hashed
+    assert hashed == []
+    assert db.execute("SELECT id FROM messages").fetchall() == [("m-new",)]

@@ -30,7 +30,7 @@ from bruno_memory.managers.archive.format import (
 from bruno_memory.stack.facade import MemoryStack
 from bruno_memory.stack.restore import Conflict, Restored
 
-BATCH = 1000
+BATCH = 5000
 
 
 @dataclass(slots=True)

@@ -172,6 +172,24 @@ AUDIT = [  # the hash-chained audit trail (tiers.sql.audit); edits are refused
       f"BEGIN SELECT RAISE(ABORT, '{audit.REFUSED}'); END" for verb in ("UPDATE", "DELETE")),
 ]
 
+
+def _newest_first_guards() -> list[str]:
+    """Schema 7's guards: the full predicate (``_sql.tombstoned``: a lookup per scope, one
+    of them hashing the owner in Python, ``bruno_pseudonym``) only when some tombstone is at
+    least as new as the row; an upsert newer than every tombstone (every write made now,
+    an import) pays one index seek (``tombstones_version``) and no Python call."""
+    return [
+        f"CREATE TRIGGER {t}_tombstoned BEFORE INSERT ON {t} WHEN "
+        f"NEW.version <= (SELECT max(version) FROM tombstones) AND {_sql.tombstoned(t)} "
+        "BEGIN SELECT RAISE(IGNORE); END"
+        for t in _sql.GUARDED_TABLES
+    ]
+
+
+_DROP_GUARDS = [f"DROP TRIGGER {t}_tombstoned" for t in _sql.GUARDED_TABLES]
+NEWEST_FIRST = [*_DROP_GUARDS, *_newest_first_guards()]
+NEWEST_FIRST_DOWN = [*_DROP_GUARDS, *_guards(hashed=True)]
+
 MIGRATIONS: list[Migration] = [
     Migration(V1, V1_DOWN),
     Migration(V2, V2_DOWN),
@@ -179,4 +197,5 @@ MIGRATIONS: list[Migration] = [
     Migration(V4, V4_DOWN),
     Migration(ARCHIVED, ARCHIVED_DOWN),
     Migration(AUDIT, ["DROP TABLE audit"]),
+    Migration(NEWEST_FIRST, NEWEST_FIRST_DOWN),
 ]
