@@ -25,6 +25,8 @@ import Stemmer  # PyStemmer: Snowball in C
 from bruno_memory.core.text import terms
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_ASCII_WORD = re.compile(r"[a-z0-9]+")
+"""``_WORD`` of lower-cased ASCII text, ~1.5x faster."""
 TOKEN = re.compile(r"^x[0-9a-f]{15}$")
 """What a blind token looks like (one full-text word for every engine)."""
 
@@ -94,19 +96,25 @@ def words(text: str, p: Profile = PROFILES["porter"]) -> list[str]:
             for w in _WORD.findall(text.lower()) if w not in p.stop]
 
 
+def _words_of(lowered: str) -> list[str]:
+    return (_ASCII_WORD if lowered.isascii() else _WORD).findall(lowered)
+
+
 class BlindIndex:
     """Keyed hashing of one owner's words (the key derives from her data key)."""
 
-    __slots__ = ("_key", "_memo", "profile")
+    __slots__ = ("_key", "_mac", "_memo", "profile")
 
     def __init__(self, key: bytes, profile: Profile = PROFILES["porter"]) -> None:
         self._key = key
+        self._mac = hmac.new(key, digestmod=hashlib.sha256)  # keyed once, copied per term
         self.profile = profile
         self._memo: dict[str, str] = {}  # a lower-cased word -> its token ("": a stop word)
 
     def token(self, stem: str) -> str:
         """The blind token of one stem."""
-        digest = hmac.new(self._key, stem.encode("utf-8", "surrogatepass"), hashlib.sha256)
+        digest = self._mac.copy()
+        digest.update(stem.encode("utf-8", "surrogatepass"))
         return "x" + digest.hexdigest()[:15]
 
     def _word(self, word: str) -> str:
@@ -121,7 +129,7 @@ class BlindIndex:
 
     def document(self, text: str) -> str:
         """What the full-text column holds for ``text``: one token per word, in order."""
-        found = _WORD.findall(text.lower())
+        found = _words_of(text.lower())
         held: list[str | None] = list(map(self._memo.get, found))  # in C: most were seen
         tokens = cast(list[str], held)
         if None in held:

@@ -53,6 +53,17 @@ class MessageRecord:
             object.__setattr__(self, "_json", text)
         return text
 
+    def with_message(self, message: Message) -> MessageRecord:
+        """This record holding ``message``, a copy of its message with the same id and
+        timestamp (what is derived from them is reused, not computed again)."""
+        out = object.__new__(MessageRecord)
+        setattr_ = object.__setattr__
+        for name, value in (("message", message), ("conversation_id", self.conversation_id),
+                            ("user_id", self.user_id), ("id", self.id), ("_json", None),
+                            ("_size", 0), ("sort_key", self.sort_key)):
+            setattr_(out, name, value)
+        return out
+
     def footprint(self) -> int:
         """Bytes this record holds in memory, estimated honestly and computed once: its JSON
         twice (the model's fields, and the JSON text a record keeps once serialized) plus

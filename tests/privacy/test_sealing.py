@@ -1,0 +1,52 @@
+"""Sealing a record and opening it again (pure: no store)."""
+
+from __future__ import annotations
+
+import os
+
+import orjson
+import pytest
+from bruno_core.models.message import Message, MessageRole
+
+from bruno_memory.core import codec, records, sealing
+from bruno_memory.core.codec import DecodeError
+from bruno_memory.core.sealing import DataKey
+
+
+def _record(text: str = "the picnic by the river") -> records.MessageRecord:
+    return records.message_record(
+        Message(role=MessageRole.USER, content=text, metadata={"mood": "glad"}), "c1", "ann")
+
+
+def test_a_message_round_trips_through_its_stored_json() -> None:
+    """What a store writes (the sealed JSON) reads back, once unsealed, as the message."""
+    key = DataKey(os.urandom(32))
+    rec = _record()
+    stored = sealing.seal(rec, lambda _: key).json()
+    assert "picnic" not in stored and "glad" not in stored
+    back = sealing.unseal(codec.message_from_row(stored, "c1", "ann"), lambda _: key)
+    assert isinstance(back, records.MessageRecord)
+    assert back.message == rec.message and back.sort_key == rec.sort_key
+    assert back.json() == rec.json()
+
+
+def test_a_message_sealed_whole_by_an_earlier_version_still_opens() -> None:
+    """Envelopes of format 1 hold the message's whole JSON: they stay readable."""
+    key = DataKey(os.urandom(32))
+    rec = _record()
+    env = sealing._box(key, "ann", rec.json().encode(), "message", rec.id)
+    assert env.startswith("1.u.")
+    body = orjson.loads(sealing.seal(rec, lambda _: key).json())
+    body["metadata"] = {sealing.SEALED: env}
+    back = sealing.unseal(codec.message_from_row(orjson.dumps(body), "c1", "ann"),
+                          lambda _: key)
+    assert isinstance(back, records.MessageRecord) and back.message == rec.message
+
+
+def test_an_envelope_moved_to_another_message_does_not_open() -> None:
+    key = DataKey(os.urandom(32))
+    one, other = (sealing.seal(_record(t), lambda _: key) for t in ("one", "two"))
+    body = orjson.loads(other.json())
+    body["metadata"] = one.message.metadata
+    with pytest.raises(DecodeError, match="does not decrypt"):
+        sealing.unseal(codec.message_from_row(orjson.dumps(body), "c1", "ann"), lambda _: key)
