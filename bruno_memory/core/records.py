@@ -161,7 +161,22 @@ SEALED = "bruno_sealed"
 def message_out(record: MessageRecord) -> Message:
     """A caller's copy of a stored message; never a sealed one (its text would be tokens)."""
     if SEALED in record.message.metadata:
-        raise BrunoMemoryConfigError(
-            "the store holds encrypted messages: open it with the encryption: section (key "
-            "and key store) it was written with", path="encryption")
+        raise _sealed_refused()
     return fresh(record.message)
+
+
+def record_out(model: M) -> M:
+    """A caller's copy of a stored memory, session or user; never a sealed one (its
+    metadata would be an envelope, its content tokens)."""
+    md = getattr(model, "metadata", None)
+    if isinstance(md, BaseModel):  # a memory's: its custom fields hold the envelope
+        md = getattr(md, "custom_fields", None)
+    if isinstance(md, dict) and SEALED in md:
+        raise _sealed_refused()
+    return fresh(model)
+
+
+def _sealed_refused() -> BrunoMemoryConfigError:
+    return BrunoMemoryConfigError(
+        "the store holds encrypted records: open it with the encryption: section (key "
+        "and key store) it was written with", path="encryption")
