@@ -51,11 +51,15 @@ class Profile:
     stemmer: str | None
     stop: frozenset[str] = frozenset()
     min_stem: int = 0  # shorter words are not stemmed (FTS5's porter: 3)
+    gap: str = ""
+    """A stop word of the engine written in a stop word's place in a document: the engine
+    drops it but counts its position, as it does in plain text, so proximity ranking
+    (``ts_rank_cd``) and phrases see the same distances ("": the stop word is left out)."""
 
 
 PROFILES = {
     "porter": Profile("porter", min_stem=3),  # SQLite FTS5 'porter unicode61'
-    "english": Profile("english", POSTGRES_ENGLISH_STOP),  # PostgreSQL 'english'
+    "english": Profile("english", POSTGRES_ENGLISH_STOP, gap="the"),  # PostgreSQL 'english'
     "simple": Profile(None),  # PostgreSQL 'simple'
 }
 
@@ -109,7 +113,7 @@ class BlindIndex:
         self._key = key
         self._mac = hmac.new(key, digestmod=hashlib.sha256)  # keyed once, copied per term
         self.profile = profile
-        self._memo: dict[str, str] = {}  # a lower-cased word -> its token ("": a stop word)
+        self._memo: dict[str, str] = {}  # a lower-cased word -> its token (a stop word: gap)
 
     def token(self, stem: str) -> str:
         """The blind token of one stem."""
@@ -121,7 +125,7 @@ class BlindIndex:
         found = self._memo.get(word)
         if found is None:
             p = self.profile
-            found = "" if word in p.stop else self.token(_stem(_plain(word), p.stemmer,
+            found = p.gap if word in p.stop else self.token(_stem(_plain(word), p.stemmer,
                                                                p.min_stem))
             if len(self._memo) < 100_000:
                 self._memo[word] = found
@@ -135,7 +139,8 @@ class BlindIndex:
         if None in held:
             word = self._word
             tokens = [t if t is not None else word(w) for t, w in zip(held, found, strict=True)]
-        return " ".join(filter(None, tokens) if self.profile.stop else tokens)
+        return " ".join(filter(None, tokens) if self.profile.stop and not self.profile.gap
+                        else tokens)
 
     def query(self, text: str) -> str:
         """A search query for ``text``: its search terms (stopwords dropped as the SQL tiers

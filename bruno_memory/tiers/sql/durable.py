@@ -11,7 +11,7 @@ from typing import Any
 from bruno_core.models.context import SessionContext, UserContext
 from bruno_core.models.memory import MemoryEntry
 
-from bruno_memory.core import codec, cursors
+from bruno_memory.core import audit_pending, codec, cursors
 from bruno_memory.core.capabilities import Capability
 from bruno_memory.core.errors import TierUnavailable
 from bruno_memory.core.group_commit import GroupCommit
@@ -56,7 +56,7 @@ from bruno_memory.core.records import MessageRecord
 from bruno_memory.core.summaries import HIDDEN
 from bruno_memory.core.text import terms
 from bruno_memory.tiers.base import answers
-from bruno_memory.tiers.sql import changes
+from bruno_memory.tiers.sql import audit, changes
 from bruno_memory.tiers.sql import text as _sql
 
 Statement = tuple[str, list[tuple[Any, ...]]]
@@ -228,6 +228,9 @@ class DurableWrites:
             return
         if self._group is None:
             raise TierUnavailable("the tier is not open (call open())", tier=self.name, op="write")
+        events = audit_pending.take()  # the write's audit events: in its own transaction
+        if events:
+            statements.append((audit.APPEND, [e.row() for e in events]))
         await self._group.submit(statements)
 
 
