@@ -50,3 +50,14 @@ def test_an_envelope_moved_to_another_message_does_not_open() -> None:
     body["metadata"] = one.message.metadata
     with pytest.raises(DecodeError, match="does not decrypt"):
         sealing.unseal(codec.message_from_row(orjson.dumps(body), "c1", "ann"), lambda _: key)
+
+
+def test_a_message_read_back_from_a_store_seals_again_with_its_blind_document() -> None:
+    """The stored JSON holds no blind document (``HOLLOW``): sealing such a record again
+    (a copy between stacks) makes it anew, so the copy's full-text column is whole."""
+    key = DataKey(os.urandom(32))
+    sealed = sealing.seal(_record(), lambda _: key)
+    read = codec.message_from_row(sealed.json(), "c1", "ann")
+    assert read.message.content == sealing.HOLLOW
+    again = sealing.seal(read, lambda _: key)
+    assert again.message.content == sealed.message.content != sealing.HOLLOW
