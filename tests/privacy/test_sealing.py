@@ -1,4 +1,4 @@
-"""Sealing a record and opening it again (pure: no store)."""
+"""Sealing a record and opening it again; blind documents as the engines index them."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 from bruno_core.models.message import Message, MessageRole
 
 from bruno_memory.core import codec, records, sealing
+from bruno_memory.core.blind import PROFILES, BlindIndex
 from bruno_memory.core.codec import DecodeError
 from bruno_memory.core.sealing import DataKey
 
@@ -61,3 +62,23 @@ def test_a_message_read_back_from_a_store_seals_again_with_its_blind_document() 
     assert read.message.content == sealing.HOLLOW
     again = sealing.seal(read, lambda _: key)
     assert again.message.content == sealed.message.content != sealing.HOLLOW
+
+
+@pytest.mark.postgres
+async def test_a_postgres_blind_document_keeps_the_plain_texts_positions(postgres_dsn: str) -> None:
+    """PostgreSQL's ``english`` index of a blind document places its words where it places
+    them in the plain text (stop words keep their positions), so ``ts_rank_cd``'s
+    distances and phrases are the same."""
+    import asyncpg
+
+    text = "We walked to the river and then, after the storm, we were not at the lake"
+    document = BlindIndex(os.urandom(32), PROFILES["english"]).document(text)
+    positions = ("SELECT array_agg(p ORDER BY p) FROM unnest(to_tsvector('english', $1)) u, "
+                 "unnest(u.positions) p")
+    conn = await asyncpg.connect(postgres_dsn)
+    try:
+        plain, blind = [await conn.fetchval(positions, t) for t in (text, document)]
+    finally:
+        await conn.close()
+    assert "river" not in document
+    assert plain == blind
