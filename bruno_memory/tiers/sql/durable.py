@@ -181,14 +181,22 @@ def _row(value: Value, tags: Any) -> tuple[Any, ...]:
 
 def merged(writes: Sequence[Sequence[Statement]]) -> list[Statement]:
     """The statements of many writes, in order, consecutive ones with the same SQL joined
-    (so a batch of single-message writes is one statement of many rows)."""
+    (so a batch of single-message writes is one statement of many rows). The writes' audit
+    appends come last, as one statement chaining their events in order: they commit with
+    the data all the same, and neither split the data statements nor hold the trail's lock
+    for longer than the end of the transaction."""
     out: list[Statement] = []
+    events: list[Any] = []
     for statements in writes:
         for sql, rows in statements:
-            if out and out[-1][0] == sql:
+            if sql == audit.APPEND:
+                events.extend(rows)
+            elif out and out[-1][0] == sql:
                 out[-1][1].extend(rows)
             else:
                 out.append((sql, list(rows)))
+    if events:
+        out.append((audit.APPEND, events))
     return out
 
 
