@@ -55,12 +55,15 @@ class Profile:
     """A stop word of the engine written in a stop word's place in a document: the engine
     drops it but counts its position, as it does in plain text, so proximity ranking
     (``ts_rank_cd``) and phrases see the same distances ("": the stop word is left out)."""
+    postgres: bool = False
+    """PostgreSQL's parser: a hyphenated word is indexed whole, then part by part (each its
+    own position), a word holding a digit is not stemmed, and accents stay."""
 
 
 PROFILES = {
     "porter": Profile("porter", min_stem=3),  # SQLite FTS5 'porter unicode61'
-    "english": Profile("english", POSTGRES_ENGLISH_STOP, gap="the"),  # PostgreSQL 'english'
-    "simple": Profile(None),  # PostgreSQL 'simple'
+    "english": Profile("english", POSTGRES_ENGLISH_STOP, gap="the", postgres=True),
+    "simple": Profile(None, postgres=True),  # PostgreSQL 'simple'
 }
 
 
@@ -72,7 +75,7 @@ def profile(search_config: str | None) -> Profile:
     name = search_config.rpartition(".")[2].lower()
     if name in PROFILES:
         return PROFILES[name]
-    return Profile(name if name in Stemmer.algorithms() else None)
+    return Profile(name if name in Stemmer.algorithms() else None, postgres=True)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -96,11 +99,26 @@ def _plain(word: str) -> str:
 
 def words(text: str, p: Profile = PROFILES["porter"]) -> list[str]:
     """The normalized, stemmed words of ``text`` but stop words, in order."""
-    return [_stem(_plain(w), p.stemmer, p.min_stem)
-            for w in _WORD.findall(text.lower()) if w not in p.stop]
+    return [_normal(w, p) for w in _WORD.findall(text.lower()) if w not in p.stop]
 
 
-def _words_of(lowered: str) -> list[str]:
+def _normal(word: str, p: Profile) -> str:
+    """One lower-cased word (or hyphenated word) as the engine indexes it."""
+    if not p.postgres:
+        return _stem(_plain(word), p.stemmer, p.min_stem)
+    if any(c.isdigit() for c in word):  # PostgreSQL's numword / numhword: 'simple'
+        return word
+    return _stem(word, p.stemmer, p.min_stem)
+
+
+_COMPOUND = re.compile(r"[^\W_]+(?:-[^\W_]+)*", re.UNICODE)
+_ASCII_COMPOUND = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+
+
+def _words_of(lowered: str, p: Profile) -> list[str]:
+    """The words of lower-cased text (PostgreSQL: hyphenated ones whole)."""
+    if p.postgres:
+        return (_ASCII_COMPOUND if lowered.isascii() else _COMPOUND).findall(lowered)
     return (_ASCII_WORD if lowered.isascii() else _WORD).findall(lowered)
 
 
@@ -125,15 +143,20 @@ class BlindIndex:
         found = self._memo.get(word)
         if found is None:
             p = self.profile
-            found = p.gap if word in p.stop else self.token(_stem(_plain(word), p.stemmer,
-                                                               p.min_stem))
+            if word in p.stop:
+                found = p.gap
+            elif "-" in word:  # PostgreSQL: the whole word, then its parts
+                found = " ".join(filter(None, [self.token(_normal(word, p)),
+                                               *map(self._word, word.split("-"))]))
+            else:
+                found = self.token(_normal(word, p))
             if len(self._memo) < 100_000:
                 self._memo[word] = found
         return found
 
     def document(self, text: str) -> str:
         """What the full-text column holds for ``text``: one token per word, in order."""
-        found = _words_of(text.lower())
+        found = _words_of(text.lower(), self.profile)
         held: list[str | None] = list(map(self._memo.get, found))  # in C: most were seen
         tokens = cast(list[str], held)
         if None in held:
