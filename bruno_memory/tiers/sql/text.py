@@ -230,12 +230,12 @@ def search_messages(
     include_archived: bool = False,
 ) -> tuple[str, list[Any]]:
     """Ranked full-text search of messages matching any of ``words``, optionally scoped;
-    equal scores newest first (not left to the plan: the same words rank the same way
+    equal scores oldest first (not left to the plan: the same words rank the same way
     whatever the index holds, plain or blind)."""
     source, match, score = d.fts("messages")
     where, params = [match], [d.fts_terms(words, user_id)]
     return _ranked_messages(source, score, where, params, user_id, conversation_id, limit,
-                            "m.seq DESC", include_archived=include_archived)
+                            "m.seq", include_archived=include_archived)
 
 
 def query_memories(
