@@ -5,8 +5,9 @@
 
 Target: ``store_message`` and ``retrieve_messages(20)`` with encryption at most 1.3x
 without, on laptop (LRU -> SQLite) and single-node (LRU -> Redis -> PostgreSQL).
-Measured in alternating rounds (plain, encrypted, plain, ...), each ratio the median of
-the rounds' p50 ratios, so load on the machine hits both sides alike. ``*_durable`` rows
+Both stacks are open at once and each operation is called on one then the other in
+turns, so drift in the machine's load hits both sides alike; each ratio is the median of
+the rounds' p50 ratios. ``*_durable`` rows
 read past the LRU (the same stack without it): every window is unsealed there.
 """
 
@@ -28,7 +29,7 @@ from typing import Any
 from bruno_core.models.message import Message, MessageRole
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _timing import measure, ratio
+from _timing import measure_turns, ratio
 
 from bruno_memory import build_memory
 
@@ -65,41 +66,58 @@ def config(tiers: list[dict[str, Any]], ns: str, tmp: Path, key: str | None, lru
     return cfg
 
 
-async def cached(memory: Any, conv: str, n: int) -> dict[str, Any]:
+async def cached(pair: dict[bool, Any], conv: str, n: int) -> dict[bool, dict[str, Any]]:
     """Writes and reads of the whole stack (the LRU answers repeated windows)."""
-    for start in range(0, n, 500):
-        await memory.store_messages([message(i) for i in range(start, start + 500)], conv)
-    counter = itertools.count(n)
-    return {
-        "store_message": await measure(
-            lambda: memory.store_message(message(next(counter)), conv), 400),
-        "retrieve_messages_20": await measure(
-            lambda: memory.retrieve_messages(conv, limit=20), 2000),
-        "search_messages": await measure(
-            lambda: memory.search_messages("garden coffee", "bench-user", 10), 200),
+    for memory in pair.values():
+        for start in range(0, n, 500):
+            await memory.store_messages([message(i) for i in range(start, start + 500)], conv)
+    counters = {e: itertools.count(n) for e in pair}
+    ops = {
+        "store_message": (lambda m, e: m.store_message(message(next(counters[e])), conv), 400),
+        "retrieve_messages_20": (lambda m, e: m.retrieve_messages(conv, limit=20), 2000),
+        "search_messages": (lambda m, e: m.search_messages("garden coffee", "bench-user", 10),
+                            200),
     }
+    return await turns(pair, ops)
 
 
-async def durable(memory: Any, conv: str) -> dict[str, Any]:
+async def durable(pair: dict[bool, Any], conv: str) -> dict[bool, dict[str, Any]]:
     """Windows read past the LRU: every one is read and unsealed."""
-    return {"retrieve_messages_20_durable": await measure(
-        lambda: memory.retrieve_messages(conv, limit=20), 500)}
+    ops = {"retrieve_messages_20_durable": (
+        lambda m, e: m.retrieve_messages(conv, limit=20), 500)}
+    return await turns(pair, ops)
 
 
-async def one_round(tiers: list[dict[str, Any]], tmp: Path, encrypt: bool,
-                    n: int) -> tuple[dict[str, Any], list[str]]:
-    ns = f"encbench_{uuid.uuid4().hex[:10]}"
-    key = base64.urlsafe_b64encode(os.urandom(32)).decode() if encrypt else None
-    results: dict[str, Any] = {}
-    conv = f"c-{ns}"
+async def turns(pair: dict[bool, Any], ops: dict[str, Any]) -> dict[bool, dict[str, Any]]:
+    """Each op on the plain and the encrypted stack in turns (``measure_turns``)."""
+    out: dict[bool, dict[str, Any]] = {e: {} for e in pair}
+    for op, (call, n) in ops.items():
+        fns = {str(e): (lambda m=m, e=e, call=call: call(m, e)) for e, m in pair.items()}
+        for e, stats in (await measure_turns(fns, n)).items():
+            out[e == "True"][op] = stats
+    return out
+
+
+async def one_round(tiers: list[dict[str, Any]], tmp: Path,
+                    n: int) -> tuple[dict[bool, dict[str, Any]], list[str]]:
+    """The plain and the encrypted stack, both open, measured in turns."""
+    key = base64.urlsafe_b64encode(os.urandom(32)).decode()
+    names = {e: f"encbench_{uuid.uuid4().hex[:10]}" for e in (False, True)}
+    results: dict[bool, dict[str, Any]] = {False: {}, True: {}}
+    conv = "c-bench"
     for lru in (True, False):
-        memory = await build_memory(config(tiers, ns, tmp, key, lru))
+        pair = {e: await build_memory(config(tiers, names[e], tmp, key if e else None, lru))
+                for e in (False, True)}
         try:
-            await memory.get_context("bench-user", conv)
-            results.update(await cached(memory, conv, n) if lru else await durable(memory, conv))
+            for memory in pair.values():
+                await memory.get_context("bench-user", conv)
+            found = await cached(pair, conv, n) if lru else await durable(pair, conv)
+            for e in pair:
+                results[e].update(found[e])
         finally:
-            await memory.close()
-    return results, [ns]
+            for memory in pair.values():
+                await memory.close()
+    return results, list(names.values())
 
 
 async def cleanup(args: argparse.Namespace, namespaces: list[str]) -> None:
@@ -135,10 +153,10 @@ async def main() -> None:
             for name, tiers in stacks(args, Path(tmp)).items():
                 rounds: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
                 for _ in range(args.rounds):
+                    result, used = await one_round(tiers, Path(tmp), args.messages)
                     for encrypt in (False, True):
-                        result, used = await one_round(tiers, Path(tmp), encrypt, args.messages)
-                        rounds[encrypt].append(result)
-                        namespaces += used
+                        rounds[encrypt].append(result[encrypt])
+                    namespaces += used
                 report["stacks"][name] = summary(rounds)
         finally:
             await cleanup(args, namespaces)

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
 
+from bruno_memory.config.types import Duration
+
 KEY_HINT = (
     "urlsafe base64 of 32 random bytes, e.g. the output of python -c \"import os, base64; "
     "print(base64.urlsafe_b64encode(os.urandom(32)).decode())\""
@@ -39,7 +41,9 @@ class EncryptionConfig(BaseModel):
     ``user`` (each user's own: ``forget_user`` shreds her index too, and term statistics
     are per user) or ``stack`` (one key for all: bm25 sees every user's term statistics,
     as without encryption, but a forgotten user's index stays testable by guessing words
-    for whoever holds the key store).
+    for whoever holds the key store). ``key_recheck``: how long a process uses a data key
+    it unwrapped before asking the key store again, so a key destroyed by another
+    process's ``forget_user`` is dropped here too within that time (0: ask every time).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
@@ -48,6 +52,7 @@ class EncryptionConfig(BaseModel):
     keystore: str
     vectors: bool = True
     index: Literal["user", "stack"] = "user"
+    key_recheck: Duration = 30.0
 
     @field_validator("key", mode="before")
     @classmethod

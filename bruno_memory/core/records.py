@@ -53,6 +53,17 @@ class MessageRecord:
             object.__setattr__(self, "_json", text)
         return text
 
+    def with_message(self, message: Message) -> MessageRecord:
+        """This record holding ``message``, a copy of its message with the same id and
+        timestamp (what is derived from them is reused, not computed again)."""
+        out = object.__new__(MessageRecord)
+        setattr_ = object.__setattr__
+        for name, value in (("message", message), ("conversation_id", self.conversation_id),
+                            ("user_id", self.user_id), ("id", self.id), ("_json", None),
+                            ("_size", 0), ("sort_key", self.sort_key)):
+            setattr_(out, name, value)
+        return out
+
     def footprint(self) -> int:
         """Bytes this record holds in memory, estimated honestly and computed once: its JSON
         twice (the model's fields, and the JSON text a record keeps once serialized) plus
@@ -150,7 +161,22 @@ SEALED = "bruno_sealed"
 def message_out(record: MessageRecord) -> Message:
     """A caller's copy of a stored message; never a sealed one (its text would be tokens)."""
     if SEALED in record.message.metadata:
-        raise BrunoMemoryConfigError(
-            "the store holds encrypted messages: open it with the encryption: section (key "
-            "and key store) it was written with", path="encryption")
+        raise _sealed_refused()
     return fresh(record.message)
+
+
+def record_out(model: M) -> M:
+    """A caller's copy of a stored memory, session or user; never a sealed one (its
+    metadata would be an envelope, its content tokens)."""
+    md = getattr(model, "metadata", None)
+    if isinstance(md, BaseModel):  # a memory's: its custom fields hold the envelope
+        md = getattr(md, "custom_fields", None)
+    if isinstance(md, dict) and SEALED in md:
+        raise _sealed_refused()
+    return fresh(model)
+
+
+def _sealed_refused() -> BrunoMemoryConfigError:
+    return BrunoMemoryConfigError(
+        "the store holds encrypted records: open it with the encryption: section (key "
+        "and key store) it was written with", path="encryption")

@@ -31,12 +31,21 @@ from bruno_memory.core import codec, records
 from bruno_memory.core.archived import ARCHIVED
 from bruno_memory.core.blind import PROFILES, BlindIndex, Profile
 from bruno_memory.core.codec import DecodeError
-from bruno_memory.core.ops import Value
+from bruno_memory.core.ops import Key, Value
 from bruno_memory.core.records import MessageRecord
 
 SEALED = records.SEALED
 """The metadata field holding a sealed record's ciphertext (a memory: in ``custom_fields``)."""
 _VERSION = "1"
+"""An envelope of the record's whole JSON."""
+_SECRETS = "2"
+"""A message's envelope of its secret fields only, ``[content, metadata]``: unsealing
+replaces them in the sealed model, with no second JSON validation of the whole message
+(its other fields are stored in clear anyway: id, role, timestamp, parent)."""
+HOLLOW = "-"
+"""The content in a sealed message's stored JSON (format 2): its blind document is in the
+record's ``content`` (what full-text columns index), its text in the envelope; the JSON,
+which every store keeps (and Redis windows copy), is then about a third of the size."""
 
 
 class Shredded(Exception):
@@ -76,6 +85,10 @@ def is_sealed(value: Value) -> bool:
 def seal(value: Value, key_of: KeyOf) -> Value:
     """The sealed form of a plain record (a sealed one is returned as is)."""
     if is_sealed(value):
+        if isinstance(value, MessageRecord) and value.message.content == HOLLOW:
+            # read back from a store (a copy between stacks): its blind document again
+            with contextlib.suppress(Shredded, DecodeError):
+                return seal(unseal(value, key_of), key_of)
         return value
     owner = owner_of(value)
     key = key_of(owner)
@@ -89,26 +102,28 @@ def seal(value: Value, key_of: KeyOf) -> Value:
     return _SEALERS[type(value)](value, key, env)
 
 
-def _box(key: DataKey, owner: str | None, plain: bytes, ns: str, id_: str) -> str:
+def _box(key: DataKey, owner: str | None, plain: bytes, ns: str, id_: str,
+         version: str = _VERSION) -> str:
     """The envelope: format, key scope, key id, then nonce and ciphertext in base64."""
     nonce = os.urandom(12)
     box = key.aead.encrypt(nonce, plain, _aad(ns, id_, owner))
     scope = "s" if owner is None else "u"
-    return f"{_VERSION}.{scope}.{key.id}.{base64.b64encode(nonce + box).decode()}"
+    return f"{version}.{scope}.{key.id}.{base64.b64encode(nonce + box).decode()}"
 
 
 def _sealed_message(rec: MessageRecord, key: DataKey, owner: str | None) -> MessageRecord:
     """A message sealed with one ``model_dump`` for both JSON texts (the hot path): the
-    plain one, encrypted (and kept on ``rec``), and the sealed one the stores write."""
+    plain one (kept on ``rec``) and the sealed one the stores write, whose envelope holds
+    the secret fields only (``_SECRETS``) and whose content is ``HOLLOW``."""
     m = rec.message
     body = m.model_dump()
     plain = orjson.dumps(body)
-    env = _box(key, owner, plain, "message", rec.id)
+    secrets = orjson.dumps((body["content"], body["metadata"]))
+    env = _box(key, owner, secrets, "message", rec.id, _SECRETS)
     content = key.index.document(m.content)
     metadata = _clear(m, env)
-    sealed = MessageRecord(_copy(m, content=content, metadata=metadata),
-                           rec.conversation_id, rec.user_id)
-    body["content"], body["metadata"] = content, metadata
+    sealed = rec.with_message(_copy(m, content=content, metadata=metadata))
+    body["content"], body["metadata"] = HOLLOW, metadata
     setattr_ = object.__setattr__
     setattr_(sealed, "_json", orjson.dumps(body).decode())
     if rec._json is None:
@@ -125,13 +140,14 @@ def unseal(value: Value, key_of: KeyOf) -> Value:
     if env is None:
         return value
     version, scope, key_id, body = [*env.split(".", 3), "", "", ""][:4]
-    if version != _VERSION or scope not in ("s", "u"):
+    secrets = version == _SECRETS and isinstance(value, MessageRecord)
+    if (version != _VERSION and not secrets) or scope not in ("s", "u"):
         raise DecodeError(f"sealed record of an unknown format {version}.{scope}")
     owner = owner_of(value) if scope == "u" else None
     key = key_of(owner)
     if key is None or key.id != key_id:
         raise Shredded(f"the data key that sealed it was destroyed ({owner!r})")
-    ns = codec.key_of(value)
+    ns = Key("message", value.id) if secrets else codec.key_of(value)
     try:
         raw = base64.b64decode(body)
         plain = key.aead.decrypt(raw[:12], raw[12:], _aad(ns.ns, ns.id, owner))
@@ -140,9 +156,23 @@ def unseal(value: Value, key_of: KeyOf) -> Value:
             f"{ns} does not decrypt: it was sealed for another record or owner, or changed"
         ) from exc
     if isinstance(value, MessageRecord):
+        if secrets:
+            return _opened_message(value, plain)
         return codec.message_from_row(plain, value.conversation_id, value.user_id)
     out: Value = codec.from_payload(ns.ns, plain)
     return out
+
+
+def _opened_message(sealed: MessageRecord, secrets: bytes) -> MessageRecord:
+    """The plain message of a ``_SECRETS`` envelope: the sealed model with its content and
+    metadata back (authenticated by the AEAD, so not validated again)."""
+    try:
+        content, metadata = orjson.loads(secrets)
+    except (orjson.JSONDecodeError, ValueError, TypeError) as exc:
+        raise DecodeError(f"message {sealed.id} has sealed fields of another shape") from exc
+    if not isinstance(content, str) or not isinstance(metadata, dict):
+        raise DecodeError(f"message {sealed.id} has sealed fields of another shape")
+    return sealed.with_message(_copy(sealed.message, content=content, metadata=metadata))
 
 
 def _aad(ns: str, id_: str, owner: str | None) -> bytes:

@@ -2,8 +2,9 @@
 doors to list, verify and extend the trail.
 
 Turned on by a YAML ``audit:`` section (``core.audit.Auditing``). Every write through the
-façade then appends one event per (action, kind, subject) it contains, after the authoritative tier
-accepted the write: who (the actor), what (``write``, ``delete``, ``clear_history``,
+façade then appends one event per (action, kind, subject) it contains, in the same
+transaction as the write when the authoritative tier is a SQL one (``core.audit_pending``;
+otherwise right after it): who (the actor), what (``write``, ``delete``, ``clear_history``,
 ``claim``, ``forget_user``; exports and imports add theirs), whose data (the owner) and
 when. The actor is, in order: an explicit ``actor=`` (``memory.acting(actor)``,
 ``memory.for_user(user_id, actor=...)``), the user a scoped handle is bound to, or the
@@ -22,7 +23,7 @@ from typing import Any
 from bruno_core.models.context import SessionContext, UserContext
 from bruno_core.models.memory import MemoryEntry
 
-from bruno_memory.core import audit, guards
+from bruno_memory.core import audit, audit_pending, guards
 from bruno_memory.core.audit import AuditEvent, AuditRecord, Verdict
 from bruno_memory.core.errors import CapabilityMissing, TierError
 from bruno_memory.core.ops import (
@@ -89,10 +90,12 @@ class Audited(Plumbing):
             await super()._write(ops, touched)
             return
         owners = await self._deleted_owners(engine, ops)
-        await super()._write(ops, touched)
         actor = ACTOR.get() or engine.auditing.actor
         events = events_of(ops, actor, self._clock(), ChainMap(owners, self._owners))
-        await engine.ask(AppendAudit(events))
+        with audit_pending.carrying(events) as pending:
+            await super()._write(ops, touched)
+        if not pending.taken:  # no tier committed them with the write: after it
+            await engine.ask(AppendAudit(events))
 
     @staticmethod
     async def _deleted_owners(engine: Engine, ops: Sequence[WriteOp]) -> dict[str, str]:

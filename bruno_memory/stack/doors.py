@@ -26,7 +26,7 @@ from bruno_memory.core.queries import (
     Scored,
     SearchPhrase,
 )
-from bruno_memory.core.records import fresh, message_out
+from bruno_memory.core.records import fresh, message_out, record_out
 from bruno_memory.stack import fusion, hybrid, ranking
 from bruno_memory.stack.branches import Branches
 
@@ -167,7 +167,7 @@ class Doors(Branches):
         found = await (await self._ready()).ask(
             MemoriesBetween(user_id, lo, hi, limit, conversation_id, by)
         )
-        return [fresh(e) for e in found]
+        return [record_out(e) for e in found]
 
     async def query_memories(
         self, query: MemoryQuery, *, as_of: datetime | None = None
@@ -199,7 +199,7 @@ class Doors(Branches):
             engine = await self._ready()
             hits = await hybrid.query_memories(engine, ranking.pool(query), now)
             weights = self._conversing.lifecycle.importance.weights()
-            return [h.item for h in await ranking.ranked(hits, query, weights, now)]
+            return [record_out(h.item) for h in await ranking.ranked(hits, query, weights, now)]
 
         key = ("memories", query.model_dump_json())
         return await self._cached(query.user_id, key, read, lambda es: [fresh(e) for e in es])
@@ -225,9 +225,10 @@ class Doors(Branches):
         guards.identifier(user_id, "user_id")
         guards.limit(limit, maximum=1000)
         position = None if before is None else cursors.session_position(before, "before")
-        return await (await self._ready()).ask(
+        page = await (await self._ready()).ask(
             ListSessions(user_id, position, limit, conversations)
         )
+        return Page([record_out(s) for s in page.items], page.next, page.prev)
 
     async def page_messages(
         self,
@@ -267,7 +268,7 @@ class Doors(Branches):
         """The latest session of a conversation (its ``user_id`` is the conversation's
         owner), or ``None`` for a conversation without one."""
         found = await self._get(Key("conversation", guards.conversation_id(conversation_id)))
-        return fresh(found) if isinstance(found, SessionContext) else None
+        return record_out(found) if isinstance(found, SessionContext) else None
 
     @staticmethod
     def _scope(user_id: str | None, conversation_id: str | None, *, required: bool = False) -> None:

@@ -31,7 +31,13 @@ from bruno_memory.core.queries import (
     LatestSession,
     Statistics,
 )
-from bruno_memory.core.records import fresh, message_out, message_record, timestamp_key
+from bruno_memory.core.records import (
+    fresh,
+    message_out,
+    message_record,
+    record_out,
+    timestamp_key,
+)
 from bruno_memory.stack.admin import AccessHook, AdminMemory
 from bruno_memory.stack.audit import Audited
 from bruno_memory.stack.doors import Doors
@@ -158,7 +164,7 @@ class MemoryStack(Audited, Redacting, Doors, Restore, Owners, Sealed, MemoryInte
     async def get_memory(self, memory_id: str) -> MemoryEntry | None:
         """One memory by id, read through the caches."""
         found = await self._get(Key("memory", guards.identifier(memory_id, "memory_id")))
-        return fresh(found) if isinstance(found, MemoryEntry) else None
+        return record_out(found) if isinstance(found, MemoryEntry) else None
 
     async def create_session(
         self, user_id: str, metadata: dict[str, Any] | None = None
@@ -174,7 +180,7 @@ class MemoryStack(Audited, Redacting, Doors, Restore, Owners, Sealed, MemoryInte
     async def get_session(self, session_id: str) -> SessionContext | None:
         """A session by id, or ``None``."""
         found = await self._get(Key("session", guards.identifier(session_id, "session_id")))
-        return fresh(found) if isinstance(found, SessionContext) else None
+        return record_out(found) if isinstance(found, SessionContext) else None
 
     async def end_session(self, session_id: str) -> None:
         """Mark a session ended; raises ``NotFound`` for an unknown id."""
@@ -202,8 +208,9 @@ class MemoryStack(Audited, Redacting, Doors, Restore, Owners, Sealed, MemoryInte
         user = await self._get(Key("user", user_id))
         return ConversationContext(
             conversation_id=session.conversation_id,
-            user=fresh(user) if isinstance(user, UserContext) else UserContext(user_id=user_id),
-            session=fresh(session),
+            user=(record_out(user) if isinstance(user, UserContext)
+                  else UserContext(user_id=user_id)),
+            session=record_out(session),
             messages=messages,
             max_messages=self._max_messages(messages),
         )

@@ -24,7 +24,7 @@ from bruno_memory.build import check_config
 from bruno_memory.cli import main
 from bruno_memory.config.loader import load_config
 from bruno_memory.core import audit
-from bruno_memory.core.errors import BrunoMemoryConfigError, CapabilityMissing
+from bruno_memory.core.errors import BrunoMemoryConfigError, CapabilityMissing, TierError
 from bruno_memory.managers import archive
 from bruno_memory.stack.facade import MemoryStack
 from bruno_memory.tiers.sql import postgres_schema, sqlite_schema
@@ -185,6 +185,42 @@ async def test_a_deleted_record_is_detected_and_located(
     verdict = await memory.verify_audit()
     assert [p.seq for p in verdict.problems] == [3, 6]
     assert "records 4 to 5 deleted" in verdict.problems[1].what
+
+
+REFUSE_AUDIT = {
+    "sqlite": ["CREATE TRIGGER audit_refused BEFORE INSERT ON audit "
+               "BEGIN SELECT RAISE(ABORT, 'audit refused'); END"],
+    "postgres": ["CREATE FUNCTION audit_refused() RETURNS trigger LANGUAGE plpgsql AS "
+                 "$$ BEGIN RAISE EXCEPTION 'audit refused'; END $$",
+                 "CREATE TRIGGER audit_refused BEFORE INSERT ON audit FOR EACH ROW "
+                 "EXECUTE FUNCTION audit_refused()"],
+}
+
+
+async def test_a_write_and_its_audit_record_commit_together(
+    stack: tuple[MemoryStack, dict[str, Any]], namespace: str
+) -> None:
+    """The record is appended in the write's own transaction: when appending it fails,
+    the write is not committed either, so no crash between the two can lose a record."""
+    memory, cfg = stack
+    ctx = await memory.get_context("ann", "ann-chat")
+    await memory.store_message(say("kept"), ctx.conversation_id)
+    trail = await memory.audit_trail()
+    await raw(cfg, namespace, *REFUSE_AUDIT[cfg["tiers"][1]["kind"]])
+    with pytest.raises(TierError, match="audit refused"):
+        await memory.store_message(say("lost with its record"), ctx.conversation_id)
+    assert await stored_texts(cfg, namespace) == ["kept"]
+    assert await memory.audit_trail() == trail
+
+
+async def stored_texts(cfg: dict[str, Any], ns: str) -> list[str]:
+    """The messages the durable tier holds, read past the stack."""
+    durable = cfg["tiers"][1]
+    if durable["kind"] == "sqlite":
+        with sqlite3.connect(durable["path"]) as db:
+            return [r[0] for r in db.execute("SELECT content FROM messages ORDER BY seq")]
+    async with pg(durable["dsn"], ns) as conn:
+        return [r[0] for r in await conn.fetch("SELECT content FROM messages ORDER BY seq")]
 
 
 @pytest.mark.postgres

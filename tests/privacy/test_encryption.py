@@ -164,6 +164,31 @@ async def test_encrypted_messages_read_without_the_encryption_section_are_refuse
             await memory.retrieve_messages("c1")
 
 
+async def test_every_sealed_record_read_without_the_encryption_section_is_refused(
+    request: pytest.FixtureRequest, namespace: str, tmp_path: Path
+) -> None:
+    """Memories, sessions and users' metadata of an encrypted store, read by a stack
+    without ``encryption:``, fail with what to fix, never as envelopes or tokens."""
+    plain = shipped(request, "laptop", namespace, tmp_path)
+    async with opened(encrypted(plain, [new_key()], str(tmp_path / "keys.db"))) as memory:
+        session = await memory.create_session("ann", metadata={"topic": "secret"})
+        entry = MemoryEntry(content="ann likes quokkas", memory_type=MemoryType.SEMANTIC,
+                            user_id="ann", metadata=MemoryMetadata(category="pets"))
+        await memory.store_memory(entry)
+    async with opened(plain) as memory:
+        reads = {
+            "get_memory": lambda: memory.get_memory(str(entry.id)),
+            "retrieve_memories": lambda: memory.retrieve_memories(MemoryQuery(user_id="ann")),
+            "get_session": lambda: memory.get_session(session.session_id),
+            "list_sessions": lambda: memory.list_sessions("ann"),
+            "get_context": lambda: memory.get_context("ann", "c-new"),
+        }
+        for name, read in reads.items():
+            with pytest.raises(BrunoMemoryConfigError, match="encryption: section"):
+                await read()
+                pytest.fail(f"{name} handed out a sealed record")
+
+
 async def test_an_unusable_key_store_fails_at_open_with_what_to_fix(
     request: pytest.FixtureRequest, namespace: str, tmp_path: Path
 ) -> None:

@@ -12,6 +12,7 @@ import pytest
 from bruno_core.models.memory import MemoryEntry, MemoryQuery, MemoryType
 from bruno_core.models.message import Message, MessageRole
 
+from bruno_memory.config.loader import load_config
 from bruno_memory.config.models import StackConfig
 from tests.privacy.stores import encrypted, new_key, opened, redis_cleanup, shipped
 
@@ -103,3 +104,24 @@ async def test_the_key_store_file_keeps_no_copy_of_a_destroyed_key(
     assert wrapped.encode() not in keystore.read_bytes()
     beside = await asyncio.to_thread(lambda: sorted(p.name for p in tmp_path.iterdir()))
     assert not [name for name in beside if name.startswith("keys.db-")]  # no journal, no WAL
+
+
+async def test_a_key_destroyed_by_another_process_is_dropped_by_this_one(
+    namespace: str, tmp_path: Path
+) -> None:
+    """Two stacks (as two processes) share the data and the key store; one forgets ann.
+    The other, which held her key, stops using it (``key_recheck``): what it writes for
+    her afterwards is sealed by her new key, so the first reads it, not shreds it."""
+    cfg = load_config({
+        "namespace": namespace,
+        "tiers": [{"kind": "sqlite", "path": str(tmp_path / "memory.db")}],
+    })
+    cfg = encrypted(cfg, [new_key()], str(tmp_path / "keys.db"), key_recheck=0)
+    async with opened(cfg) as one, opened(cfg) as two:
+        await two.get_context("ann", "c1")
+        await two.store_message(Message(role=MessageRole.USER, content="before"), "c1")
+        await one.forget_user("ann")
+        await two.get_context("ann", "c2")
+        await two.store_message(Message(role=MessageRole.USER, content="after"), "c2")
+        assert [m.content for m in await one.retrieve_messages("c2")] == ["after"]
+        assert await one.retrieve_messages("c1") == []

@@ -8,6 +8,7 @@ import base64
 import hashlib
 import hmac
 import os
+import time
 from collections.abc import Iterable, Sequence
 
 from cryptography.exceptions import InvalidTag
@@ -82,6 +83,8 @@ class Keyring:
         self.masters = Masters(config.masters(), namespace)
         self.vectors = config.vectors
         self._keys: dict[str | None, DataKey] = {}
+        self._wrapped: dict[str | None, str] = {}  # owner -> her key as the store holds it
+        self._checked: dict[str | None, float] = {}  # owner -> when the store last had it
         self._users = 0
         self._forgotten: dict[tuple[str, int], None] = {}
         self._sealed: dict[int, tuple[Value, Value]] = {}  # id(plain) -> (plain, sealed)
@@ -107,7 +110,8 @@ class Keyring:
         async with self._lock:
             self._users -= 1
             if self._users == 0:
-                self._keys.clear()
+                for held in (self._keys, self._wrapped, self._checked):
+                    held.clear()
                 await self.store.aclose()
 
     async def _check(self) -> None:
@@ -121,10 +125,21 @@ class Keyring:
 
     async def load(self, owners: Iterable[str | None], *, create: bool = False) -> None:
         """Have the keys of ``owners`` at hand; ``create``: make the ones that do not exist
-        (a write); otherwise an owner without a key stays absent (shredded)."""
-        for owner in {o for o in owners if o not in self._keys}:
+        (a write); otherwise an owner without a key stays absent (shredded). A key held
+        longer than ``key_recheck`` is looked up again: gone from the store (another
+        process forgot its user), it is dropped here too."""
+        now = time.monotonic()
+        stale = now - self.config.key_recheck
+        keys, checked = self._keys, self._checked
+        for owner in {o for o in owners if o not in keys or checked[o] <= stale}:
             name = entry(owner)
             wrapped = await self.store.get(name)
+            if owner in keys:
+                if wrapped == self._wrapped[owner]:
+                    checked[owner] = now
+                    continue
+                self._drop(owner)  # destroyed elsewhere (or rewrapped by a rotation)
+                log.info("data key changed in the key store", user=owner)
             if wrapped is None and create:
                 wrapped = await self.store.add(name, self.masters.wrap(name, os.urandom(32)))
             if wrapped is None:
@@ -137,9 +152,16 @@ class Keyring:
                     f"the data key of {name!r} is wrapped by a master key that is not "
                     "configured: add the previous key to encryption.key and run "
                     "`bruno-memory rotate-key CONFIG`", path="encryption.key")
-            key = self._keys[owner] = DataKey(raw, self.profile)
-            if self.config.index == "stack" and owner is not None and None in self._keys:
-                key.index = self._keys[None].index  # one blind index for every user
+            key = keys[owner] = DataKey(raw, self.profile)
+            self._wrapped[owner], checked[owner] = wrapped, now
+            if self.config.index == "stack" and owner is not None and None in keys:
+                key.index = keys[None].index  # one blind index for every user
+
+    def _drop(self, owner: str | None) -> None:
+        self._keys.pop(owner, None)
+        self._wrapped.pop(owner, None)
+        self._checked.pop(owner, None)
+        self._sealed.clear()  # nothing sealed by the destroyed key is reused
 
     async def owners(self) -> list[str | None]:
         """Every owner with a key in the store (``None``: the shared key)."""
@@ -158,8 +180,7 @@ class Keyring:
         self._forgotten[mark] = None
         if len(self._forgotten) > 1024:
             self._forgotten.pop(next(iter(self._forgotten)))
-        self._keys.pop(op.user_id, None)
-        self._sealed.clear()  # nothing sealed by the destroyed key is reused
+        self._drop(op.user_id)
         await self.store.delete(entry(op.user_id))
         log.info("data key destroyed", user=op.user_id)
 

@@ -11,7 +11,7 @@ from typing import Any
 from bruno_core.models.context import SessionContext, UserContext
 from bruno_core.models.memory import MemoryEntry
 
-from bruno_memory.core import codec, cursors
+from bruno_memory.core import audit_pending, codec, cursors
 from bruno_memory.core.capabilities import Capability
 from bruno_memory.core.errors import TierUnavailable
 from bruno_memory.core.group_commit import GroupCommit
@@ -56,7 +56,7 @@ from bruno_memory.core.records import MessageRecord
 from bruno_memory.core.summaries import HIDDEN
 from bruno_memory.core.text import terms
 from bruno_memory.tiers.base import answers
-from bruno_memory.tiers.sql import changes
+from bruno_memory.tiers.sql import audit, changes
 from bruno_memory.tiers.sql import text as _sql
 
 Statement = tuple[str, list[tuple[Any, ...]]]
@@ -181,14 +181,22 @@ def _row(value: Value, tags: Any) -> tuple[Any, ...]:
 
 def merged(writes: Sequence[Sequence[Statement]]) -> list[Statement]:
     """The statements of many writes, in order, consecutive ones with the same SQL joined
-    (so a batch of single-message writes is one statement of many rows)."""
+    (so a batch of single-message writes is one statement of many rows). The writes' audit
+    appends come last, as one statement chaining their events in order: they commit with
+    the data all the same, and neither split the data statements nor hold the trail's lock
+    for longer than the end of the transaction."""
     out: list[Statement] = []
+    events: list[Any] = []
     for statements in writes:
         for sql, rows in statements:
-            if out and out[-1][0] == sql:
+            if sql == audit.APPEND:
+                events.extend(rows)
+            elif out and out[-1][0] == sql:
                 out[-1][1].extend(rows)
             else:
                 out.append((sql, list(rows)))
+    if events:
+        out.append((audit.APPEND, events))
     return out
 
 
@@ -228,6 +236,9 @@ class DurableWrites:
             return
         if self._group is None:
             raise TierUnavailable("the tier is not open (call open())", tier=self.name, op="write")
+        events = audit_pending.take()  # the write's audit events: in its own transaction
+        if events:
+            statements.append((audit.APPEND, [e.row() for e in events]))
         await self._group.submit(statements)
 
 

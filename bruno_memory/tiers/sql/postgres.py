@@ -323,11 +323,15 @@ class PostgresTier(DurableAudit, DurableReads, DurableWrites, BaseTier[PostgresC
     async def _apply(self, writes: Sequence[list[Statement]]) -> None:
         """One transaction for a group commit's batch; message, session and user upserts
         of many rows as one ``unnest`` statement each."""
-        batches = [(numbered(sql), rows) for sql, rows in merged(writes)]
+        statements = merged(writes)
+        batches = [(numbered(sql), rows) for sql, rows in statements]
 
         async def work(conn: Any) -> None:
             if len(batches) == 1:  # one statement is atomic on its own: no BEGIN/COMMIT trips
                 await _execute(conn, *batches[0])
+                return
+            if (audited := _with_audit(statements)) is not None:
+                await conn.execute(*audited)  # a write and its audit records: one statement
                 return
             async with conn.transaction():
                 for sql, rows in batches:
@@ -400,6 +404,22 @@ def winners(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         if held is None or row[-1] >= held[-1]:
             best[row[0]] = row
     return list(best.values())
+
+
+def _with_audit(statements: list[tuple[str, list[Any]]]) -> tuple[Any, ...] | None:
+    """One row's write and its audit appends as one statement (one round trip, atomic by
+    itself, no BEGIN/COMMIT), the write in a ``WITH``; ``None`` for anything else."""
+    if len(statements) != 2 or statements[1][0] != audit.APPEND:
+        return None
+    (sql, rows), (_, events) = statements
+    if len(rows) != 1 or not sql.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):
+        return None
+    return (_audited(sql), *rows[0], *audit.pg_columns(events))
+
+
+@lru_cache(maxsize=64)
+def _audited(sql: str) -> str:
+    return numbered(f"WITH written AS ({sql}) {audit.PG_APPEND}")
 
 
 async def _execute(conn: Any, sql: str, rows: list[tuple[Any, ...]]) -> None:

@@ -229,11 +229,13 @@ def search_messages(
     d: Dialect, words: list[str], user_id: str | None, conversation_id: str | None, limit: int,
     include_archived: bool = False,
 ) -> tuple[str, list[Any]]:
-    """Ranked full-text search of messages matching any of ``words``, optionally scoped."""
+    """Ranked full-text search of messages matching any of ``words``, optionally scoped;
+    equal scores oldest first (not left to the plan: the same words rank the same way
+    whatever the index holds, plain or blind)."""
     source, match, score = d.fts("messages")
     where, params = [match], [d.fts_terms(words, user_id)]
     return _ranked_messages(source, score, where, params, user_id, conversation_id, limit,
-                            include_archived=include_archived)
+                            "m.seq", include_archived=include_archived)
 
 
 def query_memories(
