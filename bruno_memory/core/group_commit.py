@@ -206,8 +206,10 @@ class GroupCommit(Generic[T]):
         batch: list[_Waiting[T]] = []
         queue = self._queue
         if not queue:
-            self._acknowledge_late()  # nothing to overlap with: they may write again now
             await asyncio.sleep(0)  # the woken callers run first (they were scheduled first)
+        if not queue and self._late:
+            self._acknowledge_late()  # nothing to overlap with: they may write again now
+            await asyncio.sleep(0)
         while queue and len(batch) < self.max_batch:
             waiting = queue.popleft()
             if waiting.done.done():  # its caller was cancelled: it never reaches the tier
