@@ -92,3 +92,23 @@ async def test_sqlite_schema_is_versioned_wal_and_indexed(tmp_path: Path) -> Non
         plan = " ".join(str(r[-1]) for r in db.execute(f"EXPLAIN QUERY PLAN {sql}", ("x",)))
         assert "USING INDEX" in plan or "USING COVERING INDEX" in plan, f"{name}: {plan}"
         assert "TEMP B-TREE" not in plan, f"{name} sorts: {plan}"
+
+
+def test_a_memory_is_weighed_by_its_json_whether_or_not_the_durable_row_was_made() -> None:
+    """The LRU weighs a memory as twice its JSON plus 700 bytes; the length the durable
+    row's serialization remembered is the same as serializing it again, and a changed
+    copy is weighed afresh."""
+    from bruno_core.models.memory import MemoryEntry, MemoryType
+
+    from bruno_memory.core.codec import memory_row
+    from bruno_memory.core.records import fresh, model_json
+    from bruno_memory.tiers.lru import footprint
+
+    entry = MemoryEntry(content="kiwi " * 50, memory_type=MemoryType.FACT, user_id="u1")
+    expected = 2 * len(model_json(entry)) + 700
+    assert footprint(entry) == expected  # never serialized for a row: serialized here
+    payload = memory_row(entry)[-1]
+    assert footprint(entry) == 2 * len(payload) + 700 == expected
+    other = fresh(entry)
+    other.content = "kiwi"
+    assert footprint(other) == 2 * len(model_json(other)) + 700 < expected
