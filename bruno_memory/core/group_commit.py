@@ -10,12 +10,6 @@ committer lets the event loop run once, so callers it just acknowledged, writing
 right away, join its next batch instead of one of them leading alone and the rest waiting
 behind it. Nothing waits on a timer, and one batch is applied at a time.
 
-Acknowledgements are staggered so the callers' own work overlaps the tier's: when a batch
-commits, its first half is acknowledged at once and its second half only once the next
-batch has been handed to the tier (while the driver's thread or server applies it, those
-callers prepare their next writes in the event loop). Every acknowledged write has
-committed; the second half merely hears it one hand-off later.
-
 - A failed batch is applied again one caller at a time, so a bad write fails only its
   own caller (with its own error); an unavailable tier (``TierUnavailable``) fails the
   whole batch at once instead of trying each caller against it.
@@ -99,7 +93,6 @@ class GroupCommit(Generic[T]):
         self._queue: deque[_Waiting[T]] = deque()
         self._committer: asyncio.Task[None] | None = None
         self._inflight: tuple[asyncio.Future[None], list[_Waiting[T]]] | None = None
-        self._late: list[_Waiting[T]] = []  # committed, acknowledged with the next batch
         self._leading = False  # a caller is applying its own item (the tier was idle)
         self._idle = asyncio.Event()  # neither a leader nor a committer is running
         self._idle.set()
@@ -178,7 +171,6 @@ class GroupCommit(Generic[T]):
                     return
                 await self._commit(batch)
         except BaseException as exc:  # cancelled (loop shutdown) or a bug: nobody hangs
-            self._acknowledge_late()  # committed: never failed
             interrupted = TierUnavailable(
                 f"write interrupted before it was acknowledged ({type(exc).__name__}); "
                 "it may or may not have been applied",
@@ -190,15 +182,8 @@ class GroupCommit(Generic[T]):
             self._queue.clear()
             raise
         finally:
-            self._acknowledge_late()  # committed: never failed, whatever ended the loop
             self._committer = None
             self._idle.set()
-
-    def _acknowledge_late(self) -> None:
-        """Acknowledge the held second half of the last committed batch."""
-        late, self._late = self._late, []
-        for waiting in late:
-            _succeed(waiting)
 
     async def _take(self) -> list[_Waiting[T]]:
         """The next batch: what is queued, without callers already cancelled; when
@@ -207,9 +192,6 @@ class GroupCommit(Generic[T]):
         queue = self._queue
         if not queue:
             await asyncio.sleep(0)  # the woken callers run first (they were scheduled first)
-        if not queue and self._late:
-            self._acknowledge_late()  # nothing to overlap with: they may write again now
-            await asyncio.sleep(0)
         while queue and len(batch) < self.max_batch:
             waiting = queue.popleft()
             if waiting.done.done():  # its caller was cancelled: it never reaches the tier
@@ -223,7 +205,6 @@ class GroupCommit(Generic[T]):
         what it raised, ``CancelledError`` if they did, ``None`` once applied."""
         task = asyncio.ensure_future(self._apply([w.item for w in batch]))
         self._inflight = (task, batch)
-        self._acknowledge_late()  # they run while the tier applies this batch
         try:
             await asyncio.wait((task,))
         except BaseException:  # the committer itself was cancelled: so is the batch
@@ -239,10 +220,8 @@ class GroupCommit(Generic[T]):
         stats.largest = max(stats.largest, len(batch))
         exc = await self._run(batch)
         if exc is None:
-            half = (len(batch) + 1) // 2
-            for waiting in batch[:half]:
+            for waiting in batch:
                 _succeed(waiting)
-            self._late = batch[half:]  # acknowledged once the next batch has started
         elif isinstance(exc, asyncio.CancelledError):  # every caller gave up on it
             stats.dropped += len(batch)
         elif len(batch) == 1 or isinstance(exc, TierUnavailable):

@@ -298,39 +298,3 @@ async def test_group_commit_isolates_and_reports_with_any_apply() -> None:
     await group.aclose()
     with pytest.raises(TierUnavailable):
         await group.submit(1)
-
-
-async def test_acknowledged_writes_have_committed_and_callers_overlap_the_tier() -> None:
-    """Fifty writers, twenty writes each, over an apply that takes driver time: every write
-    has committed when its caller hears so, each writer's writes commit in its order, and
-    callers of a committed batch prepare their next writes while the next batch is applied
-    (its second half is acknowledged once that batch has started)."""
-    committed: set[tuple[int, int]] = set()
-    order: list[tuple[int, int]] = []
-    applying = False
-    overlapped = 0
-
-    async def apply(items: Any) -> None:
-        nonlocal applying
-        applying = True
-        await asyncio.sleep(0.001)  # the driver's thread at work
-        committed.update(items)
-        order.extend(items)
-        applying = False
-
-    group: GroupCommit[tuple[int, int]] = GroupCommit(apply, tier="test")
-
-    async def writer(t: int) -> None:
-        nonlocal overlapped
-        for i in range(20):
-            await group.submit((t, i))
-            assert (t, i) in committed  # acknowledged: committed
-            overlapped += applying  # heard while the next batch is being applied
-
-    await asyncio.gather(*(writer(t) for t in range(50)))
-    for t in range(50):
-        assert [i for w, i in order if w == t] == list(range(20))
-    assert len(committed) == 1000
-    assert overlapped > 0
-    assert group.metrics()["failed"] == 0
-    await group.aclose()
