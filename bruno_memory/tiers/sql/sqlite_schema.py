@@ -172,6 +172,22 @@ AUDIT = [  # the hash-chained audit trail (tiers.sql.audit); edits are refused
       f"BEGIN SELECT RAISE(ABORT, '{audit.REFUSED}'); END" for verb in ("UPDATE", "DELETE")),
 ]
 
+def _probed_guards() -> list[str]:
+    """The tombstone guards, probing first whether any tombstone is as new as the row (one
+    step on ``tombstones_version``): a fresh write is newer than every tombstone, so the
+    lookups by id, and the keyed hash of its user they would compute per row, are skipped."""
+    return [
+        f"CREATE TRIGGER {t}_tombstoned BEFORE INSERT ON {t} WHEN NEW.version > 0 AND "
+        "EXISTS (SELECT 1 FROM tombstones WHERE version >= NEW.version) AND "
+        f"{_sql.tombstoned(t)} BEGIN SELECT RAISE(IGNORE); END"
+        for t in _sql.GUARDED_TABLES
+    ]
+
+
+_DROP_GUARDS = [f"DROP TRIGGER {t}_tombstoned" for t in _sql.GUARDED_TABLES]
+PROBED = [*_DROP_GUARDS, *_probed_guards()]
+PROBED_DOWN = [*_DROP_GUARDS, *_guards(hashed=True)]
+
 MIGRATIONS: list[Migration] = [
     Migration(V1, V1_DOWN),
     Migration(V2, V2_DOWN),
@@ -179,4 +195,5 @@ MIGRATIONS: list[Migration] = [
     Migration(V4, V4_DOWN),
     Migration(ARCHIVED, ARCHIVED_DOWN),
     Migration(AUDIT, ["DROP TABLE audit"]),
+    Migration(PROBED, PROBED_DOWN),
 ]
