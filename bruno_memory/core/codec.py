@@ -16,7 +16,12 @@ from bruno_core.models.message import Message
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from bruno_memory.core.ops import Key, Namespace, Value
-from bruno_memory.core.records import MessageRecord, model_json, timestamp_key
+from bruno_memory.core.records import (
+    MessageRecord,
+    model_json,
+    model_json_sized,
+    timestamp_key,
+)
 
 MODELS: dict[Namespace, type[BaseModel]] = {
     "session": SessionContext,
@@ -166,5 +171,5 @@ def memory_row(e: MemoryEntry) -> tuple[Any, ...]:
         timestamp_key(e.updated_at),
         expires,
         searchable(e.content),
-        model_json(e),
+        model_json_sized(e),  # the cache weighs it next (lru.footprint)
     )

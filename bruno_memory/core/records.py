@@ -87,6 +87,30 @@ def model_json(model: BaseModel) -> str:
         return text
 
 
+_SIZES: dict[int, tuple[BaseModel, int]] = {}
+SIZES_HELD = 1024
+"""Models whose JSON length ``json_length`` remembers at most (the latest ones)."""
+
+
+def model_json_sized(model: BaseModel) -> str:
+    """``model_json``, its length remembered for ``json_length``: the write path serializes
+    a memory for the durable tier, then the cache weighs it; once is enough."""
+    text = model_json(model)
+    if len(_SIZES) >= SIZES_HELD:
+        del _SIZES[next(iter(_SIZES))]  # the oldest
+    _SIZES[id(model)] = (model, len(text))
+    return text
+
+
+def json_length(model: BaseModel) -> int:
+    """The length of ``model``'s JSON: remembered if ``model_json_sized`` serialized this
+    very object lately (a size estimate: a model changed since is weighed as it was)."""
+    held = _SIZES.get(id(model))
+    if held is not None and held[0] is model:
+        return held[1]
+    return len(model_json(model))
+
+
 def timestamp_key(ts: datetime) -> float:
     """Seconds since the epoch, naive datetimes read as UTC (bruno-core uses ``utcnow``)."""
     if ts.tzinfo is None:

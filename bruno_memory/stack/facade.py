@@ -104,7 +104,7 @@ class MemoryStack(Audited, Redacting, Doors, Restore, Owners, Sealed, MemoryInte
         records = [message_record(m, conversation_id, owner) for m in messages]
         await self._check_message_ids(records, conversation_id, owner)
         ops: list[WriteOp] = [Put(Key("message", r.id), r) for r in records]
-        async with refused_moves():
+        with refused_moves():
             await self._write(ops, [("window", conversation_id)])
 
     async def retrieve_messages(
@@ -143,7 +143,7 @@ class MemoryStack(Audited, Redacting, Doors, Restore, Owners, Sealed, MemoryInte
             )
         if self._recalls is not None:
             self._recalls.written([key.id])
-        async with refused_moves():
+        with refused_moves():
             await self._write([Put(key, fresh(memory_entry))], [key])
 
     async def retrieve_memories(self, query: MemoryQuery) -> list[MemoryEntry]:

@@ -4,8 +4,7 @@ and move nothing; claiming an ownerless conversation claims its messages."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bruno_core.models.context import SessionContext, UserContext
@@ -47,7 +46,7 @@ class Owners(Plumbing):
         )
         claim, touched = await self._start_ops(session, claim=True)
         ops = [*claim, *(Put(Key("message", r.id), r) for r in records)]
-        async with refused_moves():
+        with refused_moves():
             await self._write(ops, touched)
         self._owners[conversation_id] = owner
 
@@ -136,20 +135,31 @@ class Owners(Plumbing):
         return ops, keys
 
 
-@contextlib.asynccontextmanager
-async def refused_moves() -> AsyncIterator[None]:
+class _RefusedMoves:
+    """``refused_moves``: a plain context manager (the write path's, so cheap)."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        if isinstance(exc, TierError) and MOVED in str(exc):
+            raise InvalidInput(
+                "an id in this write is already used by another conversation's message or "
+                "another user's memory: an upsert never moves a record; give it a new id"
+            ) from exc
+
+
+def refused_moves() -> _RefusedMoves:
     """A write the authoritative tier refused as moving a record (``_sql.MOVED``): the
     caller's mistake, said as such. Checked there on a write-through tier (no read on the
     hot path); a write-behind tier's queue is checked by the façade first (``_held``)."""
-    try:
-        yield
-    except TierError as exc:
-        if "belongs to a record of another conversation or owner" not in str(exc):
-            raise
-        raise InvalidInput(
-            "an id in this write is already used by another conversation's message or "
-            "another user's memory: an upsert never moves a record; give it a new id"
-        ) from exc
+    return _REFUSED
+
+
+_REFUSED = _RefusedMoves()
+MOVED = "belongs to a record of another conversation or owner"
 
 
 def metadata_user(message: Message) -> str | None:

@@ -98,7 +98,7 @@ class Restore(Owners):
             elif isinstance(record, SessionContext):
                 touched.append(Key("conversation", record.conversation_id))
         if ops:
-            async with refused_moves():
+            with refused_moves():
                 await self._write(ops, touched)
         self._owners.update({c: u for c, u in owners.items() if u is not None})
         return Restored(len(ops), unchanged, kept)

@@ -26,7 +26,7 @@ from bruno_memory.core.ops import (
     Value,
     WriteOp,
 )
-from bruno_memory.core.records import MessageRecord, model_json
+from bruno_memory.core.records import MessageRecord, json_length
 from bruno_memory.tiers.base import BaseTier
 from bruno_memory.tiers.window import Window, merge_into, serve
 
@@ -67,7 +67,7 @@ def footprint(value: Any) -> int:
     if isinstance(value, MessageRecord):
         return value.footprint()
     if isinstance(value, BaseModel):
-        return 2 * len(model_json(value)) + 700
+        return 2 * json_length(value) + 700
     return 200
 
 

@@ -92,3 +92,60 @@ async def test_sqlite_schema_is_versioned_wal_and_indexed(tmp_path: Path) -> Non
         plan = " ".join(str(r[-1]) for r in db.execute(f"EXPLAIN QUERY PLAN {sql}", ("x",)))
         assert "USING INDEX" in plan or "USING COVERING INDEX" in plan, f"{name}: {plan}"
         assert "TEMP B-TREE" not in plan, f"{name} sorts: {plan}"
+
+
+def test_a_memory_is_weighed_by_its_json_whether_or_not_the_durable_row_was_made() -> None:
+    """The LRU weighs a memory as twice its JSON plus 700 bytes; the length the durable
+    row's serialization remembered is the same as serializing it again, and a changed
+    copy is weighed afresh."""
+    from bruno_core.models.memory import MemoryEntry, MemoryType
+
+    from bruno_memory.core.codec import memory_row
+    from bruno_memory.core.records import fresh, model_json
+    from bruno_memory.tiers.lru import footprint
+
+    entry = MemoryEntry(content="kiwi " * 50, memory_type=MemoryType.FACT, user_id="u1")
+    expected = 2 * len(model_json(entry)) + 700
+    assert footprint(entry) == expected  # never serialized for a row: serialized here
+    payload = memory_row(entry)[-1]
+    assert footprint(entry) == 2 * len(payload) + 700 == expected
+    other = fresh(entry)
+    other.content = "kiwi"
+    assert footprint(other) == 2 * len(model_json(other)) + 700 < expected
+
+
+async def test_tombstone_guard_hashes_no_user_for_a_write_newer_than_every_tombstone(
+    tmp_path: Path,
+) -> None:
+    """The SQLite guard against resurrecting writes probes the tombstones' versions first:
+    a write newer than every tombstone computes no keyed hash of its user; an older one is
+    still dropped, by a record's tombstone and by a purge of its user."""
+    from bruno_memory.tiers.sql import text as _sql
+
+    path = str(tmp_path / "guard.db")
+    tier = SQLiteTier(SQLiteTier.config_model(name="s", path=path))
+    await tier.open()
+    await tier.aclose()
+    db = sqlite3.connect(path, isolation_level=None)
+    hashed: list[str] = []
+
+    def pseudonym(key: str | None, user: str | None) -> str | None:
+        hashed.append(str(user))
+        return _sql.pseudonym(key, user)
+
+    db.create_function("bruno_pseudonym", 2, pseudonym, deterministic=True)
+    insert = ("INSERT INTO messages (id, conversation_id, user_id, role, ts, content, payload, "
+              "version) VALUES (?, 'c', ?, 'user', 1, 'x', '{}', ?)")
+    db.execute(insert, ("fresh", "ann", 10))
+    assert hashed == []
+    db.execute("INSERT INTO tombstones (scope, id, version) VALUES ('message', 'gone', 20)")
+    db.execute(insert, ("gone", "ann", 15))
+    key = db.execute("SELECT value FROM bruno_meta WHERE name = 'pseudonym_key'").fetchone()[0]
+    db.execute("INSERT INTO tombstones (scope, id, version) VALUES ('purge', ?, 30)",
+               (_sql.pseudonym(key, "bob"),))
+    db.execute(insert, ("bobs", "bob", 25))
+    db.execute(insert, ("late", "ann", 40))
+    ids = sorted(r[0] for r in db.execute("SELECT id FROM messages"))
+    db.close()
+    assert ids == ["fresh", "late"]
+    assert "bob" in hashed
