@@ -46,8 +46,6 @@ from bruno_memory.stack.stats import TierStats
 from bruno_memory.tiers.base import Clearable, Droppable, Tier, Windowed
 
 R = TypeVar("R")
-_REMOTE = frozenset({Capability.LEASES, Capability.CHANGES})
-"""Caches whose writes leave the process (a shared cache, a published invalidation)."""
 Missed = list[tuple[Tier, str | None]]
 log = get_logger(__name__)
 
@@ -108,17 +106,15 @@ class Engine:
         await routes.durable.write([op for op in stamped if accepts(routes.durable, op)])
         self.stats[routes.durable.name].timed("write", perf_counter() - started)
         gens.bump(touched)  # committed: from here on, a failing tier owes, it never raises
-        remote: list[tuple[Tier, list[WriteOp]]] = []
+        published: list[tuple[Tier, list[WriteOp]]] = []
         for tier in (*routes.caches, *routes.others):
             mine = [op for op in stamped if accepts(tier, op)]
-            if mine and tier.capabilities & _REMOTE:
-                remote.append((tier, mine))
+            if mine and Capability.CHANGES in tier.capabilities:
+                published.append((tier, mine))
             elif mine:
                 await self._apply(tier, mine)
-        if len(remote) == 1:
-            await self._apply(*remote[0])
-        elif remote:  # independent servers' round trips, at once: one round trip's wait
-            await asyncio.gather(*(self._apply(tier, mine) for tier, mine in remote))
+        for tier, mine in published:  # last: an invalidation another process acts on must
+            await self._apply(tier, mine)  # find the shared cache already written
 
     async def _apply(self, tier: Tier, ops: list[WriteOp]) -> None:
         """Write to a tier after the authoritative one committed: a failure leaves the
