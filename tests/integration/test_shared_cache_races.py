@@ -338,3 +338,63 @@ async def test_a_fill_from_a_durable_tier_behind_a_write_behind_queue_is_undone_
         await a.close()
         await b.close()
         await drop_schema(pg["dsn"], namespace)
+
+
+class Gate(PolicyTier):
+    """Holds a write (when armed) until the test lets it through."""
+
+    def __init__(self, inner: Tier) -> None:
+        super().__init__(inner)
+        self.armed = False
+        self.writing = asyncio.Event()
+        self.go = asyncio.Event()
+
+    async def write(self, ops: Sequence[Any]) -> None:
+        if self.armed:
+            self.armed = False
+            self.writing.set()
+            await self.go.wait()
+        await self.inner.write(ops)
+
+
+async def test_the_invalidation_goes_out_only_once_the_shared_cache_holds_the_change(
+    request: pytest.FixtureRequest, namespace: str, tmp_path: Path
+) -> None:
+    """B's write to Redis is held: A hears nothing until it lands. Were the invalidation
+    published first, A would refill its LRU from Redis's old value and keep it."""
+    url = request.getfixturevalue("redis_url")
+    pg = {"name": "durable", **postgres(request, namespace)}
+    lru = {"kind": "lru", "name": "local", "invalidation": {"url": url, "max_lag": "1s"}}
+    config = {"namespace": namespace, "tiers": [lru, {"kind": "redis", "url": url}, pg]}
+    a = await _stack(config, namespace, tmp_path, held=False)
+    tiers: list[Any] = []
+    for cfg in load_config(config).tiers:
+        tier = create_tier(cfg, TierContext(namespace=namespace, base_dir=tmp_path))
+        await tier.open()
+        tiers.append(tier)
+    gate = tiers[1] = Gate(tiers[1])
+    b = MemoryStack(tiers)
+    try:
+        await until(subscribed(a, b))
+        old = fact("likes tea")
+        await b.store_memory(old)
+        assert (await a.get_memory(str(old.id))).content == "likes tea"  # type: ignore[union-attr]
+        before = heard(a)
+        gate.armed = True
+        new = old.model_copy(update={"content": "likes coffee"})
+        writing = asyncio.create_task(b.store_memory(new))
+        await asyncio.wait_for(gate.writing.wait(), 10)
+        await asyncio.sleep(0.3)
+        assert heard(a) == before  # nothing published while Redis holds the old value
+        await a.get_memory(str(old.id))
+        gate.go.set()
+        await asyncio.wait_for(writing, 10)
+        await until(lambda: heard(a) > before)
+
+        assert (await a.get_memory(str(old.id))).content == "likes coffee"  # type: ignore[union-attr]
+    finally:
+        with contextlib.suppress(Exception):
+            await redis_tier(a).clear()
+        await a.close()
+        await b.close()
+        await drop_schema(pg["dsn"], namespace)
