@@ -15,7 +15,7 @@ are ranked, recalled and pruned.
       interval: 1h                    # the in-process periodic runner (omit: none)
       importance: {relevance: 0.5, importance: 0.3, recency: 0.15, strength: 0.05,
                    decay_per_hour: 0.995}
-      recalls: {interval: 30, max_pending: 1000}
+      recalls: {interval: 30, max_pending: 10000}
       prune: {min_age_days: 30, min_score: 0.05, max_per_user: 5000}
 """
 
@@ -99,7 +99,7 @@ class RecallConfig(Strict):
 
     enabled: bool = True
     interval: float = Field(default=30.0, gt=0.0)
-    max_pending: int = Field(default=1000, ge=1)
+    max_pending: int = Field(default=10_000, ge=1)  # ~2 MB of counts at most
 
 
 class PruneConfig(Strict):

@@ -38,7 +38,7 @@ class Recalls:
     """Batches recall counts (see the module doc)."""
 
     def __init__(self, read: Read, write: Write, *, interval: float = 30.0,
-                 max_pending: int = 1000) -> None:
+                 max_pending: int = 10_000) -> None:
         self._read, self._write = read, write
         self.interval, self.max_pending = interval, max_pending
         self._pending: dict[str, _Count] = {}
