@@ -190,6 +190,13 @@ _DROP_GUARDS = [f"DROP TRIGGER {t}_tombstoned" for t in _sql.GUARDED_TABLES]
 NEWEST_FIRST = [*_DROP_GUARDS, *_newest_first_guards()]
 NEWEST_FIRST_DOWN = [*_DROP_GUARDS, *_guards(hashed=True)]
 
+LEANER_WRITES = [  # every index costs each written row a page write (measured ~15 us/row at
+    # 20,000 rows); ``memories_user_type`` served only ``MEMORIES_BY_TYPE``, which
+    # ``memories_user`` serves too (its user prefix), and no query's plan chose it otherwise
+    "DROP INDEX memories_user_type",
+]
+LEANER_WRITES_DOWN = ["CREATE INDEX memories_user_type ON memories (user_id, memory_type)"]
+
 MIGRATIONS: list[Migration] = [
     Migration(V1, V1_DOWN),
     Migration(V2, V2_DOWN),
@@ -198,4 +205,5 @@ MIGRATIONS: list[Migration] = [
     Migration(ARCHIVED, ARCHIVED_DOWN),
     Migration(AUDIT, ["DROP TABLE audit"]),
     Migration(NEWEST_FIRST, NEWEST_FIRST_DOWN),
+    Migration(LEANER_WRITES, LEANER_WRITES_DOWN),
 ]
