@@ -28,8 +28,8 @@ FEW = 5_000
 """Messages a user has at most for the search to read their rows first."""
 TTL = 30.0
 """Seconds a user's count is kept."""
-COUNT = "SELECT count(*) AS n FROM (SELECT 1 FROM messages WHERE user_id = ? LIMIT ?) AS s"
-"""The user's messages, counted up to the parameter (an index range of at most ``FEW``)."""
+COUNT = "SELECT count(*) AS n FROM (SELECT 1 FROM messages WHERE user_id = ? LIMIT {few}) AS s"
+"""The user's messages, counted up to ``few`` (an index range of at most ``FEW``)."""
 
 
 def dialect(d: _sql.Dialect) -> _sql.Dialect:
@@ -52,7 +52,7 @@ def search(
         for d, gate in ((dialect(index), f"{n} < {FEW}"), (index, f"{n} >= {FEW}"))
     ]
     sql = (
-        f"WITH n AS ({COUNT.replace('LIMIT ?', f'LIMIT {FEW}')}) "
+        f"WITH n AS ({COUNT.format(few=FEW)}) "
         f"SELECT r.*, {n} FROM (({forms[0][0]}) UNION ALL ({forms[1][0]})) AS r"
     )
     return sql, [user_id, *forms[0][1], *forms[1][1]]
