@@ -8,7 +8,7 @@ the full-text index, so the user's rows are read through their own index and mat
 by one: a cost that follows the user's data. That is cheaper only while the user has few
 messages (``FEW``); a user with more is searched through the full-text index as before.
 How many messages a user has is counted up to ``FEW`` and kept ``TTL`` seconds; a user
-not counted yet is searched by ``search``, one statement that counts and picks the form.
+not counted yet is searched by ``search``, one statement that counts and picks the plan.
 """
 
 from __future__ import annotations
@@ -22,12 +22,14 @@ from cachetools import TTLCache
 
 from bruno_memory.tiers.sql import text as _sql
 
-__all__ = ["FEW", "TTL", "Sizes", "dialect", "search"]
+__all__ = ["COUNT", "FEW", "TTL", "Sizes", "dialect", "search"]
 
 FEW = 5_000
 """Messages a user has at most for the search to read their rows first."""
 TTL = 30.0
 """Seconds a user's count is kept."""
+COUNT = "SELECT count(*) AS n FROM (SELECT 1 FROM messages WHERE user_id = ? LIMIT {few}) AS s"
+"""The user's messages, counted up to ``few`` (an index range of at most ``FEW``)."""
 
 
 def dialect(d: _sql.Dialect) -> _sql.Dialect:
@@ -41,26 +43,19 @@ def search(
     """A user's message search, in one statement, that reads the user's rows first when
     they have fewer than ``FEW`` messages and goes through the full-text index otherwise.
 
-    The user's rows (``FEW`` at most) are read once into ``u``: counting them there costs
-    nothing more (a separate count read each row's heap page too until a vacuum marks the
-    pages all-visible: 1.1 ms of a 1.8 ms search at 1,000,000 messages), and while they are
-    fewer than ``FEW`` they are all the user's rows, searched as the user-first form does.
-    Each form is gated on the count (a one-time filter), so only one runs. Rows:
-    (conversation_id, user_id, payload, score, count up to ``FEW``).
+    The count is an InitPlan and each form is gated on it (a one-time filter), so only one
+    form runs. Rows: (conversation_id, user_id, payload, score, count up to ``FEW``).
     """
-    n = "(SELECT count(*) FROM u)"
-    first, first_params = _sql.search_messages(
-        dialect(index), words, user_id, None, limit, include_archived, f"{n} < {FEW}"
-    )
-    other, other_params = _sql.search_messages(
-        index, words, user_id, None, limit, include_archived, f"{n} >= {FEW}"
-    )
+    n = "(SELECT n FROM n)"
+    forms = [
+        _sql.search_messages(d, words, user_id, None, limit, include_archived, gate)
+        for d, gate in ((dialect(index), f"{n} < {FEW}"), (index, f"{n} >= {FEW}"))
+    ]
     sql = (
-        f"WITH u AS MATERIALIZED (SELECT * FROM messages WHERE user_id = ? LIMIT {FEW}) "
-        f"SELECT r.*, {n} FROM (({first.replace(' FROM messages m ', ' FROM u m ', 1)}) "
-        f"UNION ALL ({other})) AS r"
+        f"WITH n AS ({COUNT.format(few=FEW)}) "
+        f"SELECT r.*, {n} FROM (({forms[0][0]}) UNION ALL ({forms[1][0]})) AS r"
     )
-    return sql, [user_id, *first_params, *other_params]
+    return sql, [user_id, *forms[0][1], *forms[1][1]]
 
 
 class Sizes:
