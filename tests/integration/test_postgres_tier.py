@@ -640,14 +640,20 @@ async def test_a_user_with_few_messages_is_searched_through_their_rows_first(
 
         monkeypatch.setattr(tier, "_fetch", counted)
         first = await tier.query(SearchText("apple cherry", "u1", 40))
-        assert any("IS TRUE" in s for s in asked)
-        again = len(asked)
-        await tier.query(SearchText("banana", "u1", 10))
-        assert len(asked) == again + 1  # the count is kept: one statement
+        assert len(asked) == 1 and "IS TRUE" in asked[0]  # counted and searched at once
+        assert tier._sizes.get("u1") == 40
+        again = await tier.query(SearchText("apple cherry", "u1", 40))
+        assert len(asked) == 2 and "IS TRUE" in asked[1] and "count" not in asked[1]
+        assert [(h.item.id, h.score) for h in again] == [(h.item.id, h.score) for h in first]
         monkeypatch.setattr(user_first, "FEW", 40)
         tier._sizes = user_first.Sizes()
+        counted_past = await tier.query(SearchText("apple cherry", "u1", 40))
+        assert tier._sizes.get("u1") == 40
         through_index = await tier.query(SearchText("apple cherry", "u1", 40))
         assert "IS TRUE" not in asked[-1]
+        assert [(h.item.id, h.score) for h in counted_past] == [
+            (h.item.id, h.score) for h in through_index
+        ]
         assert {(h.item.id, h.score) for h in first} == {
             (h.item.id, h.score) for h in through_index
         }

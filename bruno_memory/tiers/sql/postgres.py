@@ -344,14 +344,17 @@ class PostgresTier(DurableAudit, DurableReads, DurableWrites, BaseTier[PostgresC
 
     async def _search_rows(self, words: list[str], q: SearchText) -> list[Any]:
         """A user's search reads the user's rows first while they are few
-        (``user_first``); other searches as the shared statement has them."""
+        (``user_first``), in one statement that counts them when their count is not kept;
+        other searches as the shared statement has them."""
         if q.user_id is None or q.conversation_id is not None:
             return await super()._search_rows(words, q)
         count = self._sizes.get(q.user_id)
         if count is None:
-            rows = await self._fetch(user_first.COUNT, (q.user_id, user_first.FEW), "search")
-            count = int(rows[0][0])
-            self._sizes.put(q.user_id, count)
+            sql = user_first.search(self.dialect, words, q.user_id, q.limit, q.include_archived)
+            rows = await self._fetch(*sql, "search")
+            if rows:
+                self._sizes.put(q.user_id, int(rows[0][4]))
+            return [tuple(r)[:4] for r in rows]
         if count >= user_first.FEW:
             return await super()._search_rows(words, q)
         sql = _sql.search_messages(

@@ -227,13 +227,16 @@ class Dialect:
 
 def search_messages(
     d: Dialect, words: list[str], user_id: str | None, conversation_id: str | None, limit: int,
-    include_archived: bool = False,
+    include_archived: bool = False, gate: str | None = None,
 ) -> tuple[str, list[Any]]:
     """Ranked full-text search of messages matching any of ``words``, optionally scoped;
     equal scores oldest first (not left to the plan: the same words rank the same way
-    whatever the index holds, plain or blind)."""
+    whatever the index holds, plain or blind). ``gate``: a further condition without
+    parameters (one that holds for every row or none picks between statements)."""
     source, match, score = d.fts("messages")
     where, params = [match], [d.fts_terms(words, user_id)]
+    if gate is not None:
+        where.append(gate)
     return _ranked_messages(source, score, where, params, user_id, conversation_id, limit,
                             "m.seq", include_archived=include_archived)
 

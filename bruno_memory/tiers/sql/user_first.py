@@ -7,7 +7,8 @@ rows took 0.8 ms (the same hits). Written ``(m.tsv @@ q) IS TRUE``, the match ca
 the full-text index, so the user's rows are read through their own index and matched one
 by one: a cost that follows the user's data. That is cheaper only while the user has few
 messages (``FEW``); a user with more is searched through the full-text index as before.
-How many messages a user has is counted up to ``FEW`` and kept ``TTL`` seconds.
+How many messages a user has is counted up to ``FEW`` and kept ``TTL`` seconds; a user
+not counted yet is searched by ``search``, one statement that counts and picks the plan.
 """
 
 from __future__ import annotations
@@ -15,24 +16,46 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
+from typing import Any
 
 from cachetools import TTLCache
 
 from bruno_memory.tiers.sql import text as _sql
 
-__all__ = ["COUNT", "FEW", "TTL", "Sizes", "dialect"]
+__all__ = ["COUNT", "FEW", "TTL", "Sizes", "dialect", "search"]
 
 FEW = 5_000
 """Messages a user has at most for the search to read their rows first."""
 TTL = 30.0
 """Seconds a user's count is kept."""
-COUNT = "SELECT count(*) FROM (SELECT 1 FROM messages WHERE user_id = ? LIMIT ?) AS s"
-"""The user's messages, counted up to the parameter (an index range of at most ``FEW``)."""
+COUNT = "SELECT count(*) AS n FROM (SELECT 1 FROM messages WHERE user_id = ? LIMIT {few}) AS s"
+"""The user's messages, counted up to ``few`` (an index range of at most ``FEW``)."""
 
 
 def dialect(d: _sql.Dialect) -> _sql.Dialect:
     """``d`` whose full-text match cannot use the full-text index."""
     return dataclasses.replace(d, fts_match=f"({d.fts_match}) IS TRUE")
+
+
+def search(
+    index: _sql.Dialect, words: list[str], user_id: str, limit: int, include_archived: bool
+) -> tuple[str, list[Any]]:
+    """A user's message search, in one statement, that reads the user's rows first when
+    they have fewer than ``FEW`` messages and goes through the full-text index otherwise.
+
+    The count is an InitPlan and each form is gated on it (a one-time filter), so only one
+    form runs. Rows: (conversation_id, user_id, payload, score, count up to ``FEW``).
+    """
+    n = "(SELECT n FROM n)"
+    forms = [
+        _sql.search_messages(d, words, user_id, None, limit, include_archived, gate)
+        for d, gate in ((dialect(index), f"{n} < {FEW}"), (index, f"{n} >= {FEW}"))
+    ]
+    sql = (
+        f"WITH n AS ({COUNT.format(few=FEW)}) "
+        f"SELECT r.*, {n} FROM (({forms[0][0]}) UNION ALL ({forms[1][0]})) AS r"
+    )
+    return sql, [user_id, *forms[0][1], *forms[1][1]]
 
 
 class Sizes:
