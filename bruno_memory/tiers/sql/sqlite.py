@@ -85,8 +85,11 @@ def _max_variables() -> int:
 
 MAX_VARIABLES = _max_variables()
 """Bound parameters per statement at most, as the linked SQLite allows (999 before 3.32,
-32,766 since): a bulk write or lookup is then a few statements, each one trip to the
-driver's thread (a trip waits for the GIL while the event loop's thread is busy)."""
+32,766 since): a batch's lookup by ids is then one statement, one trip to the driver's
+thread (a trip waits for the GIL while the event loop's thread is busy)."""
+UPSERT_VARIABLES = min(999, MAX_VARIABLES)
+"""Bound parameters of a multi-row upsert at most: larger ones measured no faster, and each
+remainder size is another compiled statement the driver caches (memory)."""
 
 
 class SQLiteTier(DurableAudit, DurableReads, DurableWrites, BaseTier[SQLiteConfig]):
@@ -267,7 +270,7 @@ def _multirow(ns: str, count: int) -> str:
 
 def most_rows(width: int) -> int:
     """Rows per multi-row statement at most, for rows of ``width`` columns."""
-    return max(1, MAX_VARIABLES // width)
+    return max(1, UPSERT_VARIABLES // width)
 
 
 Call = tuple[str, Any, bool]
