@@ -77,6 +77,7 @@ class Restore(Owners):
         owners: dict[str, str | None] = {}  # looked up once per conversation a batch
         ops: list[WriteOp] = []
         touched: list[object] = []
+        windows: dict[tuple[str, str], None] = {}
         unchanged = kept = 0
         for key, record in zip(keys, records, strict=True):
             await self._check_owner(record, owners)
@@ -94,10 +95,11 @@ class Restore(Owners):
             ops.append(Put(key, _copy(record) if copy else _pinned(record)))
             touched.append(key)
             if isinstance(record, MessageRecord):
-                touched.append(("window", record.conversation_id))
+                windows[("window", record.conversation_id)] = None
             elif isinstance(record, SessionContext):
                 touched.append(Key("conversation", record.conversation_id))
         if ops:
+            touched.extend(windows)  # a conversation's window once, however many messages
             with refused_moves():
                 await self._write(ops, touched)
         self._owners.update({c: u for c, u in owners.items() if u is not None})

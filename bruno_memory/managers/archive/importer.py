@@ -31,6 +31,9 @@ from bruno_memory.stack.facade import MemoryStack
 from bruno_memory.stack.restore import Conflict, Restored
 
 BATCH = 5000
+YIELD_EVERY = 250
+"""Lines parsed between two turns of the event loop: the batch being written gets its
+turn to hand its statements to the driver's thread while the next one is parsed."""
 
 
 @dataclass(slots=True)
@@ -109,6 +112,8 @@ async def import_file(
                 if len(pending) >= batch:
                     await writes.submit(pending)
                     pending = []
+                elif not number % YIELD_EVERY:
+                    await asyncio.sleep(0)  # the batch being written moves on meanwhile
             if done.header is None:
                 raise ArchiveError("the file is empty: an archive starts with its header", 1)
     except ArchiveError:

@@ -268,6 +268,8 @@ class DurableReads:
     """Mixin: every read of a SQL tier, over its ``_fetch`` and ``_errors`` and its ``dialect``."""
 
     dialect: _sql.Dialect
+    ids_per_query: int = _sql.MESSAGES_BY_ID_CHUNK
+    """Ids read by one ``get`` query at most (a driver's bound-parameter limit)."""
 
     async def _fetch(self, sql: str, params: Iterable[Any], op: str) -> list[Any]:
         raise NotImplementedError
@@ -291,8 +293,9 @@ class DurableReads:
     async def _get_many(
         self, ns: Namespace, by_ids: _sql.ByIds, ids: list[str], out: dict[Key, Value | Empty]
     ) -> None:
-        for at in range(0, len(ids), _sql.MESSAGES_BY_ID_CHUNK):
-            chunk = ids[at : at + _sql.MESSAGES_BY_ID_CHUNK]
+        step = self.ids_per_query
+        for at in range(0, len(ids), step):
+            chunk = ids[at : at + step]
             rows = await self._fetch(*by_ids(chunk), "get")
             with self._errors("get"):
                 held = {str(r[0]): r[1:] for r in rows}

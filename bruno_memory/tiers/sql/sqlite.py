@@ -78,11 +78,26 @@ class SQLiteConfig(TierConfig):
     synchronous: Literal["OFF", "NORMAL", "FULL"] = "NORMAL"
 
 
+def _max_variables() -> int:
+    with contextlib.closing(sqlite3.connect(":memory:")) as probe:
+        return probe.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+
+
+MAX_VARIABLES = _max_variables()
+"""Bound parameters per statement at most, as the linked SQLite allows (999 before 3.32,
+32,766 since): a batch's lookup by ids is then one statement, one trip to the driver's
+thread (a trip waits for the GIL while the event loop's thread is busy)."""
+UPSERT_VARIABLES = min(999, MAX_VARIABLES)
+"""Bound parameters of a multi-row upsert at most: larger ones measured no faster, and each
+remainder size is another compiled statement the driver caches (memory)."""
+
+
 class SQLiteTier(DurableAudit, DurableReads, DurableWrites, BaseTier[SQLiteConfig]):
     """Everything, authoritative, in one SQLite file."""
 
     config_model = SQLiteConfig
     capabilities = CAPABILITIES
+    ids_per_query = MAX_VARIABLES
     placeholder = "?"
     dialect = DIALECT
     max_postings = postings.MAX_POSTINGS  # postings one message search scores at most
@@ -234,15 +249,12 @@ class SQLiteTier(DurableAudit, DurableReads, DurableWrites, BaseTier[SQLiteConfi
 
     async def _fetch(self, sql: str, params: Iterable[Any], op: str) -> list[Any]:
         with self._errors(op):
-            async with self._reader.execute(sql, tuple(params)) as cur:
-                return list(await cur.fetchall())
+            return list(await self._reader.execute_fetchall(sql, tuple(params)))  # one trip
 
 
 ERASING = frozenset(PURGE + PURGE_VERSIONED)
 """A user's erasure: after it, the full-text indexes are merged (``erasure.MERGE_FTS``)."""
 
-MAX_VARIABLES = 999
-"""Bound parameters per statement at most: SQLite's limit before 3.32 (32,766 since)."""
 
 MULTIROW = {sql: ns for ns, sql in UPSERTS.items()}
 """Row upsert -> its namespace: the statements sent as multi-row ``INSERT``s."""
@@ -258,7 +270,7 @@ def _multirow(ns: str, count: int) -> str:
 
 def most_rows(width: int) -> int:
     """Rows per multi-row statement at most, for rows of ``width`` columns."""
-    return max(1, MAX_VARIABLES // width)
+    return max(1, UPSERT_VARIABLES // width)
 
 
 Call = tuple[str, Any, bool]
