@@ -39,6 +39,21 @@ def test_stems_are_the_tokens_the_index_makes() -> None:
         stems.close()
 
 
+
+def recorded(memory: Any) -> list[str]:
+    """The statements the stack's one tier runs from now on (appended as they run)."""
+    (tier,) = memory.tiers
+    statements: list[str] = []
+    fetch = tier._fetch
+
+    async def counted(sql: str, params: Any, op: str) -> list[Any]:
+        statements.append(sql)
+        found: list[Any] = await fetch(sql, params, op)
+        return found
+
+    tier._fetch = counted
+    return statements
+
 async def test_a_long_query_is_searched_by_its_rare_words_past_the_budget(
     tmp_path: Path,
 ) -> None:
@@ -98,15 +113,7 @@ async def test_a_repeated_search_reads_no_frequency_again(tmp_path: Path) -> Non
         await memory.store_messages(
             [Message(role=MessageRole.USER, content=t) for t in texts], conv
         )
-        (tier,) = memory.tiers
-        statements: list[str] = []
-        fetch = tier._fetch
-
-        async def counted(sql: str, params: Any, op: str) -> list[Any]:
-            statements.append(sql)
-            return await fetch(sql, params, op)
-
-        tier._fetch = counted
+        statements = recorded(memory)
         first = await memory.search_messages("picnic basket", user_id="ann")
         second = await memory.search_messages("basket picnic", user_id="ann")
         assert [m.content for m in first] == [m.content for m in second]
@@ -131,15 +138,7 @@ async def test_live_messages_are_found_behind_a_full_list_of_archived_ones(
                  for i in range(2)]
         await memory.store_messages([*loud, *quiet], conv)
         assert await archive(memory, conv, loud) == 20
-        (tier,) = memory.tiers
-        asked: list[str] = []
-        fetch = tier._fetch
-
-        async def counted(sql: str, params: Any, op: str) -> list[Any]:
-            asked.append(sql)
-            return await fetch(sql, params, op)
-
-        tier._fetch = counted
+        asked = recorded(memory)
         one = await memory.search_messages("zebra", user_id="ann", limit=1)
         assert len(one) == 1 and one[0].id in {m.id for m in quiet}
         assert len(asked) == 2  # the index's 18 candidates were all archived: asked again
