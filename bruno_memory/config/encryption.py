@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
 
-from bruno_memory.config.types import Duration
+from bruno_memory.config.types import Duration, mask_password
 
 KEY_HINT = (
     "urlsafe base64 of 32 random bytes, e.g. the output of python -c \"import os, base64; "
@@ -86,13 +86,4 @@ class EncryptionConfig(BaseModel):
 
     def __repr_args__(self) -> Any:
         for name, value in super().__repr_args__():
-            yield name, masked(value) if name == "keystore" else value
-
-
-def masked(location: str) -> str:
-    """A key store location with the password of a URL's user part replaced by ``***``."""
-    scheme, sep, rest = location.partition("://")
-    user, at, host = rest.rpartition("@")
-    if not sep or not at or ":" not in user:
-        return location
-    return f"{scheme}://{user.partition(':')[0]}:***@{host}"
+            yield name, mask_password(value) if name == "keystore" else value

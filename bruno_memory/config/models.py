@@ -17,6 +17,7 @@ from bruno_memory.config.types import Bytes as Bytes  # the config's types, re-e
 from bruno_memory.config.types import Duration as Duration
 from bruno_memory.config.types import PositiveInt as PositiveInt
 from bruno_memory.config.types import Strict as Strict
+from bruno_memory.config.types import mask_password as mask_password
 from bruno_memory.config.types import parse_bytes as parse_bytes
 from bruno_memory.config.types import parse_duration as parse_duration
 from bruno_memory.drivers.redis import SeedNodes, check_cluster_db, has_hash_tag
@@ -55,15 +56,6 @@ def redact(text: str, secrets: Any) -> str:
     for s in secret_texts(secrets):
         text = text.replace(s, "***")
     return text
-
-
-def mask_password(url: str) -> str:
-    """``url`` with the password of its user part replaced by ``***``."""
-    scheme, sep, rest = url.partition("://")
-    user, at, host = rest.rpartition("@")
-    if not sep or not at or ":" not in user:
-        return url
-    return f"{scheme}://{user.partition(':')[0]}:***@{host}"
 
 
 class _HasUrl(Strict):

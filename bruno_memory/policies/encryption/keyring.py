@@ -14,7 +14,8 @@ from collections.abc import Iterable, Sequence
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from bruno_memory.config.encryption import EncryptionConfig, masked
+from bruno_memory.config.encryption import EncryptionConfig
+from bruno_memory.config.types import mask_password
 from bruno_memory.core import sealing
 from bruno_memory.core.blind import PROFILES, Profile
 from bruno_memory.core.errors import BrunoMemoryConfigError
@@ -120,7 +121,7 @@ class Keyring:
         if None not in self._keys:
             raise BrunoMemoryConfigError(
                 f"none of the configured keys opens the key store "
-                f"{masked(self.config.keystore)}: a wrong key (or the key store of another "
+                f"{mask_password(self.config.keystore)}: a wrong key (or the key store of another "
                 "stack); set the key this data was written with", path="encryption.key")
 
     async def load(self, owners: Iterable[str | None], *, create: bool = False) -> None:
