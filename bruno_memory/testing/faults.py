@@ -186,6 +186,10 @@ class FlakyTier(PolicyTier):
         await self._maybe_fail("ping")
         await self.inner.ping()
 
+    async def open(self) -> None:
+        await self._maybe_fail("open")
+        await self.inner.open()
+
 
 class RedisServer:
     """A ``redis-server`` this test owns, on a spare loopback port, with its own data dir.

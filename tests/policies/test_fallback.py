@@ -279,3 +279,24 @@ async def test_a_stack_config_builds_fallback_and_queue_around_the_tier(tmp_path
         assert health["durable"]["metrics"]["fallback"]["circuit"] == "none"
     finally:
         await memory_.close()
+
+
+async def test_an_open_that_fails_once_is_tried_again_before_the_cache_opens_degraded(
+    lru: Any,
+) -> None:
+    """One transient failure at open (a slow connect on a loaded host) is tried again, so the
+    cache opens up; a cache that keeps failing opens degraded, as before."""
+    flaky = FlakyTier(lru)
+    flaky.fail(1, only=["open"])
+    fb = Fallback(flaky, on_error="skip", retry=FAST)
+    await fb.open()
+    await fb.ping()  # up: a degraded tier refuses pings until a probe opens it
+    assert (flaky.calls["open"], fb.retries) == (1, 1)
+
+    down = FlakyTier(lru)
+    down.fail(only=["open"])
+    degraded = Fallback(down, on_error="skip", retry=FAST)
+    await degraded.open()
+    with pytest.raises(TierUnavailable):
+        await degraded.ping()
+    assert "open" not in down.calls

@@ -261,6 +261,30 @@ async def test_a_cache_down_at_open_opens_degraded_and_is_taken_back(
         await memory.close()
 
 
+async def test_drop_reaches_a_cache_that_was_down_at_open(tmp_path: Path, namespace: str) -> None:
+    """A stack whose Redis was down at open: drop says so while Redis is still down (and
+    leaves SQLite alone), and once Redis answers, drop opens it and erases its keys."""
+    port = free_port()
+    cfg = {"namespace": namespace, "tiers": [
+        {"name": "hot", "kind": "redis", "url": f"redis://127.0.0.1:{port}/0",
+         "policy": "cache-skip-on-error", "connect_timeout": "300ms"},
+        {"name": "durable", "kind": "sqlite", "path": str(tmp_path / "d.db")}]}
+    down = await build_memory(cfg)
+    with pytest.raises(TierUnavailable, match="hot"):
+        await down.drop()
+    assert (tmp_path / "d.db").exists()
+    memory = await build_memory(cfg)
+    with RedisServer(port=port) as server:
+        raw = Redis.from_url(server.url)
+        try:
+            await raw.set(f"{{{namespace}:memory:left-behind}}", b"x")
+            await memory.drop()
+            assert await raw.keys(f"{{{namespace}:*") == []
+        finally:
+            await raw.aclose()
+    assert not (tmp_path / "d.db").exists()
+
+
 def _redis_over_sql(ns: str, url: str, tmp: Path, *, lru: bool = False) -> dict[str, Any]:
     """Redis (cache-skip-on-error) over SQLite, under an LRU when asked (single-node's shape)."""
     hot = {"name": "hot", "kind": "redis", "url": url, "policy": "cache-skip-on-error",

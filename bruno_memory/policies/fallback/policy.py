@@ -91,7 +91,7 @@ class Fallback(PolicyTier):
         """Open the tier; a skippable cache or semantic tier that is down opens degraded
         (reads skip it, writes owe it) and is opened when a probe finds it up."""
         try:
-            await self.inner.open()
+            await self._open_inner()
         except TierUnavailable as exc:
             if not (self.is_cache and self.on_error == "skip"):
                 raise
@@ -102,6 +102,34 @@ class Fallback(PolicyTier):
             self._owed.owe_clear()  # when it answers, it may hold anything from before
             log.warning("tier down at open: the stack runs without it until it answers",
                         tier=self.name, error=str(exc))
+
+    async def _open_inner(self) -> None:
+        """Open the tier, trying up to ``retry.attempts`` times: an open is off the request
+        path, so one slow connect (a loaded host) does not leave the stack degraded."""
+        attempts = self.retry.attempts if self.retry is not None else 1
+        for left in range(attempts - 1, -1, -1):
+            try:
+                await self.inner.open()
+                return
+            except TierUnavailable as exc:
+                if not left or not _transient(exc):
+                    raise
+                self.retries += 1
+                await self._sleep(self.retry.initial if self.retry is not None else 0.0)
+
+    async def _opened(self) -> None:
+        """Open a tier that was down at open, before an operation that must reach it."""
+        if self._unopened:
+            await self.inner.open()
+            self._unopened = False
+
+    async def clear(self) -> Any:
+        await self._opened()
+        return await super().clear()
+
+    async def drop(self) -> None:
+        await self._opened()
+        await super().drop()
 
     async def ping(self) -> None:
         if self._unopened:
@@ -193,8 +221,7 @@ class Fallback(PolicyTier):
             b.start_probe()
             try:
                 if self._unopened:
-                    await self.inner.open()
-                    self._unopened = False
+                    await self._opened()
                 else:
                     await self.inner.ping()
                 await self._settle_owed(op)

@@ -413,6 +413,9 @@ class RedisTier(BaseTier[RedisConfig]):
 
         At most ``max_connections`` calls are in flight; the others wait their turn.
         """
+        if self._client is None:
+            raise TierUnavailable(f"{self.address}: not open (open the stack first)",
+                                  tier=self.name, op=op)
         async with self._slots:
             with self._errors(op):
                 try:
