@@ -14,6 +14,10 @@ user and one conversation per sample). Then, for every question with evidence (c
   does not fit is skipped, the next ones are tried);
 - ``expand`` (only when asked for with ``--methods``): the builder with
   ``expand=--expand`` (a second, words-only search seeded by the top hits).
+- ``ceiling`` (only when asked for): what a perfect re-ranker of the builder's search
+  candidates would reach: the system prompt and the latest 6 turns (what the builder always
+  spends), then ``search_messages`` at the builder's default limit with the question's
+  evidence moved to the front, packed like ``search``. A diagnostic: it reads the answers.
 
 Every context is counted with the same counter (exact cl100k_base: a message costs
 ``len(encode(content)) + 4``). Evidence recall: the share of a question's evidence turns
@@ -42,7 +46,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bruno_core.models.message import Message  # noqa: E402
+from bruno_core.models.message import Message, MessageRole  # noqa: E402
 from locomo import evidence, ingest  # noqa: E402
 
 from bruno_memory import build_memory  # noqa: E402
@@ -77,7 +81,9 @@ class Bench:
                     out.append((user, qa["question"], gold))
         return out
 
-    async def context(self, method: str, user: str, question: str, budget: int) -> list[Message]:
+    async def context(
+        self, method: str, user: str, question: str, budget: int, gold: frozenset[str] = frozenset()
+    ) -> list[Message]:
         conversation = self.conversations[user]
         if method in ("builder", "expand"):
             builder = self.builder if method == "builder" else self.expanding
@@ -88,7 +94,21 @@ class Bench:
             return list(reversed(self._pack(newest, budget, stop=True)))
         limit = max(20, min(200, budget // 24))  # the builder's default search limit
         hits = await self.memory.search_messages(question, user_id=user, limit=limit)
+        if method == "ceiling":
+            return await self._ceiling(conversation, hits, budget, gold)
         return self._pack(hits, budget, stop=False)
+
+    async def _ceiling(
+        self, conversation: str, hits: list[Message], budget: int, gold: frozenset[str]
+    ) -> list[Message]:
+        fixed = [Message(role=MessageRole.SYSTEM, content=SYSTEM)]
+        latest = list(reversed(await self.memory.retrieve_messages(conversation, limit=6)))
+        fixed += latest
+        left = budget - self.counter.count_messages_tokens(fixed)
+        seen = {m.id for m in latest}
+        fresh = [m for m in hits if m.id not in seen]
+        ranked = sorted(fresh, key=lambda m: self.stored.get(str(m.id)) not in gold)
+        return [fixed[0], *self._pack(ranked, left, stop=False), *latest]
 
     def _pack(self, messages: list[Message], budget: int, *, stop: bool) -> list[Message]:
         out, left = [], budget
@@ -114,7 +134,7 @@ class Bench:
         recalls, times, over = [], [], 0
         for user, question, gold in self.questions():
             start = time.perf_counter()
-            messages = await self.context(method, user, question, budget)
+            messages = await self.context(method, user, question, budget, frozenset(gold))
             times.append((time.perf_counter() - start) * 1000)
             if self.counter.count_messages_tokens(messages) > budget:
                 over += 1
