@@ -8,7 +8,8 @@ the full-text index, so the user's rows are read through their own index and mat
 by one: a cost that follows the user's data. That is cheaper only while the user has few
 messages (``FEW``); a user with more is searched through the full-text index as before.
 How many messages a user has is counted up to ``FEW`` and kept ``TTL`` seconds; a user
-not counted yet is searched by ``search``, one statement that counts and picks the plan.
+not counted yet is searched by ``search``, one statement that reads the user's rows once to
+count them and find the matches, then picks the plan.
 """
 
 from __future__ import annotations
@@ -22,14 +23,17 @@ from cachetools import TTLCache
 
 from bruno_memory.tiers.sql import text as _sql
 
-__all__ = ["COUNT", "FEW", "TTL", "Sizes", "dialect", "search"]
+__all__ = ["FEW", "TTL", "Sizes", "dialect", "search"]
 
 FEW = 5_000
 """Messages a user has at most for the search to read their rows first."""
 TTL = 30.0
 """Seconds a user's count is kept."""
-COUNT = "SELECT count(*) AS n FROM (SELECT 1 FROM messages WHERE user_id = ? LIMIT {few}) AS s"
-"""The user's messages, counted up to ``few`` (an index range of at most ``FEW``)."""
+ROWS = "(SELECT ctid, tsv, archived FROM messages WHERE user_id = ? LIMIT {few})"
+"""The user's rows, at most ``few``, with what counting and matching them needs."""
+HITS = "m.ctid = ANY(CAST((SELECT hits FROM s) AS tid[]))"
+"""The rows ``search`` found matching: read again by their tuple ids (one statement, one
+snapshot: the ids stay those rows')."""
 
 
 def dialect(d: _sql.Dialect) -> _sql.Dialect:
@@ -43,19 +47,29 @@ def search(
     """A user's message search, in one statement, that reads the user's rows first when
     they have fewer than ``FEW`` messages and goes through the full-text index otherwise.
 
-    The count is an InitPlan and each form is gated on it (a one-time filter), so only one
-    form runs. Rows: (conversation_id, user_id, payload, score, count up to ``FEW``).
+    One pass over the user's rows (``FEW`` at most) counts them and collects the tuple ids
+    of those matching (``s``); while they are fewer than ``FEW`` only the matches are read
+    again, to rank them. A count before the search read every row twice, and the count's
+    pass, its heap visits before a vacuum, cost 0.2 ms of a 1.1 ms search (first search of
+    a user at 1,000,000 messages). Each form is gated on the count (a one-time filter), so
+    only one runs. Rows: (conversation_id, user_id, payload, score, count up to ``FEW``).
     """
-    n = "(SELECT n FROM n)"
+    n = "(SELECT n FROM s)"
+    archived = "" if include_archived else " AND NOT m.archived"
+    rows = index.fts_source.replace("{t}", ROWS.format(few=FEW))
+    counted = (
+        f"WITH s AS (SELECT count(*) AS n, array_agg(m.ctid) FILTER (WHERE "
+        f"{index.fts_match}{archived}) AS hits FROM {rows}) "
+    )
     forms = [
         _sql.search_messages(d, words, user_id, None, limit, include_archived, gate)
-        for d, gate in ((dialect(index), f"{n} < {FEW}"), (index, f"{n} >= {FEW}"))
+        for d, gate in (
+            (dataclasses.replace(index, fts_match=HITS), f"{n} < {FEW}"),
+            (index, f"{n} >= {FEW}"),
+        )
     ]
-    sql = (
-        f"WITH n AS ({COUNT.format(few=FEW)}) "
-        f"SELECT r.*, {n} FROM (({forms[0][0]}) UNION ALL ({forms[1][0]})) AS r"
-    )
-    return sql, [user_id, *forms[0][1], *forms[1][1]]
+    sql = f"{counted}SELECT r.*, {n} FROM (({forms[0][0]}) UNION ALL ({forms[1][0]})) AS r"
+    return sql, [user_id, index.fts_terms(words, None), *forms[0][1], *forms[1][1]]
 
 
 class Sizes:
