@@ -1,0 +1,40 @@
+"""Rides: a tier's write sent as a part of another tier's script call to the same Redis
+server, so one round trip writes both (``tiers.base.Rides``, ``tiers.base.Carries``).
+
+The carrier runs its own part first; a ride runs only once that part succeeded, in the
+order given, each in a protected call: a failing ride fails alone (its tier then owes
+what it missed), and never the carrier's write.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class RideFailed:
+    """The reply of a ride whose part failed on the server: its error."""
+
+    error: str
+
+
+UNSENT: Any = object()
+"""``Ride.reply`` until a carrier sent it: the tier writes on its own then."""
+
+
+@dataclass(slots=True, eq=False)
+class Ride:
+    """One write as a Lua part: ``script``'s body runs with ``keys`` as ``KEYS`` and
+    ``args`` as ``ARGV`` on ``server`` (a Redis URL); ``reply`` is set by the carrier:
+    what the part returned, or a ``RideFailed``."""
+
+    server: str
+    script: str
+    keys: tuple[Any, ...] = ()
+    args: tuple[Any, ...] = ()
+    reply: Any = field(default=UNSENT)
+
+    @property
+    def sent(self) -> bool:
+        return self.reply is not UNSENT
