@@ -262,9 +262,11 @@ class RedisJournal:
                 raise
             await self._ensure_group()  # the stream was deleted under us
             [reply] = await link.send(evalsha)
-        ids = reply[0] if mine else reply
-        for ride, (ok, value) in zip(mine, reply[1:], strict=True):
-            ride.reply = value if ok == 1 else RideFailed(_text(value))
+        ids = reply
+        if mine:
+            ids = reply[0]
+            for ride, (ok, value) in zip(mine, reply[1:], strict=True):
+                ride.reply = value if ok == 1 else RideFailed(_text(value))
         return [i.decode() if isinstance(i, bytes) else i for i in ids]
 
     async def ack(self, ids: list[Any]) -> None:
