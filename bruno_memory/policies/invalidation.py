@@ -172,9 +172,14 @@ class Invalidation(PolicyTier):
         so after the shared cache's writes sent before it."""
         if self._pub is None or any(is_fill(op) for op in ops):
             return None
-        drops = [encode_op(d) for d in drops_for(ops).values()]
-        payload = self._payload([(drops, users_of(ops))])
-        return Ride(self.cfg.url, PUBLISH, (self.channel,), (payload,))
+        item = ([encode_op(d) for d in drops_for(ops).values()], users_of(ops))
+        return Ride(self.cfg.url, PUBLISH, (self.channel,), (self._payload([item]),), item,
+                    self._joined)
+
+    def _joined(self, rides: Sequence[Ride]) -> Ride:
+        """Concurrent writes' publications as one message (as ``_publish`` gathers them)."""
+        items = [ride.item for ride in rides]
+        return Ride(self.cfg.url, PUBLISH, (self.channel,), (self._payload(items),), items)
 
     async def rode(self, ops: Sequence[WriteOp], ride: Ride) -> None:
         """The local cache written once the ride's publication went out (or, if it

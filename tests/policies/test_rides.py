@@ -119,7 +119,8 @@ async def test_a_production_write_is_one_round_trip_journal_then_cache_then_publ
 async def test_concurrent_writes_share_one_round_trip(
     production: Any, redis_server: RedisServer
 ) -> None:
-    """Writes arriving together ride one script call (group commit kept)."""
+    """Writes arriving together ride one script call (group commit kept), their
+    invalidations one message per call."""
     session = await production.create_session("u1")
     conv = session.conversation_id
     await production.store_message(Message(role=MessageRole.USER, content="warm"), conv)
@@ -130,6 +131,7 @@ async def test_concurrent_writes_share_one_round_trip(
     assert len(sent(seen)) < 20, sent(seen)
     assert set(sent(seen)) == {"EVALSHA"}
     assert ran(seen).count("XADD") == 20
+    assert ran(seen).count("PUBLISH") == len(sent(seen))
 
 
 async def test_a_failing_cache_part_fails_neither_the_write_nor_the_reads(

@@ -34,7 +34,7 @@ from bruno_memory.config.models import JournalConfig, mask_password
 from bruno_memory.core.deadline import deadline
 from bruno_memory.core.errors import TierError, TierUnavailable, translate_errors
 from bruno_memory.core.logs import get_logger
-from bruno_memory.core.rides import Ride, RideFailed
+from bruno_memory.core.rides import Ride, RideFailed, joined
 from bruno_memory.drivers.redis import connect
 from bruno_memory.drivers.redis_errors import ERRORS
 from bruno_memory.drivers.redis_fuse import fused_call
@@ -246,10 +246,10 @@ class RedisJournal:
         With rides on this server, the call is the fused script (``drivers.redis_fuse``):
         the append, then each ride; their replies are set on them."""
         link = self._linked()
-        mine = [r for r in rides if r.server == self.carrier()]
+        mine = joined([r for r in rides if r.server == self.carrier()])
         args = (self.group, self.owner, *items)
         text, sha, call = fused_call(
-            [(APPEND, (self.stream,), args), *((r.script, r.keys, r.args) for r in mine)]
+            [(APPEND, (self.stream,), args), *((r.script, r.keys, r.args) for r, _ in mine)]
         ) if mine else (APPEND, self._sha, [1, self.stream, *args])
         evalsha = ("EVALSHA", sha, *call)
         try:
@@ -265,8 +265,9 @@ class RedisJournal:
         ids = reply
         if mine:
             ids = reply[0]
-            for ride, (ok, value) in zip(mine, reply[1:], strict=True):
-                ride.reply = value if ok == 1 else RideFailed(_text(value))
+            for (_, answered), (ok, value) in zip(mine, reply[1:], strict=True):
+                for ride in answered:
+                    ride.reply = value if ok == 1 else RideFailed(_text(value))
         return [i.decode() if isinstance(i, bytes) else i for i in ids]
 
     async def ack(self, ids: list[Any]) -> None:

@@ -351,7 +351,12 @@ class RedisTier(BaseTier[RedisConfig]):
             batch = orjson.dumps(cmds, default=_text)
         except (TypeError, UnicodeDecodeError):
             return None
-        return Ride(self.config.url, APPLY, (), (batch,))
+        return Ride(self.config.url, APPLY, (), (batch,), cmds, self._joined)
+
+    def _joined(self, rides: Sequence[Ride]) -> Ride:
+        """Rides of concurrent writes as one ``APPLY`` part (their commands, in order)."""
+        cmds = [c for ride in rides for c in ride.item]
+        return Ride(self.config.url, APPLY, (), (orjson.dumps(cmds, default=_text),), cmds)
 
     async def rode(self, ops: Sequence[WriteOp], ride: Ride) -> None:
         """A ridden write: raises (translated) if its part failed on the server."""
