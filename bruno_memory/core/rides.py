@@ -28,8 +28,9 @@ UNSENT: Any = object()
 class Ride:
     """One write as a Lua part: ``script``'s body runs with ``keys`` as ``KEYS`` and
     ``args`` as ``ARGV`` on ``server`` (a Redis URL); ``reply`` is set by the carrier:
-    what the part returned, or a ``RideFailed``. ``join``: makes one ride of rides like
-    this one (their ``item``s), so a carrier sends concurrent writes' parts as one."""
+    what the part returned, or a ``RideFailed``. ``join``: makes the ride to send for
+    rides like this one (their ``item``s; one or more), so a carrier sends concurrent
+    writes' parts as one."""
 
     server: str
     script: str
@@ -58,5 +59,5 @@ def joined(rides: Sequence[Ride]) -> list[tuple[Ride, list[Ride]]]:
         if join is None:
             parts.append((ride, [ride]))
         elif ride is (group := groups[ride.script])[-1]:
-            parts.append((join(group) if len(group) > 1 else ride, group))
+            parts.append((join(group), group))
     return parts

@@ -173,13 +173,13 @@ class Invalidation(PolicyTier):
         if self._pub is None or any(is_fill(op) for op in ops):
             return None
         item = ([encode_op(d) for d in drops_for(ops).values()], users_of(ops))
-        return Ride(self.cfg.url, PUBLISH, (self.channel,), (self._payload([item]),), item,
-                    self._joined)
+        return Ride(self.cfg.url, PUBLISH, (self.channel,), item=item, join=self._joined)
 
     def _joined(self, rides: Sequence[Ride]) -> Ride:
-        """Concurrent writes' publications as one message (as ``_publish`` gathers them)."""
-        items = [ride.item for ride in rides]
-        return Ride(self.cfg.url, PUBLISH, (self.channel,), (self._payload(items),), items)
+        """The publication of one or more writes' drops: one message (as ``_publish``
+        gathers concurrent writes' drops)."""
+        payload = self._payload([ride.item for ride in rides])
+        return Ride(self.cfg.url, PUBLISH, (self.channel,), (payload,))
 
     async def rode(self, ops: Sequence[WriteOp], ride: Ride) -> None:
         """The local cache written once the ride's publication went out (or, if it

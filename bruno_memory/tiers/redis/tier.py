@@ -351,12 +351,8 @@ class RedisTier(BaseTier[RedisConfig]):
             batch = orjson.dumps(cmds, default=_text)
         except (TypeError, UnicodeDecodeError):
             return None
-        return Ride(self.config.url, APPLY, (), (batch,), cmds, self._joined)
+        return Ride(self.config.url, APPLY, (), (batch,), join=_joined)
 
-    def _joined(self, rides: Sequence[Ride]) -> Ride:
-        """Rides of concurrent writes as one ``APPLY`` part (their commands, in order)."""
-        cmds = [c for ride in rides for c in ride.item]
-        return Ride(self.config.url, APPLY, (), (orjson.dumps(cmds, default=_text),), cmds)
 
     async def rode(self, ops: Sequence[WriteOp], ride: Ride) -> None:
         """A ridden write: raises (translated) if its part failed on the server."""
@@ -476,6 +472,14 @@ class RedisTier(BaseTier[RedisConfig]):
 
 
 _FILLS = frozenset({FILL_RECORD_SHA, FILL_WINDOW_SHA})
+
+
+def _joined(rides: Sequence[Ride]) -> Ride:
+    """Rides of concurrent writes as one ``APPLY`` part: their commands, in order."""
+    if len(rides) == 1:
+        return rides[0]
+    batch = b"[" + b",".join(ride.args[0][1:-1] for ride in rides) + b"]"
+    return Ride(rides[0].server, APPLY, (), (batch,))
 
 
 def _text(data: Any) -> str:
