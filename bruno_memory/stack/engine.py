@@ -121,13 +121,13 @@ class Engine:
         """The writes of ``then`` that ride the authoritative tier's script call (one round
         trip for all, in order): the leading ones whose tier is on its Redis server. The
         first that cannot ride ends them, so no write goes out before one sent earlier."""
-        if Capability.CARRIES not in self.routes.durable.capabilities:
-            return {}
-        server = cast(Carries, self.routes.durable).carrier()
+        durable = self.routes.durable
+        server = (cast(Carries, durable).carrier()
+                  if Capability.CARRIES in durable.capabilities else None)
         rides: dict[str, Ride] = {}
-        for tier, mine in then:
+        for tier, mine in then if server is not None else ():
             ride = cast(Rides, tier).ride(mine) if Capability.RIDES in tier.capabilities else None
-            if server is None or ride is None or ride.server != server:
+            if ride is None or ride.server != server:
                 break
             rides[tier.name] = ride
         return rides

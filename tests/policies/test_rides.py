@@ -21,11 +21,11 @@ from redis.asyncio import Redis
 from bruno_memory import build_memory
 from bruno_memory.core.errors import TierUnavailable
 from bruno_memory.core.ops import Key
+from bruno_memory.core.rides import Ride, joined
+from bruno_memory.drivers.redis_fuse import fused_call
 from bruno_memory.testing.faults import RedisServer
 from bruno_memory.tiers.redis.keys import KeyNames
 from tests.factories.postgres import drop_schema
-
-pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 
 BACKGROUND = {"PING", "XINFO", "MGET", "CLIENT", "XPENDING", "XREADGROUP", "SUBSCRIBE"}
 """Commands of the stack's background tasks (heartbeat, reclaim, subscription)."""
@@ -89,6 +89,8 @@ def ran(seen: list[tuple[str, str]]) -> list[str]:
     return [c.split(" ", 1)[0].upper() for t, c in seen if t == "lua"]
 
 
+@pytest.mark.redis
+@pytest.mark.postgres
 async def test_a_production_write_is_one_round_trip_journal_then_cache_then_publish(
     production: Any, redis_server: RedisServer
 ) -> None:
@@ -116,6 +118,8 @@ async def test_a_production_write_is_one_round_trip_journal_then_cache_then_publ
     assert (await production.get_memory(str(memory.id))).content == "likes tea"
 
 
+@pytest.mark.redis
+@pytest.mark.postgres
 async def test_concurrent_writes_share_one_round_trip(
     production: Any, redis_server: RedisServer
 ) -> None:
@@ -134,6 +138,8 @@ async def test_concurrent_writes_share_one_round_trip(
     assert ran(seen).count("PUBLISH") == len(sent(seen))
 
 
+@pytest.mark.redis
+@pytest.mark.postgres
 async def test_a_failing_cache_part_fails_neither_the_write_nor_the_reads(
     production: Any, redis_server: RedisServer, namespace: str
 ) -> None:
@@ -156,6 +162,8 @@ async def test_a_failing_cache_part_fails_neither_the_write_nor_the_reads(
     assert got == ["second", "first"]
 
 
+@pytest.mark.redis
+@pytest.mark.postgres
 async def test_a_refused_append_reaches_no_cache_and_publishes_nothing(
     production: Any, redis_server: RedisServer, namespace: str
 ) -> None:
@@ -174,3 +182,30 @@ async def test_a_refused_append_reaches_no_cache_and_publishes_nothing(
     assert await raw.get(KeyNames(namespace).record(Key("memory", str(memory.id)))) is None
     await raw.delete(stream)
     await raw.aclose()
+
+
+# -- joining and fusing (pure) -----------------------------------------------------------
+
+
+def _ride(script: str, n: int) -> Ride:
+    return Ride("redis://x", script, (), (f"{script}{n}",), n,
+                join=lambda rides: Ride("redis://x", script, (), ("+".join(
+                    str(r.item) for r in rides),)))
+
+
+def test_rides_of_one_kind_join_where_the_last_was_and_all_get_the_answer() -> None:
+    """Two writes' cache parts and publications become one part of each kind, the kinds
+    in the order they came (every cache part before the publication)."""
+    rides = [_ride("cache", 1), _ride("pub", 1), _ride("cache", 2), _ride("pub", 2)]
+    parts = joined(rides)
+    assert [(p.script, p.args, len(answered)) for p, answered in parts] == [
+        ("cache", ("1+2",), 2), ("pub", ("1+2",), 2)]
+    lone = Ride("redis://x", "alone", ("k",), ("a",))
+    assert joined([lone]) == [(lone, [lone])]
+
+
+def test_a_fused_call_lays_out_each_part_and_reuses_a_script_once() -> None:
+    text, sha, call = fused_call([("A", ("k1",), ("a", "b")), ("B", (), ("c",)),
+                                  ("A", ("k2",), ())])
+    assert text.count("function(KEYS, ARGV)") == 2 and len(sha) == 40
+    assert call == [2, "k1", "k2", 3, 1, 1, 2, 2, 0, 1, 1, 1, 0, "a", "b", "c"]
