@@ -30,6 +30,8 @@ class Capability(str, Enum):
     EPOCH = "epoch"  # says when what it holds may have been lost or rolled back
     # (``queries.ServerEpoch``: a server restart, e.g. Redis back from its AOF)
     DROP = "drop"  # erases all it holds for its namespace, for good (``Droppable``)
+    RIDES = "rides"  # its writes can ride another tier's Redis script call (``Rides``)
+    CARRIES = "carries"  # its writes can carry rides in their script call (``Carries``)
 
 
 REQUIRED: dict[Capability, str] = {

@@ -11,12 +11,14 @@ from bruno_memory.core.errors import CapabilityMissing
 from bruno_memory.core.ops import Empty, Key, Miss, Value, WriteOp
 from bruno_memory.core.queries import Query
 from bruno_memory.core.records import MessageRecord
+from bruno_memory.core.rides import Ride
 from bruno_memory.tiers.base import (
     ChangeFeed,
     Clearable,
     Droppable,
     Leased,
     Queued,
+    Rides,
     Settling,
     Tier,
     Users,
@@ -24,6 +26,9 @@ from bruno_memory.tiers.base import (
 )
 
 R = TypeVar("R")
+BYPASSES = frozenset({Capability.RIDES, Capability.CARRIES})
+"""Abilities writing by another path than ``write``: a policy changing writes (sealing
+them, injecting faults) would be bypassed, so they are not forwarded unless added."""
 
 
 class PolicyTier:
@@ -32,6 +37,8 @@ class PolicyTier:
     Reads beyond ``get``/``window`` are queries (``query``), so a policy that guards or
     delays reads overrides that one method. Optional abilities are forwarded when the
     inner tier declares them in ``capabilities``; ``added`` lists those a policy brings.
+    Abilities writing by another path than ``write`` (``BYPASSES``) pass only where a
+    policy says so.
     """
 
     added: frozenset[Capability] = frozenset()
@@ -40,7 +47,7 @@ class PolicyTier:
         self.inner = inner
         self.name: str = inner.name
         self.config = inner.config
-        self.capabilities: frozenset[Capability] = inner.capabilities | self.added
+        self.capabilities: frozenset[Capability] = (inner.capabilities - BYPASSES) | self.added
 
     @property
     def innermost(self) -> Tier:
@@ -103,6 +110,12 @@ class PolicyTier:
 
     async def settle(self, targets: Iterable[Hashable]) -> list[Hashable]:
         return await cast(Settling, self._able(Capability.SETTLES)).settle(targets)
+
+    def ride(self, ops: Sequence[WriteOp]) -> Ride | None:
+        return cast(Rides, self._able(Capability.RIDES)).ride(ops)
+
+    async def rode(self, ops: Sequence[WriteOp], ride: Ride) -> None:
+        await cast(Rides, self._able(Capability.RIDES)).rode(ops, ride)
 
     def when_applied(self, callback: Callable[[list[WriteOp]], Awaitable[None]]) -> None:
         cast(Queued, self._able(Capability.QUEUED)).when_applied(callback)

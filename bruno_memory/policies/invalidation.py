@@ -43,12 +43,15 @@ from bruno_memory.core.logs import get_logger
 from bruno_memory.core.opcodec import DecodeError, decode_op, encode_op, frame, unframe
 from bruno_memory.core.ops import MISS, Empty, Fill, FillRecord, Key, Miss, Value, WriteOp, is_fill
 from bruno_memory.core.records import MessageRecord
+from bruno_memory.core.rides import Ride, RideFailed
 from bruno_memory.policies.base import PolicyTier, stop_tasks
 from bruno_memory.tiers.base import Tier, TierContext, Users
 
 log = get_logger(__name__)
 _Drops = tuple[list[bytes], set[str | None]]
 """One write's encoded drops, and the users whose query results it may change."""
+PUBLISH = "return redis.call('PUBLISH', KEYS[1], ARGV[1])"
+"""A publication as a ride part (``core.rides``)."""
 LOST = (rx.ConnectionError, rx.TimeoutError, OSError, TimeoutError)
 
 
@@ -61,8 +64,9 @@ class Invalidation(PolicyTier):
         clock: monotonic seconds.
     """
 
-    added = frozenset({Capability.LEASES, Capability.CHANGES})  # fills are checked against
-    # the drops heard; the users each remote write touched are told to ``follow``ers
+    added = frozenset({Capability.LEASES, Capability.CHANGES, Capability.RIDES})
+    # fills are checked against the drops heard; the users each remote write touched are
+    # told to ``follow``ers; a write's publication can ride another tier's script call
 
     def __init__(self, inner: Tier, cfg: InvalidationConfig, namespace: str,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -156,11 +160,38 @@ class Invalidation(PolicyTier):
         drops = [encode_op(d) for d in drops_for(ops).values()]
         await self._publishing.submit((drops, users_of(ops)))
 
-    async def _send(self, batch: Sequence[_Drops]) -> None:
+    def _payload(self, batch: Sequence[_Drops]) -> bytes:
         drops = [d for encoded, _ in batch for d in encoded]
         everyone: set[str | None] = set().union(*(users for _, users in batch))
         users = orjson.dumps(sorted(everyone, key=lambda u: (u is None, u or "")))
-        payload = self.sender + b"\n" + users + b"\n" + frame(drops)
+        return self.sender + b"\n" + users + b"\n" + frame(drops)
+
+    def ride(self, ops: Sequence[WriteOp]) -> Ride | None:
+        """The publication of ``ops``' drops as a part of another tier's script call to
+        this channel's server (``tiers.base.Rides``): it goes after that tier's part,
+        so after the shared cache's writes sent before it."""
+        if self._pub is None or any(is_fill(op) for op in ops):
+            return None
+        item = ([encode_op(d) for d in drops_for(ops).values()], users_of(ops))
+        return Ride(self.cfg.url, PUBLISH, (self.channel,), item=item, join=self._joined)
+
+    def _joined(self, rides: Sequence[Ride]) -> Ride:
+        """The publication of one or more writes' drops: one message (as ``_publish``
+        gathers concurrent writes' drops)."""
+        payload = self._payload([ride.item for ride in rides])
+        return Ride(self.cfg.url, PUBLISH, (self.channel,), (payload,))
+
+    async def rode(self, ops: Sequence[WriteOp], ride: Ride) -> None:
+        """The local cache written once the ride's publication went out (or, if it
+        failed there, published on its own)."""
+        await self.inner.write(ops)
+        if isinstance(ride.reply, RideFailed):
+            await self._publish(ops)
+        else:
+            self.published += 1
+
+    async def _send(self, batch: Sequence[_Drops]) -> None:
+        payload = self._payload(batch)
         for attempt in (1, 2):
             try:
                 await self._pub.publish(self.channel, payload)

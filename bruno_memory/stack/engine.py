@@ -38,12 +38,13 @@ from bruno_memory.core.ops import (
 from bruno_memory.core.queries import Query
 from bruno_memory.core.records import MessageRecord
 from bruno_memory.core.redact import Redactor
+from bruno_memory.core.rides import Ride
 from bruno_memory.core.versions import stamp
 from bruno_memory.stack import fills
 from bruno_memory.stack.epochs import EpochWatch
 from bruno_memory.stack.routing import Routes, accepts, plan_routes
 from bruno_memory.stack.stats import TierStats
-from bruno_memory.tiers.base import Clearable, Droppable, Tier, Windowed
+from bruno_memory.tiers.base import Carries, Clearable, Droppable, Rides, Tier, Windowed
 
 R = TypeVar("R")
 Missed = list[tuple[Tier, str | None]]
@@ -102,26 +103,45 @@ class Engine:
         stamped = stamp(ops)  # every write carries a version: replays never regress a record
         gens = self.generations
         gens.bump(touched)
+        durable = [op for op in stamped if accepts(routes.durable, op)]
+        then = [(t, mine) for t in routes.followers
+                if (mine := [op for op in stamped if accepts(t, op)])]
+        rides = self._rides(then) if durable else {}
         started = perf_counter()
-        await routes.durable.write([op for op in stamped if accepts(routes.durable, op)])
+        if rides:
+            await cast(Carries, routes.durable).carry(durable, list(rides.values()))
+        else:
+            await routes.durable.write(durable)
         self.stats[routes.durable.name].timed("write", perf_counter() - started)
         gens.bump(touched)  # committed: from here on, a failing tier owes, it never raises
-        published: list[tuple[Tier, list[WriteOp]]] = []
-        for tier in (*routes.caches, *routes.others):
-            mine = [op for op in stamped if accepts(tier, op)]
-            if mine and Capability.CHANGES in tier.capabilities:
-                published.append((tier, mine))
-            elif mine:
-                await self._apply(tier, mine)
-        for tier, mine in published:  # last: an invalidation another process acts on must
-            await self._apply(tier, mine)  # find the shared cache already written
+        for tier, mine in then:
+            await self._apply(tier, mine, rides.get(tier.name))
 
-    async def _apply(self, tier: Tier, ops: list[WriteOp]) -> None:
-        """Write to a tier after the authoritative one committed: a failure leaves the
-        tier owing the drops of ``ops`` (it serves nothing stale until they are settled)."""
+    def _rides(self, then: list[tuple[Tier, list[WriteOp]]]) -> dict[str, Ride]:
+        """The writes of ``then`` that ride the authoritative tier's script call (one round
+        trip for all, in order): the leading ones whose tier is on its Redis server. The
+        first that cannot ride ends them, so no write goes out before one sent earlier."""
+        durable = self.routes.durable
+        server = (cast(Carries, durable).carrier()
+                  if Capability.CARRIES in durable.capabilities else None)
+        rides: dict[str, Ride] = {}
+        for tier, mine in then if server is not None else ():
+            ride = cast(Rides, tier).ride(mine) if Capability.RIDES in tier.capabilities else None
+            if ride is None or ride.server != server:
+                break
+            rides[tier.name] = ride
+        return rides
+
+    async def _apply(self, tier: Tier, ops: list[WriteOp], ride: Ride | None = None) -> None:
+        """Write to a tier after the authoritative one committed (or finish its write that
+        rode with it): a failure leaves the tier owing the drops of ``ops`` (it serves
+        nothing stale until they are settled)."""
         try:
             started = perf_counter()
-            await tier.write(ops)
+            if ride is not None and ride.sent:
+                await cast(Rides, tier).rode(ops, ride)
+            else:
+                await tier.write(ops)
             self.stats[tier.name].timed("write", perf_counter() - started)
         except TierError as exc:
             owed = self._debts.setdefault(tier.name, Owed())

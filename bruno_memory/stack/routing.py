@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from bruno_memory.core.capabilities import Capability, missing
 from bruno_memory.core.errors import BrunoMemoryConfigError
@@ -52,6 +53,14 @@ class Routes:
     caches: tuple[Tier, ...]
     others: tuple[Tier, ...]
     leased: frozenset[str] = frozenset()  # caches whose fills take a lease
+
+    @cached_property
+    def followers(self) -> tuple[Tier, ...]:
+        """The tiers a write reaches after the durable one, in order: the caches, the
+        others, and last those that tell other processes (``CHANGES``): an invalidation
+        another process acts on must find the shared cache already written."""
+        rest = (*self.caches, *self.others)
+        return tuple(sorted(rest, key=lambda t: Capability.CHANGES in t.capabilities))
 
     def readers(self, ns: Namespace) -> list[Tier]:
         """Caches holding ``ns``, top-down, then the durable tier."""

@@ -100,7 +100,8 @@ async def test_declared_capabilities_are_implemented(tier: Any) -> None:
             with pytest.raises(CapabilityMissing):
                 await tier.query(q)
     abilities = {C.WINDOWS: "window", C.CLEAR: "clear", C.LEASES: "lease",
-                 C.SETTLES: "settle", C.QUEUED: "when_applied", C.DROP: "drop"}
+                 C.SETTLES: "settle", C.QUEUED: "when_applied", C.DROP: "drop",
+                 C.RIDES: "rode", C.CARRIES: "carry"}
     for cap, method in abilities.items():
         if cap in tier.capabilities:
             assert callable(getattr(type(tier), method, None)), (

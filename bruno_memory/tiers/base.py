@@ -15,6 +15,7 @@ from bruno_memory.core.errors import CapabilityMissing
 from bruno_memory.core.ops import Empty, Key, Miss, Value, WriteOp
 from bruno_memory.core.queries import Query
 from bruno_memory.core.records import MessageRecord
+from bruno_memory.core.rides import Ride
 
 R = TypeVar("R")
 C = TypeVar("C", bound=TierConfig)
@@ -102,6 +103,25 @@ class Queued(Protocol):
     """A tier whose writes land later (``QUEUED``): it reports each applied batch."""
 
     def when_applied(self, callback: Callable[[list[WriteOp]], Awaitable[None]]) -> None: ...
+
+
+class Rides(Protocol):
+    """A tier whose write can ride another tier's script call to its Redis server
+    (``RIDES``, ``core.rides``): ``ride`` is the write as a part (``None``: this write
+    cannot ride, or not now); ``rode`` finishes a write whose ride was sent, raising
+    ``TierError`` if its part failed."""
+
+    def ride(self, ops: Sequence[WriteOp]) -> Ride | None: ...
+    async def rode(self, ops: Sequence[WriteOp], ride: Ride) -> None: ...
+
+
+class Carries(Protocol):
+    """A tier whose write's script call can carry rides (``CARRIES``): ``carrier`` is the
+    Redis server it goes to (``None``: it carries nothing now); ``carry`` writes ``ops``
+    and sends the rides on that server after its own part (``Ride.sent`` says which)."""
+
+    def carrier(self) -> str | None: ...
+    async def carry(self, ops: Sequence[WriteOp], rides: Sequence[Ride]) -> None: ...
 
 
 Users = frozenset[str | None]

@@ -34,6 +34,7 @@ from bruno_memory.core.logs import get_logger
 from bruno_memory.core.ops import MISS, Empty, Key, Miss, Value, WriteOp
 from bruno_memory.core.queries import Query
 from bruno_memory.core.records import MessageRecord
+from bruno_memory.core.rides import Ride
 from bruno_memory.policies.base import PolicyTier
 from bruno_memory.policies.fallback.breaker import Breaker, State
 from bruno_memory.policies.fallback.single_flight import SingleFlight
@@ -68,6 +69,7 @@ class Fallback(PolicyTier):
         super().__init__(inner)
         self.on_error, self.retry = on_error, retry
         self.is_cache = Capability.DURABLE not in inner.capabilities
+        self.capabilities |= inner.capabilities & {Capability.RIDES}  # guarded: ``rode``
         if on_error == "skip" and not self.is_cache:
             raise BrunoMemoryConfigError(
                 f"tier {inner.name!r} is authoritative: on_error: skip would drop writes; "
@@ -295,8 +297,22 @@ class Fallback(PolicyTier):
     # -- writes ---------------------------------------------------------------------
 
     async def write(self, ops: Sequence[WriteOp]) -> None:
+        await self._write(ops, lambda: self.inner.write(ops))
+
+    def ride(self, ops: Sequence[WriteOp]) -> Ride | None:
+        """The inner tier's ride, while its circuit is closed and it owes nothing (else
+        the write goes alone, through the breaker)."""
+        b = self.breaker
+        if self._unopened or self._owed or (b is not None and b.state is not State.CLOSED):
+            return None
+        return super().ride(ops)
+
+    async def rode(self, ops: Sequence[WriteOp], ride: Ride) -> None:
+        await self._write(ops, lambda: PolicyTier.rode(self, ops, ride))
+
+    async def _write(self, ops: Sequence[WriteOp], fn: Callable[[], Awaitable[None]]) -> None:
         try:
-            await self._call("write", lambda: self.inner.write(ops))
+            await self._call("write", fn)
         except TierUnavailable as exc:
             if self.on_error != "skip":
                 raise

@@ -15,11 +15,12 @@ import asyncio
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bruno_memory.core.errors import TierUnavailable
+from bruno_memory.core.rides import Ride
 
 Item = tuple[Any, bytes]
 """A journal entry: its id and the encoded op."""
@@ -43,7 +44,12 @@ class Journal(Protocol):
     """Where acknowledged, not yet applied ops live."""
 
     async def open(self) -> list[Item]: ...  # entries left by dead writers, now ours
-    async def append(self, items: list[bytes], then: Landed | None = None) -> list[Any]: ...
+    async def append(
+        self, items: list[bytes], then: Landed | None = None, rides: Sequence[Ride] = ()
+    ) -> list[Any]: ...
+    # ^ ``rides`` (``core.rides``) go in the append's script call, after it, when the
+    # journal's server is theirs (``carrier``); the others stay unsent
+    def carrier(self) -> str | None: ...  # the Redis server appends go to, if they carry
     async def ack(self, ids: list[Any]) -> None: ...
     async def dead_letter(self, id: Any, data: bytes, error: str) -> None: ...
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]: ...
@@ -62,16 +68,21 @@ def default_owner() -> str:
 
 
 class GroupCommit:
-    """Concurrent appends share one commit: while one runs, the next ones gather."""
+    """Concurrent appends share one commit: while one runs, the next ones gather (their
+    rides too: ``commit(items, rides)``)."""
 
-    def __init__(self, commit: Callable[[list[bytes]], Awaitable[list[Any]]]) -> None:
+    def __init__(
+        self, commit: Callable[[list[bytes], list[Ride]], Awaitable[list[Any]]]
+    ) -> None:
         self._commit = commit
-        self._waiting: list[tuple[list[bytes], asyncio.Future[list[Any]], Landed | None]] = []
+        self._waiting: list[_Append] = []
         self._task: asyncio.Task[None] | None = None
 
-    async def submit(self, items: list[bytes], then: Landed | None = None) -> list[Any]:
+    async def submit(
+        self, items: list[bytes], then: Landed | None = None, rides: Sequence[Ride] = ()
+    ) -> list[Any]:
         fut: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        self._waiting.append((items, fut, then))
+        self._waiting.append((items, fut, then, rides))
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._drain())
         return await fut
@@ -80,11 +91,12 @@ class GroupCommit:
         while self._waiting:
             batch, self._waiting = self._waiting, []
             try:
-                ids = await self._commit([i for items, _, _ in batch for i in items])
+                ids = await self._commit([i for items, _, _, _ in batch for i in items],
+                                         [r for *_, rides in batch for r in rides])
             except BaseException as exc:
                 error = exc if isinstance(exc, Exception) else TierUnavailable(
                     "journal commit cancelled", tier="journal", op="append")
-                for _, fut, then in batch:
+                for _, fut, then, _ in batch:
                     if then is not None:
                         then(None)
                     if not fut.done():
@@ -93,10 +105,13 @@ class GroupCommit:
                     raise
                 continue
             at = 0
-            for items, fut, then in batch:
+            for items, fut, then, _ in batch:
                 mine = ids[at : at + len(items)]
                 at += len(items)
                 if then is not None:
                     then(mine)
                 if not fut.done():
                     fut.set_result(mine)
+
+
+_Append = tuple[list[bytes], "asyncio.Future[list[Any]]", Landed | None, Sequence[Ride]]

@@ -8,12 +8,13 @@ import asyncio
 import os
 import shutil
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 from bruno_memory.core.errors import TierError, TierUnavailable, translate_errors
+from bruno_memory.core.rides import Ride
 from bruno_memory.policies.write_behind.journal import DeadLetter, GroupCommit, Item, Landed
 
 try:
@@ -48,7 +49,7 @@ class FileJournal:
         self._pool: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
         self._lock_fd: int | None = None
-        self._group = GroupCommit(lambda items: self._do(self._insert, items))
+        self._group = GroupCommit(lambda items, _: self._do(self._insert, items))
 
     def __repr__(self) -> str:
         return f"FileJournal({str(self.path)!r}, owner={self.owner!r})"
@@ -168,8 +169,13 @@ class FileJournal:
                 os.close(fd)
         return taken
 
-    async def append(self, items: list[bytes], then: Landed | None = None) -> list[Any]:
-        return await self._group.submit(items, then)
+    async def append(
+        self, items: list[bytes], then: Landed | None = None, rides: Sequence[Ride] = ()
+    ) -> list[Any]:
+        return await self._group.submit(items, then)  # a file carries no ride
+
+    def carrier(self) -> str | None:
+        return None
 
     async def ack(self, ids: list[Any]) -> None:
         if ids:

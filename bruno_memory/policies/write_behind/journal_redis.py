@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import hashlib
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from redis import exceptions as rx
@@ -34,8 +34,10 @@ from bruno_memory.config.models import JournalConfig, mask_password
 from bruno_memory.core.deadline import deadline
 from bruno_memory.core.errors import TierError, TierUnavailable, translate_errors
 from bruno_memory.core.logs import get_logger
+from bruno_memory.core.rides import Ride, RideFailed, joined
 from bruno_memory.drivers.redis import connect
 from bruno_memory.drivers.redis_errors import ERRORS
+from bruno_memory.drivers.redis_fuse import fused_call
 from bruno_memory.policies.base import stop_tasks
 from bruno_memory.policies.write_behind.journal import DeadLetter, GroupCommit, Item, Landed
 
@@ -225,28 +227,47 @@ class RedisJournal:
 
     # -- writes ---------------------------------------------------------------------
 
-    async def append(self, items: list[bytes], then: Landed | None = None) -> list[Any]:
-        return await self._group_commit.submit(items, then)
+    async def append(
+        self, items: list[bytes], then: Landed | None = None, rides: Sequence[Ride] = ()
+    ) -> list[Any]:
+        return await self._group_commit.submit(items, then, rides)
 
-    async def _append(self, items: list[bytes]) -> list[Any]:
+    def carrier(self) -> str | None:
+        """This single server's URL: appends carry the rides of tiers on it."""
+        return None if self.cfg.is_cluster or self._link is None else self.cfg.url
+
+    async def _append(self, items: list[bytes], rides: list[Ride]) -> list[Any]:
         with translate_errors(f"{self.tier}.journal", "append", ERRORS):  # the hot path:
             async with deadline(self.cfg.timeout):  # no generator-based context managers
-                return await self._run_script(items)
+                return await self._run_script(items, rides)
 
-    async def _run_script(self, items: list[bytes]) -> list[Any]:
-        """EVALSHA through the link; loads the script, or the group, when Redis lacks it."""
+    async def _run_script(self, items: list[bytes], rides: list[Ride]) -> list[Any]:
+        """EVALSHA through the link; loads the script, or the group, when Redis lacks it.
+        With rides on this server, the call is the fused script (``drivers.redis_fuse``):
+        the append, then each ride; their replies are set on them."""
         link = self._linked()
-        evalsha = ("EVALSHA", self._sha, 1, self.stream, self.group, self.owner, *items)
+        mine = joined([r for r in rides if r.server == self.carrier()])
+        args = (self.group, self.owner, *items)
+        text, sha, call = fused_call(
+            [(APPEND, (self.stream,), args), *((r.script, r.keys, r.args) for r, _ in mine)]
+        ) if mine else (APPEND, self._sha, [1, self.stream, *args])
+        evalsha = ("EVALSHA", sha, *call)
         try:
-            [ids] = await link.send(evalsha)
+            [reply] = await link.send(evalsha)
         except rx.NoScriptError:
-            await self._client.script_load(APPEND)  # on a cluster: on every master
-            [ids] = await link.send(evalsha)
+            await self._client.script_load(text)  # on a cluster: on every master
+            [reply] = await link.send(evalsha)
         except rx.ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
             await self._ensure_group()  # the stream was deleted under us
-            [ids] = await link.send(evalsha)
+            [reply] = await link.send(evalsha)
+        ids = reply
+        if mine:
+            ids = reply[0]
+            for (_, answered), (ok, value) in zip(mine, reply[1:], strict=True):
+                for ride in answered:
+                    ride.reply = value if ok == 1 else RideFailed(_text(value))
         return [i.decode() if isinstance(i, bytes) else i for i in ids]
 
     async def ack(self, ids: list[Any]) -> None:

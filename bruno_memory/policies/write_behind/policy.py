@@ -40,6 +40,7 @@ from bruno_memory.core.ops import (
 )
 from bruno_memory.core.queries import Query
 from bruno_memory.core.records import MessageRecord
+from bruno_memory.core.rides import Ride
 from bruno_memory.core.versions import CLOCK, VersionClock
 from bruno_memory.policies.base import PolicyTier, stop_tasks
 from bruno_memory.policies.write_behind import overlay
@@ -67,7 +68,7 @@ class WriteBehind(PolicyTier):
         clock: monotonic seconds; versions: the version clock replayed versions advance.
     """
 
-    added = frozenset({Capability.QUEUED})
+    added = frozenset({Capability.QUEUED, Capability.CARRIES})
 
     def __init__(
         self, inner: Tier, cfg: WriteBehindConfig, journal: Journal | None = None, *,
@@ -171,7 +172,20 @@ class WriteBehind(PolicyTier):
 
     # -- writes ---------------------------------------------------------------------
 
+    def carrier(self) -> str | None:
+        """The journal's Redis server: writes acknowledged once journaled there carry
+        the rides of tiers on it (``tiers.base.Carries``)."""
+        if self.journal is None or self.mode != "behind":
+            return None
+        return self.journal.carrier()
+
+    async def carry(self, ops: Sequence[WriteOp], rides: Sequence[Ride]) -> None:
+        await self._written(ops, rides)
+
     async def write(self, ops: Sequence[WriteOp]) -> None:
+        await self._written(ops, ())
+
+    async def _written(self, ops: Sequence[WriteOp], rides: Sequence[Ride]) -> None:
         if self._closing:
             raise TierUnavailable("closing: no new writes", tier=self.name, op="write")
         queued = list(ops)  # versioned by the stack's engine, the one layer that stamps
@@ -182,7 +196,7 @@ class WriteBehind(PolicyTier):
                 return
         self._writing += 1
         try:
-            await self._write(queued)
+            await self._write(queued, rides)
         finally:
             self._writing -= 1
             if self._closing:
@@ -216,7 +230,7 @@ class WriteBehind(PolicyTier):
         if self.journal is not None:
             await self.journal.erase_dead_letters(covered)
 
-    async def _write(self, ops: list[WriteOp]) -> None:
+    async def _write(self, ops: list[WriteOp], rides: Sequence[Ride] = ()) -> None:
         down = self._flusher.down
         if self.mode == "queue" and not self._log and down is None:
             try:
@@ -229,7 +243,7 @@ class WriteBehind(PolicyTier):
                                   f"{down}", tier=self.name, op="write")
         items = [encode_op(op) for op in ops] if self.journal is not None else []
         await self._room_for(len(ops))
-        await self._accept(ops, items)
+        await self._accept(ops, items, rides)
 
     async def _fill(self, fills: list[Fill]) -> None:
         """Cache fills pass straight through, unless a pending write makes them stale."""
@@ -267,7 +281,9 @@ class WriteBehind(PolicyTier):
                 f"tier {self.name!r}: write-behind queue stayed full for "
                 f"{self.cfg.block_timeout}s ({len(self._log)} ops pending)") from None
 
-    async def _accept(self, ops: list[WriteOp], items: list[bytes]) -> None:
+    async def _accept(
+        self, ops: list[WriteOp], items: list[bytes], rides: Sequence[Ride] = ()
+    ) -> None:
         """Journal (when configured), then queue; raises if neither can be done.
 
         The queueing runs in the journal's committing task, so a caller cancelled while
@@ -285,7 +301,7 @@ class WriteBehind(PolicyTier):
                 self._enqueue(ops, ids)
 
         try:
-            await self.journal.append(items, then=landed)
+            await self.journal.append(items, landed, rides)
         except BrunoMemoryError as exc:
             if self._on_journal_down == "reject":
                 raise TierUnavailable(f"journal unavailable, write rejected "

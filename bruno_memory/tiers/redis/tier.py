@@ -36,6 +36,7 @@ from bruno_memory.core.logs import get_logger
 from bruno_memory.core.ops import Empty, Key, Miss, PurgeUser, Value, WriteOp, is_fill
 from bruno_memory.core.queries import ServerEpoch
 from bruno_memory.core.records import MessageRecord
+from bruno_memory.core.rides import Ride, RideFailed
 from bruno_memory.drivers.redis import SeedNodes, check_cluster_db, connect
 from bruno_memory.drivers.redis_errors import ERRORS
 from bruno_memory.tiers.base import BaseTier, TierContext, answers
@@ -54,6 +55,7 @@ from bruno_memory.tiers.redis.keys import (
     window_range,
 )
 from bruno_memory.tiers.redis.scripts import (
+    APPLY,
     APPLY_CHUNK,
     APPLY_SHA,
     FILL_RECORD_SHA,
@@ -164,7 +166,7 @@ class RedisTier(BaseTier[RedisConfig]):
     capabilities = frozenset(
         {Capability.WINDOWS, Capability.SESSIONS, Capability.USERS, Capability.MEMORIES,
          Capability.CLEAR, Capability.LEASES, Capability.SETTLES, Capability.EPOCH,
-         Capability.DROP}
+         Capability.DROP, Capability.RIDES}
     )
 
     def __init__(self, config: RedisConfig, context: TierContext | None = None) -> None:
@@ -334,6 +336,30 @@ class RedisTier(BaseTier[RedisConfig]):
         if filled:
             await self._undo_purged(filled)
 
+    def ride(self, ops: Sequence[WriteOp]) -> Ride | None:
+        """``ops`` as an ``APPLY`` part another tier's script call to this server runs
+        (``tiers.base.Rides``): on one server, for writes that need no read first (no
+        purge, no fill) and fit one call."""
+        if not self._scripted or self._writes is None or self.config.password is not None:
+            return None
+        if any(is_fill(op) or isinstance(op, PurgeUser) for op in ops):
+            return None
+        cmds = plan(ops, self.names, self.ttls, self.config.window, {}, self._lease_ms)
+        if not cmds or len(cmds) > APPLY_CHUNK:
+            return None
+        try:
+            batch = orjson.dumps(cmds, default=_text)
+        except (TypeError, UnicodeDecodeError):
+            return None
+        return Ride(self.config.url, APPLY, (), (batch,), join=_joined)
+
+
+    async def rode(self, ops: Sequence[WriteOp], ride: Ride) -> None:
+        """A ridden write: raises (translated) if its part failed on the server."""
+        if isinstance(ride.reply, RideFailed):
+            with self._errors("write"):
+                raise rx.ResponseError(ride.reply.error)
+
     async def _undo_purged(self, filled: dict[str, list[str]]) -> None:
         """Delete what the fills just wrote for a user purged meanwhile.
 
@@ -446,6 +472,14 @@ class RedisTier(BaseTier[RedisConfig]):
 
 
 _FILLS = frozenset({FILL_RECORD_SHA, FILL_WINDOW_SHA})
+
+
+def _joined(rides: Sequence[Ride]) -> Ride:
+    """Rides of concurrent writes as one ``APPLY`` part: their commands, in order."""
+    if len(rides) == 1:
+        return rides[0]
+    batch = b"[" + b",".join(ride.args[0][1:-1] for ride in rides) + b"]"
+    return Ride(rides[0].server, APPLY, (), (batch,))
 
 
 def _text(data: Any) -> str:
