@@ -25,6 +25,7 @@ from bruno_memory.core.errors import BrunoMemoryConfigError
 M = TypeVar("M", bound=BaseModel)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_NAIVE_EPOCH = datetime(1970, 1, 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,10 +118,10 @@ def json_length(model: BaseModel) -> int:
 
 
 def timestamp_key(ts: datetime) -> float:
-    """Seconds since the epoch, naive datetimes read as UTC (bruno-core uses ``utcnow``)."""
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=timezone.utc)
-    return (ts - _EPOCH).total_seconds()
+    """Seconds since the epoch, naive datetimes read as UTC (bruno-core uses ``utcnow``):
+    the naive epoch is subtracted from a naive one, the same seconds as giving it UTC
+    first and ~5x cheaper (``replace`` is most of a write's timestamp cost)."""
+    return (ts - (_NAIVE_EPOCH if ts.tzinfo is None else _EPOCH)).total_seconds()
 
 
 def fresh(model: M) -> M:

@@ -173,3 +173,18 @@ async def test_lru_holds_models_as_json_the_collector_ignores_and_hands_out_equa
     for key, value in zip(keys, [*values, s], strict=True):
         assert first[key] == value and type(first[key]) is type(value)
         assert first[key] is not again[key]
+
+
+def test_a_naive_timestamp_keys_as_the_same_instant_in_utc() -> None:
+    """A naive datetime is read as UTC: the same key as the aware one, to the microsecond,
+    before and after the epoch."""
+    from datetime import datetime, timedelta, timezone
+
+    from bruno_memory.core.records import timestamp_key
+
+    for naive in (datetime(2026, 11, 27, 23, 59, 59, 999_999), datetime(1969, 7, 20, 20, 17),
+                  datetime(1970, 1, 1) + timedelta(microseconds=1)):
+        aware = naive.replace(tzinfo=timezone.utc)
+        assert timestamp_key(naive) == timestamp_key(aware) == aware.timestamp()
+        paris = aware.astimezone(timezone(timedelta(hours=1)))
+        assert timestamp_key(paris) == timestamp_key(naive)
