@@ -188,3 +188,20 @@ def test_a_naive_timestamp_keys_as_the_same_instant_in_utc() -> None:
         assert timestamp_key(naive) == timestamp_key(aware) == aware.timestamp()
         paris = aware.astimezone(timezone(timedelta(hours=1)))
         assert timestamp_key(paris) == timestamp_key(naive)
+
+
+async def test_the_sqlite_writer_checkpoints_after_its_configured_wal_pages(tmp_path: Path) -> None:
+    """``wal_autocheckpoint`` (10,000 pages unless configured) is the writer's setting."""
+    pages = []
+    for extra in ({}, {"wal_autocheckpoint": 2000}):
+        config = load_config(
+            {"tiers": [{"kind": "sqlite", "path": str(tmp_path / f"{len(pages)}.db"), **extra}]}
+        ).tiers[0]
+        tier = SQLiteTier(config)  # type: ignore[arg-type]
+        await tier.open()
+        try:
+            (row,) = await tier._writer.execute_fetchall("PRAGMA wal_autocheckpoint")
+            pages.append(row[0])
+        finally:
+            await tier.aclose()
+    assert pages == [10_000, 2000]
