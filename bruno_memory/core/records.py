@@ -25,6 +25,7 @@ from bruno_memory.core.errors import BrunoMemoryConfigError
 M = TypeVar("M", bound=BaseModel)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_NAIVE_EPOCH = datetime(1970, 1, 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,35 +88,40 @@ def model_json(model: BaseModel) -> str:
         return text
 
 
-_SIZES: dict[int, tuple[BaseModel, int]] = {}
-SIZES_HELD = 1024
-"""Models whose JSON length ``json_length`` remembers at most (the latest ones)."""
+_JSON: dict[int, tuple[BaseModel, str]] = {}
+JSON_HELD = 1024
+"""Models whose JSON ``model_json_held`` remembers at most (the latest ones)."""
 
 
 def model_json_sized(model: BaseModel) -> str:
-    """``model_json``, its length remembered for ``json_length``: the write path serializes
-    a memory for the durable tier, then the cache weighs it; once is enough."""
+    """``model_json``, remembered for ``model_json_held``: the write path serializes a
+    memory for the durable tier, then the cache keeps that same JSON; once is enough."""
     text = model_json(model)
-    if len(_SIZES) >= SIZES_HELD:
-        del _SIZES[next(iter(_SIZES))]  # the oldest
-    _SIZES[id(model)] = (model, len(text))
+    if len(_JSON) >= JSON_HELD:
+        del _JSON[next(iter(_JSON))]  # the oldest
+    _JSON[id(model)] = (model, text)
     return text
 
 
-def json_length(model: BaseModel) -> int:
-    """The length of ``model``'s JSON: remembered if ``model_json_sized`` serialized this
-    very object lately (a size estimate: a model changed since is weighed as it was)."""
-    held = _SIZES.get(id(model))
+def model_json_held(model: BaseModel) -> str:
+    """``model``'s JSON: remembered if ``model_json_sized`` serialized this very object
+    lately (a model changed since is taken as it was then: the durable row's JSON)."""
+    held = _JSON.get(id(model))
     if held is not None and held[0] is model:
         return held[1]
-    return len(model_json(model))
+    return model_json(model)
+
+
+def json_length(model: BaseModel) -> int:
+    """The length of ``model``'s JSON (``model_json_held``)."""
+    return len(model_json_held(model))
 
 
 def timestamp_key(ts: datetime) -> float:
-    """Seconds since the epoch, naive datetimes read as UTC (bruno-core uses ``utcnow``)."""
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=timezone.utc)
-    return (ts - _EPOCH).total_seconds()
+    """Seconds since the epoch, naive datetimes read as UTC (bruno-core uses ``utcnow``):
+    the naive epoch is subtracted from a naive one, the same seconds as giving it UTC
+    first and ~5x cheaper (``replace`` is most of a write's timestamp cost)."""
+    return (ts - (_NAIVE_EPOCH if ts.tzinfo is None else _EPOCH)).total_seconds()
 
 
 def fresh(model: M) -> M:

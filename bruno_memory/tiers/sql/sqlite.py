@@ -15,7 +15,7 @@ from typing import Any, Literal
 import aiosqlite
 import orjson
 
-from bruno_memory.config.models import Duration, TierConfig
+from bruno_memory.config.models import Duration, PositiveInt, TierConfig
 from bruno_memory.core import audit as core_audit
 from bruno_memory.core import codec
 from bruno_memory.core.errors import (
@@ -70,12 +70,17 @@ DIALECT = _sql.Dialect(
 
 
 class SQLiteConfig(TierConfig):
-    """``path`` is relative to the working directory; ``:memory:`` for a private database."""
+    """``path`` is relative to the working directory; ``:memory:`` for a private database.
+    ``wal_autocheckpoint``: WAL pages (4 KiB) after which a commit copies them back into
+    the file. SQLite's 1,000 checkpointed every few batches of concurrent writes (each
+    dirties an index page per conversation), and a checkpoint syncs twice: 10,000 measured
+    SQLite CPU per message written in batches of 50, at 20,000 messages, 54 -> 35 us."""
 
     kind: Literal["sqlite"] = "sqlite"
     path: str = "bruno-memory.db"
     busy_timeout: Duration = 5.0
     synchronous: Literal["OFF", "NORMAL", "FULL"] = "NORMAL"
+    wal_autocheckpoint: PositiveInt = 10_000
 
 
 def _max_variables() -> int:
@@ -138,6 +143,7 @@ class SQLiteTier(DurableAudit, DurableReads, DurableWrites, BaseTier[SQLiteConfi
             f"synchronous = {cfg.synchronous}",
             f"busy_timeout = {int(cfg.busy_timeout * 1000)}",
             "temp_store = MEMORY",
+            f"wal_autocheckpoint = {cfg.wal_autocheckpoint}",
             "secure_delete = ON",  # freed pages are zeroed: erased text leaves no remnant
         ):
             await conn.execute(f"PRAGMA {pragma}")
