@@ -26,7 +26,7 @@ from bruno_memory.stack.facade import MemoryStack
 from bruno_memory.stack.restore import Conflict, Restored, check
 
 BATCH = 5000
-CHUNK = 250
+CHUNK = 100
 """Lines validated in one call (``parsing.items``), between two turns of the event loop:
 the batch being written gets its turn to hand its statements to the driver's thread while
 the next one is parsed."""
