@@ -185,19 +185,20 @@ async def _write(
     progress: Progress | None,
 ) -> None:
     """Restore a batch; if the store refuses it, line by line up to the refused line.
-    Sealed records (an encrypted export) are opened first; those of a forgotten user
-    (her key destroyed) are left out."""
+    Sealed records (an encrypted export) are opened first, and checked once opened; those
+    of a forgotten user (her key destroyed) are left out."""
     if not pending:
         return
     try:
         opened = await memory.unseal([r for _, r in pending])
     except InvalidInput as exc:
         raise ArchiveError(exc.message, pending[0][0]) from exc
+    checked = all(o is r for (_, r), o in zip(pending, opened, strict=True))  # none opened
     pending[:] = [(n, r) for (n, _), r in zip(pending, opened, strict=True) if r is not None]
     try:
-        records = [r for _, r in pending]  # built and checked for this call: no copies
+        records = [r for _, r in pending]  # built (and checked unless opened): no copies
         done.add(await memory.restore(records, on_conflict=on_conflict, copy=False,
-                                      checked=True))
+                                      checked=checked))
     except InvalidInput:
         for number, record in pending:
             try:
