@@ -12,6 +12,9 @@ is what a loaded machine cannot hide; the load average is printed so the two can
 together. ``rss_mb`` is sampled at every
 tenth of the records: flat means the last tenth is no higher than the first.
 
+``import_cli`` runs ``bruno-memory import`` on the same file in a process of its own,
+start-up included (interpreter, imports, opening the store).
+
 ``--postgres DSN`` also imports the same file into LRU -> PostgreSQL (``import_postgres``),
 in a schema of its own that is dropped afterwards.
 """
@@ -20,8 +23,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import os
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -33,7 +39,10 @@ from bruno_core.models.message import Message, MessageRole
 
 from bruno_memory import build_memory
 from bruno_memory.managers.archive import Header, export, import_file
-from bruno_memory.managers.archive.format import from_line, loads, numbered, open_read
+from bruno_memory.managers.archive.format import numbered, open_read
+from bruno_memory.managers.archive.importer import CHUNK
+from bruno_memory.managers.archive.parsing import items
+from bruno_memory.stack.restore import check
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -86,14 +95,33 @@ async def phase(
 
 
 def parse(path: Path, progress: Sampler) -> None:
-    """Read and validate every line into records, storing nothing: the import's floor on
-    the Python side (the rest is the store's work)."""
+    """Read, validate and check every line into records as the import does, storing
+    nothing: the import's floor on the Python side (the rest is the store's work)."""
     with open_read(path) as stream:
-        for number, data in numbered(stream):
-            obj = loads(data, number)
-            if number > 1 and obj["kind"] != "tombstone":
-                from_line(obj, number)
-                progress(1)
+        lines = numbered(stream)
+        next(lines)  # the header
+        while chunk := list(itertools.islice(lines, CHUNK)):
+            for _, kind, item in items(chunk):
+                if kind != "tombstone":
+                    check(item)
+                    progress(1)
+
+
+def cli_import(messages: int, root: Path) -> dict[str, Any]:
+    """``bruno-memory import`` of the file into a new SQLite file, in its own process (the
+    command issue 13 names): its wall clock from start to exit, and CPU seconds."""
+    config = root / "cli.yaml"
+    config.write_text(orjson.dumps(laptop(root / "cli.db")).decode())  # JSON is YAML
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "bruno_memory.cli", "import", str(config),
+                    str(root / "a.jsonl")], check=True, capture_output=True)
+    wall = time.perf_counter() - wall
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return {"seconds": round(wall, 1), "messages_per_s": round(messages / wall),
+            "messages_per_cpu_s": round(messages / cpu),
+            "peak_rss_mb": round(after.ru_maxrss / 1024)}
 
 
 async def populate(path: Path, messages: int, per_conversation: int) -> None:
@@ -135,6 +163,7 @@ async def run(
                 await import_file(dst, root / "a.jsonl", progress=sampler)
 
             imported = await phase(messages, messages, do_import)
+        from_cli = await asyncio.to_thread(cli_import, messages, root)
         into_postgres = None
         if postgres is not None:
             async with await build_memory(single_node(postgres)) as pg:
@@ -154,6 +183,7 @@ async def run(
             "export": exported,
             "parse_only": parsed,
             "import": imported,
+            "import_cli": from_cli,
             "import_postgres": into_postgres,
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
             "cpus": os.cpu_count(),

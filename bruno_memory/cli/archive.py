@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from typing import Any
 
@@ -112,12 +113,16 @@ async def _import(args: argparse.Namespace) -> int:
     bar = progress("import")
     try:
         async with await build_memory(load_config(args.config)) as memory:
-            done = await archive.import_file(
-                memory,
-                args.file,
-                on_conflict=args.on_conflict,
-                progress=bar.update if bar is not None else None,
-            )
+            gc.freeze()  # the heap so far outlives the import: full collections skip it
+            try:  # (they walked it once per few thousand records: ~1/5 of the CPU)
+                done = await archive.import_file(
+                    memory,
+                    args.file,
+                    on_conflict=args.on_conflict,
+                    progress=bar.update if bar is not None else None,
+                )
+            finally:
+                gc.unfreeze()
     finally:
         if bar is not None:
             bar.close()

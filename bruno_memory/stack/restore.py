@@ -48,7 +48,12 @@ class Restore(Owners):
     """Records written as they are (mixed into ``MemoryStack``)."""
 
     async def restore(
-        self, records: Sequence[Value], *, on_conflict: Conflict = "skip", copy: bool = True
+        self,
+        records: Sequence[Value],
+        *,
+        on_conflict: Conflict = "skip",
+        copy: bool = True,
+        checked: bool = False,
     ) -> Restored:
         """Write ``records`` (``MessageRecord``s with their conversation and owner,
         ``SessionContext``, ``UserContext``, ``MemoryEntry``) with their ids, timestamps and
@@ -64,14 +69,17 @@ class Restore(Owners):
 
         ``copy=False`` stores the records themselves instead of copies: for a caller that
         built them for this call and never changes them afterwards (an import).
+        ``checked=True`` skips the records' checks: for a caller that ran ``check`` on each
+        while it had nothing else to do (an import, while the batch before is written).
         """
         guards.choice(on_conflict, "on_conflict", CONFLICTS)
         if len(records) > guards.MAX_BATCH:
             raise InvalidInput(
                 f"restore takes at most {guards.MAX_BATCH} records at once, got {len(records)}"
             )
-        for record in records:
-            _check(record)
+        if not checked:
+            for record in records:
+                check(record)
         keys = [key_of(r) for r in records]
         held = await (await self._ready()).authoritative(keys)
         owners: dict[str, str | None] = {}  # looked up once per conversation a batch
@@ -188,7 +196,9 @@ def _erasure(t: Tombstone) -> WriteOp:
     return Delete(Key(cast(Namespace, t.scope), t.id))
 
 
-def _check(record: object) -> None:
+def check(record: object) -> None:
+    """What ``restore`` checks of each record (``InvalidInput``): its type, ids, text and
+    metadata."""
     if isinstance(record, MessageRecord):
         guards.conversation_id(record.conversation_id)
         guards.message(record.message)

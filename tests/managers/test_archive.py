@@ -236,6 +236,28 @@ async def test_bad_line_names_its_number(source: MemoryStack, tmp_path: Path) ->
             await import_file(target, path)
 
 
+async def test_a_line_parsing_takes_but_the_checks_refuse_names_it(
+    source: MemoryStack, tmp_path: Path
+) -> None:
+    """Lines validated many at a time still fail one by one: a message whose conversation
+    id is too long, a metadata value JSON has no token for (NaN); earlier lines are in."""
+    path = tmp_path / "a.jsonl"
+    await export(source, path, header=HEADER)
+    lines = path.read_text().splitlines()
+    first = next(i for i, line in enumerate(lines) if '"kind":"message"' in line)
+    message = json.loads(lines[first])
+    message["conversation_id"] = "c" * 600
+    for bad, why in ((json.dumps(message), "conversation_id must be"),
+                     (lines[first].replace('"metadata":{', '"metadata":{"x":NaN,', 1),
+                      "not valid JSON")):
+        path.write_text("\n".join([*lines[:first], bad, *lines[first + 1 :]]) + "\n")
+        async with await build_memory(laptop(tmp_path, f"b{len(why)}")) as target:
+            with pytest.raises(ArchiveError, match=f"^line {first + 1}: {why}"):
+                await import_file(target, path)
+            assert (await target.scan("session")).items  # the lines before it are in
+            assert not (await target.scan("memory")).items  # none after it
+
+
 async def test_a_refused_record_names_its_line(source: MemoryStack, tmp_path: Path) -> None:
     path = tmp_path / "a.jsonl"
     await export(source, path, header=HEADER)

@@ -9,6 +9,8 @@ lines before it are written, nothing of it is. Tombstone lines are applied as de
 from __future__ import annotations
 
 import asyncio
+import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,24 +18,18 @@ from typing import Any
 from bruno_memory.core.errors import InvalidInput
 from bruno_memory.core.ops import Value
 from bruno_memory.core.queries import Tombstone
+from bruno_memory.core.records import MessageRecord
 from bruno_memory.managers.archive.export import Progress
-from bruno_memory.managers.archive.format import (
-    TOMBSTONE,
-    ArchiveError,
-    Header,
-    from_line,
-    loads,
-    numbered,
-    open_read,
-    tombstone_of_line,
-)
+from bruno_memory.managers.archive.format import ArchiveError, Header, loads, numbered, open_read
+from bruno_memory.managers.archive.parsing import items
 from bruno_memory.stack.facade import MemoryStack
-from bruno_memory.stack.restore import Conflict, Restored
+from bruno_memory.stack.restore import Conflict, Restored, check
 
 BATCH = 5000
-YIELD_EVERY = 250
-"""Lines parsed between two turns of the event loop: the batch being written gets its
-turn to hand its statements to the driver's thread while the next one is parsed."""
+CHUNK = 100
+"""Lines validated in one call (``parsing.items``), between two turns of the event loop:
+the batch being written gets its turn to hand its statements to the driver's thread while
+the next one is parsed."""
 
 
 @dataclass(slots=True)
@@ -88,34 +84,33 @@ async def import_file(
     gone: list[Tombstone] = []
     try:
         with open_read(path) as stream:
-            for number, data in numbered(stream):
-                obj = loads(data, number)
-                if done.header is None:
-                    done.header = Header.of_line(obj if number == 1 else {})
-                    if on_conflict is None and done.header.since is not None:
-                        writes.conflict = "overwrite"
-                    elif on_conflict is not None:
-                        writes.conflict = on_conflict
-                    continue
-                kind = obj.get("kind") if isinstance(obj, dict) else None
-                if kind == TOMBSTONE:
-                    gone.append(tombstone_of_line(obj, number))
-                else:
-                    if gone:  # the deletes before the records that follow them
+            lines = numbered(stream)
+            first = next(lines, None)
+            if first is None:
+                raise ArchiveError("the file is empty: an archive starts with its header", 1)
+            number, data = first
+            done.header = Header.of_line(loads(data, number) if number == 1 else {})
+            if on_conflict is not None:
+                writes.conflict = on_conflict
+            elif done.header.since is not None:
+                writes.conflict = "overwrite"
+            for chunk in _chunks(lines):
+                for number, kind, item in items(chunk):
+                    if isinstance(item, Tombstone):
+                        gone.append(item)
+                    else:
+                        if gone:  # the deletes before the records that follow them
+                            await writes.erase(gone)
+                            gone = []
+                        pending.append((number, _checked(item, number)))
+                    if len(gone) >= batch:
                         await writes.erase(gone)
                         gone = []
-                    pending.append((number, from_line(obj, number)))
-                if len(gone) >= batch:
-                    await writes.erase(gone)
-                    gone = []
-                done.kinds[obj["kind"]] = done.kinds.get(obj["kind"], 0) + 1
-                if len(pending) >= batch:
-                    await writes.submit(pending)
-                    pending = []
-                elif not number % YIELD_EVERY:
-                    await asyncio.sleep(0)  # the batch being written moves on meanwhile
-            if done.header is None:
-                raise ArchiveError("the file is empty: an archive starts with its header", 1)
+                    done.kinds[kind] = done.kinds.get(kind, 0) + 1
+                    if len(pending) >= batch:
+                        await writes.submit(pending)
+                        pending = []
+                await asyncio.sleep(0)  # the batch being written moves on meanwhile
     except ArchiveError:
         await writes.erase(gone)
         await writes.submit(pending)
@@ -134,6 +129,24 @@ async def import_file(
     await writes.submit(pending)
     await writes.drain()
     return done
+
+
+def _chunks(lines: Iterator[tuple[int, bytes]]) -> Iterator[list[tuple[int, bytes]]]:
+    """``lines`` in lists of ``CHUNK``."""
+    while chunk := list(itertools.islice(lines, CHUNK)):
+        yield chunk
+
+
+def _checked(record: Value, number: int) -> Value:
+    """``record`` checked as ``restore`` would (``ArchiveError`` naming its line), its JSON
+    made now: while the batch before is written, not when this one is."""
+    try:
+        check(record)
+    except InvalidInput as exc:
+        raise ArchiveError(exc.message, number) from exc
+    if isinstance(record, MessageRecord):
+        record.json()
+    return record
 
 
 class _Writes:
@@ -172,18 +185,20 @@ async def _write(
     progress: Progress | None,
 ) -> None:
     """Restore a batch; if the store refuses it, line by line up to the refused line.
-    Sealed records (an encrypted export) are opened first; those of a forgotten user
-    (her key destroyed) are left out."""
+    Sealed records (an encrypted export) are opened first, and checked once opened; those
+    of a forgotten user (her key destroyed) are left out."""
     if not pending:
         return
     try:
         opened = await memory.unseal([r for _, r in pending])
     except InvalidInput as exc:
         raise ArchiveError(exc.message, pending[0][0]) from exc
+    checked = all(o is r for (_, r), o in zip(pending, opened, strict=True))  # none opened
     pending[:] = [(n, r) for (n, _), r in zip(pending, opened, strict=True) if r is not None]
     try:
-        records = [r for _, r in pending]  # built for this call: no copies needed
-        done.add(await memory.restore(records, on_conflict=on_conflict, copy=False))
+        records = [r for _, r in pending]  # built (and checked unless opened): no copies
+        done.add(await memory.restore(records, on_conflict=on_conflict, copy=False,
+                                      checked=checked))
     except InvalidInput:
         for number, record in pending:
             try:
