@@ -307,7 +307,7 @@ class DurableReads:
         n = self.dialect.no_limit if limit is None else limit
         rows = await self._fetch(_sql.WINDOW, (conversation_id, n), "window")
         with self._errors("window"):
-            return [codec.message_from_row(p, c, u) for c, u, p in reversed(rows)]
+            return codec.message_rows(reversed(rows))
 
     async def _bounded(self, words: list[str]) -> list[str]:
         """The words a message search scores (a tier may drop the commonest: ``postings``)."""
@@ -328,7 +328,7 @@ class DurableReads:
             return []
         rows = await self._search_rows(await self._bounded(words), q)
         with self._errors("search"):
-            return [Scored(codec.message_from_row(p, c, u), s) for c, u, p, s in rows]
+            return [Scored(r, row[3]) for r, row in zip(codec.message_rows(rows), rows)]
 
     @answers(QueryMemories)
     async def _query_memories(self, q: QueryMemories) -> list[Scored[MemoryEntry]]:
@@ -413,7 +413,7 @@ class DurableReads:
         sql = _sql.messages_between(q.start, q.end, q.user_id, q.conversation_id, q.limit)
         rows = await self._fetch(*sql, "messages_between")
         with self._errors("messages_between"):
-            return [codec.message_from_row(p, c, u) for c, u, p in rows]
+            return codec.message_rows(rows)
 
     @answers(MemoriesBetween)
     async def _memories_between(self, q: MemoriesBetween) -> list[MemoryEntry]:
@@ -432,7 +432,7 @@ class DurableReads:
                                  q.include_archived)
         rows = await self._fetch(*sql, "search_phrase")
         with self._errors("search_phrase"):
-            return [Scored(codec.message_from_row(p, c, u), s) for c, u, p, s in rows]
+            return [Scored(r, row[3]) for r, row in zip(codec.message_rows(rows), rows)]
 
     @answers(ListSessions)
     async def _list_sessions(self, q: ListSessions) -> Page[SessionContext]:
@@ -458,7 +458,7 @@ class DurableReads:
         rows = await self._fetch(*sql, "message_page")
         page = rows[: q.limit]  # nearest first
         with self._errors("message_page"):
-            items = [codec.message_from_row(p, c, u) for _, _, c, u, p in page]
+            items = codec.message_rows(row[2:] for row in page)
         far = cursors.encode(float(page[-1][0]), int(page[-1][1])) if page else None
         near = cursors.encode(float(page[0][0]), int(page[0][1])) if page else None
         if not q.forward:
