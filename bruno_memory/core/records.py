@@ -25,6 +25,7 @@ from bruno_memory.core.errors import BrunoMemoryConfigError
 M = TypeVar("M", bound=BaseModel)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_NAIVE_EPOCH = _EPOCH.replace(tzinfo=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,9 +114,7 @@ def json_length(model: BaseModel) -> int:
 
 def timestamp_key(ts: datetime) -> float:
     """Seconds since the epoch, naive datetimes read as UTC (bruno-core uses ``utcnow``)."""
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=timezone.utc)
-    return (ts - _EPOCH).total_seconds()
+    return (ts - (_NAIVE_EPOCH if ts.tzinfo is None else _EPOCH)).total_seconds()
 
 
 def fresh(model: M) -> M:
