@@ -23,9 +23,12 @@ How 0.1.5 answers the jobs, through its public calls only:
   backend has no get by id: no figure.
 - filtered memories: ``search_memories`` (SQLite) / ``retrieve_memories(user, type, n)``
   (PostgreSQL, which also writes ``last_accessed``).
-- keyword search: ``search_messages(q, conversation_id=the user's, limit)``: neither backend
-  scopes by user; the user owns one conversation here. SQLite matches ``q`` as a substring
-  (``LIKE``), PostgreSQL all of its words (``plainto_tsquery``).
+- keyword search: ``search_messages(word, conversation_id=the user's, limit)``: neither
+  backend scopes by user; the user owns one conversation here. Neither matches any word of
+  a query (SQLite takes ``q`` as one substring, ``LIKE``; PostgreSQL needs all of its words,
+  ``plainto_tsquery``), so the job's query ("<word> please", which this package answers by
+  any word) found nothing: each word is asked alone, in order, the first with hits answers
+  (here always the first: one call, in 0.1.5's favour).
 """
 
 from __future__ import annotations
@@ -48,12 +51,14 @@ from bruno_core.models.message import Message, MessageRole
 
 NOTE_SQLITE = {
     "newest_20": "no newest-n read: the whole conversation is read, its last 20 kept",
-    "keyword_search": "LIKE '%q%' over the conversation: the query as one substring",
+    "keyword_search": "LIKE '%word%' over the conversation, one word of the query at a time "
+    "until one has hits (the whole query as one substring finds nothing)",
 }
 NOTE_POSTGRES = {
     "newest_20": "no newest-n read: the whole conversation is read, its last 20 kept",
     "point_get": "the PostgreSQL backend has no get by id",
-    "keyword_search": "plainto_tsquery over the conversation: every word of the query",
+    "keyword_search": "plainto_tsquery over the conversation, one word of the query at a "
+    "time until one has hits (it needs every word: the whole query finds nothing)",
 }
 
 
@@ -118,7 +123,11 @@ class Legacy(Side):
 
     async def search(self, user: str, query: str, n: int) -> list[tuple[str, str]]:
         conv: Any = uuid.UUID(self.conv_of[user]) if self.postgres else self.conv_of[user]
-        found = await self.backend.search_messages(query, conversation_id=conv, limit=n)
+        found: list[Message] = []
+        for word in query.split():  # any word, as this package's search matches
+            found = await self.backend.search_messages(word, conversation_id=conv, limit=n)
+            if found:
+                break
         return [(self.conv_of[user], m.content) for m in found]
 
     async def close(self) -> None:

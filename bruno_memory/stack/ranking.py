@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
 
 from bruno_core.models.memory import MemoryEntry, MemoryQuery
 
@@ -36,18 +35,18 @@ async def ranked(
     hits = [h for h in hits if not summaries.hidden(h.item.metadata.category, query.categories)]
     if not hits:
         return []
-    when = datetime.fromtimestamp(now, timezone.utc)
     ranked_ = bool(query.query_text)
-    relevance = [rank_relevance(i) if ranked_ else None for i in range(len(hits))]
     texts = [h.item.content for h in hits if lifetimes.EMOTION not in h.item.metadata.custom_fields]
     felt, missing = emotion.known(texts)
     if missing and emotion.available():
         computed = await asyncio.to_thread(emotion.charges, missing)
         felt.update(zip(missing, computed, strict=True))
+    at = float(now)
     scored = []
-    for i, (h, rel) in enumerate(zip(hits, relevance, strict=True)):
-        s = salience(h.item, when, weights, relevance=rel, emotion=felt.get(h.item.content))
-        scored.append((-s.score, i, Scored(h.item, s.score)))
+    for i, h in enumerate(hits):
+        rel = rank_relevance(i) if ranked_ else None
+        s = salience(h.item, at, weights, relevance=rel, emotion=felt.get(h.item.content)).score
+        scored.append((-s, i, Scored(h.item, s)))
     scored.sort(key=lambda t: (t[0], t[1]))
     return [s for _, _, s in scored[: query.limit]]
 

@@ -252,6 +252,12 @@ def decode_row(key: Key, row: Sequence[Any]) -> Value:
     return value
 
 
+def scored_messages(rows: Sequence[Sequence[Any]]) -> list[Scored[MessageRecord]]:
+    """``(conversation_id, user_id, payload, score)`` rows as scored message records."""
+    records = codec.message_rows(rows)
+    return [Scored(r, row[3]) for r, row in zip(records, rows, strict=True)]
+
+
 def neighbours_of_rows(rows: Iterable[Sequence[Any]]) -> list[Neighbour]:
     """``_sql.neighbours`` rows as neighbours, numbered outwards from their message."""
     nearest_first = sorted(rows, key=lambda r: (r[0], r[1], r[1] * r[2], r[1] * r[3]))
@@ -307,7 +313,7 @@ class DurableReads:
         n = self.dialect.no_limit if limit is None else limit
         rows = await self._fetch(_sql.WINDOW, (conversation_id, n), "window")
         with self._errors("window"):
-            return [codec.message_from_row(p, c, u) for c, u, p in reversed(rows)]
+            return codec.message_rows(reversed(rows))
 
     async def _bounded(self, words: list[str]) -> list[str]:
         """The words a message search scores (a tier may drop the commonest: ``postings``)."""
@@ -328,7 +334,7 @@ class DurableReads:
             return []
         rows = await self._search_rows(await self._bounded(words), q)
         with self._errors("search"):
-            return [Scored(codec.message_from_row(p, c, u), s) for c, u, p, s in rows]
+            return scored_messages(rows)
 
     @answers(QueryMemories)
     async def _query_memories(self, q: QueryMemories) -> list[Scored[MemoryEntry]]:
@@ -337,7 +343,7 @@ class DurableReads:
         rows = await self._fetch(*sql, "query_memories")
         scores = _sql.relative_scores([float(s) for _, s in rows])
         with self._errors("query_memories"):
-            entries = [codec.from_payload("memory", p) for p, _ in rows]
+            entries = codec.from_payloads("memory", [p for p, _ in rows])
         return [Scored(e, s) for e, s in zip(entries, scores, strict=True)]
 
     @answers(Neighbours)
@@ -413,7 +419,7 @@ class DurableReads:
         sql = _sql.messages_between(q.start, q.end, q.user_id, q.conversation_id, q.limit)
         rows = await self._fetch(*sql, "messages_between")
         with self._errors("messages_between"):
-            return [codec.message_from_row(p, c, u) for c, u, p in rows]
+            return codec.message_rows(rows)
 
     @answers(MemoriesBetween)
     async def _memories_between(self, q: MemoriesBetween) -> list[MemoryEntry]:
@@ -422,7 +428,7 @@ class DurableReads:
         sql = _sql.memories_between(q.user_id, q.start, q.end, q.by, q.conversation_id, q.limit)
         rows = await self._fetch(*sql, "memories_between")
         with self._errors("memories_between"):
-            return [codec.from_payload("memory", p) for (p,) in rows]
+            return codec.from_payloads("memory", [p for (p,) in rows])
 
     @answers(SearchPhrase)
     async def _search_phrase(self, q: SearchPhrase) -> list[Scored[MessageRecord]]:
@@ -432,7 +438,7 @@ class DurableReads:
                                  q.include_archived)
         rows = await self._fetch(*sql, "search_phrase")
         with self._errors("search_phrase"):
-            return [Scored(codec.message_from_row(p, c, u), s) for c, u, p, s in rows]
+            return scored_messages(rows)
 
     @answers(ListSessions)
     async def _list_sessions(self, q: ListSessions) -> Page[SessionContext]:
@@ -458,7 +464,7 @@ class DurableReads:
         rows = await self._fetch(*sql, "message_page")
         page = rows[: q.limit]  # nearest first
         with self._errors("message_page"):
-            items = [codec.message_from_row(p, c, u) for _, _, c, u, p in page]
+            items = codec.message_rows(row[2:] for row in page)
         far = cursors.encode(float(page[-1][0]), int(page[-1][1])) if page else None
         near = cursors.encode(float(page[0][0]), int(page[0][1])) if page else None
         if not q.forward:
