@@ -29,7 +29,7 @@ from bruno_memory.tiers.sql.sqlite import SQLiteConfig, SQLiteTier
 from tests.redis_servers import cluster_url
 
 SLOW = WriteBehindConfig(interval=3600, backoff=0.005, max_backoff=0.05, max_attempts=1,
-                         drain_timeout=0.2)
+                         drain_timeout=1.0)  # a flush under a loaded host
 
 
 def memory(text: str = "likes jazz") -> MemoryEntry:
