@@ -1,7 +1,10 @@
 """Group commit: concurrent writes to one tier applied as one batch (the SQL tiers' transactions,
 the Redis tier's pipelines).
 
-A write to an idle tier is applied at once by its caller (the leader). Writes arriving
+A write to an idle tier is applied at once by its caller (the leader), unless the last
+batch had many callers: then it waits one loop turn, in the queue, so the callers woken
+with it (by another tier's batch, as a stack's writes go down its tiers together) join
+it instead of leaving it to lead alone and forming a batch behind it. Writes arriving
 while a batch is applied queue up; when it commits, one committer task takes everything
 queued, applies it as one batch (one transaction, in the tier's ``apply``) and
 acknowledges every caller of the batch; what arrived meanwhile is the next batch, until
@@ -94,6 +97,7 @@ class GroupCommit(Generic[T]):
         self._committer: asyncio.Task[None] | None = None
         self._inflight: tuple[asyncio.Future[None], list[_Waiting[T]]] | None = None
         self._leading = False  # a caller is applying its own item (the tier was idle)
+        self._crowded = False  # the last batch had many callers: the next likely has too
         self._idle = asyncio.Event()  # neither a leader nor a committer is running
         self._idle.set()
         self._closed = False
@@ -110,11 +114,15 @@ class GroupCommit(Generic[T]):
         if self._closed:
             raise TierUnavailable("the tier is closed", tier=self.tier, op="write")
         self.stats.writes += 1
-        if not self._leading and self._committer is None:
+        idle = not self._leading and self._committer is None
+        if idle and not self._crowded:
             await self._lead(item)
             return
         waiting = _Waiting(item, asyncio.get_running_loop().create_future())
         self._queue.append(waiting)  # the leader or the committer takes it next
+        if idle:  # the callers woken with this one queue behind it before the committer runs
+            self._idle.clear()
+            self._start_committer()
         try:
             await waiting.done  # a cancelled caller cancels only its own future...
         except asyncio.CancelledError:
@@ -218,6 +226,7 @@ class GroupCommit(Generic[T]):
         stats = self.stats
         stats.batches += 1
         stats.largest = max(stats.largest, len(batch))
+        self._crowded = len(batch) > 1
         exc = await self._run(batch)
         if exc is None:
             for waiting in batch:

@@ -298,3 +298,33 @@ async def test_group_commit_isolates_and_reports_with_any_apply() -> None:
     await group.aclose()
     with pytest.raises(TierUnavailable):
         await group.submit(1)
+
+
+async def test_callers_woken_together_after_a_crowded_batch_form_one_batch() -> None:
+    """Writes going down a stack's tiers: once a tier has seen many callers at a time, the
+    callers another tier's batch acknowledges at once form one batch there, the first one
+    no longer leading alone (splitting them into more batches, a round trip each)."""
+    sizes: list[int] = []
+
+    async def apply(items: Any) -> None:
+        sizes.append(len(items))
+        await asyncio.sleep(0)  # a driver call
+
+    group: GroupCommit[int] = GroupCommit(apply, tier="test")
+    await asyncio.gather(*(group.submit(i) for i in range(10)))
+    assert sizes == [1, 9]  # idle: the first leads alone, the rest queue behind it
+    acknowledged = asyncio.Event()
+
+    async def woken(i: int) -> None:
+        await acknowledged.wait()  # as if acknowledged by one batch of the tier above
+        await group.submit(i)
+
+    writers = asyncio.gather(*(woken(i) for i in range(10)))
+    await asyncio.sleep(0)
+    acknowledged.set()
+    await writers
+    assert sizes == [1, 9, 10]
+    await group.submit(10)  # one caller at a time again: it leads alone
+    await group.submit(11)
+    assert sizes == [1, 9, 10, 1, 1]
+    assert group.metrics()["batches"] == 5
