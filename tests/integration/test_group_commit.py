@@ -328,3 +328,36 @@ async def test_callers_woken_together_after_a_crowded_batch_form_one_batch() -> 
     await group.submit(11)
     assert sizes == [1, 9, 10, 1, 1]
     assert group.metrics()["batches"] == 5
+
+
+async def test_a_pipelined_group_sends_the_next_batch_before_answering_the_last() -> None:
+    """``pipelined``: the next batch goes out as soon as one commits, before its callers go
+    on (their next writes overlap with it); callers are taken half at a time, so two
+    batches take turns; each caller's writes still land in order, one batch at a time."""
+    events: list[tuple[str, Any]] = []
+    flying = 0
+
+    async def apply(items: Any) -> None:
+        nonlocal flying
+        flying += 1
+        assert flying == 1  # one batch at a time
+        events.append(("sent", [i for i, _ in items]))
+        await asyncio.sleep(0)  # a driver call
+        events.append(("landed", list(items)))
+        flying -= 1
+
+    group: GroupCommit[tuple[int, int]] = GroupCommit(apply, tier="test", pipelined=True)
+
+    async def writer(i: int) -> None:
+        for k in range(3):
+            await group.submit((i, k))
+            events.append(("answered", i))
+
+    await asyncio.gather(*(writer(i) for i in range(20)))
+    landed = [item for kind, items in events if kind == "landed" for item in items]
+    for i in range(20):
+        assert [k for j, k in landed if j == i] == [0, 1, 2]
+    sizes = [len(items) for kind, items in events if kind == "sent"]
+    assert sizes == [1, 10, 10, 10, 10, 10, 9]  # the idle tier's leader, then halves
+    first_answer = events.index(("answered", 1))
+    assert events[first_answer - 1][0] == "sent"  # the next batch went out first
