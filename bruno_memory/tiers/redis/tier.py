@@ -199,7 +199,7 @@ class RedisTier(BaseTier[RedisConfig]):
     # -- lifecycle --------------------------------------------------------------------
 
     async def open(self) -> None:
-        self._writes = GroupCommit(self._write_all, tier=self.name, pipelined=True)
+        self._writes = GroupCommit(self._write_all, tier=self.name)
         self._client = self._connect()
         self._cluster = isinstance(self._client, RedisCluster)
         self._scripted = not self._cluster
