@@ -209,8 +209,11 @@ class GroupCommit(Generic[T]):
 
     async def _take(self) -> list[_Waiting[T]]:
         """The next batch: what is queued, without callers already cancelled; when
-        nothing is, what the callers woken by the last batch queue in one loop turn."""
+        nothing is, what the callers woken by the last batch queue in one loop turn (none
+        after a lone caller's: its next write leads, with no hand-off to this task)."""
         if not self._queue:
+            if not self._crowded:
+                return []
             await asyncio.sleep(0)  # the woken callers run first (they were scheduled first)
         return self._take_now(0)
 

@@ -361,3 +361,25 @@ async def test_a_pipelined_group_sends_the_next_batch_before_answering_the_last(
     assert sizes == [1, 10, 10, 10, 10, 10, 9]  # the idle tier's leader, then halves
     first_answer = events.index(("answered", 1))
     assert events[first_answer - 1][0] == "sent"  # the next batch went out first
+
+
+async def test_a_lone_writer_after_a_burst_applies_its_writes_itself() -> None:
+    """After a burst of concurrent writes, one caller writing alone gets back the leader's
+    path: its writes are applied in its own task, with no hand-off to a committer."""
+    tasks: list[asyncio.Task[Any] | None] = []
+
+    async def apply(items: Any) -> None:
+        tasks.append(asyncio.current_task())
+        await asyncio.sleep(0)  # a driver call
+
+    group: GroupCommit[int] = GroupCommit(apply, tier="test")
+    await asyncio.gather(*(group.submit(i) for i in range(10)))  # a burst: a crowded batch
+
+    async def alone() -> asyncio.Task[Any] | None:
+        for i in range(3):
+            await group.submit(i)
+        return asyncio.current_task()
+
+    writer = asyncio.ensure_future(alone())
+    own = await writer
+    assert tasks[-2:] == [own, own]  # the first may still go through the committer
