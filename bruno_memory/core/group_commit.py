@@ -1,7 +1,10 @@
 """Group commit: concurrent writes to one tier applied as one batch (the SQL tiers' transactions,
 the Redis tier's pipelines).
 
-A write to an idle tier is applied at once by its caller (the leader). Writes arriving
+A write to an idle tier is applied at once by its caller (the leader), unless the last
+batch had many callers: then it waits one loop turn, in the queue, so the callers woken
+with it (by another tier's batch, as a stack's writes go down its tiers together) join
+it instead of leaving it to lead alone and forming a batch behind it. Writes arriving
 while a batch is applied queue up; when it commits, one committer task takes everything
 queued, applies it as one batch (one transaction, in the tier's ``apply``) and
 acknowledges every caller of the batch; what arrived meanwhile is the next batch, until
@@ -9,6 +12,12 @@ the queue is empty and the tier idle again. Before it looks at an empty queue th
 committer lets the event loop run once, so callers it just acknowledged, writing again
 right away, join its next batch instead of one of them leading alone and the rest waiting
 behind it. Nothing waits on a timer, and one batch is applied at a time.
+
+``pipelined`` (a tier whose round trip leaves the event loop free: a server's): once a
+batch has committed, the next one is sent before its callers are answered, so their work
+until their next write overlaps with its round trip instead of alternating with it; the
+callers are then taken half at a time, so two batches take turns (one on the wire while
+the other's callers run).
 
 - A failed batch is applied again one caller at a time, so a bad write fails only its
   own caller (with its own error); an unavailable tier (``TierUnavailable``) fails the
@@ -77,6 +86,8 @@ class GroupCommit(Generic[T]):
             failure. Called by one task at a time.
         tier: the tier's name, for errors and logs.
         max_batch: callers per batch at most.
+        pipelined: send the next batch before answering the last one's callers (see the
+            module notes).
     """
 
     def __init__(
@@ -85,6 +96,7 @@ class GroupCommit(Generic[T]):
         *,
         tier: str,
         max_batch: int = MAX_BATCH,
+        pipelined: bool = False,
     ) -> None:
         self._apply = apply
         self.tier = tier
@@ -94,6 +106,8 @@ class GroupCommit(Generic[T]):
         self._committer: asyncio.Task[None] | None = None
         self._inflight: tuple[asyncio.Future[None], list[_Waiting[T]]] | None = None
         self._leading = False  # a caller is applying its own item (the tier was idle)
+        self._crowded = False  # the last batch had many callers: the next likely has too
+        self.pipelined = pipelined
         self._idle = asyncio.Event()  # neither a leader nor a committer is running
         self._idle.set()
         self._closed = False
@@ -110,11 +124,15 @@ class GroupCommit(Generic[T]):
         if self._closed:
             raise TierUnavailable("the tier is closed", tier=self.tier, op="write")
         self.stats.writes += 1
-        if not self._leading and self._committer is None:
+        idle = not self._leading and self._committer is None
+        if idle and not self._crowded:
             await self._lead(item)
             return
         waiting = _Waiting(item, asyncio.get_running_loop().create_future())
         self._queue.append(waiting)  # the leader or the committer takes it next
+        if idle:  # the callers woken with this one queue behind it before the committer runs
+            self._idle.clear()
+            self._start_committer()
         try:
             await waiting.done  # a cancelled caller cancels only its own future...
         except asyncio.CancelledError:
@@ -165,11 +183,15 @@ class GroupCommit(Generic[T]):
         """Apply batches until the queue is empty, then end (a new write starts another)."""
         batch: list[_Waiting[T]] = []
         try:
+            sent: tuple[list[_Waiting[T]], asyncio.Future[None]] | None = None
             while True:
-                batch = await self._take()
-                if not batch:
-                    return
-                await self._commit(batch)
+                if sent is None:
+                    batch = await self._take()
+                    if not batch:
+                        return
+                    sent = batch, self._send(batch)
+                batch = sent[0]
+                sent = await self._commit(*sent)
         except BaseException as exc:  # cancelled (loop shutdown) or a bug: nobody hangs
             interrupted = TierUnavailable(
                 f"write interrupted before it was acknowledged ({type(exc).__name__}); "
@@ -187,12 +209,23 @@ class GroupCommit(Generic[T]):
 
     async def _take(self) -> list[_Waiting[T]]:
         """The next batch: what is queued, without callers already cancelled; when
-        nothing is, what the callers woken by the last batch queue in one loop turn."""
+        nothing is, what the callers woken by the last batch queue in one loop turn (none
+        after a lone caller's: its next write leads, with no hand-off to this task)."""
+        if not self._queue:
+            if not self._crowded:
+                return []
+            await asyncio.sleep(0)  # the woken callers run first (they were scheduled first)
+        return self._take_now(0)
+
+    def _take_now(self, landed: int) -> list[_Waiting[T]]:
+        """What is queued, without callers already cancelled; with ``pipelined``, half of
+        the callers around (queued, and the ``landed`` batch's, about to write again)."""
         batch: list[_Waiting[T]] = []
         queue = self._queue
-        if not queue:
-            await asyncio.sleep(0)  # the woken callers run first (they were scheduled first)
-        while queue and len(batch) < self.max_batch:
+        most = self.max_batch
+        if self.pipelined:
+            most = min(most, max(1, -(-(len(queue) + landed) // 2)))
+        while queue and len(batch) < most:
             waiting = queue.popleft()
             if waiting.done.done():  # its caller was cancelled: it never reaches the tier
                 self.stats.dropped += 1
@@ -200,11 +233,25 @@ class GroupCommit(Generic[T]):
                 batch.append(waiting)
         return batch
 
-    async def _run(self, batch: list[_Waiting[T]]) -> BaseException | None:
-        """Apply ``batch`` in a task of its own (so its callers can cancel it together);
-        what it raised, ``CancelledError`` if they did, ``None`` once applied."""
+    def _send(self, batch: list[_Waiting[T]]) -> asyncio.Future[None]:
+        """Start applying ``batch`` in a task of its own (so its callers can cancel it
+        together)."""
+        stats = self.stats
+        stats.batches += 1
+        stats.largest = max(stats.largest, len(batch))
+        self._crowded = len(batch) > 1
         task = asyncio.ensure_future(self._apply([w.item for w in batch]))
         self._inflight = (task, batch)
+        return task
+
+    async def _run(
+        self, batch: list[_Waiting[T]], task: asyncio.Future[None] | None = None
+    ) -> BaseException | None:
+        """Wait for ``batch`` (started by ``_send`` unless ``task``); what it raised,
+        ``CancelledError`` if its callers cancelled it, ``None`` once applied."""
+        if task is None:
+            task = asyncio.ensure_future(self._apply([w.item for w in batch]))
+            self._inflight = (task, batch)
         try:
             await asyncio.wait((task,))
         except BaseException:  # the committer itself was cancelled: so is the batch
@@ -214,21 +261,28 @@ class GroupCommit(Generic[T]):
             self._inflight = None
         return asyncio.CancelledError() if task.cancelled() else task.exception()
 
-    async def _commit(self, batch: list[_Waiting[T]]) -> None:
+    async def _commit(
+        self, batch: list[_Waiting[T]], task: asyncio.Future[None]
+    ) -> tuple[list[_Waiting[T]], asyncio.Future[None]] | None:
+        """Wait for ``batch`` and answer its callers; with ``pipelined``, the next batch
+        is sent first (the callers' next writes then overlap with its round trip), and
+        returned with its task."""
         stats = self.stats
-        stats.batches += 1
-        stats.largest = max(stats.largest, len(batch))
-        exc = await self._run(batch)
+        exc = await self._run(batch, task)
         if exc is None:
+            after = self._take_now(len(batch)) if self.pipelined else []
+            sent = (after, self._send(after)) if after else None
             for waiting in batch:
                 _succeed(waiting)
-        elif isinstance(exc, asyncio.CancelledError):  # every caller gave up on it
+            return sent
+        if isinstance(exc, asyncio.CancelledError):  # every caller gave up on it
             stats.dropped += len(batch)
         elif len(batch) == 1 or isinstance(exc, TierUnavailable):
             for waiting in batch:
                 self._failed(waiting, exc)
         else:
             await self._isolate(batch, exc)
+        return None
 
     async def _isolate(self, batch: list[_Waiting[T]], exc: BaseException) -> None:
         """The batch failed: apply each caller's item alone, so only a bad one fails."""

@@ -298,3 +298,88 @@ async def test_group_commit_isolates_and_reports_with_any_apply() -> None:
     await group.aclose()
     with pytest.raises(TierUnavailable):
         await group.submit(1)
+
+
+async def test_callers_woken_together_after_a_crowded_batch_form_one_batch() -> None:
+    """Writes going down a stack's tiers: once a tier has seen many callers at a time, the
+    callers another tier's batch acknowledges at once form one batch there, the first one
+    no longer leading alone (splitting them into more batches, a round trip each)."""
+    sizes: list[int] = []
+
+    async def apply(items: Any) -> None:
+        sizes.append(len(items))
+        await asyncio.sleep(0)  # a driver call
+
+    group: GroupCommit[int] = GroupCommit(apply, tier="test")
+    await asyncio.gather(*(group.submit(i) for i in range(10)))
+    assert sizes == [1, 9]  # idle: the first leads alone, the rest queue behind it
+    acknowledged = asyncio.Event()
+
+    async def woken(i: int) -> None:
+        await acknowledged.wait()  # as if acknowledged by one batch of the tier above
+        await group.submit(i)
+
+    writers = asyncio.gather(*(woken(i) for i in range(10)))
+    await asyncio.sleep(0)
+    acknowledged.set()
+    await writers
+    assert sizes == [1, 9, 10]
+    await group.submit(10)  # one caller at a time again: it leads alone
+    await group.submit(11)
+    assert sizes == [1, 9, 10, 1, 1]
+    assert group.metrics()["batches"] == 5
+
+
+async def test_a_pipelined_group_sends_the_next_batch_before_answering_the_last() -> None:
+    """``pipelined``: the next batch goes out as soon as one commits, before its callers go
+    on (their next writes overlap with it); callers are taken half at a time, so two
+    batches take turns; each caller's writes still land in order, one batch at a time."""
+    events: list[tuple[str, Any]] = []
+    flying = 0
+
+    async def apply(items: Any) -> None:
+        nonlocal flying
+        flying += 1
+        assert flying == 1  # one batch at a time
+        events.append(("sent", [i for i, _ in items]))
+        await asyncio.sleep(0)  # a driver call
+        events.append(("landed", list(items)))
+        flying -= 1
+
+    group: GroupCommit[tuple[int, int]] = GroupCommit(apply, tier="test", pipelined=True)
+
+    async def writer(i: int) -> None:
+        for k in range(3):
+            await group.submit((i, k))
+            events.append(("answered", i))
+
+    await asyncio.gather(*(writer(i) for i in range(20)))
+    landed = [item for kind, items in events if kind == "landed" for item in items]
+    for i in range(20):
+        assert [k for j, k in landed if j == i] == [0, 1, 2]
+    sizes = [len(items) for kind, items in events if kind == "sent"]
+    assert sizes == [1, 10, 10, 10, 10, 10, 9]  # the idle tier's leader, then halves
+    first_answer = events.index(("answered", 1))
+    assert events[first_answer - 1][0] == "sent"  # the next batch went out first
+
+
+async def test_a_lone_writer_after_a_burst_applies_its_writes_itself() -> None:
+    """After a burst of concurrent writes, one caller writing alone gets back the leader's
+    path: its writes are applied in its own task, with no hand-off to a committer."""
+    tasks: list[asyncio.Task[Any] | None] = []
+
+    async def apply(items: Any) -> None:
+        tasks.append(asyncio.current_task())
+        await asyncio.sleep(0)  # a driver call
+
+    group: GroupCommit[int] = GroupCommit(apply, tier="test")
+    await asyncio.gather(*(group.submit(i) for i in range(10)))  # a burst: a crowded batch
+
+    async def alone() -> asyncio.Task[Any] | None:
+        for i in range(3):
+            await group.submit(i)
+        return asyncio.current_task()
+
+    writer = asyncio.ensure_future(alone())
+    own = await writer
+    assert tasks[-2:] == [own, own]  # the first may still go through the committer

@@ -180,6 +180,7 @@ class RedisTier(BaseTier[RedisConfig]):
         self._slots = asyncio.Semaphore(config.max_connections)
         self._writes: GroupCommit[_Writing] | None = None
         self._scripted = False  # batches go as APPLY calls: on one server (see open)
+        self._cluster = False
 
     @property
     def address(self) -> str:
@@ -202,7 +203,8 @@ class RedisTier(BaseTier[RedisConfig]):
     async def open(self) -> None:
         self._writes = GroupCommit(self._write_all, tier=self.name)
         self._client = self._connect()
-        self._scripted = not isinstance(self._client, RedisCluster)
+        self._cluster = isinstance(self._client, RedisCluster)
+        self._scripted = not self._cluster
         try:
             await self._run("open", self._hello, retry=False)
         except BaseException:
@@ -423,6 +425,8 @@ class RedisTier(BaseTier[RedisConfig]):
             return await self._send(cmds)
 
     async def _send(self, cmds: list[Command]) -> list[Any]:
+        if len(cmds) == 1 and not self._cluster:  # one command: no pipeline to build
+            return [await self._client.execute_command(*cmds[0])]
         pipe = self._client.pipeline(transaction=False)
         for cmd in cmds:
             pipe.execute_command(*cmd)

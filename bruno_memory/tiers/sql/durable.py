@@ -210,6 +210,9 @@ class DurableWrites:
 
     name: str
     _group: GroupCommit[list[Statement]] | None = None
+    pipelined = False
+    """Whether the next batch is sent before the last one's callers go on (``GroupCommit``):
+    for a tier whose round trip leaves the event loop free, as a server's does."""
 
     async def _apply(self, writes: Sequence[list[Statement]]) -> None:
         """Apply the statements of ``writes`` in order, in one transaction."""
@@ -219,7 +222,7 @@ class DurableWrites:
         raise NotImplementedError
 
     def _open_group(self) -> None:
-        self._group = GroupCommit(self._apply, tier=self.name)
+        self._group = GroupCommit(self._apply, tier=self.name, pipelined=self.pipelined)
 
     async def _close_group(self) -> None:
         if self._group is not None:
