@@ -20,7 +20,7 @@ from bruno_memory.core.ops import Key, Namespace, Value
 from bruno_memory.core.records import (
     MessageRecord,
     model_json,
-    model_json_sized,
+    model_json_held,
     timestamp_key,
 )
 
@@ -51,7 +51,7 @@ def payload(value: Value) -> str:
     """The JSON text of a record's model."""
     if isinstance(value, MessageRecord):
         return value.json()
-    return model_json(value)
+    return model_json_held(value)
 
 
 def from_payload(ns: Namespace, text: str | bytes) -> Any:
@@ -126,6 +126,7 @@ def _count_mismatch() -> NoReturn:
 
 _TAG: dict[Namespace, bytes] = {"message": b"m", "session": b"s", "user": b"u", "memory": b"e"}
 _NS: dict[bytes, Namespace] = {v: k for k, v in _TAG.items()}
+_TAGS: dict[type, bytes] = {SessionContext: b"s", UserContext: b"u", MemoryEntry: b"e"}
 
 
 def encode(value: Value) -> bytes:
@@ -137,7 +138,8 @@ def encode(value: Value) -> bytes:
         head = orjson.dumps([value.conversation_id, value.user_id])
         body = value.json().encode()
         return b"m" + head + b"\n" + body
-    return _TAG[key_of(value).ns] + payload(value).encode()
+    tag = _TAGS.get(type(value)) or _TAG[key_of(value).ns]  # a subclass: by its key
+    return tag + payload(value).encode()
 
 
 def decode(data: bytes) -> Value:
@@ -210,5 +212,5 @@ def memory_row(e: MemoryEntry) -> tuple[Any, ...]:
         timestamp_key(e.updated_at),
         expires,
         searchable(e.content),
-        model_json_sized(e),  # the cache weighs it next (lru.footprint)
+        model_json_held(e),  # as journaled and cached at write time: serialized once
     )

@@ -93,23 +93,18 @@ JSON_HELD = 1024
 """Models whose JSON ``model_json_held`` remembers at most (the latest ones)."""
 
 
-def model_json_sized(model: BaseModel) -> str:
-    """``model_json``, remembered for ``model_json_held``: the write path serializes a
-    memory for the durable tier, then the cache keeps that same JSON; once is enough."""
+def model_json_held(model: BaseModel) -> str:
+    """``model_json``, serialized once per model object however many tiers and journals
+    need it (the latest ``JSON_HELD`` are remembered; held records are never changed in
+    place, so the JSON of a model is the JSON it had when first serialized)."""
+    held = _JSON.get(id(model))
+    if held is not None and held[0] is model:
+        return held[1]
     text = model_json(model)
     if len(_JSON) >= JSON_HELD:
         del _JSON[next(iter(_JSON))]  # the oldest
     _JSON[id(model)] = (model, text)
     return text
-
-
-def model_json_held(model: BaseModel) -> str:
-    """``model``'s JSON: remembered if ``model_json_sized`` serialized this very object
-    lately (a model changed since is taken as it was then: the durable row's JSON)."""
-    held = _JSON.get(id(model))
-    if held is not None and held[0] is model:
-        return held[1]
-    return model_json(model)
 
 
 def json_length(model: BaseModel) -> int:

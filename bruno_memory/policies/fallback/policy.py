@@ -145,11 +145,12 @@ class Fallback(PolicyTier):
 
     # -- the guarded call -----------------------------------------------------------
 
-    async def _call(self, op: str, fn: Callable[[], Awaitable[T]]) -> T:
-        """``fn()`` behind the breaker, with retries; failures count towards opening."""
+    async def _call(self, op: str, fn: Callable[[], Awaitable[T]], once: bool = False) -> T:
+        """``fn()`` behind the breaker, with retries (``once``: no retries and no time
+        bound, for a call doing no I/O); failures count towards opening."""
         await self._admit(op)
         try:
-            result = await self._attempts(op, fn)
+            result = await (fn() if once else self._attempts(op, fn))
         except TierUnavailable as exc:
             if _transient(exc) and self.breaker is not None:
                 self._failed(self.breaker)
@@ -308,11 +309,15 @@ class Fallback(PolicyTier):
         return super().ride(ops)
 
     async def rode(self, ops: Sequence[WriteOp], ride: Ride) -> None:
-        await self._write(ops, lambda: PolicyTier.rode(self, ops, ride))
+        """Finish a ride: its commands went out with the durable tier's call, so this
+        reads their reply only (no I/O: nothing to retry or bound in time)."""
+        await self._write(ops, lambda: PolicyTier.rode(self, ops, ride), once=True)
 
-    async def _write(self, ops: Sequence[WriteOp], fn: Callable[[], Awaitable[None]]) -> None:
+    async def _write(
+        self, ops: Sequence[WriteOp], fn: Callable[[], Awaitable[None]], once: bool = False
+    ) -> None:
         try:
-            await self._call("write", fn)
+            await self._call("write", fn, once)
         except TierUnavailable as exc:
             if self.on_error != "skip":
                 raise
