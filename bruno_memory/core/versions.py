@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
+from typing import cast
 
 from bruno_memory.core.ops import Put, WriteOp, is_fill
 
@@ -46,13 +47,13 @@ def stamp(ops: Sequence[WriteOp], clock: VersionClock = CLOCK) -> list[WriteOp]:
     Cache fills carry no version and pass unchanged; ops all versioned already (a policy
     behind the stack, which stamped them) come back as they are.
     """
-    if isinstance(ops, list) and all(is_fill(op) or op.version for op in ops):
-        return ops
     out: list[WriteOp] = []
+    changed = not isinstance(ops, list)
     for op in ops:
         if type(op) is Put:  # the hot path: ~10x cheaper than dataclasses.replace
-            op = Put(op.key, op.value, op.version or clock.next())
+            if not op.version:
+                op, changed = Put(op.key, op.value, clock.next()), True
         elif not is_fill(op) and op.version == 0:
-            op = dataclasses.replace(op, version=clock.next())
+            op, changed = dataclasses.replace(op, version=clock.next()), True
         out.append(op)
-    return out
+    return out if changed else cast("list[WriteOp]", ops)

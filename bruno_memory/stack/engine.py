@@ -103,9 +103,7 @@ class Engine:
         stamped = stamp(ops)  # every write carries a version: replays never regress a record
         gens = self.generations
         gens.bump(touched)
-        durable = [op for op in stamped if accepts(routes.durable, op)]
-        then = [(t, mine) for t in routes.followers
-                if (mine := [op for op in stamped if accepts(t, op)])]
+        durable, then = _split(routes, stamped)
         rides = self._rides(then) if durable else {}
         started = perf_counter()
         if rides:
@@ -319,3 +317,16 @@ class Engine:
     async def health(self) -> dict[str, dict[str, Any]]:
         """Per tier: up or down, ping latency, hits and misses, policy metrics."""
         return {t.name: await self.stats[t.name].probe(t) for t in self.tiers}
+
+
+def _split(
+    routes: Routes, ops: list[WriteOp]
+) -> tuple[list[WriteOp], list[tuple[Tier, list[WriteOp]]]]:
+    """The ops the durable tier takes, and each follower's ops (only followers taking some)."""
+    if len(ops) == 1:  # the usual write: one op, its tiers known by its kind
+        takes, followers = routes.taking(ops[0])
+        return (ops if takes else []), [(t, ops) for t in followers]
+    durable = [op for op in ops if routes.taking(op)[0]]
+    then = [(t, mine) for t in routes.followers
+            if (mine := [op for op in ops if t in routes.taking(op)[1]])]
+    return durable, then

@@ -62,6 +62,20 @@ class Routes:
         rest = (*self.caches, *self.others)
         return tuple(sorted(rest, key=lambda t: Capability.CHANGES in t.capabilities))
 
+    @cached_property
+    def _taking(self) -> dict[object, tuple[bool, tuple[Tier, ...]]]:
+        return {}
+
+    def taking(self, op: WriteOp) -> tuple[bool, tuple[Tier, ...]]:
+        """Whether the durable tier takes ``op``, and which ``followers`` do: ``accepts``,
+        worked out once per kind of op (capabilities are fixed once a stack is built)."""
+        kind = (type(op), op.key.ns) if isinstance(op, (Put, Delete, FillRecord)) else type(op)
+        found = self._taking.get(kind)
+        if found is None:
+            found = self._taking[kind] = (
+                accepts(self.durable, op), tuple(t for t in self.followers if accepts(t, op)))
+        return found
+
     def readers(self, ns: Namespace) -> list[Tier]:
         """Caches holding ``ns``, top-down, then the durable tier."""
         return [t for t in self.caches if t.capabilities & HOLDS[ns]] + [self.durable]
