@@ -11,7 +11,6 @@ from pydantic import BaseModel, field_validator
 
 from bruno_memory.config.models import Bytes, Duration, PositiveInt, TierConfig
 from bruno_memory.core.capabilities import Capability
-from bruno_memory.core.codec import from_payload
 from bruno_memory.core.ops import (
     MISS,
     ClaimConversation,
@@ -61,33 +60,13 @@ class _WindowKey:
     conversation_id: str
 
 
-Packed = tuple[str | None, str]
-"""How a session, user or memory is held: (its user id, its JSON). Two strings, so the
-garbage collector stops tracking it (a model is a dozen tracked objects, and every full
-collection walked each one the cache held: measured ~20% of 50-concurrent
-``store_memory`` on ``laptop``); a hit decodes it (about the cost of a copy)."""
-
-
-def _pack(value: BaseModel) -> Packed:
-    return getattr(value, "user_id", None), model_json_held(value)
-
-
-def _unpack(key: Key, held: Any) -> Any:
-    """The record a cache entry holds (a window entry is never asked for by key)."""
-    if type(held) is tuple:
-        return from_payload(key.ns, held[1])
-    return held
-
-
 def footprint(value: Any) -> int:
-    """Bytes a cached value holds (see ``MessageRecord.footprint``): a model, or its
-    packed form, weighs twice its JSON plus 700 bytes."""
+    """Bytes a cached value holds (see ``MessageRecord.footprint``): a model weighs twice
+    its JSON plus 700 bytes."""
     if isinstance(value, Window):
         return value.footprint()
     if isinstance(value, MessageRecord):
         return value.footprint()
-    if type(value) is tuple:
-        return 2 * len(value[1]) + 700
     if isinstance(value, BaseModel):
         return 2 * len(model_json_held(value)) + 700
     return 200
@@ -109,8 +88,7 @@ def _weigher(cfg: LRUConfig) -> Callable[[Any], int]:
 class LRUTier(BaseTier[LRUConfig]):
     """Recent windows, sessions, users and memories of this process.
 
-    Holds immutable records only (sessions, users and memories as their JSON: ``Packed``);
-    callers get copies from the stack.
+    Holds immutable records only; callers get copies from the stack.
     """
 
     config_model = LRUConfig
@@ -134,7 +112,7 @@ class LRUTier(BaseTier[LRUConfig]):
 
     async def get(self, keys: Sequence[Key]) -> Mapping[Key, Value | Empty]:
         cache = self._cache
-        return {k: _unpack(k, v) for k in keys if (v := cache.get(k)) is not None}
+        return {k: v for k in keys if (v := cache.get(k)) is not None}
 
     async def window(
         self, conversation_id: str, limit: int | None
@@ -153,10 +131,9 @@ class LRUTier(BaseTier[LRUConfig]):
             if isinstance(value, MessageRecord):
                 self._add_message(value)
                 return
-            packed = _pack(value)
-            self._store(op.key, packed)
+            self._store(op.key, value)
             if isinstance(value, SessionContext):
-                self._store(Key("conversation", value.conversation_id), packed)
+                self._store(Key("conversation", value.conversation_id), value)
         elif isinstance(op, Delete):
             cache.pop(op.key, None)
         elif isinstance(op, FillWindow):
@@ -210,8 +187,6 @@ def _owned_by(value: Any, user_id: str) -> bool:
     hers (whoever owns its first one), or a record of hers."""
     if isinstance(value, Window):
         return any(m.user_id == user_id for m in value.messages)
-    if type(value) is tuple:
-        return bool(value[0] == user_id)
     return bool(getattr(value, "user_id", None) == user_id)
 
 

@@ -151,30 +151,6 @@ async def test_tombstone_guard_hashes_no_user_for_a_write_newer_than_every_tombs
     assert "bob" in hashed
 
 
-async def test_lru_holds_models_as_json_the_collector_ignores_and_hands_out_equal_copies() -> None:
-    """A session (under its two keys), user or memory is cached as its JSON: nothing the
-    garbage collector walks; each get decodes an equal, distinct model."""
-    import gc
-
-    from bruno_core.models.context import UserContext
-    from bruno_core.models.memory import MemoryEntry, MemoryType
-
-    from bruno_memory.core.ops import Key
-
-    tier = await lru(FakeClock())
-    s = SessionContext(user_id="u")
-    values = [s, UserContext(user_id="u"),
-              MemoryEntry(content="kiwi", memory_type=MemoryType.FACT, user_id="u")]
-    await tier.write([Put(key_of(v), v) for v in values])
-    gc.collect()
-    assert not any(gc.is_tracked(v) for v in tier._cache.values())
-    keys = [*(key_of(v) for v in values), Key("conversation", s.conversation_id)]
-    first, again = await tier.get(keys), await tier.get(keys)
-    for key, value in zip(keys, [*values, s], strict=True):
-        assert first[key] == value and type(first[key]) is type(value)
-        assert first[key] is not again[key]
-
-
 def test_a_naive_timestamp_keys_as_the_same_instant_in_utc() -> None:
     """A naive datetime is read as UTC: the same key as the aware one, to the microsecond,
     before and after the epoch."""
