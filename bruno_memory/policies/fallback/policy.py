@@ -108,16 +108,16 @@ class Fallback(PolicyTier):
     async def _open_inner(self) -> None:
         """Open the tier, trying up to ``retry.attempts`` times: an open is off the request
         path, so one slow connect (a loaded host) does not leave the stack degraded."""
-        attempts = self.retry.attempts if self.retry is not None else 1
-        for left in range(attempts - 1, -1, -1):
+        r = self.retry
+        attempts = r.attempts if r is not None else 1
+        for attempt in range(1, attempts + 1):
             try:
-                await self.inner.open()
-                return
+                return await self.inner.open()
             except TierUnavailable as exc:
-                if not left or not _transient(exc):
+                if r is None or attempt == attempts or not _transient(exc):
                     raise
                 self.retries += 1
-                await self._sleep(self.retry.initial if self.retry is not None else 0.0)
+                await self._sleep(r.initial)
 
     async def _opened(self) -> None:
         """Open a tier that was down at open, before an operation that must reach it."""
