@@ -20,6 +20,9 @@ class RideFailed:
     error: str
 
 
+Parts = list[tuple["Ride", list["Ride"]]]
+"""Parts to send, each with the rides its reply answers for."""
+
 UNSENT: Any = object()
 """``Ride.reply`` until a carrier sent it: the tier writes on its own then."""
 
@@ -28,16 +31,16 @@ UNSENT: Any = object()
 class Ride:
     """One write as a Lua part: ``script``'s body runs with ``keys`` as ``KEYS`` and
     ``args`` as ``ARGV`` on ``server`` (a Redis URL); ``reply`` is set by the carrier:
-    what the part returned, or a ``RideFailed``. ``join``: makes the ride to send for
-    rides like this one (their ``item``s; one or more), so a carrier sends concurrent
-    writes' parts as one."""
+    what the part returned, or a ``RideFailed``. ``join``: makes the parts to send for
+    rides like this one (their ``item``s; one or more), each with the rides it answers
+    for, so a carrier sends concurrent writes' parts as few."""
 
     server: str
     script: str
     keys: tuple[Any, ...] = ()
     args: tuple[Any, ...] = ()
     item: Any = None
-    join: Callable[[Sequence[Ride]], Ride] | None = None
+    join: Callable[[Sequence[Ride]], Parts] | None = None
     reply: Any = field(default=UNSENT)
 
     @property
@@ -45,19 +48,20 @@ class Ride:
         return self.reply is not UNSENT
 
 
-def joined(rides: Sequence[Ride]) -> list[tuple[Ride, list[Ride]]]:
+def joined(rides: Sequence[Ride]) -> Parts:
     """The parts to send for ``rides``, each with the rides it answers for: rides of one
-    script that ``join`` are sent as one part, where the last of them was (the script
-    runs whole, so only the order of the kinds matters, and it is kept)."""
+    script that ``join`` are sent as the parts their ``join`` makes, where the last of
+    them was (the script runs whole, so only the order of the kinds matters, and it is
+    kept)."""
     groups: dict[str, list[Ride]] = {}
     for ride in rides:
         if ride.join is not None:
             groups.setdefault(ride.script, []).append(ride)
-    parts: list[tuple[Ride, list[Ride]]] = []
+    parts: Parts = []
     for ride in rides:
         join = ride.join
         if join is None:
             parts.append((ride, [ride]))
         elif ride is (group := groups[ride.script])[-1]:
-            parts.append((join(group), group))
+            parts += join(group)
     return parts

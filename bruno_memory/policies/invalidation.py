@@ -43,7 +43,7 @@ from bruno_memory.core.logs import get_logger
 from bruno_memory.core.opcodec import DecodeError, decode_op, encode_op, frame, unframe
 from bruno_memory.core.ops import MISS, Empty, Fill, FillRecord, Key, Miss, Value, WriteOp, is_fill
 from bruno_memory.core.records import MessageRecord
-from bruno_memory.core.rides import Ride, RideFailed
+from bruno_memory.core.rides import Parts, Ride, RideFailed
 from bruno_memory.policies.base import PolicyTier, stop_tasks
 from bruno_memory.tiers.base import Tier, TierContext, Users
 
@@ -175,11 +175,11 @@ class Invalidation(PolicyTier):
         item = ([encode_op(d) for d in drops_for(ops).values()], users_of(ops))
         return Ride(self.cfg.url, PUBLISH, (self.channel,), item=item, join=self._joined)
 
-    def _joined(self, rides: Sequence[Ride]) -> Ride:
+    def _joined(self, rides: Sequence[Ride]) -> Parts:
         """The publication of one or more writes' drops: one message (as ``_publish``
         gathers concurrent writes' drops)."""
         payload = self._payload([ride.item for ride in rides])
-        return Ride(self.cfg.url, PUBLISH, (self.channel,), (payload,))
+        return [(Ride(self.cfg.url, PUBLISH, (self.channel,), (payload,)), list(rides))]
 
     async def rode(self, ops: Sequence[WriteOp], ride: Ride) -> None:
         """The local cache written once the ride's publication went out (or, if it

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import orjson
 import pytest
 from bruno_core.models.memory import MemoryEntry, MemoryType
 from bruno_core.models.message import Message, MessageRole
@@ -25,6 +26,8 @@ from bruno_memory.core.rides import Ride, joined
 from bruno_memory.drivers.redis_fuse import fused_call
 from bruno_memory.testing.faults import RedisServer
 from bruno_memory.tiers.redis.keys import KeyNames
+from bruno_memory.tiers.redis.scripts import APPLY, APPLY_CHUNK
+from bruno_memory.tiers.redis.tier import _joined
 from tests.factories.postgres import drop_schema
 
 BACKGROUND = {"PING", "XINFO", "MGET", "CLIENT", "XPENDING", "XREADGROUP", "SUBSCRIBE"}
@@ -189,8 +192,8 @@ async def test_a_refused_append_reaches_no_cache_and_publishes_nothing(
 
 def _ride(script: str, n: int) -> Ride:
     return Ride("redis://x", script, (), (f"{script}{n}",), n,
-                join=lambda rides: Ride("redis://x", script, (), ("+".join(
-                    str(r.item) for r in rides),)))
+                join=lambda rides: [(Ride("redis://x", script, (), ("+".join(
+                    str(r.item) for r in rides),)), list(rides))])
 
 
 def test_rides_of_one_kind_join_where_the_last_was_and_all_get_the_answer() -> None:
@@ -202,6 +205,21 @@ def test_rides_of_one_kind_join_where_the_last_was_and_all_get_the_answer() -> N
         ("cache", ("1+2",), 2), ("pub", ("1+2",), 2)]
     lone = Ride("redis://x", "alone", ("k",), ("a",))
     assert joined([lone]) == [(lone, [lone])]
+
+
+def test_joined_cache_parts_hold_at_most_a_script_chunk_of_commands() -> None:
+    """Many concurrent writes' cache parts split into ``APPLY`` parts of at most
+    ``APPLY_CHUNK`` commands, in order, each answering for its own writes."""
+    rides = [Ride("redis://x", APPLY, (), (orjson.dumps([["SET", f"k{i}.{j}", "v"]
+                                                         for j in range(3)]),),
+                  item=3, join=_joined) for i in range(100)]
+    parts = joined(rides)
+    assert len(parts) == 3
+    sent = [orjson.loads(part.args[0]) for part, _ in parts]
+    assert all(len(cmds) <= APPLY_CHUNK for cmds in sent)
+    assert [c[1] for cmds in sent for c in cmds] == [f"k{i}.{j}" for i in range(100)
+                                                      for j in range(3)]
+    assert [r for _, answered in parts for r in answered] == rides
 
 
 def test_a_fused_call_lays_out_each_part_and_reuses_a_script_once() -> None:

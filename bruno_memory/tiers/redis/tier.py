@@ -36,7 +36,7 @@ from bruno_memory.core.logs import get_logger
 from bruno_memory.core.ops import Empty, Key, Miss, PurgeUser, Value, WriteOp, is_fill
 from bruno_memory.core.queries import ServerEpoch
 from bruno_memory.core.records import MessageRecord
-from bruno_memory.core.rides import Ride, RideFailed
+from bruno_memory.core.rides import Parts, Ride, RideFailed
 from bruno_memory.drivers.redis import SeedNodes, check_cluster_db, connect
 from bruno_memory.drivers.redis_errors import ERRORS
 from bruno_memory.tiers.base import BaseTier, TierContext, answers
@@ -353,7 +353,7 @@ class RedisTier(BaseTier[RedisConfig]):
             batch = orjson.dumps(cmds, default=_text)
         except (TypeError, UnicodeDecodeError):
             return None
-        return Ride(self.config.url, APPLY, (), (batch,), join=_joined)
+        return Ride(self.config.url, APPLY, (), (batch,), item=len(cmds), join=_joined)
 
 
     async def rode(self, ops: Sequence[WriteOp], ride: Ride) -> None:
@@ -478,8 +478,24 @@ class RedisTier(BaseTier[RedisConfig]):
 _FILLS = frozenset({FILL_RECORD_SHA, FILL_WINDOW_SHA})
 
 
-def _joined(rides: Sequence[Ride]) -> Ride:
-    """Rides of concurrent writes as one ``APPLY`` part: their commands, in order."""
+def _joined(rides: Sequence[Ride]) -> Parts:
+    """Rides of concurrent writes as ``APPLY`` parts: their commands in order, at most
+    ``APPLY_CHUNK`` to a part (a script blocks the server while it runs)."""
+    if len(rides) == 1:
+        return [(rides[0], [rides[0]])]
+    groups: list[list[Ride]] = [[]]
+    size = 0
+    for ride in rides:
+        if groups[-1] and size + ride.item > APPLY_CHUNK:
+            groups.append([])
+            size = 0
+        groups[-1].append(ride)
+        size += ride.item
+    return [(_apply(group), group) for group in groups]
+
+
+def _apply(rides: Sequence[Ride]) -> Ride:
+    """One ``APPLY`` part running the commands of ``rides``, in order."""
     if len(rides) == 1:
         return rides[0]
     batch = b"[" + b",".join(ride.args[0][1:-1] for ride in rides) + b"]"
