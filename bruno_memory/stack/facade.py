@@ -102,7 +102,7 @@ class MemoryStack(Audited, Redacting, Doors, Restore, Owners, Sealed, MemoryInte
                     return
         self._check_named(named, owner, conversation_id)
         records = [message_record(m, conversation_id, owner) for m in messages]
-        await self._check_message_ids(records, conversation_id, owner)
+        await self._check_message_ids(messages, records, conversation_id, owner)
         ops: list[WriteOp] = [Put(Key("message", r.id), r) for r in records]
         with refused_moves():
             await self._write(ops, [("window", conversation_id)])
@@ -135,7 +135,11 @@ class MemoryStack(Audited, Redacting, Doors, Restore, Owners, Sealed, MemoryInte
         refused (``InvalidInput``)."""
         guards.memory(memory_entry)
         key = Key("memory", str(memory_entry.id))
-        held = (await self._held([key])).get(key) if await self._queued() else None
+        held = None
+        if await self._queued() and not self._minted.vouches(
+            memory_entry, key.id, memory_entry.user_id
+        ):
+            held = (await self._held([key])).get(key)
         if isinstance(held, MemoryEntry) and held.user_id != memory_entry.user_id:
             raise InvalidInput(
                 f"memory id {key.id} is already used by another user's memory: an upsert "

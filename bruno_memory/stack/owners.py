@@ -40,7 +40,7 @@ class Owners(Plumbing):
             )
         (owner,) = named
         records = [message_record(m, conversation_id, owner) for m in messages]
-        await self._check_message_ids(records, conversation_id, owner)
+        await self._check_message_ids(messages, records, conversation_id, owner)
         session = SessionContext(
             session_id=conversation_id, user_id=owner, conversation_id=conversation_id
         )
@@ -62,12 +62,23 @@ class Owners(Plumbing):
             )
 
     async def _check_message_ids(
-        self, records: Sequence[MessageRecord], conversation_id: str, owner: str | None
+        self,
+        messages: Sequence[Message],
+        records: Sequence[MessageRecord],
+        conversation_id: str,
+        owner: str | None,
     ) -> None:
-        """Refuse ids the authoritative tier holds for another conversation or owner."""
+        """Refuse ids the authoritative tier holds for another conversation or owner
+        (minted ids need no look: ``stack.minted``)."""
         if not await self._queued():  # the tier's upsert refuses a move itself (refused_moves)
             return
-        found = await self._held([Key("message", r.id) for r in records])
+        place = (conversation_id, owner)
+        vouches = self._minted.vouches
+        keys = [Key("message", r.id) for m, r in zip(messages, records, strict=True)
+                if not vouches(m, r.id, place)]
+        if not keys:
+            return
+        found = await self._held(keys)
         for key, held in found.items():
             if isinstance(held, MessageRecord) and (
                 held.conversation_id != conversation_id or held.user_id not in (None, owner)

@@ -20,6 +20,7 @@ from bruno_memory.core.drops import users_of
 from bruno_memory.core.logs import get_logger
 from bruno_memory.core.ops import Key, Put, WriteOp
 from bruno_memory.stack.engine import Engine
+from bruno_memory.stack.minted import Minted
 from bruno_memory.stack.recalls import Recalls
 from bruno_memory.stack.results import QueryCache
 from bruno_memory.tiers.base import ChangeFeed, Tier
@@ -74,6 +75,7 @@ class Plumbing:
         self._claiming = asyncio.Lock()  # a conversation's first owner is fixed once
         self._owners: LRUCache[str, str] = LRUCache(100_000)  # owners never change but by
         # forget_user (then a claim): this process forgets its own; see _owner
+        self._minted = Minted()  # minted ids stored here: no check against the tier
         self._opening = asyncio.Lock()
         self._closed = False
         self.query_cache = query_cache

@@ -297,6 +297,25 @@ async def test_a_memory_id_of_another_user_is_refused(stack: Any) -> None:
     ]
 
 
+async def test_a_minted_id_reused_elsewhere_is_refused(stack: Any) -> None:
+    """The same message object (its id made by the model) stored in bob's conversation
+    after alice's, or a copy of alice's memory given to bob, is refused like a chosen id."""
+    alice, bob = await session_of(stack, "alice"), await session_of(stack, "bob")
+    shared = say("alice's, minted")
+    await stack.store_message(shared, alice)
+    await stack.store_message(shared, alice)  # the same place again: an upsert in place
+    with pytest.raises(InvalidInput, match="another conversation"):
+        await stack.store_message(shared, bob)
+    assert await stack.retrieve_messages(bob) == []
+    assert [m.content for m in await stack.retrieve_messages(alice)] == ["alice's, minted"]
+    mine = MemoryEntry(content="alice's diary", user_id="alice", memory_type=MemoryType.FACT)
+    await stack.store_memory(mine)
+    with pytest.raises(InvalidInput, match="another user"):
+        await stack.store_memory(mine.model_copy(update={"user_id": "bob"}))
+    assert await stack.get_memory(str(mine.id)) == mine
+    assert await stack.retrieve_memories(MemoryQuery(user_id="bob")) == []
+
+
 async def test_hundred_concurrent_writers_lose_nothing(stack: Any) -> None:
     """100 concurrent store_message calls on one conversation all land."""
     conv = await session_of(stack)
