@@ -35,16 +35,30 @@ class MessageRecord:
     message: Message
     conversation_id: str
     user_id: str | None
-    id: str = field(init=False, compare=False)
+    _id: str | None = field(default=None, init=False, compare=False, repr=False)
+    _sort: float | None = field(default=None, init=False, compare=False, repr=False)
     _json: str | None = field(default=None, init=False, compare=False, repr=False)
     _size: int = field(default=0, init=False, compare=False, repr=False)
-    sort_key: float = field(default=0.0, init=False, compare=False, repr=False)
-    """Chronological position (seconds since the epoch; naive timestamps taken as UTC),
-    computed once: windows keep their messages ordered by it."""
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "id", str(self.message.id))
-        object.__setattr__(self, "sort_key", timestamp_key(self.message.timestamp))
+    @property
+    def id(self) -> str:
+        """The message's id as text, made on first use (a read that only hands records
+        out never pays for it)."""
+        id_ = self._id
+        if id_ is None:
+            id_ = str(self.message.id)
+            object.__setattr__(self, "_id", id_)
+        return id_
+
+    @property
+    def sort_key(self) -> float:
+        """Chronological position (seconds since the epoch; naive timestamps taken as UTC),
+        computed once, on first use: windows keep their messages ordered by it."""
+        key = self._sort
+        if key is None:
+            key = timestamp_key(self.message.timestamp)
+            object.__setattr__(self, "_sort", key)
+        return key
 
     def json(self) -> str:
         """The message's JSON, serialized once however many tiers and journals need it."""
@@ -60,8 +74,8 @@ class MessageRecord:
         out = object.__new__(MessageRecord)
         setattr_ = object.__setattr__
         for name, value in (("message", message), ("conversation_id", self.conversation_id),
-                            ("user_id", self.user_id), ("id", self.id), ("_json", None),
-                            ("_size", 0), ("sort_key", self.sort_key)):
+                            ("user_id", self.user_id), ("_id", self._id), ("_json", None),
+                            ("_size", 0), ("_sort", self._sort)):
             setattr_(out, name, value)
         return out
 
