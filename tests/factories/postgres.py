@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -45,3 +47,22 @@ def _stack(request: pytest.FixtureRequest, ns: str, tmp: Path) -> dict[str, Any]
 
 TIERS = [TierFactory("postgres", lambda r, ns, tmp: postgres(r, ns), MARKS, _drop_tier)]
 STACKS = [StackFactory("postgres", _stack, MARKS, _drop_stack)]
+
+
+@contextlib.asynccontextmanager
+async def production_stack(
+    monkeypatch: pytest.MonkeyPatch, redis_url: str, dsn: str, namespace: str
+) -> AsyncIterator[Any]:
+    """The shipped ``production`` stack on ``redis_url`` and ``dsn``, in ``namespace``;
+    closed and its schema dropped afterwards."""
+    from bruno_memory import build_memory
+
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("DATABASE_URL", dsn)
+    monkeypatch.setenv("BRUNO_MEMORY_NAMESPACE", namespace)
+    memory = await build_memory("production")
+    try:
+        yield memory
+    finally:
+        await memory.close()
+        await drop_schema(dsn, namespace)

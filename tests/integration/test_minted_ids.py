@@ -10,13 +10,11 @@ from typing import Any
 import pytest
 from bruno_core.models.memory import MemoryEntry, MemoryType
 from bruno_core.models.message import Message, MessageRole
-from redis.asyncio import Redis
 
-from bruno_memory import build_memory
 from bruno_memory.core.ops import Key
 from bruno_memory.stack.engine import Engine
 from bruno_memory.stack.minted import Minted
-from tests.factories.postgres import drop_schema
+from tests.factories.postgres import production_stack
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 
@@ -25,20 +23,9 @@ pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 async def production(
     redis_url: str, postgres_dsn: str, namespace: str, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[Any]:
-    monkeypatch.setenv("REDIS_URL", redis_url)
-    monkeypatch.setenv("DATABASE_URL", postgres_dsn)
-    monkeypatch.setenv("BRUNO_MEMORY_NAMESPACE", namespace)
-    memory = await build_memory("production")
-    try:
+    async with production_stack(monkeypatch, redis_url, postgres_dsn, namespace) as memory:
         yield memory
-    finally:
-        await memory.drop()
-        await memory.close()
-        await drop_schema(postgres_dsn, namespace)
-        raw = Redis.from_url(redis_url)
-        async for name in raw.scan_iter(f"*{namespace}*"):
-            await raw.delete(name)
-        await raw.aclose()
+        await memory.drop()  # the shared Redis: nothing of this namespace stays
 
 
 @pytest.fixture

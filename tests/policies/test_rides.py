@@ -19,7 +19,6 @@ from bruno_core.models.memory import MemoryEntry, MemoryType
 from bruno_core.models.message import Message, MessageRole
 from redis.asyncio import Redis
 
-from bruno_memory import build_memory
 from bruno_memory.core.errors import TierUnavailable
 from bruno_memory.core.ops import Key
 from bruno_memory.core.rides import Ride, joined
@@ -28,7 +27,7 @@ from bruno_memory.testing.faults import RedisServer
 from bruno_memory.tiers.redis.keys import KeyNames
 from bruno_memory.tiers.redis.scripts import APPLY, APPLY_CHUNK
 from bruno_memory.tiers.redis.tier import _joined
-from tests.factories.postgres import drop_schema
+from tests.factories.postgres import production_stack
 
 BACKGROUND = {"PING", "XINFO", "MGET", "CLIENT", "XPENDING", "XREADGROUP", "SUBSCRIBE"}
 """Commands of the stack's background tasks (heartbeat, reclaim, subscription)."""
@@ -46,15 +45,8 @@ async def production(
     monkeypatch: pytest.MonkeyPatch,
 ) -> AsyncIterator[Any]:
     """The shipped ``production`` stack on the test's own Redis server."""
-    monkeypatch.setenv("REDIS_URL", redis_server.url)
-    monkeypatch.setenv("DATABASE_URL", postgres_dsn)
-    monkeypatch.setenv("BRUNO_MEMORY_NAMESPACE", namespace)
-    memory = await build_memory("production")
-    try:
+    async with production_stack(monkeypatch, redis_server.url, postgres_dsn, namespace) as memory:
         yield memory
-    finally:
-        await memory.close()
-        await drop_schema(postgres_dsn, namespace)
 
 
 @contextlib.asynccontextmanager
