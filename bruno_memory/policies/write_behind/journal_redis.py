@@ -9,7 +9,7 @@ with its error.
 
 On a Redis Cluster every key of a journal is in one slot (the stream's hash tag), so each
 call goes to one node through the cluster client's own routing; on a single node appends
-and acks take a faster path (``OneConnection``).
+and acks take a faster path (``drivers.redis_link.OneConnection``).
 """
 
 from __future__ import annotations
@@ -22,11 +22,6 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from redis import exceptions as rx
-
-try:
-    import hiredis
-except ImportError:  # pragma: no cover - redis-py packs then
-    hiredis = None  # type: ignore[assignment]
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
@@ -38,11 +33,11 @@ from bruno_memory.core.rides import Ride, RideFailed, joined
 from bruno_memory.drivers.redis import connect
 from bruno_memory.drivers.redis_errors import ERRORS
 from bruno_memory.drivers.redis_fuse import fused_call
+from bruno_memory.drivers.redis_link import Command, OneConnection
 from bruno_memory.policies.base import stop_tasks
 from bruno_memory.policies.write_behind.journal import DeadLetter, GroupCommit, Item, Landed
 
 log = get_logger(__name__)
-Command = tuple[Any, ...]
 
 APPEND = """
 local ids = {}
@@ -57,36 +52,6 @@ return ids
 """Append entries owned by consumer ARGV[2] of group ARGV[1]; ``>`` readers never see them."""
 
 PAGE = 500
-
-
-class OneConnection:
-    """Commands packed with hiredis and written at once on a connection of their own,
-    replies read in order: on a single node the client's command machinery (pool,
-    retries, hooks, a Python packer) costs as much as the round trip."""
-
-    def __init__(self, client: Any) -> None:
-        self._client = client  # a single_connection_client
-        self._lock = asyncio.Lock()
-
-    async def send(self, *commands: Command) -> list[Any]:
-        """The replies in order; the first error reply is raised, once all are read."""
-        async with self._lock:
-            await self._client.initialize()
-            conn = self._client.connection
-            await conn.send_packed_command(b"".join(_pack(conn, c) for c in commands))
-            replies: list[Any] = []
-            for _ in commands:  # read every reply, errors too, so the next call is in step
-                try:
-                    replies.append(await conn.read_response())
-                except rx.ResponseError as exc:
-                    replies.append(exc)
-        for reply in replies:
-            if isinstance(reply, rx.ResponseError):
-                raise reply
-        return replies
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
 
 
 class Routed:
@@ -381,13 +346,6 @@ class RedisJournal:
 
 
 _NAME = re.compile(r"[^A-Za-z0-9._:-]")  # CLIENT SETNAME refuses spaces and newlines
-
-
-def _pack(conn: Any, command: tuple[Any, ...]) -> bytes:
-    if hiredis is not None:
-        packed: bytes = hiredis.pack_command(command)
-        return packed
-    return b"".join(conn.pack_command(*command))
 
 
 def _text(value: Any) -> str:

@@ -5,7 +5,9 @@ prefix per namespace (see ``redis_keys`` for the layout). A missing key is a mis
 Every ``write`` is one round trip (per node), and concurrent writes share one
 (``core.group_commit``: one ``write`` in flight at a time, the others gathered behind it,
 each caller answered when its batch is): on a single server the batch's commands run in
-one script call (``scripts.APPLY``), on a cluster they go as a pipeline. Every command is
+one script call (``scripts.APPLY``), sent on a lean connection of the tier's own
+(``drivers.redis_link``: hiredis packing, no pool); on a cluster they go as a pipeline
+through the cluster client. Reads use the pooled client. Every command is
 idempotent, so a batch cut by a dropped connection is re-sent once, whole, and a batch a
 bad command failed is sent again one caller at a time.
 """
@@ -39,6 +41,7 @@ from bruno_memory.core.records import MessageRecord
 from bruno_memory.core.rides import Parts, Ride, RideFailed
 from bruno_memory.drivers.redis import SeedNodes, check_cluster_db, connect
 from bruno_memory.drivers.redis_errors import ERRORS
+from bruno_memory.drivers.redis_link import OneConnection
 from bruno_memory.tiers.base import BaseTier, TierContext, answers
 from bruno_memory.tiers.redis.keys import (
     Command,
@@ -177,6 +180,7 @@ class RedisTier(BaseTier[RedisConfig]):
         self.retries = self.fills_dropped = 0
         self._lease_ms = max(1, round(config.lease_ttl * 1000))
         self._client: Any = None
+        self._link: OneConnection | None = None  # writes, on a single server
         self._slots = asyncio.Semaphore(config.max_connections)
         self._writes: GroupCommit[_Writing] | None = None
         self._scripted = False  # batches go as APPLY calls: on one server (see open)
@@ -205,13 +209,17 @@ class RedisTier(BaseTier[RedisConfig]):
         self._client = self._connect()
         self._cluster = isinstance(self._client, RedisCluster)
         self._scripted = not self._cluster
+        if not self._cluster:  # bounded by socket_timeout as one (see OneConnection)
+            self._link = OneConnection(self._connect(single_connection_client=True,
+                                                     socket_timeout=None),
+                                       timeout=self.config.socket_timeout)
         try:
             await self._run("open", self._hello, retry=False)
         except BaseException:
             await self.aclose()
             raise
 
-    def _connect(self) -> Any:
+    def _connect(self, **extra: Any) -> Any:
         cfg = self.config
         common: dict[str, Any] = {
             "socket_timeout": cfg.socket_timeout,
@@ -219,6 +227,7 @@ class RedisTier(BaseTier[RedisConfig]):
             "retry": Retry(NoBackoff(), 0),  # the one retry is ours: see _run
             "client_name": f"bruno-memory.{self.names.prefix}",
             "max_connections": cfg.max_connections,
+            **extra,
         }
         password = cfg.password.get_secret_value() if cfg.password is not None else None
         return connect(cfg.url, cluster=cfg.cluster, nodes=cfg.nodes, password=password, **common)
@@ -252,8 +261,11 @@ class RedisTier(BaseTier[RedisConfig]):
         if self._writes is not None:
             await self._writes.aclose()  # writes in flight land before the client closes
         client, self._client = self._client, None
+        link, self._link = self._link, None
         if client is not None:
             await client.aclose()
+        if link is not None:
+            await link.aclose()
 
     # -- reads ------------------------------------------------------------------------
 
@@ -425,8 +437,8 @@ class RedisTier(BaseTier[RedisConfig]):
             return await self._send(cmds)
 
     async def _send(self, cmds: list[Command]) -> list[Any]:
-        if len(cmds) == 1 and not self._cluster:  # one command: no pipeline to build
-            return [await self._client.execute_command(*cmds[0])]
+        if self._link is not None:  # a single server: replies raw (no reply callbacks)
+            return await self._link.send(*cmds)
         pipe = self._client.pipeline(transaction=False)
         for cmd in cmds:
             pipe.execute_command(*cmd)
