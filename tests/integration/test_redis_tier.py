@@ -537,6 +537,39 @@ async def test_connection_dropped_mid_write_is_retried_once(
         assert logs and all(f"address='redis {own.address}'" in line for line in logs)
 
 
+async def test_writes_survive_their_link_being_killed(own: RedisServer, namespace: str) -> None:
+    """Writes go on a connection of their own (``drivers.redis_link``): killed while idle,
+    the next write finds it dead, reconnects and is re-sent once; then again, in step."""
+    async with opened(namespace, url=own.url) as tier:
+        admin = own.client()
+        for i in range(2):
+            fill = FillWindow("k", (msg("k", 0),), True)
+            await tier.write([fill, put(UserContext(user_id="u1"))])
+            for cid in connection_ids(admin, tier):
+                admin.client_kill_filter(_id=cid)
+            await tier.write([put(msg("k", i + 1)), put(UserContext(user_id=f"u{i + 2}"))])
+            assert tier.retries == i + 1
+        assert [r.message.content for r in await tier.window("k", None)] == [
+            "message 0", "message 2"]  # the second fill reset the window
+        got = await tier.get([Key("user", "u2"), Key("user", "u3")])
+        assert sorted(u.user_id for u in got.values()) == ["u2", "u3"]
+
+
+async def test_a_write_times_out_per_socket_timeout(own: RedisServer, namespace: str) -> None:
+    """A write the server does not answer within socket_timeout raises TierUnavailable;
+    once the server answers again, the next write and read are in step."""
+    async with opened(namespace, url=own.url, socket_timeout="100ms") as tier:
+        await tier.write([put(UserContext(user_id="u1"))])
+        own.client().client_pause(400, all=True)
+        with pytest.raises(TierUnavailable):
+            await tier.write([put(UserContext(user_id="u2")), put(memory())])
+        await asyncio.sleep(0.5)  # the pause ends by itself
+        await tier.write([put(UserContext(user_id="u3"))])
+        got = await tier.get([Key("user", u) for u in ("u1", "u2", "u3")])
+        assert {"u1", "u3"} <= {u.user_id for u in got.values()}
+        assert tier.retries == 0  # a timeout is not re-sent
+
+
 async def _wait_blocked(admin: sync_redis.Redis, tier: RedisTier) -> int:
     name = f"bruno-memory.{tier.names.prefix}"
     for _ in range(200):

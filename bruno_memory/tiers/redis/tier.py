@@ -236,6 +236,8 @@ class RedisTier(BaseTier[RedisConfig]):
         if isinstance(self._client, RedisCluster):
             await self._client.initialize()
         await self._client.ping()
+        if self._link is not None:  # connected now: a refusal shows at open, not on a write
+            await self._link.send(("PING",))
         await self._load_scripts()
 
     async def _load_scripts(self) -> None:
