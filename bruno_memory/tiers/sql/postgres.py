@@ -334,6 +334,8 @@ class PostgresTier(DurableAudit, DurableReads, DurableWrites, BaseTier[PostgresC
                         address=self.address, error=type(exc).__name__)
             if self._pool is not None:  # its siblings likely died too: replace them all
                 await self._pool.expire_connections()
+                if not self._writing:  # the write connection with them (if not busy)
+                    await self._give_back_writer()
             return await attempt(work)
 
     async def _attempt(self, work: Callable[[Any], Awaitable[T]]) -> T:
