@@ -659,3 +659,71 @@ async def test_a_user_with_few_messages_is_searched_through_their_rows_first(
         }
         expected = {r.id for r in mine if {"apple", "cherry"} & set(r.message.content.split())}
         assert {h.item.id for h in first} == expected and len(expected) > 10
+
+
+# -- the write connection ------------------------------------------------------------
+
+
+def _writer_pid(tier: PostgresTier) -> int:
+    assert tier._writer is not None
+    return int(tier._writer.get_server_pid())
+
+
+async def test_writes_stay_on_one_held_connection(pg: Pg, admin: Any) -> None:
+    """Group-committed writes reuse the write connection; reads use the rest of the pool."""
+    async with opened(pg.dsn, pg.ns, min_size=1, max_size=2) as tier:
+        await tier.write([put(msg("c", 0))])
+        pid = _writer_pid(tier)
+        await asyncio.gather(*(tier.write([put(msg("c", i))]) for i in range(1, 30)),
+                             *(tier.window("c", None) for _ in range(5)))
+        assert _writer_pid(tier) == pid
+        assert len(await tier.window("c", None)) == 30
+        assert pid in await backends(admin, pg.ns)
+        assert tier.metrics()["pool_size"] == 2
+
+
+async def test_writes_go_on_after_the_write_connection_is_terminated(
+    pg: Pg, admin: Any
+) -> None:
+    """pg_terminate_backend of the write connection's backend: the next writes take a new
+    one (no error, nothing lost), and so do writes after a second termination."""
+    async with opened(pg.dsn, pg.ns, max_size=3) as tier:
+        await tier.write([put(msg("c", 0))])
+        seen = set()
+        for round_ in range(2):
+            pid = _writer_pid(tier)
+            seen.add(pid)
+            assert await admin.fetchval("SELECT pg_terminate_backend($1, 5000)", pid)
+            writes = range(1 + round_ * 20, 21 + round_ * 20)
+            await asyncio.gather(*(tier.write([put(msg("c", i))]) for i in writes))
+            assert _writer_pid(tier) not in seen
+        assert len(await tier.window("c", None)) == 41
+        assert pid not in await backends(admin, pg.ns)
+
+
+async def test_a_failed_write_gives_the_write_connection_back(pg: Pg, admin: Any) -> None:
+    """A write that fails (here: its backend terminated twice) returns the write connection
+    to the pool; the next write takes a fresh one and succeeds."""
+    async with opened(pg.dsn, pg.ns, max_size=2) as tier:
+        await tier.write([put(msg("c", 0))])
+        async with locked(pg.dsn, pg.ns) as lock:
+            writing = asyncio.ensure_future(tier.write([put(msg("c", 1))]))
+            first = await _waiting_backend(admin, lock.get_server_pid(), set())
+            await admin.execute("SELECT pg_terminate_backend($1)", first)
+            second = await _waiting_backend(admin, lock.get_server_pid(), {first})
+            await admin.execute("SELECT pg_terminate_backend($1)", second)
+            with pytest.raises(TierUnavailable):
+                await writing
+        assert tier._writer is None
+        await tier.write([put(msg("c", 2))])
+        assert _writer_pid(tier) not in {first, second}
+        assert len(await tier.window("c", None)) == 2
+
+
+async def test_one_connection_pool_holds_no_write_connection(pg: Pg) -> None:
+    """With max_size 1 writes share the one pooled connection with reads."""
+    async with opened(pg.dsn, pg.ns, min_size=1, max_size=1) as tier:
+        await asyncio.gather(*(tier.write([put(msg("c", i))]) for i in range(20)),
+                             *(tier.window("c", None) for _ in range(5)))
+        assert tier._writer is None
+        assert len(await tier.window("c", None)) == 20

@@ -104,6 +104,12 @@ with warnings.catch_warnings():  # "schema" shadows BaseModel.schema(), a deprec
         configuration the full-text columns are built with (``english``: stemming and
         stop words, like the SQLite tier's porter tokenizer; ``simple`` for mixed
         languages); changing it later needs a new schema.
+
+        ``max_size`` bounds every connection the tier opens. With ``max_size`` 2 or more,
+        one of them is the write connection: taken from the pool by the first write and
+        held for the group-committed writes (no acquire/release per batch) until a write
+        on it fails or the tier closes, so reads and other work share ``max_size - 1``.
+        With ``max_size: 1`` writes take the one connection from the pool per batch.
         """
 
         kind: Literal["postgres"] = "postgres"
@@ -170,6 +176,15 @@ def numbered(sql: str) -> str:
     return _sql.numbered(sql)
 
 
+def _alive(conn: Any) -> bool:
+    """Whether a held pooled connection can still be used: not closed, and not taken back
+    by the pool (which detaches a connection the server closed while it was idle)."""
+    try:
+        return not conn.is_closed()
+    except asyncpg.InterfaceError:  # "connection has been released back to the pool"
+        return False
+
+
 CLOSE_TIMEOUT = 5.0
 """Seconds ``aclose`` waits for busy connections to come back before terminating them."""
 
@@ -204,6 +219,9 @@ class PostgresTier(DurableAudit, DurableReads, DurableWrites, BaseTier[PostgresC
         c = config  # one bound per call, retry and wait for a pooled connection included
         self._bound = c.statement_timeout + c.connect_timeout if c.statement_timeout else None
         self._pool: asyncpg.Pool | None = None
+        self._writer: Any = None  # the write connection, out of the pool while held
+        self._hold_writer = config.max_size > 1
+        self._writing = False  # a batch is on the write connection
 
     async def open(self) -> None:
         cfg = self.config
@@ -238,6 +256,7 @@ class PostgresTier(DurableAudit, DurableReads, DurableWrites, BaseTier[PostgresC
     async def aclose(self) -> None:
         """Close the pool once busy connections come back; terminate them after a while."""
         await self._close_group()  # queued writes land before the pool closes
+        await self._give_back_writer()
         pool, self._pool = self._pool, None
         if pool is None:
             return
@@ -259,7 +278,8 @@ class PostgresTier(DurableAudit, DurableReads, DurableWrites, BaseTier[PostgresC
         await self._call("drop", lambda conn: conn.execute(statement))
 
     def metrics(self) -> dict[str, Any]:
-        """Pool occupancy and how many dropped connections were retried."""
+        """Pool occupancy (the held write connection counted in ``pool_size``, never idle)
+        and how many dropped connections were retried."""
         pool = self._pool
         size, idle = (pool.get_size(), pool.get_idle_size()) if pool else (0, 0)
         return {"pool_size": size, "pool_idle": idle, "retries": self.retries}
@@ -286,26 +306,37 @@ class PostgresTier(DurableAudit, DurableReads, DurableWrites, BaseTier[PostgresC
                 cause=cause,
             ) from cause
 
-    async def _call(self, op: str, work: Callable[[Any], Awaitable[T]]) -> T:
+    async def _call(
+        self, op: str, work: Callable[[Any], Awaitable[T]], *, write: bool = False
+    ) -> T:
         """Run ``work(conn)``; a connection dropped mid-way is retried once on a fresh one.
 
         The retry repeats the whole unit: writes are versioned upserts and idempotent
         deletes, so a unit that did commit before the drop is not applied twice.
+        ``write``: on the held write connection (``_write_attempt``) when there is one.
         """
+        attempt = self._write_attempt if write and self._hold_writer else self._attempt
         with self._errors(op):
             async with deadline(self._bound):  # the whole call, its wait for a connection too
-                return await self._retried(op, work)
+                return await self._retried(op, work, attempt)
 
-    async def _retried(self, op: str, work: Callable[[Any], Awaitable[T]]) -> T:
+    async def _retried(
+        self,
+        op: str,
+        work: Callable[[Any], Awaitable[T]],
+        attempt: Callable[[Callable[[Any], Awaitable[T]]], Awaitable[T]],
+    ) -> T:
         try:
-            return await self._attempt(work)
+            return await attempt(work)
         except DROPPED as exc:
             self.retries += 1
             log.warning("postgres connection dropped; retrying once", tier=self.name, op=op,
                         address=self.address, error=type(exc).__name__)
             if self._pool is not None:  # its siblings likely died too: replace them all
                 await self._pool.expire_connections()
-            return await self._attempt(work)
+                if not self._writing:  # the write connection with them (if not busy)
+                    await self._give_back_writer()
+            return await attempt(work)
 
     async def _attempt(self, work: Callable[[Any], Awaitable[T]]) -> T:
         """``work`` on a pooled connection; asyncpg's release survives a cancelled caller.
@@ -318,6 +349,47 @@ class PostgresTier(DurableAudit, DurableReads, DurableWrites, BaseTier[PostgresC
             raise TierUnavailable("the tier is not open (call open())", tier=self.name, op="use")
         async with self._pool.acquire(timeout=self.config.connect_timeout) as conn:
             return await work(conn)
+
+    async def _write_attempt(self, work: Callable[[Any], Awaitable[T]]) -> T:
+        """``work`` on the held write connection, taken from the pool first if none is held
+        (or the held one was closed while idle, e.g. terminated by the server).
+
+        On any error or cancellation the connection goes back to the pool, whose release
+        does what ``_attempt``'s would (waits for a cancelled statement, rolls back an open
+        transaction, terminates a connection that does not answer in time); the next write
+        takes a fresh one.
+        """
+        if self._writing or self._pool is None:  # not one batch at a time: share the pool
+            return await self._attempt(work)
+        self._writing = True
+        try:
+            conn = self._writer
+            if conn is not None and not _alive(conn):
+                await self._give_back_writer()
+                conn = None
+            if conn is None:
+                conn = await self._pool.acquire(timeout=self.config.connect_timeout)
+                self._writer = conn
+            try:
+                return await work(conn)
+            except BaseException:
+                await self._give_back_writer()
+                raise
+        finally:
+            self._writing = False
+
+    async def _give_back_writer(self) -> None:
+        """Return the write connection (if held) to the pool; the pool terminates it if
+        it cannot be reset, and that is only logged (the caller's own error, if any, is
+        the one raised)."""
+        conn, self._writer = self._writer, None
+        if conn is None or self._pool is None:
+            return
+        try:
+            await self._pool.release(conn, timeout=self.config.connect_timeout)
+        except Exception as exc:
+            log.warning("postgres write connection terminated", tier=self.name,
+                        address=self.address, error=type(exc).__name__)
 
     # -- writes and reads ---------------------------------------------------------------
 
@@ -338,7 +410,7 @@ class PostgresTier(DurableAudit, DurableReads, DurableWrites, BaseTier[PostgresC
                 for sql, rows in batches:
                     await _execute(conn, sql, rows)
 
-        await self._call("write", work)
+        await self._call("write", work, write=True)
 
     def _tags_param(self, tags: list[str]) -> Any:
         return tags
