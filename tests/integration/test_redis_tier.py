@@ -570,28 +570,6 @@ async def test_a_write_times_out_per_socket_timeout(own: RedisServer, namespace:
         assert tier.retries == 0  # a timeout is not re-sent
 
 
-async def test_reads_do_not_wait_behind_a_write_in_flight(
-    own: RedisServer, namespace: str
-) -> None:
-    """Reads share the write link only while it is idle: with a write held by the server,
-    a get and a window are answered on the pool meanwhile."""
-    async with opened(namespace, url=own.url) as tier:
-        await tier.write([put(UserContext(user_id="u1")), FillWindow("r", (msg("r", 1),), True)])
-        admin = own.client()
-        admin.client_pause(10_000, all=False)  # WRITE: the next write waits, reads do not
-        try:
-            task = asyncio.create_task(tier.write([put(UserContext(user_id="u2"))]))
-            await _wait_blocked(admin, tier)
-            got = await asyncio.wait_for(tier.get([Key("user", "u1")]), 2)
-            assert got[Key("user", "u1")].user_id == "u1"
-            assert len(await asyncio.wait_for(tier.window("r", 5), 2)) == 1
-            assert not task.done()
-        finally:
-            admin.client_unpause()
-        await task
-        assert Key("user", "u2") in await tier.get([Key("user", "u2")])
-
-
 async def _wait_blocked(admin: sync_redis.Redis, tier: RedisTier) -> int:
     name = f"bruno-memory.{tier.names.prefix}"
     for _ in range(200):

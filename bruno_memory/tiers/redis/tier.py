@@ -6,9 +6,8 @@ Every ``write`` is one round trip (per node), and concurrent writes share one
 (``core.group_commit``: one ``write`` in flight at a time, the others gathered behind it,
 each caller answered when its batch is): on a single server the batch's commands run in
 one script call (``scripts.APPLY``), sent on a lean connection of the tier's own
-(``drivers.redis_link``: hiredis packing, no pool), which point gets and windows use too
-while it is idle (else the pool); on a cluster they go as a pipeline through the cluster
-client. Every command is
+(``drivers.redis_link``: hiredis packing, no pool); on a cluster they go as a pipeline
+through the cluster client. Reads use the pooled client. Every command is
 idempotent, so a batch cut by a dropped connection is re-sent once, whole, and a batch a
 bad command failed is sent again one caller at a time.
 """
