@@ -40,11 +40,6 @@ class OneConnection:
         self._lock = asyncio.Lock()
         self._conn: Any = None
 
-    @property
-    def idle(self) -> bool:
-        """No batch is on the wire, nor waiting to be: a ``send`` now starts at once."""
-        return not self._lock.locked()
-
     async def send(self, *commands: Command) -> list[Any]:
         """The replies in order; the first error reply is raised, once all are read."""
         async with self._lock:

@@ -277,10 +277,8 @@ class RedisTier(BaseTier[RedisConfig]):
             return {}
         names = [self.names.record(k) for k in wanted]
         client = self._client
-        if isinstance(client, RedisCluster):
-            raw = await self._run("get", lambda: client.mget_nonatomic(names))
-        else:
-            raw = await self._run("get", lambda: self._read("MGET", *names))
+        fetch = client.mget_nonatomic if isinstance(client, RedisCluster) else client.mget
+        raw = await self._run("get", lambda: fetch(names))
         with self._errors("get"):
             pairs = zip(wanted, raw, strict=True)
             return {k: decode_record(k, v) for k, v in pairs if v is not None}
@@ -290,7 +288,7 @@ class RedisTier(BaseTier[RedisConfig]):
     ) -> Sequence[MessageRecord] | Miss:
         start, stop = window_range(limit)
         name = self.names.window(conversation_id)
-        items = await self._run("window", lambda: self._read("LRANGE", name, start, stop))
+        items = await self._run("window", lambda: self._client.lrange(name, start, stop))
         with self._errors("window"):
             return parse_window(items, conversation_id, limit)
 
@@ -439,14 +437,6 @@ class RedisTier(BaseTier[RedisConfig]):
         except rx.NoScriptError:  # the server restarted or flushed its scripts
             await self._load_scripts()
             return await self._send(cmds)
-
-    async def _read(self, *cmd: Any) -> Any:
-        """One read command: on the link while it is idle (one server), else pooled."""
-        link = self._link
-        if link is not None and link.idle:
-            [reply] = await link.send(cmd)
-            return reply
-        return await self._client.execute_command(*cmd)
 
     async def _send(self, cmds: list[Command]) -> list[Any]:
         if self._link is not None:  # a single server: replies raw (no reply callbacks)
