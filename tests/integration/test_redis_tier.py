@@ -505,7 +505,7 @@ async def test_dropped_idle_connection_is_invisible(target: dict[str, Any], name
                 one.client_kill_filter(_id=cid)
         assert (await tier.get([Key("user", "u1")]))[Key("user", "u1")].user_id == "u1"
         await tier.write([put(UserContext(user_id="u2"))])
-        assert tier.retries <= 1  # 0 when the pool noticed the dead link first
+        assert tier.retries <= 2  # once per connection at most: the pool's, the write link's
 
 
 async def test_connection_dropped_mid_write_is_retried_once(
