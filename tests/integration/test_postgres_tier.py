@@ -720,6 +720,29 @@ async def test_a_failed_write_gives_the_write_connection_back(pg: Pg, admin: Any
         assert len(await tier.window("c", None)) == 2
 
 
+async def test_the_write_connection_goes_back_to_the_pool_now_and_then(
+    pg: Pg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every ``WRITER_TURNS`` batches the write connection is released to the pool (whose
+    release applies ``max_queries``), and the next write takes one again."""
+    monkeypatch.setattr(postgres, "WRITER_TURNS", 5)
+    async with opened(pg.dsn, pg.ns, min_size=1, max_size=3) as tier:
+        released: list[Any] = []
+        release = asyncpg.pool.Pool.release
+
+        async def counted(pool: Any, conn: Any, *, timeout: float | None = None) -> None:
+            if pool is tier._pool:  # only writes run meanwhile
+                released.append(conn)
+            await release(pool, conn, timeout=timeout)
+
+        monkeypatch.setattr(asyncpg.pool.Pool, "release", counted)
+        for i in range(12):
+            await tier.write([put(msg("c", i))])
+        assert len(released) == 2  # after the 5th and the 10th batch
+        assert tier._writer is not None and tier._writer_turns == 2
+        assert len(await tier.window("c", None)) == 12
+
+
 async def test_one_connection_pool_holds_no_write_connection(pg: Pg) -> None:
     """With max_size 1 writes share the one pooled connection with reads."""
     async with opened(pg.dsn, pg.ns, min_size=1, max_size=1) as tier:

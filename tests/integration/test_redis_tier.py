@@ -555,6 +555,37 @@ async def test_writes_survive_their_link_being_killed(own: RedisServer, namespac
         assert sorted(u.user_id for u in got.values()) == ["u2", "u3"]
 
 
+@pytest.mark.parametrize("most", [1, 3])
+async def test_connections_stay_within_max_connections(
+    own: RedisServer, namespace: str, most: int
+) -> None:
+    """The write link is one of ``max_connections`` (none with 1: writes use the pool);
+    concurrent reads and writes never open more, and every write lands."""
+    async with opened(namespace, url=own.url, max_connections=most) as tier:
+        admin = own.client()
+        peak = 0
+
+        async def watch() -> None:
+            nonlocal peak
+            while True:
+                peak = max(peak, len(connection_ids(admin, tier)))
+                await asyncio.sleep(0.002)
+
+        watching = asyncio.ensure_future(watch())
+        try:
+            for round_ in range(5):
+                await asyncio.gather(
+                    *(tier.write([put(UserContext(user_id=f"u{round_}-{i}"))]) for i in range(20)),
+                    *(tier.get([Key("user", f"u{round_}-{i}")]) for i in range(40)),
+                )
+        finally:
+            watching.cancel()
+        assert 1 <= peak <= most and len(connection_ids(admin, tier)) <= most
+        assert (tier._link is None) == (most == 1)
+        got = await tier.get([Key("user", f"u{r}-{i}") for r in range(5) for i in range(20)])
+        assert len(got) == 100
+
+
 async def test_a_write_times_out_per_socket_timeout(own: RedisServer, namespace: str) -> None:
     """A write the server does not answer within socket_timeout raises TierUnavailable;
     once the server answers again, the next write and read are in step."""

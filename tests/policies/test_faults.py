@@ -633,17 +633,18 @@ async def test_graceful_close_under_load_loses_nothing(
     memory = await build_memory({"namespace": namespace, "tiers": [
         {"kind": "lru"}, {"name": "durable", **durable, **policy}]})
     acked: list[str] = []
+    under_way = asyncio.Event()
 
     async def writer(w: int) -> None:
         for i in range(100_000):
             await memory.store_message(message(f"w{w}", i), f"w{w}")
             acked.append(msg_id(f"w{w}", i))
+            if len(acked) >= 200:
+                under_way.set()
 
     writers = [asyncio.create_task(writer(w)) for w in range(8)]
     # Close once the writers are well under way, however slow the machine is.
-    deadline = asyncio.get_running_loop().time() + 60
-    while len(acked) < 200 and asyncio.get_running_loop().time() < deadline:
-        await asyncio.sleep(0.02)
+    await asyncio.wait_for(under_way.wait(), 60)
     await memory.close()
     await asyncio.gather(*writers, return_exceptions=True)
     try:

@@ -6,8 +6,8 @@ Every ``write`` is one round trip (per node), and concurrent writes share one
 (``core.group_commit``: one ``write`` in flight at a time, the others gathered behind it,
 each caller answered when its batch is): on a single server the batch's commands run in
 one script call (``scripts.APPLY``), sent on a lean connection of the tier's own
-(``drivers.redis_link``: hiredis packing, no pool); on a cluster they go as a pipeline
-through the cluster client. Reads use the pooled client. Every command is
+(``drivers.redis_link``: hiredis packing, no pool; one of ``max_connections``); on a cluster
+they go as a pipeline through the cluster client. Reads use the pooled client. Every command is
 idempotent, so a batch cut by a dropped connection is re-sent once, whole, and a batch a
 bad command failed is sent again one caller at a time.
 """
@@ -205,14 +205,20 @@ class RedisTier(BaseTier[RedisConfig]):
     # -- lifecycle --------------------------------------------------------------------
 
     async def open(self) -> None:
+        cfg = self.config
         self._writes = GroupCommit(self._write_all, tier=self.name)
-        self._client = self._connect()
+        # On a single server the write link is one of ``max_connections``: the pool gets
+        # the rest (with ``max_connections: 1`` there is no link; writes use the pool).
+        linked = not cfg.is_cluster and cfg.max_connections > 1
+        pooled = cfg.max_connections - 1 if linked else cfg.max_connections
+        self._slots = asyncio.Semaphore(pooled)
+        self._client = self._connect(max_connections=pooled)
         self._cluster = isinstance(self._client, RedisCluster)
         self._scripted = not self._cluster
-        if not self._cluster:  # bounded by socket_timeout as one (see OneConnection)
+        if linked:  # bounded by socket_timeout as one (see OneConnection)
             self._link = OneConnection(self._connect(single_connection_client=True,
                                                      socket_timeout=None),
-                                       timeout=self.config.socket_timeout)
+                                       timeout=cfg.socket_timeout)
         try:
             await self._run("open", self._hello, retry=False)
         except BaseException:
@@ -455,7 +461,8 @@ class RedisTier(BaseTier[RedisConfig]):
     async def _run(self, op: str, call: Callable[[], Awaitable[T]], *, retry: bool = True) -> T:
         """Call the driver: errors translated; a dropped connection re-sends once.
 
-        At most ``max_connections`` calls are in flight; the others wait their turn.
+        At most as many calls are in flight as the pool has connections; the others wait
+        their turn.
         """
         if self._client is None:
             raise TierUnavailable(f"{self.address}: not open (open the stack first)",

@@ -185,6 +185,11 @@ def _alive(conn: Any) -> bool:
         return False
 
 
+WRITER_TURNS = 10_000
+"""Batches the write connection carries before it goes back to the pool: its release there
+applies the pool's rules (asyncpg closes a connection past ``max_queries``), which a
+connection held for good would never meet."""
+
 CLOSE_TIMEOUT = 5.0
 """Seconds ``aclose`` waits for busy connections to come back before terminating them."""
 
@@ -222,6 +227,7 @@ class PostgresTier(DurableAudit, DurableReads, DurableWrites, BaseTier[PostgresC
         self._writer: Any = None  # the write connection, out of the pool while held
         self._hold_writer = config.max_size > 1
         self._writing = False  # a batch is on the write connection
+        self._writer_turns = 0  # batches on it since it was taken from the pool
 
     async def open(self) -> None:
         cfg = self.config
@@ -357,7 +363,7 @@ class PostgresTier(DurableAudit, DurableReads, DurableWrites, BaseTier[PostgresC
         On any error or cancellation the connection goes back to the pool, whose release
         does what ``_attempt``'s would (waits for a cancelled statement, rolls back an open
         transaction, terminates a connection that does not answer in time); the next write
-        takes a fresh one.
+        takes a fresh one. So it does after ``WRITER_TURNS`` batches.
         """
         if self._writing or self._pool is None:  # not one batch at a time: share the pool
             return await self._attempt(work)
@@ -369,12 +375,16 @@ class PostgresTier(DurableAudit, DurableReads, DurableWrites, BaseTier[PostgresC
                 conn = None
             if conn is None:
                 conn = await self._pool.acquire(timeout=self.config.connect_timeout)
-                self._writer = conn
+                self._writer, self._writer_turns = conn, 0
             try:
-                return await work(conn)
+                done = await work(conn)
             except BaseException:
                 await self._give_back_writer()
                 raise
+            self._writer_turns += 1
+            if self._writer_turns >= WRITER_TURNS:  # the pool's turn to look at it
+                await self._give_back_writer()
+            return done
         finally:
             self._writing = False
 
