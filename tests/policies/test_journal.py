@@ -224,3 +224,17 @@ def test_a_redis_journal_shows_no_password() -> None:
     cfg = JournalConfig(kind="redis", url=f"redis://user:{secret}@127.0.0.1:6379/0")
     j = create_journal(cfg, "durable", "t", Path("."))
     assert secret not in repr(j) and secret not in repr(cfg) and secret not in str(cfg.model_dump())
+
+
+async def test_a_redis_journal_sets_no_socket_timeout() -> None:
+    """The journal bounds each call with its own ``timeout`` (a deadline), so its
+    connections carry no socket timeout; redis-py 8 would give them 5 s, and wrap every
+    send on the append path in a task of its own."""
+    j = create_journal(JournalConfig(kind="redis", url="redis://127.0.0.1:6379/0"),
+                       "durable", "t", Path("."))
+    assert isinstance(j, RedisJournal)
+    for client in (j._connect(), j._connect(single_connection_client=True)):
+        try:
+            assert client.connection_pool.connection_kwargs["socket_timeout"] is None
+        finally:
+            await client.aclose()

@@ -102,8 +102,9 @@ class RedisJournal:
 
     def _connect(self, **extra: Any) -> Any:
         cfg = self.cfg
-        return connect(  # reads are bounded by deadline(), not a socket timeout
-            cfg.url or "redis://", cluster=cfg.cluster, nodes=cfg.nodes,
+        return connect(  # reads are bounded by deadline(), not a socket timeout (said
+            cfg.url or "redis://", cluster=cfg.cluster, nodes=cfg.nodes,  # outright:
+            socket_timeout=None,  # redis-py 8 defaults to 5 s: a task per send, per write)
             socket_connect_timeout=cfg.timeout, retry=Retry(NoBackoff(), 0),
             client_name=self._client_name(self.owner), **extra)
 
