@@ -51,3 +51,8 @@ def take() -> tuple[AuditEvent, ...]:
         return ()
     pending.taken = True
     return pending.events
+
+
+def current() -> Pending | None:
+    """The events of the write under way (taken or not), to hand to another task."""
+    return _PENDING.get()

@@ -41,6 +41,7 @@ from bruno_memory.core.redact import Redactor
 from bruno_memory.core.rides import Ride
 from bruno_memory.core.versions import stamp
 from bruno_memory.stack import fills
+from bruno_memory.stack.coalescing import Coalescer
 from bruno_memory.stack.epochs import EpochWatch
 from bruno_memory.stack.routing import Routes, accepts, plan_routes
 from bruno_memory.stack.stats import TierStats
@@ -80,6 +81,7 @@ class Engine:
         self._debts: dict[str, Owed] = {}  # drops a tier owes for committed writes it missed
         self._lookups: GroupCommit[_Lookup] = GroupCommit(
             self._look_up, tier=self.routes.durable.name)
+        self._writes = Coalescer(self._write, name=self.routes.durable.name)
         self.epochs = EpochWatch(self.routes, self.generations)
         self.sealer: Any = None  # with encryption: the keyring (``seal``/``unseal`` records)
         with contextlib.suppress(RuntimeError):  # no running loop: start() it later
@@ -98,7 +100,16 @@ class Engine:
     async def write(self, ops: Sequence[WriteOp], touched: Sequence[object]) -> None:
         """Stamp ``ops`` with versions and apply them: the authoritative tier first, then
         every other tier holding what they change. ``touched`` are the generation keys
-        whose in-flight fills must be dropped."""
+        whose in-flight fills must be dropped. Concurrent writes are applied together
+        (``stack.coalescing``)."""
+        await self._writes.write(ops, touched)
+
+    def write_metrics(self) -> dict[str, int]:
+        """How the stack's writes were gathered: ``batches`` well below ``writes`` under
+        concurrency (``core.group_commit.GroupCommitStats``)."""
+        return self._writes.metrics()
+
+    async def _write(self, ops: Sequence[WriteOp], touched: Sequence[object]) -> None:
         routes = self.routes
         stamped = stamp(ops)  # every write carries a version: replays never regress a record
         gens = self.generations
@@ -288,6 +299,7 @@ class Engine:
     async def aclose(self) -> None:
         """Drain queued writes, then release every tier (slowest first)."""
         await self.epochs.stop()
+        await self._writes.aclose()
         await self._lookups.aclose()
         try:
             await self.flush()

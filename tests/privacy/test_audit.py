@@ -25,6 +25,7 @@ from bruno_memory.cli import main
 from bruno_memory.config.loader import load_config
 from bruno_memory.core import audit
 from bruno_memory.core.errors import BrunoMemoryConfigError, CapabilityMissing, TierError
+from bruno_memory.core.queries import AppendAudit
 from bruno_memory.managers import archive
 from bruno_memory.stack.facade import MemoryStack
 from bruno_memory.tiers.sql import postgres_schema, sqlite_schema
@@ -211,6 +212,41 @@ async def test_a_write_and_its_audit_record_commit_together(
         await memory.store_message(say("lost with its record"), ctx.conversation_id)
     assert await stored_texts(cfg, namespace) == ["kept"]
     assert await memory.audit_trail() == trail
+
+
+async def test_coalesced_writes_commit_with_their_records(
+    stack: tuple[MemoryStack, dict[str, Any]], namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Concurrent writes applied as one engine write (``stack.coalescing``) keep the rule:
+    each one's record names its own actor and is appended in the batch's transaction (no
+    append after it); with appending refused, none of the batch is committed."""
+    memory, cfg = stack
+    ctx = await memory.get_context("ann", "ann-chat")
+    engine = await memory._ready()
+    asked: list[Any] = []
+    ask = engine.ask
+
+    async def counted(query: Any) -> Any:
+        asked.append(query)
+        return await ask(query)
+
+    monkeypatch.setattr(engine, "ask", counted)
+
+    async def write(i: int, text: str) -> None:
+        with memory.acting(f"agent-{i}"):
+            await memory.store_message(say(f"{text} {i}"), ctx.conversation_id)
+
+    seen, before = len(await memory.audit_trail(limit=10_000)), engine.write_metrics()
+    await asyncio.gather(*(write(i, "kept") for i in range(30)))
+    assert engine.write_metrics()["batches"] - before["batches"] < 30
+    assert not [q for q in asked if isinstance(q, AppendAudit)]
+    records = (await memory.audit_trail(limit=10_000))[seen:]
+    assert sorted(r.event.actor for r in records) == sorted(f"agent-{i}" for i in range(30))
+    await raw(cfg, namespace, *REFUSE_AUDIT[cfg["tiers"][1]["kind"]])
+    results = await asyncio.gather(*(write(i, "lost") for i in range(30)),
+                                   return_exceptions=True)
+    assert all(isinstance(r, TierError) and "audit refused" in str(r) for r in results)
+    assert sorted(await stored_texts(cfg, namespace)) == sorted(f"kept {i}" for i in range(30))
 
 
 async def stored_texts(cfg: dict[str, Any], ns: str) -> list[str]:
