@@ -32,6 +32,9 @@ class Capability(str, Enum):
     DROP = "drop"  # erases all it holds for its namespace, for good (``Droppable``)
     RIDES = "rides"  # its writes can ride another tier's Redis script call (``Rides``)
     CARRIES = "carries"  # its writes can carry rides in their script call (``Carries``)
+    PIPELINES = "pipelines"  # a write waits on a server's round trip, the event loop free
+    # meanwhile: the stack sends the next batch of writes before answering the last
+    # (``stack.coalescing``)
 
 
 REQUIRED: dict[Capability, str] = {

@@ -44,11 +44,17 @@ class Coalescer:
     Args:
         apply: applies one write (the engine's); called by one task at a time.
         name: the authoritative tier's name, for errors and logs.
+        pipelined: the next batch is sent before the last one's callers are answered
+            (``GroupCommit``): for an authoritative tier on a server
+            (``Capability.PIPELINES``), whose round trip then overlaps with the callers'
+            work. Not for SQLite: its thread's work would contend with theirs for the GIL
+            and its commits cost by the pages they touch, so halved batches cost more.
     """
 
-    def __init__(self, apply: Apply, *, name: str) -> None:
+    def __init__(self, apply: Apply, *, name: str, pipelined: bool = False) -> None:
         self._apply = apply
-        self._group: GroupCommit[_Write] = GroupCommit(self._batch, tier=name)
+        self._group: GroupCommit[_Write] = GroupCommit(self._batch, tier=name,
+                                                       pipelined=pipelined)
 
     async def write(self, ops: Sequence[WriteOp], touched: Sequence[object]) -> None:
         """Apply ``ops`` (with others arriving meanwhile); return once they are applied,

@@ -81,7 +81,9 @@ class Engine:
         self._debts: dict[str, Owed] = {}  # drops a tier owes for committed writes it missed
         self._lookups: GroupCommit[_Lookup] = GroupCommit(
             self._look_up, tier=self.routes.durable.name)
-        self._writes = Coalescer(self._write, name=self.routes.durable.name)
+        durable = self.routes.durable
+        self._writes = Coalescer(self._write, name=durable.name,
+                                 pipelined=Capability.PIPELINES in durable.capabilities)
         self.epochs = EpochWatch(self.routes, self.generations)
         self.sealer: Any = None  # with encryption: the keyring (``seal``/``unseal`` records)
         with contextlib.suppress(RuntimeError):  # no running loop: start() it later

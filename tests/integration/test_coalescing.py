@@ -17,6 +17,7 @@ import pytest
 from bruno_core.models.memory import MemoryEntry, MemoryType
 from bruno_core.models.message import Message, MessageRole
 
+from bruno_memory.core.capabilities import Capability
 from bruno_memory.core.errors import InvalidInput
 from bruno_memory.core.ops import WriteOp
 from bruno_memory.stack.coalescing import Coalescer
@@ -64,6 +65,20 @@ async def test_a_refused_write_in_a_batch_fails_only_its_caller(stack: Any) -> N
     assert [m.content for m in reversed(got)] == [f"bob {i}" for i in range(21) if i != 10]
     [kept] = await stack.retrieve_messages(a.conversation_id)
     assert (kept.id, kept.content) == (taken, "ann's")
+
+
+async def test_batches_overlap_round_trips_only_on_a_server(stack: Any) -> None:
+    """PostgreSQL declares ``PIPELINES``: the next batch goes out while the last one's
+    callers run. SQLite does not (its thread would contend with them for the GIL)."""
+    engine = await stack._ready()
+    on_server = Capability.PIPELINES in engine.routes.durable.capabilities
+    assert on_server == (engine.routes.durable.config.kind == "postgres")
+    assert engine._writes._group.pipelined == on_server
+    await asyncio.gather(*(stack.store_memory(
+        MemoryEntry(user_id="ann", content=f"m{i}", memory_type=MemoryType.FACT))
+        for i in range(60)))
+    assert len(await stack.search_memories("ann", "m1", limit=100)) >= 1
+    assert engine.write_metrics()["batches"] < engine.write_metrics()["writes"]
 
 
 async def test_coalesced_writes_to_one_key_land_in_order(stack: Any) -> None:

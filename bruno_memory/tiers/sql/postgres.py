@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from bruno_memory.config.models import Duration, PositiveInt, TierConfig
 from bruno_memory.core import codec
+from bruno_memory.core.capabilities import Capability
 from bruno_memory.core.deadline import deadline
 from bruno_memory.core.errors import CorruptRecord, TierError, TierUnavailable, translate_errors
 from bruno_memory.core.logs import get_logger
@@ -210,7 +211,7 @@ class PostgresTier(DurableAudit, DurableReads, DurableWrites, BaseTier[PostgresC
     """Everything, authoritative, in one PostgreSQL schema, through an asyncpg pool."""
 
     config_model = PostgresConfig
-    capabilities = CAPABILITIES
+    capabilities = CAPABILITIES | {Capability.PIPELINES}
     pipelined = True
 
     def __init__(self, config: PostgresConfig, context: TierContext | None = None) -> None:
