@@ -102,9 +102,10 @@ class RedisJournal:
 
     def _connect(self, **extra: Any) -> Any:
         cfg = self.cfg
-        return connect(  # reads are bounded by deadline(), not a socket timeout (said
-            cfg.url or "redis://", cluster=cfg.cluster, nodes=cfg.nodes,  # outright:
-            socket_timeout=None,  # redis-py 8 defaults to 5 s: a task per send, per write)
+        # Calls are bounded by deadline(), not a socket timeout; said outright, as redis-py
+        # 8 defaults to 5 s (and then wraps every send in a task of its own).
+        return connect(
+            cfg.url or "redis://", cluster=cfg.cluster, nodes=cfg.nodes, socket_timeout=None,
             socket_connect_timeout=cfg.timeout, retry=Retry(NoBackoff(), 0),
             client_name=self._client_name(self.owner), **extra)
 

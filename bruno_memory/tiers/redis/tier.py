@@ -181,7 +181,11 @@ class RedisTier(BaseTier[RedisConfig]):
         self._lease_ms = max(1, round(config.lease_ttl * 1000))
         self._client: Any = None
         self._link: OneConnection | None = None  # writes, on a single server
-        self._slots = asyncio.Semaphore(config.max_connections)
+        # On a single server the write link is one of ``max_connections``: the pool gets
+        # the rest (with ``max_connections: 1`` there is no link; writes use the pool).
+        self._linked = not config.is_cluster and config.max_connections > 1
+        self._pooled = config.max_connections - 1 if self._linked else config.max_connections
+        self._slots = asyncio.Semaphore(self._pooled)
         self._writes: GroupCommit[_Writing] | None = None
         self._scripted = False  # batches go as APPLY calls: on one server (see open)
         self._cluster = False
@@ -205,20 +209,14 @@ class RedisTier(BaseTier[RedisConfig]):
     # -- lifecycle --------------------------------------------------------------------
 
     async def open(self) -> None:
-        cfg = self.config
         self._writes = GroupCommit(self._write_all, tier=self.name)
-        # On a single server the write link is one of ``max_connections``: the pool gets
-        # the rest (with ``max_connections: 1`` there is no link; writes use the pool).
-        linked = not cfg.is_cluster and cfg.max_connections > 1
-        pooled = cfg.max_connections - 1 if linked else cfg.max_connections
-        self._slots = asyncio.Semaphore(pooled)
-        self._client = self._connect(max_connections=pooled)
+        self._client = self._connect(max_connections=self._pooled)
         self._cluster = isinstance(self._client, RedisCluster)
         self._scripted = not self._cluster
-        if linked:  # bounded by socket_timeout as one (see OneConnection)
+        if self._linked:  # bounded by socket_timeout as one (see OneConnection)
             self._link = OneConnection(self._connect(single_connection_client=True,
                                                      socket_timeout=None),
-                                       timeout=cfg.socket_timeout)
+                                       timeout=self.config.socket_timeout)
         try:
             await self._run("open", self._hello, retry=False)
         except BaseException:

@@ -209,10 +209,8 @@ class DurableWrites:
     """
 
     name: str
+    capabilities: frozenset[Capability]
     _group: GroupCommit[list[Statement]] | None = None
-    pipelined = False
-    """Whether the next batch is sent before the last one's callers go on (``GroupCommit``):
-    for a tier whose round trip leaves the event loop free, as a server's does."""
 
     async def _apply(self, writes: Sequence[list[Statement]]) -> None:
         """Apply the statements of ``writes`` in order, in one transaction."""
@@ -222,7 +220,10 @@ class DurableWrites:
         raise NotImplementedError
 
     def _open_group(self) -> None:
-        self._group = GroupCommit(self._apply, tier=self.name, pipelined=self.pipelined)
+        # the next batch goes before the last one's callers go on where the round trip
+        # leaves the event loop free (a server's: ``Capability.PIPELINES``)
+        self._group = GroupCommit(self._apply, tier=self.name,
+                                  pipelined=Capability.PIPELINES in self.capabilities)
 
     async def _close_group(self) -> None:
         if self._group is not None:

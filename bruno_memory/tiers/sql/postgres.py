@@ -212,7 +212,6 @@ class PostgresTier(DurableAudit, DurableReads, DurableWrites, BaseTier[PostgresC
 
     config_model = PostgresConfig
     capabilities = CAPABILITIES | {Capability.PIPELINES}
-    pipelined = True
 
     def __init__(self, config: PostgresConfig, context: TierContext | None = None) -> None:
         super().__init__(config, context)
