@@ -118,12 +118,15 @@ def messages(values: Any) -> None:
             f"messages holds {len(values)} messages; store at most {MAX_BATCH} per call"
         )
     for i, m in enumerate(values):
-        message(m, f"messages[{i}]")
+        if not _plain_message(m):
+            message(m, f"messages[{i}]")
 
 
 def message(m: Any, name: str = "message") -> None:
     """Every field of a ``Message`` holds what its model declares (assignment is not
     validated by bruno-core), its text is valid UTF-8 and its metadata JSON-native."""
+    if _plain_message(m):
+        return
     if not isinstance(m, Message):
         raise InvalidInput(f"{name} must be a Message, got {type(m).__name__}")
     f = m.__dict__
@@ -148,6 +151,8 @@ def message(m: Any, name: str = "message") -> None:
 def memory(e: Any, name: str = "memory_entry") -> None:
     """Every field of a ``MemoryEntry`` and of its ``MemoryMetadata`` holds what its model
     declares; custom fields are JSON-native."""
+    if _plain_memory(e):
+        return
     if not isinstance(e, MemoryEntry):
         raise InvalidInput(f"{name} must be a MemoryEntry, got {type(e).__name__}")
     f = e.__dict__
@@ -190,6 +195,84 @@ def memory(e: Any, name: str = "memory_entry") -> None:
     ):
         raise InvalidInput(f"{where}.related_memories must be a list of at most {MAX_TAGS} UUIDs")
     metadata(g.get("custom_fields"), f"{where}.custom_fields")
+
+
+# -- the common case at a glance: exact types, ASCII text, JSON-native metadata. These
+# accept only what the checks above accept; anything else (a subclass, non-ASCII text,
+# an error) goes through them, which name the field at fault. No message is formatted.
+
+
+def _ascii_id(v: Any) -> bool:
+    return type(v) is str and 0 < len(v) <= MAX_ID and v.isascii() and "\x00" not in v
+
+
+def _json_native(v: Any) -> bool:
+    if type(v) is not dict:
+        return False
+    if not v:
+        return True
+    try:
+        _json(v, 1)
+    except _Bad:
+        return False
+    return True
+
+
+def _plain_message(m: Any) -> bool:
+    if type(m) is not Message:
+        return False
+    f = m.__dict__
+    content, meta = f.get("content"), f.get("metadata")
+    conv, parent = f.get("conversation_id"), f.get("parent_id")
+    if not (
+        type(f.get("id")) is UUID
+        and type(f.get("role")) is MessageRole
+        and type(f.get("message_type")) is MessageType
+        and type(f.get("timestamp")) is datetime
+        and type(content) is str and content and content.isascii()
+        and (parent is None or type(parent) is UUID)
+        and (conv is None or _ascii_id(conv))
+        and _json_native(meta)
+    ):
+        return False
+    user = meta.get("user_id")
+    return not (isinstance(user, str) and user) or _ascii_id(user)
+
+
+_STAMPS = ("created_at", "updated_at", "last_accessed")
+
+
+def _plain_memory(e: Any) -> bool:
+    if type(e) is not MemoryEntry:
+        return False
+    f = e.__dict__
+    content, md, conv, expires = (f.get("content"), f.get("metadata"),
+                                  f.get("conversation_id"), f.get("expires_at"))
+    if not (
+        type(f.get("id")) is UUID
+        and type(content) is str and content and content.isascii()
+        and type(f.get("memory_type")) is MemoryType
+        and _ascii_id(f.get("user_id"))
+        and (conv is None or _ascii_id(conv))
+        and all(type(f.get(s)) is datetime for s in _STAMPS)
+        and (expires is None or type(expires) is datetime)
+        and type(md) is MemoryMetadata
+    ):
+        return False
+    g = md.__dict__
+    source, category, tags = g.get("source"), g.get("category"), g.get("tags")
+    confidence, importance, count = g.get("confidence"), g.get("importance"), g.get("access_count")
+    return (
+        type(source) is str and len(source) <= MAX_ID and source.isascii() and "\x00" not in source
+        and (category is None or _ascii_id(category))
+        and type(tags) is list and len(tags) <= MAX_TAGS and all(_ascii_id(t) for t in tags)
+        and type(confidence) in (float, int) and 0.0 <= confidence <= 1.0
+        and type(importance) in (float, int) and 0.0 <= importance <= 1.0
+        and type(count) is int and 0 <= count <= INT_RANGE[1]
+        and g.get("embedding") is None
+        and type(g.get("related_memories")) is list and not g["related_memories"]
+        and _json_native(g.get("custom_fields"))
+    )
 
 
 def memory_query(q: Any, name: str = "query") -> None:

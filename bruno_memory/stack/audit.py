@@ -15,7 +15,7 @@ as the record of the erasure.
 from __future__ import annotations
 
 from collections import ChainMap
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -84,7 +84,13 @@ def _owner(value: object) -> str | None:
 class Audited(Plumbing):
     """The audit doors of ``MemoryStack`` (mixed in)."""
 
-    async def _write(self, ops: list[WriteOp], touched: Sequence[object]) -> None:
+    def _write(self, ops: list[WriteOp], touched: Sequence[object]) -> Awaitable[None]:
+        engine = self._engine
+        if engine is not None and engine.auditing is None and not self._closed:
+            return super()._write(ops, touched)  # no trail: no layer of our own
+        return self._audited(ops, touched)
+
+    async def _audited(self, ops: list[WriteOp], touched: Sequence[object]) -> None:
         engine = await self._ready()
         if engine.auditing is None:
             await super()._write(ops, touched)

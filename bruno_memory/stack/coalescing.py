@@ -56,13 +56,12 @@ class Coalescer:
         self._group: GroupCommit[_Write] = GroupCommit(self._batch, tier=name,
                                                        pipelined=pipelined)
 
-    async def write(self, ops: Sequence[WriteOp], touched: Sequence[object]) -> None:
-        """Apply ``ops`` (with others arriving meanwhile); return once they are applied,
-        or raise what applying them alone raised."""
+    def write(self, ops: Sequence[WriteOp], touched: Sequence[object]) -> Awaitable[None]:
+        """Apply ``ops`` (with others arriving meanwhile): the awaitable returns once they
+        are applied, or raises what applying them alone raised."""
         if _INSIDE.get():
-            await self._apply(ops, touched)
-            return
-        await self._group.submit(_Write(ops, touched, audit_pending.current()))
+            return self._apply(ops, touched)
+        return self._group.submit(_Write(ops, touched, audit_pending.current()))
 
     async def _batch(self, writes: Sequence[_Write]) -> None:
         inside = _INSIDE.set(True)

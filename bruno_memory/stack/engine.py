@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any, TypeVar, cast
@@ -99,12 +99,12 @@ class Engine:
 
     # -- writes -----------------------------------------------------------------------
 
-    async def write(self, ops: Sequence[WriteOp], touched: Sequence[object]) -> None:
+    def write(self, ops: Sequence[WriteOp], touched: Sequence[object]) -> Awaitable[None]:
         """Stamp ``ops`` with versions and apply them: the authoritative tier first, then
         every other tier holding what they change. ``touched`` are the generation keys
         whose in-flight fills must be dropped. Concurrent writes are applied together
-        (``stack.coalescing``)."""
-        await self._writes.write(ops, touched)
+        (``stack.coalescing``); the awaitable returned is the coalescer's."""
+        return self._writes.write(ops, touched)
 
     def write_metrics(self) -> dict[str, int]:
         """How the stack's writes were gathered: ``batches`` well below ``writes`` under

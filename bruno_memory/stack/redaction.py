@@ -10,7 +10,7 @@ Metadata is left as the app wrote it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from pathlib import Path
 
 from bruno_core.models.memory import MemoryEntry
@@ -71,7 +71,13 @@ def _size(ops: Sequence[WriteOp]) -> int:
 class Redacting(Plumbing):
     """Redact-on-write for ``MemoryStack`` (mixed in)."""
 
-    async def _write(self, ops: list[WriteOp], touched: Sequence[object]) -> None:
+    def _write(self, ops: list[WriteOp], touched: Sequence[object]) -> Awaitable[None]:
+        engine = self._engine
+        if engine is not None and engine.redactor is None and not self._closed:
+            return super()._write(ops, touched)  # nothing to redact: no layer of our own
+        return self._redacted(ops, touched)
+
+    async def _redacted(self, ops: list[WriteOp], touched: Sequence[object]) -> None:
         redact = (await self._ready()).redactor
         if redact is not None:
             if _size(ops) > OFF_LOOP:
