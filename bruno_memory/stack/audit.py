@@ -30,6 +30,7 @@ from bruno_memory.core.ops import (
     ClaimConversation,
     ClearHistory,
     Delete,
+    Key,
     PurgeUser,
     Put,
     WriteOp,
@@ -84,22 +85,26 @@ def _owner(value: object) -> str | None:
 class Audited(Plumbing):
     """The audit doors of ``MemoryStack`` (mixed in)."""
 
-    def _write(self, ops: list[WriteOp], touched: Sequence[object]) -> Awaitable[None]:
+    def _write(
+        self, ops: list[WriteOp], touched: Sequence[object], verify: Sequence[Key] = ()
+    ) -> Awaitable[None]:
         engine = self._engine
         if engine is not None and engine.auditing is None and not self._closed:
-            return super()._write(ops, touched)  # no trail: no layer of our own
-        return self._audited(ops, touched)
+            return super()._write(ops, touched, verify)  # no trail: no layer of our own
+        return self._audited(ops, touched, verify)
 
-    async def _audited(self, ops: list[WriteOp], touched: Sequence[object]) -> None:
+    async def _audited(
+        self, ops: list[WriteOp], touched: Sequence[object], verify: Sequence[Key]
+    ) -> None:
         engine = await self._ready()
         if engine.auditing is None:
-            await super()._write(ops, touched)
+            await super()._write(ops, touched, verify)
             return
         owners = await self._deleted_owners(engine, ops)
         actor = ACTOR.get() or engine.auditing.actor
         events = events_of(ops, actor, self._clock(), ChainMap(owners, self._owners))
         with audit_pending.carrying(events) as pending:
-            await super()._write(ops, touched)
+            await super()._write(ops, touched, verify)
         if not pending.taken:  # no tier committed them with the write: after it
             await engine.ask(AppendAudit(events))
 
