@@ -30,7 +30,6 @@ from bruno_memory.core.ops import (
     ClaimConversation,
     ClearHistory,
     Delete,
-    Key,
     PurgeUser,
     Put,
     WriteOp,
@@ -85,26 +84,22 @@ def _owner(value: object) -> str | None:
 class Audited(Plumbing):
     """The audit doors of ``MemoryStack`` (mixed in)."""
 
-    def _write(
-        self, ops: list[WriteOp], touched: Sequence[object], verify: Sequence[Key] = ()
-    ) -> Awaitable[None]:
+    def _write(self, ops: list[WriteOp], touched: Sequence[object]) -> Awaitable[None]:
         engine = self._engine
         if engine is not None and engine.auditing is None and not self._closed:
-            return super()._write(ops, touched, verify)  # no trail: no layer of our own
-        return self._audited(ops, touched, verify)
+            return super()._write(ops, touched)  # no trail: no layer of our own
+        return self._audited(ops, touched)
 
-    async def _audited(
-        self, ops: list[WriteOp], touched: Sequence[object], verify: Sequence[Key]
-    ) -> None:
+    async def _audited(self, ops: list[WriteOp], touched: Sequence[object]) -> None:
         engine = await self._ready()
         if engine.auditing is None:
-            await super()._write(ops, touched, verify)
+            await super()._write(ops, touched)
             return
         owners = await self._deleted_owners(engine, ops)
         actor = ACTOR.get() or engine.auditing.actor
         events = events_of(ops, actor, self._clock(), ChainMap(owners, self._owners))
         with audit_pending.carrying(events) as pending:
-            await super()._write(ops, touched, verify)
+            await super()._write(ops, touched)
         if not pending.taken:  # no tier committed them with the write: after it
             await engine.ask(AppendAudit(events))
 

@@ -20,7 +20,7 @@ from typing import Any, TypeVar, cast
 from bruno_memory.core.audit import Auditing
 from bruno_memory.core.capabilities import Capability
 from bruno_memory.core.drops import Owed
-from bruno_memory.core.errors import CapabilityMissing, TierError, TierUnavailable
+from bruno_memory.core.errors import CapabilityMissing, TierError
 from bruno_memory.core.generations import Generations
 from bruno_memory.core.group_commit import GroupCommit
 from bruno_memory.core.logs import get_logger
@@ -82,7 +82,7 @@ class Engine:
         self._lookups: GroupCommit[_Lookup] = GroupCommit(
             self._look_up, tier=self.routes.durable.name)
         durable = self.routes.durable
-        self._writes = Coalescer(self._write, name=durable.name, look=self._held,
+        self._writes = Coalescer(self._write, name=durable.name,
                                  pipelined=Capability.PIPELINES in durable.capabilities)
         self.epochs = EpochWatch(self.routes, self.generations)
         self.sealer: Any = None  # with encryption: the keyring (``seal``/``unseal`` records)
@@ -99,15 +99,12 @@ class Engine:
 
     # -- writes -----------------------------------------------------------------------
 
-    def write(
-        self, ops: Sequence[WriteOp], touched: Sequence[object], verify: Sequence[Key] = ()
-    ) -> Awaitable[None]:
+    def write(self, ops: Sequence[WriteOp], touched: Sequence[object]) -> Awaitable[None]:
         """Stamp ``ops`` with versions and apply them: the authoritative tier first, then
         every other tier holding what they change. ``touched`` are the generation keys
-        whose in-flight fills must be dropped; ``verify``, keys of puts whose ids must not
-        be another owner's (``stack.moves``). Concurrent writes are applied together
+        whose in-flight fills must be dropped. Concurrent writes are applied together
         (``stack.coalescing``); the awaitable returned is the coalescer's."""
-        return self._writes.write(ops, touched, verify)
+        return self._writes.write(ops, touched)
 
     def write_metrics(self) -> dict[str, int]:
         """How the stack's writes were gathered: ``batches`` well below ``writes`` under
@@ -229,30 +226,14 @@ class Engine:
     async def authoritative(self, keys: Sequence[Key]) -> Mapping[Key, Value | Empty]:
         """Records as the authoritative tier holds them now (no cache, no fill).
 
-        Concurrent calls are answered together (``core.group_commit``): the owners a
-        trail names (``stack.audit``) or a restore checks cost one query for all of them.
+        Concurrent calls are answered together (``core.group_commit``): the ids writers
+        check before they write (``Owners._held``) cost one query for all of them.
         """
         if not keys:
             return {}
         lookup = _Lookup(keys)
         await self._lookups.submit(lookup)
         return lookup.found
-
-    async def _held(self, keys: Sequence[Key]) -> Mapping[Key, Value | Empty]:
-        """What the authoritative tier holds at ``keys`` (queued writes included), to check
-        a write against (``stack.moves``). While it is down the write is not refused for
-        that: a queued write goes on queueing, and the tier's upsert itself never moves a
-        record to another conversation or owner (it is dropped there, with a warning)."""
-        try:
-            return await self.routes.durable.get(keys)
-        except TierUnavailable as exc:
-            log.warning(
-                "ids not checked against the authoritative tier (down): a record "
-                "reusing another owner's id will be dropped when applied",
-                error=str(exc),
-                records=len(keys),
-            )
-            return {}
 
     async def _look_up(self, batch: Sequence[_Lookup]) -> None:
         if len(batch) == 1:

@@ -17,7 +17,7 @@ from bruno_core.models.memory import MemoryEntry, MemoryQuery
 from bruno_core.models.message import Message
 
 from bruno_memory.core import guards
-from bruno_memory.core.errors import NotFound
+from bruno_memory.core.errors import InvalidInput, NotFound
 from bruno_memory.core.generations import Generations
 from bruno_memory.core.ops import (
     ClearHistory,
@@ -102,10 +102,10 @@ class MemoryStack(Audited, Redacting, Doors, Restore, Owners, Sealed, MemoryInte
                     return
         self._check_named(named, owner, conversation_id)
         records = [message_record(m, conversation_id, owner) for m in messages]
-        verify = await self._unvouched(messages, records, conversation_id, owner)
+        await self._check_message_ids(messages, records, conversation_id, owner)
         ops: list[WriteOp] = [Put(Key("message", r.id), r) for r in records]
         with refused_moves():
-            await self._write(ops, [("window", conversation_id)], verify)
+            await self._write(ops, [("window", conversation_id)])
 
     async def retrieve_messages(
         self, conversation_id: str, limit: int | None = None
@@ -135,13 +135,20 @@ class MemoryStack(Audited, Redacting, Doors, Restore, Owners, Sealed, MemoryInte
         refused (``InvalidInput``)."""
         guards.memory(memory_entry)
         key = Key("memory", str(memory_entry.id))
-        verify = [key] if await self._queued() and not self._minted.vouches(
+        held = None
+        if await self._queued() and not self._minted.vouches(
             memory_entry, key.id, memory_entry.user_id
-        ) else []
+        ):
+            held = (await self._held([key])).get(key)
+        if isinstance(held, MemoryEntry) and held.user_id != memory_entry.user_id:
+            raise InvalidInput(
+                f"memory id {key.id} is already used by another user's memory: an upsert "
+                "never changes a memory's owner; give the memory a new id"
+            )
         if self._recalls is not None:
             self._recalls.written([key.id])
         with refused_moves():
-            await self._write([Put(key, fresh(memory_entry))], [key], verify)
+            await self._write([Put(key, fresh(memory_entry))], [key])
 
     async def retrieve_memories(self, query: MemoryQuery) -> list[MemoryEntry]:
         """Memories matching every field of ``query``, current ones only unless

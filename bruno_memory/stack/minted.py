@@ -1,9 +1,9 @@
 """Minted ids: ids a model's default factory made (``uuid4``), not ids a caller chose.
 
 A write-behind stack checks every id it is given against the authoritative tier before
-it acknowledges (``stack.moves``: an upsert must not take another owner's record), one
-query per batch of writes. A minted id needs no such query: 122 random bits are no other
-record's id, unless this very object (or a copy of it) was stored before, somewhere else. So the
+it acknowledges (``Owners._held``: an upsert must not take another owner's record), one
+query per write. A minted id needs no such query: 122 random bits are no other record's
+id, unless this very object (or a copy of it) was stored before, somewhere else. So the
 ids minted objects were stored under are remembered here, each with its place (the
 conversation and owner, or the memory's user), for the last ``size`` of them: the same
 object stored again at the same place needs no query either; stored at another place,

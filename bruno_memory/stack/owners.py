@@ -4,13 +4,14 @@ and move nothing; claiming an ownerless conversation claims its messages."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from bruno_core.models.context import SessionContext, UserContext
 from bruno_core.models.message import Message
 
 from bruno_memory.core.capabilities import Capability
-from bruno_memory.core.errors import InvalidInput, TierError
+from bruno_memory.core.errors import InvalidInput, TierError, TierUnavailable
 from bruno_memory.core.logs import get_logger
 from bruno_memory.core.ops import (
     ClaimConversation,
@@ -39,14 +40,14 @@ class Owners(Plumbing):
             )
         (owner,) = named
         records = [message_record(m, conversation_id, owner) for m in messages]
-        verify = await self._unvouched(messages, records, conversation_id, owner)
+        await self._check_message_ids(messages, records, conversation_id, owner)
         session = SessionContext(
             session_id=conversation_id, user_id=owner, conversation_id=conversation_id
         )
         claim, touched = await self._start_ops(session, claim=True)
         ops = [*claim, *(Put(Key("message", r.id), r) for r in records)]
         with refused_moves():
-            await self._write(ops, touched, verify)
+            await self._write(ops, touched)
         self._owners[conversation_id] = owner
 
     @staticmethod
@@ -60,27 +61,52 @@ class Owners(Plumbing):
                 f"conversation of {others[0]!r}"
             )
 
-    async def _unvouched(
+    async def _check_message_ids(
         self,
         messages: Sequence[Message],
         records: Sequence[MessageRecord],
         conversation_id: str,
         owner: str | None,
-    ) -> list[Key]:
-        """The keys of ``records`` whose ids the write must check are no other
-        conversation's or owner's (``stack.moves``): none on a write-through tier (its
-        upsert refuses a move itself: ``refused_moves``), and minted ids need no look
-        (``stack.minted``)."""
-        if not await self._queued():
-            return []
+    ) -> None:
+        """Refuse ids the authoritative tier holds for another conversation or owner
+        (minted ids need no look: ``stack.minted``)."""
+        if not await self._queued():  # the tier's upsert refuses a move itself (refused_moves)
+            return
         place = (conversation_id, owner)
         vouches = self._minted.vouches
-        return [Key("message", r.id) for m, r in zip(messages, records, strict=True)
+        keys = [Key("message", r.id) for m, r in zip(messages, records, strict=True)
                 if not vouches(m, r.id, place)]
+        if not keys:
+            return
+        found = await self._held(keys)
+        for key, held in found.items():
+            if isinstance(held, MessageRecord) and (
+                held.conversation_id != conversation_id or held.user_id not in (None, owner)
+            ):
+                raise InvalidInput(
+                    f"message id {key.id} is already used by another conversation: an "
+                    "upsert keeps a message where it is; give the message a new id"
+                )
 
     async def _queued(self) -> bool:
         """Whether the authoritative tier queues writes (its refusals come too late)."""
         return Capability.QUEUED in (await self._ready()).routes.durable.capabilities
+
+    async def _held(self, keys: Sequence[Key]) -> Mapping[Key, Any]:
+        """What the authoritative tier holds at ``keys`` (queued writes included), to check
+        an upsert against. While it is down the write is not refused for that: a queued
+        write goes on queueing, and the tier's upsert itself never moves a record to
+        another conversation or owner (it is dropped there, with a warning here)."""
+        try:
+            return await (await self._ready()).authoritative(keys)
+        except TierUnavailable as exc:
+            log.warning(
+                "ids not checked against the authoritative tier (down): a record "
+                "reusing another owner's id will be dropped when applied",
+                error=str(exc),
+                records=len(keys),
+            )
+            return {}
 
     async def _owner(self, conversation_id: str) -> str | None:
         """The user of the conversation's session (its owner), read through the caches.
@@ -139,8 +165,7 @@ class _RefusedMoves:
 def refused_moves() -> _RefusedMoves:
     """A write the authoritative tier refused as moving a record (``_sql.MOVED``): the
     caller's mistake, said as such. Checked there on a write-through tier (no read on the
-    hot path); a write-behind tier's queue is checked before a batch is applied
-    (``stack.moves``)."""
+    hot path); a write-behind tier's queue is checked by the façade first (``_held``)."""
     return _REFUSED
 
 

@@ -166,25 +166,20 @@ class Plumbing:
         """Per tier: up or down, ping latency, hits and misses, policy metrics."""
         return await (await self._ready()).health()
 
-    def _write(
-        self, ops: list[WriteOp], touched: Sequence[object], verify: Sequence[Key] = ()
-    ) -> Awaitable[None]:
+    def _write(self, ops: list[WriteOp], touched: Sequence[object]) -> Awaitable[None]:
         """Apply a write through the engine. Each layer of the chain (``Audited``,
         ``Redacting``, this) with nothing to do on an open stack hands back the next
         one's awaitable instead of awaiting it: the caller's await then reaches the
         engine's group commit without a coroutine per layer to create, suspend and resume
-        (measured: a few microseconds a write, of some 35 under concurrency). ``verify``:
-        keys of puts whose ids must not be another owner's (``stack.moves``)."""
+        (measured: a few microseconds a write, of some 35 under concurrency)."""
         engine = self._engine
         if engine is not None and self.query_cache is None and not self._closed:
-            return engine.write(ops, touched, verify)
-        return self._write_through(ops, touched, verify)
+            return engine.write(ops, touched)
+        return self._write_through(ops, touched)
 
-    async def _write_through(
-        self, ops: list[WriteOp], touched: Sequence[object], verify: Sequence[Key]
-    ) -> None:
+    async def _write_through(self, ops: list[WriteOp], touched: Sequence[object]) -> None:
         try:
-            await (await self._ready()).write(ops, touched, verify)
+            await (await self._ready()).write(ops, touched)
         finally:
             if self.query_cache is not None:  # after the write: a read racing it is dropped
                 for user in users_of(ops, self._owners):

@@ -17,7 +17,7 @@ from bruno_core.models.memory import MemoryEntry
 
 from bruno_memory.config.models import RedactConfig
 from bruno_memory.core.errors import BrunoMemoryConfigError
-from bruno_memory.core.ops import Key, Put, WriteOp
+from bruno_memory.core.ops import Put, WriteOp
 from bruno_memory.core.records import MessageRecord
 from bruno_memory.core.redact import Redactor, RegexRedactor
 from bruno_memory.stack.plumbing import Plumbing
@@ -71,21 +71,17 @@ def _size(ops: Sequence[WriteOp]) -> int:
 class Redacting(Plumbing):
     """Redact-on-write for ``MemoryStack`` (mixed in)."""
 
-    def _write(
-        self, ops: list[WriteOp], touched: Sequence[object], verify: Sequence[Key] = ()
-    ) -> Awaitable[None]:
+    def _write(self, ops: list[WriteOp], touched: Sequence[object]) -> Awaitable[None]:
         engine = self._engine
         if engine is not None and engine.redactor is None and not self._closed:
-            return super()._write(ops, touched, verify)  # nothing to redact: no layer here
-        return self._redacted(ops, touched, verify)
+            return super()._write(ops, touched)  # nothing to redact: no layer of our own
+        return self._redacted(ops, touched)
 
-    async def _redacted(
-        self, ops: list[WriteOp], touched: Sequence[object], verify: Sequence[Key]
-    ) -> None:
+    async def _redacted(self, ops: list[WriteOp], touched: Sequence[object]) -> None:
         redact = (await self._ready()).redactor
         if redact is not None:
             if _size(ops) > OFF_LOOP:
                 ops = await asyncio.to_thread(redacted, ops, redact)
             else:
                 ops = redacted(ops, redact)
-        await super()._write(ops, touched, verify)
+        await super()._write(ops, touched)

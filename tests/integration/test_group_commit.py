@@ -468,7 +468,7 @@ async def test_the_coalescer_keeps_order_and_lets_a_nested_write_through() -> No
         if ops and ops[0] is first_op:
             await asyncio.wait_for(coalescer.write([nested_op], ["nested"]), 5)
 
-    coalescer = Coalescer(apply, name="test", look=nothing_held)
+    coalescer = Coalescer(apply, name="test")
     first_op, nested_op = put(msg("c", 0)), put(msg("c", 99))
     rest = [put(msg("c", i)) for i in range(1, 6)]
     await asyncio.gather(coalescer.write([first_op], ["k0"]),
@@ -477,48 +477,4 @@ async def test_the_coalescer_keeps_order_and_lets_a_nested_write_through() -> No
     assert applied[1] == ([nested_op], ["nested"])  # from inside the first batch
     assert applied[2] == (rest, [f"k{i}" for i in range(1, 6)])  # one call, in order
     assert coalescer.metrics()["writes"] == 6 and coalescer.metrics()["batches"] == 2
-    await coalescer.aclose()
-
-
-async def nothing_held(keys: Sequence[Key]) -> dict[Key, Any]:
-    return {}
-
-
-async def test_the_coalescer_checks_a_batch_s_ids_at_once_and_refuses_only_a_mover() -> None:
-    """Writes that verify their ids (a write-behind tier's): one look for the whole batch;
-    a write taking an id held for another conversation, or one an earlier write of the
-    same batch put elsewhere, fails alone with ``InvalidInput`` and is not applied; the
-    others are applied together, in order."""
-    applied: list[list[Any]] = []
-    looks: list[list[Key]] = []
-    held = {Key("message", "taken"): msg("elsewhere", 0)}
-
-    async def look(keys: Sequence[Key]) -> dict[Key, Any]:
-        looks.append(list(keys))
-        return {k: held[k] for k in keys if k in held}
-
-    async def apply(ops: Sequence[WriteOp], touched: Sequence[object]) -> None:
-        await asyncio.sleep(0)
-        applied.append(list(ops))
-
-    def mine(conversation: str, id_: str) -> Put:
-        rec = msg(conversation, 1)
-        record = MessageRecord(rec.message.model_copy(update={"id": uuid.uuid4()}),
-                               conversation, rec.user_id)
-        object.__setattr__(record, "_id", id_)
-        return Put(Key("message", id_), record)
-
-    coalescer = Coalescer(apply, name="test", look=look)
-    first = mine("c", "first")
-    batch = [mine("c", "a"), mine("c", "taken"), mine("c", "b"), mine("d", "b"), mine("c", "e")]
-    results = await asyncio.gather(
-        coalescer.write([first], [], [first.key]),
-        *(coalescer.write([op], [], [op.key]) for op in batch), return_exceptions=True)
-    assert results[0] is None and results[1] is None
-    assert isinstance(results[2], InvalidInput) and "another conversation" in str(results[2])
-    assert results[3] is None
-    assert isinstance(results[4], InvalidInput)  # "b" was put in "c" by the batch before it
-    assert results[5] is None
-    assert applied == [[first], [batch[0], batch[2], batch[4]]]
-    assert len(looks) == 2 and sorted(k.id for k in looks[1]) == ["a", "b", "e", "taken"]
     await coalescer.aclose()

@@ -3,7 +3,6 @@ authoritative tier nothing before it is acknowledged; a chosen id is looked up."
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -12,8 +11,8 @@ import pytest
 from bruno_core.models.memory import MemoryEntry, MemoryType
 from bruno_core.models.message import Message, MessageRole
 
-from bruno_memory.core.errors import InvalidInput
 from bruno_memory.core.ops import Key
+from bruno_memory.stack.engine import Engine
 from bruno_memory.stack.minted import Minted
 from tests.factories.postgres import production_stack
 
@@ -30,20 +29,16 @@ async def production(
 
 
 @pytest.fixture
-async def lookups(production: Any, monkeypatch: pytest.MonkeyPatch) -> list[list[Key]]:
-    """The keys of every look-up of messages and memories in the authoritative tier (the
-    real one): what writers check before they write (other reads, sessions and users,
-    go there too)."""
+def lookups(monkeypatch: pytest.MonkeyPatch) -> list[list[Key]]:
+    """The keys of every look-up writers make in the authoritative tier (the real one)."""
     asked: list[list[Key]] = []
-    durable = (await production._ready()).routes.durable
-    real = durable.get
+    real = Engine.authoritative
 
-    async def spy(keys: Sequence[Key]) -> Any:
-        if any(k.ns in ("message", "memory") for k in keys):
-            asked.append(list(keys))
-        return await real(keys)
+    async def spy(self: Engine, keys: Sequence[Key]) -> Any:
+        asked.append(list(keys))
+        return await real(self, keys)
 
-    monkeypatch.setattr(durable, "get", spy)
+    monkeypatch.setattr(Engine, "authoritative", spy)
     return asked
 
 
@@ -75,34 +70,3 @@ def test_the_window_of_remembered_places_is_bounded() -> None:
     assert minted.vouches(first, str(first.id), "b")
     given = Message(id=uuid.uuid4(), role=MessageRole.USER, content="given")
     assert not minted.vouches(given, str(given.id), "a")
-
-
-async def test_concurrent_chosen_ids_are_checked_a_batch_at_a_time(
-    production: Any, lookups: list[list[Key]]
-) -> None:
-    """Fifty writers with ids of their own: their ids are looked up together, a batch at
-    a time (not once per write); the one reusing another conversation's id and the
-    second of two taking one fresh id are refused alone; every other write lands."""
-    ann = (await production.create_session("ann")).conversation_id
-    bob = (await production.create_session("bob")).conversation_id
-    taken, fresh = uuid.uuid4(), uuid.uuid4()
-    await production.store_message(Message(id=taken, role=MessageRole.USER, content="ann's"), ann)
-    lookups.clear()
-    engine = await production._ready()
-    before = engine.write_metrics()["batches"]
-
-    async def store(i: int) -> None:
-        mid = taken if i == 10 else fresh if i in (20, 21) else uuid.uuid4()
-        conv = ann if i == 20 else bob
-        await production.store_message(
-            Message(id=mid, role=MessageRole.USER, content=f"m{i}"), conv)
-
-    results = await asyncio.gather(*(store(i) for i in range(50)), return_exceptions=True)
-    refused = {i for i, r in enumerate(results) if r is not None}
-    assert refused == {10, 21} and all(isinstance(results[i], InvalidInput) for i in refused)
-    batches = engine.write_metrics()["batches"] - before
-    assert len(lookups) <= batches < 50
-    assert sum(len(keys) for keys in lookups) >= 49  # every chosen id was looked at
-    got = {m.content for m in await production.retrieve_messages(bob)}
-    assert got == {f"m{i}" for i in range(50)} - {"m10", "m20", "m21"}
-    assert {m.content for m in await production.retrieve_messages(ann)} == {"ann's", "m20"}
