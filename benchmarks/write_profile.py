@@ -7,7 +7,9 @@ SQLite driver's thread, per write; text.
 Runs the writes of ``peers.py``'s ``messages_concurrent_50`` and ``memories_concurrent_50``
 on ``build_memory("laptop")`` in a temporary folder and prints, per job, ops/s
 and per write: wall time, CPU of the event loop's thread (``time.thread_time``) and CPU of
-every other thread (process CPU minus the loop's: the driver's). A job the loop's CPU
+every other thread (process CPU minus the loop's: the driver's), and the part of the
+loop's that went to Python's cyclic garbage collector (collections counted by
+``gc.callbacks``; they follow the objects a write allocates). A job the loop's CPU
 bounds shows the loop's figure near the wall time: a faster driver or leaner SQL then
 gains little.
 ``--profile JOB`` runs that job under cProfile and prints the loop's own time by module
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import os
 import pstats
 import tempfile
@@ -34,6 +37,24 @@ from bruno_core.models.memory import MemoryEntry
 from bruno_core.models.message import Message, MessageRole
 
 from bruno_memory import build_memory
+
+
+class GcClock:
+    """Time spent in the cyclic garbage collector while ``running`` (``gc.callbacks``)."""
+
+    def __init__(self) -> None:
+        self.seconds, self.collections, self._start = 0.0, 0, 0.0
+        gc.callbacks.append(self._observe)
+
+    def _observe(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._start
+            self.collections += 1
+
+    def reset(self) -> None:
+        self.seconds, self.collections = 0.0, 0
 
 
 def by_module(profile: cProfile.Profile, top: int) -> list[str]:
@@ -74,9 +95,11 @@ async def run(args: argparse.Namespace) -> None:
     jobs: dict[str, Callable[[int], Awaitable[None]]] = {
         "messages": messages, "memories": memories,
     }
+    collector = GcClock()
     try:
         for name, job in jobs.items():
             profile = cProfile.Profile() if args.profile == name else None
+            collector.reset()
             wall, cpu, loop = time.perf_counter(), time.process_time(), time.thread_time()
             if profile:
                 profile.enable()
@@ -87,7 +110,9 @@ async def run(args: argparse.Namespace) -> None:
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
             loop = time.thread_time() - loop
             print(f"{name}: {n / wall:.0f} ops/s; per write: wall {wall / n * 1e6:.0f} us, "
-                  f"event loop CPU {loop / n * 1e6:.0f} us, "
+                  f"event loop CPU {loop / n * 1e6:.0f} us "
+                  f"(of which garbage collection {collector.seconds / n * 1e6:.0f} us, "
+                  f"{collector.collections} collections), "
                   f"other threads CPU {(cpu - loop) / n * 1e6:.0f} us")
             if profile:
                 print("\n".join(by_module(profile, args.top)))

@@ -377,7 +377,9 @@ async def test_the_invalidation_goes_out_only_once_the_shared_cache_holds_the_ch
     try:
         await until(subscribed(a, b))
         old = fact("likes tea")
+        start = heard(a)
         await b.store_memory(old)
+        await until(lambda: heard(a) > start)  # its invalidation is in: none still on its way
         assert (await a.get_memory(str(old.id))).content == "likes tea"  # type: ignore[union-attr]
         before = heard(a)
         gate.armed = True
@@ -393,6 +395,7 @@ async def test_the_invalidation_goes_out_only_once_the_shared_cache_holds_the_ch
 
         assert (await a.get_memory(str(old.id))).content == "likes coffee"  # type: ignore[union-attr]
     finally:
+        gate.go.set()  # a failed assert must not leave b's write held: closing drains it
         with contextlib.suppress(Exception):
             await redis_tier(a).clear()
         await a.close()
