@@ -85,8 +85,8 @@ class Audited(Plumbing):
     """The audit doors of ``MemoryStack`` (mixed in)."""
 
     def _write(self, ops: list[WriteOp], touched: Sequence[object]) -> Awaitable[None]:
-        engine = self._engine
-        if engine is not None and engine.auditing is None and not self._closed:
+        engine = self._live()
+        if engine is not None and engine.auditing is None:
             return super()._write(ops, touched)  # no trail: no layer of our own
         return self._audited(ops, touched)
 

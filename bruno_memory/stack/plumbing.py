@@ -87,6 +87,11 @@ class Plumbing:
     def __repr__(self) -> str:
         return f"{type(self).__name__}([{', '.join(map(repr, self.tiers))}])"
 
+    def _live(self) -> Engine | None:
+        """The engine of an open stack, at once (``None``: not opened yet, or closed;
+        ``_ready`` then opens it or refuses)."""
+        return None if self._closed else self._engine
+
     async def _ready(self) -> Engine:
         if self._closed:
             raise errors.Closed(
@@ -172,8 +177,8 @@ class Plumbing:
         one's awaitable instead of awaiting it: the caller's await then reaches the
         engine's group commit without a coroutine per layer to create, suspend and resume
         (measured: a few microseconds a write, of some 35 under concurrency)."""
-        engine = self._engine
-        if engine is not None and self.query_cache is None and not self._closed:
+        engine = self._live()
+        if engine is not None and self.query_cache is None:
             return engine.write(ops, touched)
         return self._write_through(ops, touched)
 

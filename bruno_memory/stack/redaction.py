@@ -72,8 +72,8 @@ class Redacting(Plumbing):
     """Redact-on-write for ``MemoryStack`` (mixed in)."""
 
     def _write(self, ops: list[WriteOp], touched: Sequence[object]) -> Awaitable[None]:
-        engine = self._engine
-        if engine is not None and engine.redactor is None and not self._closed:
+        engine = self._live()
+        if engine is not None and engine.redactor is None:
             return super()._write(ops, touched)  # nothing to redact: no layer of our own
         return self._redacted(ops, touched)
 
