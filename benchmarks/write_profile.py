@@ -71,7 +71,11 @@ def by_module(profile: cProfile.Profile, top: int) -> list[str]:
 
 
 async def run(args: argparse.Namespace) -> None:
-    memory = await build_memory("laptop")
+    source: str | dict[str, Any] = args.stack
+    if args.stack == "postgres":  # the durable tier of single-node and production, alone
+        tier = {"kind": "postgres", "dsn": os.environ["DATABASE_URL"], "max_size": 10}
+        source = {"namespace": os.environ["BRUNO_MEMORY_NAMESPACE"], "tiers": [tier]}
+    memory = await build_memory(source)
     users = [f"profile-{uuid.uuid4().hex[:8]}-u{t}" for t in range(args.tasks)]
     convs = [str((await memory.create_session(u)).conversation_id) for u in users]
     each = args.writes // args.tasks
@@ -117,7 +121,7 @@ async def run(args: argparse.Namespace) -> None:
             if profile:
                 print("\n".join(by_module(profile, args.top)))
     finally:
-        await memory.close()
+        await (memory.close() if args.stack == "laptop" else memory.drop())
 
 
 def main() -> None:
@@ -126,6 +130,11 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=50)
     parser.add_argument("--profile", choices=["messages", "memories"])
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument(
+        "--stack", default="laptop", choices=["laptop", "postgres", "single-node", "production"],
+        help="a preset, or postgres: a PostgreSQL tier alone; the server stacks read "
+        "DATABASE_URL (and REDIS_URL) and are dropped after",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["BRUNO_MEMORY_DB"] = str(Path(tmp) / "bruno.db")

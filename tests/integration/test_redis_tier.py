@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta, timezone
@@ -36,8 +37,9 @@ from bruno_memory.core.ops import MISS, FillRecord, FillWindow, Key, PurgeUser, 
 from bruno_memory.core.records import MessageRecord
 from bruno_memory.tiers.base import TierContext
 from bruno_memory.tiers.redis import tier as redis_tier
-from bruno_memory.tiers.redis.keys import KeyNames
+from bruno_memory.tiers.redis.keys import KeyNames, window_ids
 from bruno_memory.tiers.redis.tier import ERRORS, RedisConfig, RedisTier
+from bruno_memory.tiers.window import Window, merge_into, serve
 from tests.redis_servers import RedisServer, cluster_url, owned_server
 
 pytestmark = pytest.mark.redis
@@ -485,7 +487,12 @@ async def test_purge_user_removes_windows_sessions_and_conversations(
                 FillWindow(kept.conversation_id, (msg(kept.conversation_id, 1, "kept"),), True),
             ]
         )
+        await tier.write([put(msg(gone.conversation_id, 2, "gone"))])  # indexes the window
+        ids = window_ids(tier.names.window(gone.conversation_id))
+        admin = client_of(target["url"], target.get("cluster", False))
+        assert admin.hlen(ids) == 2
         await tier.write([put(UserContext(user_id="gone")), PurgeUser("gone")])
+        assert not admin.exists(ids)
         assert await tier.window(gone.conversation_id, 1) is MISS
         assert await tier.window("shared", 1) is MISS
         assert len(await tier.window(kept.conversation_id, 1)) == 1
@@ -645,6 +652,7 @@ async def _dump(tier: RedisTier, target: dict[str, Any]) -> dict[str, Any]:
             b"string": admin.get,
             b"list": lambda k: admin.lrange(k, 0, -1),
             b"set": admin.smembers,
+            b"hash": admin.hgetall,
         }[kind](key)
     return out
 
@@ -671,3 +679,68 @@ async def test_window_semantics_match_the_pure_rules(redis_url: str, namespace: 
         assert await tier.window("w", 1) is MISS
         await tier.write([FillWindow("e", (), True)])
         assert await tier.window("e", 10) == ()
+
+
+async def test_the_newest_message_is_appended_without_reading_the_window(
+    own: RedisServer, namespace: str
+) -> None:
+    """Once a put has indexed a window's ids, putting newer messages reads none of it."""
+    records = [msg("long", i) for i in range(130)]
+    async with opened(namespace, url=own.url, window=100) as tier:
+        await tier.write([FillWindow("long", tuple(records[:100]), True)])
+        await tier.write([put(records[100])])  # reads the window once, indexing its ids
+        admin = own.client()
+        admin.config_resetstat()
+        for r in records[101:]:
+            await tier.write([put(r)])
+        stats = admin.info("commandstats")
+        assert "cmdstat_lrange" not in stats
+        assert stats["cmdstat_rpush"]["calls"] == 29
+        got = await tier.window("long", 100)
+        assert [r.id for r in got] == [r.id for r in records[-100:]]
+        assert await tier.window("long", 101) is MISS  # trimmed: no longer complete
+        assert admin.hlen(window_ids(tier.names.window("long"))) == 100
+
+
+@pytest.mark.parametrize("seed", range(8))
+async def test_puts_into_a_window_follow_the_pure_rules(
+    redis_url: str, namespace: str, seed: int
+) -> None:
+    """Random puts (newest, older, re-stored, moved), the ids hash now and then evicted,
+    leave the window exactly what ``tiers.window.merge_into`` makes of the same puts."""
+    rng = random.Random(seed)
+    size = 4
+    async with opened(namespace, url=redis_url, window=size) as tier:
+        admin = client_of(redis_url)
+        ids = window_ids(tier.names.window("p"))
+        initial = tuple(msg("p", i) for i in range(rng.randint(0, 6)))
+        complete = rng.random() < 0.5
+        pure: Window | None = Window(initial, complete).trimmed(size)
+        await tier.write([FillWindow("p", initial, complete)])
+        stored = list(initial)
+        for step in range(60):
+            roll = rng.random()
+            if roll < 0.1:
+                admin.delete(ids)  # evicted: the next put reads the window instead
+            if stored and roll < 0.3:  # the same message again, edited
+                old = rng.choice(stored).message
+                rec = MessageRecord(old.model_copy(update={"content": f"edit {step}"}), "p", "u1")
+            elif stored and roll < 0.38:  # moved to another time
+                old = rng.choice(stored).message
+                when = old.timestamp + timedelta(seconds=rng.choice([-3, 2, 30]))
+                rec = MessageRecord(old.model_copy(update={"timestamp": when}), "p", "u1")
+            else:  # new: mostly the newest, sometimes older than what is held
+                rec = msg("p", 6 + step + rng.choice([0, 0, 0, -8, -2]))
+            stored.append(rec)
+            await tier.write([put(rec)])
+            pure = None if pure is None else merge_into(pure, rec, size)
+            for limit in (None, 1, size, size + 1):
+                want = MISS if pure is None else serve(pure, limit)
+                got = await tier.window("p", limit)
+                if want is MISS:
+                    assert got is MISS, (step, limit)
+                else:
+                    assert got is not MISS, (step, limit)
+                    assert [(r.id, r.message.content) for r in got] == [
+                        (r.id, r.message.content) for r in want
+                    ], (step, limit)

@@ -3,6 +3,7 @@
 A conversation's keys share one hash tag, hence one cluster slot::
 
     {<prefix>:conv:<id>}:win    LIST  [marker, oldest message .. newest message]
+    {<prefix>:conv:<id>}:win:ids  HASH  the window's message ids -> their sort keys
     {<prefix>:conv:<id>}:sess   the conversation's session
     {<prefix>:session:<id>}     {<prefix>:user:<id>}     {<prefix>:memory:<id>}
     {<prefix>:user:<id>}:keys   SET of every key written for that user (exact purge)
@@ -15,6 +16,10 @@ The window's first element is a marker (``#1`` complete, ``#0`` newest only), so
 ``LRANGE -N -1`` answers a read: N messages, or fewer plus the marker saying whether
 they are all there. Each message element is a header line ``<sort key> <id> <user>``
 and the message's JSON: a Lua script keeps the window exact on a put from the headers.
+The window's ``ids`` hash lets that script append the newest message without reading
+the window (a put into a window of 100 messages: ~440 -> ~15 us of the server's time);
+it is trusted only while it counts as many ids as the window holds messages, dropped by
+every fill, and rebuilt by the first put that has to read the window.
 """
 
 from __future__ import annotations
@@ -122,6 +127,11 @@ def filled(name: str) -> str:
     return name + ":filled"
 
 
+def window_ids(window: str) -> str:
+    """The hash of window ``window``'s message ids (same slot)."""
+    return window + ":ids"
+
+
 # -- window elements -------------------------------------------------------------------
 
 
@@ -224,11 +234,12 @@ class _Plan:
         if isinstance(value, MessageRecord):
             win = names.window(value.conversation_id)
             if is_archived(value):  # it leaves the window: refilled from the durable tier
-                self.cmds.append(("DEL", win, lease(win)))
+                self.cmds.append(("DEL", win, lease(win), window_ids(win)))
                 return
-            self.cmds.append(("EVALSHA", PUT_MESSAGE_SHA, 2, win, lease(win), repr(value.sort_key),
-                              value.id, element(value), self.size, self.ttls.window or 0))
-            self.own(value.user_id, win)
+            self.cmds.append(("EVALSHA", PUT_MESSAGE_SHA, 3, win, lease(win), window_ids(win),
+                              repr(value.sort_key), value.id, element(value), self.size,
+                              self.ttls.window or 0))
+            self.own(value.user_id, win, window_ids(win))
             return
         if isinstance(op, FillRecord) and op.lease is not None:  # only if the lease holds
             name = names.record(op.key)
@@ -239,7 +250,8 @@ class _Plan:
         keys = [op.key]
         if isinstance(value, SessionContext):
             keys.append(Key("conversation", value.conversation_id))
-            self.own(value.user_id, names.window(value.conversation_id))
+            win = names.window(value.conversation_id)
+            self.own(value.user_id, win, window_ids(win))
         data = codec.encode(value)
         for key in dict.fromkeys(keys):
             name = names.record(key)
@@ -253,10 +265,10 @@ class _Plan:
         marker = COMPLETE if w.complete else PARTIAL
         items = (marker, *map(element, w.messages))
         if op.lease is not None:
-            self.cmds.append(("EVALSHA", FILL_WINDOW_SHA, 3, lease(win), win, filled(win),
-                              op.lease, self.ttls.window or 0, *items))
+            self.cmds.append(("EVALSHA", FILL_WINDOW_SHA, 4, lease(win), win, filled(win),
+                              window_ids(win), op.lease, self.ttls.window or 0, *items))
         else:
-            self.cmds += [("DEL", win), ("RPUSH", win, *items)]
+            self.cmds += [("DEL", win, window_ids(win)), ("RPUSH", win, *items)]
             self.expire(win, self.ttls.window)
         self.own_all(win, w.messages)
 
@@ -304,7 +316,7 @@ def plan(
             p.fill(op)
         elif isinstance(op, (ClearHistory, ClaimConversation)):  # a claim re-owns: refill
             win = names.window(op.conversation_id)
-            p.cmds.append(("DEL", win, lease(win)))
+            p.cmds.append(("DEL", win, lease(win), window_ids(win)))
             if isinstance(op, ClaimConversation):
                 p.own(op.user_id, win)
         elif isinstance(op, PurgeUser):
@@ -319,13 +331,16 @@ def settle_commands(
     """For each record key or ``("window", conversation id)``, its SETTLE script call."""
     out: list[tuple[Hashable, Command]] = []
     for target in targets:
+        extra: tuple[str, ...] = ()
         if isinstance(target, Key) and target.ns != "message":  # messages: in windows
             name = names.record(target)
         elif isinstance(target, tuple) and target[0] == "window":
             name = names.window(target[1])
+            extra = (window_ids(name),)
         else:
             continue  # a purge: its mark undoes racing fills (see plan)
-        out.append((target, ("EVALSHA", SETTLE_SHA, 3, name, lease(name), filled(name))))
+        out.append((target, ("EVALSHA", SETTLE_SHA, 3 + len(extra), name, lease(name),
+                             filled(name), *extra)))
     return out
 
 

@@ -8,36 +8,82 @@ from __future__ import annotations
 import hashlib
 
 PUT_MESSAGE = """
--- KEYS[1] window, KEYS[2] its fill lease (revoked);
+-- KEYS[1] window, KEYS[2] its fill lease (revoked), KEYS[3] the window's index (a hash of
+-- its message ids to their sort keys, trusted while it counts the window's messages);
 -- ARGV: sort key, message id, element, window size, ttl in ms (0: none)
-local win = KEYS[1]
+local win, index = KEYS[1], KEYS[3]
 redis.call('DEL', KEYS[2])
-if redis.call('LLEN', win) == 0 then return 0 end
-local items = redis.call('LRANGE', win, 1, -1)
-local key = tonumber(ARGV[1])
-local at = 0
-for i, item in ipairs(items) do
-  local s, id = string.match(item, '^(%S+) (%S+) ')
-  if not s or not tonumber(s) then redis.call('DEL', win) return -1 end
-  if id == ARGV[2] then
-    if tonumber(s) ~= key then redis.call('DEL', win) return -1 end
-    redis.call('LSET', win, i, ARGV[3])
+local n = redis.call('LLEN', win) - 1
+if n < 0 then return 0 end
+local key, id, size, ttl = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[4]), tonumber(ARGV[5])
+local function head(item)
+  local s, i = string.match(item, '^(%S+) (%S+) ')
+  return tonumber(s), i
+end
+local function expire()
+  if ttl > 0 then
+    redis.call('PEXPIRE', win, ttl)
+    redis.call('PEXPIRE', index, ttl)
+  end
+end
+if redis.call('HLEN', index) == n and redis.call('HEXISTS', index, id) == 0 then
+  local last = n > 0 and head(redis.call('LINDEX', win, -1)) or nil
+  if n == 0 or (last and key >= last) then  -- the newest: appended, no scan
+    redis.call('RPUSH', win, ARGV[3])
+    redis.call('HSET', index, id, ARGV[1])
+    if n + 1 > size then
+      local _, oldest = head(redis.call('LINDEX', win, 1))
+      redis.call('HDEL', index, oldest)
+      redis.call('LSET', win, 1, '#0')
+      redis.call('LPOP', win)
+    end
+    expire()
     return 1
   end
-  if tonumber(s) <= key then at = i end
 end
-if at == 0 and #items > 0 and redis.call('LINDEX', win, 0) ~= '#1' then return 0 end
-if at == #items then
-  redis.call('RPUSH', win, ARGV[3])
+local items = redis.call('LRANGE', win, 1, -1)
+local keys, ids = {}, {}
+local at, found = 0, 0
+for i, item in ipairs(items) do
+  local s, mid = head(item)
+  if not s then redis.call('DEL', win, index) return -1 end
+  keys[i], ids[i] = s, mid
+  if mid == id then
+    if s ~= key then redis.call('DEL', win, index) return -1 end
+    found = i
+  end
+  if s <= key then at = i end
+end
+local first = 1
+if found > 0 then
+  redis.call('LSET', win, found, ARGV[3])
+elseif at == 0 and #items > 0 and redis.call('LINDEX', win, 0) ~= '#1' then
+  at = -1  -- older than a partial window holds: its place is unknown, it stays out
 else
-  redis.call('LINSERT', win, 'BEFORE', items[at + 1], ARGV[3])
+  if at == #items then
+    redis.call('RPUSH', win, ARGV[3])
+  else
+    redis.call('LINSERT', win, 'BEFORE', items[at + 1], ARGV[3])
+  end
+  table.insert(keys, at + 1, ARGV[1])
+  table.insert(ids, at + 1, id)
+  if #items + 1 > size then
+    redis.call('LSET', win, 1, '#0')
+    redis.call('LPOP', win)
+    first = 2
+  end
 end
-if #items + 1 > tonumber(ARGV[4]) then
-  redis.call('LSET', win, 1, '#0')
-  redis.call('LPOP', win)
+redis.call('DEL', index)  -- rebuilt from the window as it now is
+for from = first, #ids, 500 do
+  local pairs_ = {}
+  for i = from, math.min(from + 499, #ids) do
+    pairs_[#pairs_ + 1] = ids[i]
+    pairs_[#pairs_ + 1] = keys[i]
+  end
+  redis.call('HSET', index, unpack(pairs_))
 end
-if tonumber(ARGV[5]) > 0 then redis.call('PEXPIRE', win, ARGV[5]) end
-return 1
+if at >= 0 and found == 0 then expire() elseif ttl > 0 then redis.call('PEXPIRE', index, ttl) end
+return at >= 0 and 1 or 0
 """
 FILL_RECORD = """
 -- KEYS[1] fill lease, KEYS[2] record, KEYS[3] filled mark;
@@ -54,10 +100,10 @@ end
 return 1
 """
 FILL_WINDOW = """
--- KEYS[1] fill lease, KEYS[2] window, KEYS[3] filled mark;
--- ARGV: lease token, ttl in ms (0: none), marker, items
+-- KEYS[1] fill lease, KEYS[2] window, KEYS[3] filled mark, KEYS[4] the window's index
+-- (dropped: the next put rebuilds it); ARGV: lease token, ttl in ms (0: none), marker, items
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[4])
 for at = 3, #ARGV, 500 do
   redis.call('RPUSH', KEYS[2], unpack(ARGV, at, math.min(at + 499, #ARGV)))
 end
@@ -69,10 +115,11 @@ end
 return 1
 """
 SETTLE = """
--- KEYS[1] key, KEYS[2] its fill lease, KEYS[3] its filled mark: a fill that may have read
--- the tier below before a write reached it (lease out, or filled since) is undone
+-- KEYS[1] key, KEYS[2] its fill lease, KEYS[3] its filled mark (KEYS[4], a window's
+-- index): a fill that may have read the tier below before a write reached it (lease out,
+-- or filled since) is undone
 local raced = redis.call('DEL', KEYS[2]) + redis.call('EXISTS', KEYS[3])
-if raced > 0 then redis.call('DEL', KEYS[1], KEYS[3]) end
+if raced > 0 then redis.call('DEL', KEYS[1], KEYS[3], unpack(KEYS, 4)) end
 return raced
 """
 PUT_MESSAGE_SHA, FILL_RECORD_SHA, FILL_WINDOW_SHA, SETTLE_SHA = (
