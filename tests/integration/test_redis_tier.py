@@ -37,7 +37,7 @@ from bruno_memory.core.ops import MISS, FillRecord, FillWindow, Key, PurgeUser, 
 from bruno_memory.core.records import MessageRecord
 from bruno_memory.tiers.base import TierContext
 from bruno_memory.tiers.redis import tier as redis_tier
-from bruno_memory.tiers.redis.keys import KeyNames, window_ids
+from bruno_memory.tiers.redis.keys import KeyNames, element, window_ids
 from bruno_memory.tiers.redis.tier import ERRORS, RedisConfig, RedisTier
 from bruno_memory.tiers.window import Window, merge_into, serve
 from tests.redis_servers import RedisServer, cluster_url, owned_server
@@ -490,7 +490,7 @@ async def test_purge_user_removes_windows_sessions_and_conversations(
         await tier.write([put(msg(gone.conversation_id, 2, "gone"))])  # indexes the window
         ids = window_ids(tier.names.window(gone.conversation_id))
         admin = client_of(target["url"], target.get("cluster", False))
-        assert admin.hlen(ids) == 2
+        assert admin.hlen(ids) == 3  # two ids and the newest one's
         await tier.write([put(UserContext(user_id="gone")), PurgeUser("gone")])
         assert not admin.exists(ids)
         assert await tier.window(gone.conversation_id, 1) is MISS
@@ -699,7 +699,7 @@ async def test_the_newest_message_is_appended_without_reading_the_window(
         got = await tier.window("long", 100)
         assert [r.id for r in got] == [r.id for r in records[-100:]]
         assert await tier.window("long", 101) is MISS  # trimmed: no longer complete
-        assert admin.hlen(window_ids(tier.names.window("long"))) == 100
+        assert admin.hlen(window_ids(tier.names.window("long"))) == 101
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -744,3 +744,25 @@ async def test_puts_into_a_window_follow_the_pure_rules(
                     assert [(r.id, r.message.content) for r in got] == [
                         (r.id, r.message.content) for r in want
                     ], (step, limit)
+
+
+async def test_a_window_changed_behind_its_index_is_read_again(
+    redis_url: str, namespace: str
+) -> None:
+    """A window another writer changed without its ids hash (a process of an earlier
+    version) is not trusted: the index names another newest message, so the next put reads
+    the window, and a message moved to a later time invalidates it instead of doubling."""
+    records = [msg("old", i) for i in range(1, 5)]
+    async with opened(namespace, url=redis_url, window=3) as tier:
+        await tier.write([FillWindow("old", tuple(records[:3]), True)])
+        await tier.write([put(records[3])])  # indexed: 2, 3, 4
+        win = tier.names.window("old")
+        admin = client_of(redis_url)
+        fifth = msg("old", 5)
+        admin.rpush(win, element(fifth))  # appended and trimmed, the index untouched
+        admin.lset(win, 1, b"#0")
+        admin.lpop(win)
+        moved = MessageRecord(fifth.message.model_copy(
+            update={"timestamp": fifth.message.timestamp + timedelta(seconds=9)}), "old", "u1")
+        await tier.write([put(moved)])
+        assert await tier.window("old", 1) is MISS

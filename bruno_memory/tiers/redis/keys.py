@@ -3,7 +3,8 @@
 A conversation's keys share one hash tag, hence one cluster slot::
 
     {<prefix>:conv:<id>}:win    LIST  [marker, oldest message .. newest message]
-    {<prefix>:conv:<id>}:win:ids  HASH  the window's message ids -> their sort keys
+    {<prefix>:conv:<id>}:win:ids  HASH  the window's message ids -> their sort keys, and
+                                the newest one's id
     {<prefix>:conv:<id>}:sess   the conversation's session
     {<prefix>:session:<id>}     {<prefix>:user:<id>}     {<prefix>:memory:<id>}
     {<prefix>:user:<id>}:keys   SET of every key written for that user (exact purge)
@@ -18,8 +19,9 @@ they are all there. Each message element is a header line ``<sort key> <id> <use
 and the message's JSON: a Lua script keeps the window exact on a put from the headers.
 The window's ``ids`` hash lets that script append the newest message without reading
 the window (a put into a window of 100 messages: ~440 -> ~15 us of the server's time);
-it is trusted only while it counts as many ids as the window holds messages, dropped by
-every fill, and rebuilt by the first put that has to read the window.
+it is trusted only while it holds one id per message and names the window's last as the
+newest (so a window changed behind it, by a process of an earlier version, is read
+again), dropped by every fill, and rebuilt by the first put that has to read the window.
 """
 
 from __future__ import annotations

@@ -8,10 +8,11 @@ from __future__ import annotations
 import hashlib
 
 PUT_MESSAGE = """
--- KEYS[1] window, KEYS[2] its fill lease (revoked), KEYS[3] the window's index (a hash of
--- its message ids to their sort keys, trusted while it counts the window's messages);
+-- KEYS[1] window, KEYS[2] its fill lease (revoked), KEYS[3] the window's index: its
+-- message ids -> their sort keys, and under '#tail #' the newest one's id ('' if none);
+-- trusted while it holds one id per message and the newest is the window's last;
 -- ARGV: sort key, message id, element, window size, ttl in ms (0: none)
-local win, index = KEYS[1], KEYS[3]
+local win, index, TAIL = KEYS[1], KEYS[3], '#tail #'
 redis.call('DEL', KEYS[2])
 local n = redis.call('LLEN', win) - 1
 if n < 0 then return 0 end
@@ -26,11 +27,13 @@ local function expire()
     redis.call('PEXPIRE', index, ttl)
   end
 end
-if redis.call('HLEN', index) == n and redis.call('HEXISTS', index, id) == 0 then
-  local last = n > 0 and head(redis.call('LINDEX', win, -1)) or nil
-  if n == 0 or (last and key >= last) then  -- the newest: appended, no scan
-    redis.call('RPUSH', win, ARGV[3])
-    redis.call('HSET', index, id, ARGV[1])
+if redis.call('HLEN', index) == n + 1 then
+  local last, newest = nil, ''
+  if n > 0 then last, newest = head(redis.call('LINDEX', win, -1)) end
+  local held = redis.call('HMGET', index, TAIL, id)
+  if held[1] == newest and not held[2] and (n == 0 or (last and key >= last)) then
+    redis.call('RPUSH', win, ARGV[3])  -- the newest: appended, the window unread
+    redis.call('HSET', index, id, ARGV[1], TAIL, id)
     if n + 1 > size then
       local _, oldest = head(redis.call('LINDEX', win, 1))
       redis.call('HDEL', index, oldest)
@@ -74,13 +77,14 @@ else
   end
 end
 redis.call('DEL', index)  -- rebuilt from the window as it now is
+redis.call('HSET', index, TAIL, ids[#ids] or '')
 for from = first, #ids, 500 do
-  local pairs_ = {}
+  local fields = {}
   for i = from, math.min(from + 499, #ids) do
-    pairs_[#pairs_ + 1] = ids[i]
-    pairs_[#pairs_ + 1] = keys[i]
+    fields[#fields + 1] = ids[i]
+    fields[#fields + 1] = keys[i]
   end
-  redis.call('HSET', index, unpack(pairs_))
+  redis.call('HSET', index, unpack(fields))
 end
 if at >= 0 and found == 0 then expire() elseif ttl > 0 then redis.call('PEXPIRE', index, ttl) end
 return at >= 0 and 1 or 0
