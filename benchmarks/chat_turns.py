@@ -4,13 +4,13 @@
         [--history 100] [--turns 300] [--bytes 1000]
 
 An assistant's loop, on ``build_memory(STACK)`` (``single-node`` or ``production``, which
-read ``DATABASE_URL`` and ``REDIS_URL``; dropped afterwards): each turn reads a
-conversation's newest 20 messages, then stores the user's message and the assistant's
-reply (``--bytes`` of text each). The conversations start with ``--history`` messages and
-are read once before timing, so every write lands in a cached window, as in a live chat.
-Prints per turn p50/p99 and, from the Redis server's ``INFO`` (``used_cpu_user`` +
-``used_cpu_sys``), the Redis server's CPU per stored message: one Redis server serves
-every process of the deployment, so its time per write bounds them all.
+read ``DATABASE_URL`` and ``REDIS_URL``), in a namespace of its own dropped afterwards:
+each turn reads a conversation's newest 20 messages, then stores the user's message and
+the assistant's reply (``--bytes`` of text each). The conversations start with
+``--history`` messages and are read once before timing, so every write lands in a cached
+window, as in a live chat. Prints per turn p50/p99 and, from the Redis server's ``INFO``
+(``used_cpu_user`` + ``used_cpu_sys``), the Redis server's CPU per turn: one Redis server
+serves every process of a deployment, so its time per turn bounds them all.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ async def redis_cpu(client: Redis) -> float:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    os.environ.setdefault("BRUNO_MEMORY_NAMESPACE", f"chat_{uuid.uuid4().hex[:8]}")
+    os.environ["BRUNO_MEMORY_NAMESPACE"] = f"chat_{uuid.uuid4().hex[:8]}"  # dropped after
     memory = await build_memory(args.stack)
     client = Redis.from_url(os.environ["REDIS_URL"])
     try:
