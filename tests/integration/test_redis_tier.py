@@ -699,7 +699,11 @@ async def test_the_newest_message_is_appended_without_reading_the_window(
         got = await tier.window("long", 100)
         assert [r.id for r in got] == [r.id for r in records[-100:]]
         assert await tier.window("long", 101) is MISS  # trimmed: no longer complete
-        assert admin.hlen(window_ids(tier.names.window("long"))) == 101
+        index = window_ids(tier.names.window("long"))
+        assert admin.hlen(index) == 101  # an id per message, and the newest one's
+        for r in (records[60], records[-1]):  # indexed by the rebuild, then by an append
+            assert admin.hget(index, r.id) == repr(r.sort_key).encode()
+        assert admin.hget(index, "#tail #") == records[-1].id.encode()
 
 
 @pytest.mark.parametrize("seed", range(8))

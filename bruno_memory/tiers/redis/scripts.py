@@ -17,9 +17,9 @@ redis.call('DEL', KEYS[2])
 local n = redis.call('LLEN', win) - 1
 if n < 0 then return 0 end
 local key, id, size, ttl = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[4]), tonumber(ARGV[5])
-local function head(item)
+local function head(item)  -- sort key (a number), id, sort key as written
   local s, i = string.match(item, '^(%S+) (%S+) ')
-  return tonumber(s), i
+  return tonumber(s), i, s
 end
 local function expire()
   if ttl > 0 then
@@ -48,9 +48,9 @@ local items = redis.call('LRANGE', win, 1, -1)
 local keys, ids = {}, {}
 local at, found = 0, 0
 for i, item in ipairs(items) do
-  local s, mid = head(item)
+  local s, mid, written = head(item)
   if not s then redis.call('DEL', win, index) return -1 end
-  keys[i], ids[i] = s, mid
+  keys[i], ids[i] = written, mid
   if mid == id then
     if s ~= key then redis.call('DEL', win, index) return -1 end
     found = i
