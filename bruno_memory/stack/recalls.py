@@ -1,6 +1,7 @@
 """Access counts of recalled memories, without a write per read: each memory
-``retrieve_memories`` returns is noted here, and the counts are written in one batch every
-``interval`` seconds, when ``max_pending`` memories wait, on ``flush()`` and on close.
+``retrieve_memories`` returns is noted here, and the counts are written together every
+``interval`` seconds, when ``max_pending`` memories wait, on ``flush()`` and on close
+(``CHUNK`` memories per write).
 
 A flush reads each memory from the authoritative tier, adds its recalls to
 ``metadata.access_count`` and moves ``last_accessed`` forward, and writes it back. A memory
@@ -22,6 +23,11 @@ from bruno_memory.core.logs import get_logger
 from bruno_memory.core.ops import EMPTY, Key, Value
 
 log = get_logger(__name__)
+
+CHUNK = 500
+"""Memories per write of a flush: a cache tier's write has a time budget (a Redis tier's,
+0.2 s by default), which one write of 10,000 memories can exceed under load; a skipped
+write leaves the cache owing their invalidation."""
 
 Read = Callable[[list[Key]], Awaitable[dict[Key, Value]]]
 Write = Callable[[list[MemoryEntry]], Awaitable[None]]
@@ -91,30 +97,43 @@ class Recalls:
                 await asyncio.sleep(self.interval)
 
     async def flush(self) -> None:
-        """Write the pending counts now."""
+        """Write the pending counts now, ``CHUNK`` memories per write."""
         async with self._lock:
             taken, self._pending = self._pending, {}
             if not taken:
                 return
             self._inflight, self._dirty = set(taken), set()
+            left = dict(taken)  # counts neither written nor handed back yet
             try:
                 found = await self._read([Key("memory", k) for k in taken])
-                out = []
+                out: list[MemoryEntry] = []
                 for key, count in taken.items():
                     value = found.get(Key("memory", key), EMPTY)
-                    if key in self._dirty:
-                        self._requeue(key, count)
-                    elif isinstance(value, MemoryEntry):
+                    if isinstance(value, MemoryEntry):
                         out.append(_recalled(value, count))
-                if out:
-                    await self._write(out)
-                    self.flushed += len(out)
+                    else:  # deleted meanwhile: nothing to count on
+                        del left[key]
+                for at in range(0, len(out), CHUNK):
+                    part = [e for e in out[at : at + CHUNK] if self._clean(str(e.id), left)]
+                    if part:
+                        await self._write(part)
+                        self.flushed += len(part)
+                    for e in part:
+                        del left[str(e.id)]
             except BaseException:
-                for key, count in taken.items():
+                for key, count in left.items():
                     self._requeue(key, count)
                 raise
             finally:
                 self._inflight, self._dirty = set(), set()
+
+    def _clean(self, key: str, left: dict[str, _Count]) -> bool:
+        """Whether ``key``'s counts may still be written: a memory this process wrote since
+        the flush read it gets them back for the next flush instead."""
+        if key not in self._dirty:
+            return True
+        self._requeue(key, left.pop(key))
+        return False
 
     def _requeue(self, key: str, count: _Count) -> None:
         held = self._pending.get(key)

@@ -163,3 +163,50 @@ async def test_a_flush_writes_copies_and_leaves_the_read_entry_as_it_was() -> No
     assert out.metadata is not stored.metadata and out.metadata.tags == ["kept"]
     assert out.last_accessed.replace(tzinfo=timezone.utc) > stored.last_accessed
     assert out.content == "shared" and out.id == stored.id
+
+
+async def test_a_large_flush_is_written_in_chunks_and_a_failed_chunk_counts_once() -> None:
+    """1,201 pending memories go out as writes of at most ``CHUNK``; when the second write
+    fails, only its memories and the third's wait for the next flush (the first's counts
+    are not added twice), and a memory written since the read keeps its counts for later."""
+    from bruno_memory.core.ops import Key
+    from bruno_memory.stack.recalls import CHUNK, Recalls
+
+    stored = {str(e.id): e for e in (mem(f"m{i}", user="rc") for i in range(2 * CHUNK + 201))}
+    writes: list[list[MemoryEntry]] = []
+    fail_second = True
+
+    async def read(keys: list[Key]) -> dict[Key, Any]:
+        return {k: stored[k.id] for k in keys}
+
+    async def write(out: list[MemoryEntry]) -> None:
+        nonlocal fail_second
+        if len(writes) == 1 and fail_second:
+            fail_second = False
+            recalls.written([str(e.id) for e in writes[0]][:1])  # too late: already out
+            raise RuntimeError("the store went away")
+        writes.append(out)
+        for e in out:
+            stored[str(e.id)] = e
+
+    recalls = Recalls(read, write, interval=3600)
+    recalls.note(list(stored.values()), NOW.timestamp())
+    with pytest.raises(RuntimeError):
+        await recalls.flush()
+    assert [len(w) for w in writes] == [CHUNK]
+    assert len(recalls) == CHUNK + 201  # the first chunk's counts are not pending again
+    await recalls.flush()
+    assert [len(w) for w in writes] == [CHUNK, CHUNK, 201]
+    assert all(e.metadata.access_count == 1 for e in stored.values())
+
+    late = next(iter(stored))
+    writes.clear()
+    recalls.note([*list(stored.values())[1 : CHUNK + 5], stored[late]], NOW.timestamp())
+
+    async def write_marking(out: list[MemoryEntry]) -> None:  # the app writes `late` meanwhile
+        recalls.written([late])
+        await write(out)
+
+    recalls._write = write_marking
+    await recalls.flush()
+    assert late not in {str(e.id) for w in writes for e in w} and len(recalls) == 1
