@@ -4,6 +4,7 @@ breaker on an injected clock; single flight; on_error fail / skip / queue."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,8 @@ import pytest
 from bruno_core.models.memory import MemoryEntry, MemoryType
 
 from bruno_memory import build_memory
+from bruno_memory.build import create_tier
+from bruno_memory.config.loader import load_config
 from bruno_memory.config.models import BreakerConfig, JournalConfig, RetryConfig, WriteBehindConfig
 from bruno_memory.core.errors import (
     BrunoMemoryConfigError,
@@ -27,6 +30,7 @@ from bruno_memory.policies.write_behind.journals import create_journal
 from bruno_memory.policies.write_behind.policy import WriteBehind
 from bruno_memory.testing.clock import FakeClock
 from bruno_memory.testing.faults import FlakyTier
+from bruno_memory.tiers.base import TierContext
 from bruno_memory.tiers.lru import LRUConfig, LRUTier
 from bruno_memory.tiers.sql.sqlite import SQLiteConfig, SQLiteTier
 
@@ -300,3 +304,62 @@ async def test_an_open_that_fails_once_is_tried_again_before_the_cache_opens_deg
     with pytest.raises(TierUnavailable):
         await degraded.ping()
     assert "open" not in down.calls
+
+
+@pytest.mark.redis
+async def test_a_closing_cache_settles_what_its_writes_skipped(
+    redis_url: str, namespace: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A shared cache whose write was skipped is invalidated when the stack closes, so a
+    process reading it afterwards never gets the old value; a cache still failing then is
+    closed anyway, with a warning naming what it owes."""
+    config = load_config({"namespace": namespace, "tiers": [{"kind": "redis", "url": redis_url}]})
+
+    async def redis() -> Any:
+        tier = create_tier(config.tiers[0], TierContext(namespace=namespace))
+        await tier.open()
+        return tier
+
+    other = await redis()  # another process's view of the same cache
+    try:
+        for still_failing in (False, True):
+            flaky = FlakyTier(await redis())
+            fb = Fallback(flaky, on_error="skip", retry=FAST)
+            v1 = memory("v1")
+            await fb.write([mput(v1)])
+            flaky.fail(times=FAST.attempts, only=["write"])
+            await fb.write([mput(v1.model_copy(update={"content": "v2"}))])  # skipped
+            assert (await other.get([key_of(v1)]))[key_of(v1)].content == "v1"
+            if still_failing:
+                flaky.fail(only=["write"])
+            with caplog.at_level(logging.WARNING):
+                await fb.aclose()
+            held = await other.get([key_of(v1)])
+            if still_failing:
+                assert held[key_of(v1)].content == "v1"  # nothing reached it
+                assert "closed owing invalidations" in caplog.text
+            else:
+                assert held == {}  # dropped at close: its next reader loads v2
+                assert "closed owing invalidations" not in caplog.text
+    finally:
+        await other.clear()
+        await other.aclose()
+
+
+async def test_a_cache_known_down_at_close_is_not_tried_again(
+    lru: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With its circuit open, a closing cache is not written (it would only wait out the
+    budget): it closes at once, warning what it owes."""
+    flaky = FlakyTier(lru)
+    fb = Fallback(flaky, on_error="skip", breaker=BreakerConfig(failures=1, reset=60))
+    v1 = memory("v1")
+    await fb.write([mput(v1)])
+    flaky.fail(only=["write"])
+    await fb.write([mput(v1.model_copy(update={"content": "v2"}))])  # skipped; circuit opens
+    assert fb.breaker is not None and fb.breaker.state is State.OPEN
+    flaky.heal()
+    with caplog.at_level(logging.WARNING):
+        await fb.aclose()
+    assert flaky.calls["write"] == 1  # only the first write reached the cache
+    assert "closed owing invalidations" in caplog.text

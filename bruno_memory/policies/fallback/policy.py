@@ -7,7 +7,8 @@ open, reads of a cache skip it (a miss), and writes follow ``on_error``: ``fail`
 the queue around this policy journals the write and replays it on recovery.
 
 A cache that missed writes is never trusted blindly: before it serves again, what it
-missed is invalidated (``clear()`` when the tier has one and a lot was missed).
+missed is invalidated (``clear()`` when the tier has one and a lot was missed), and so
+it is when the stack closes, for the other processes sharing it.
 """
 
 from __future__ import annotations
@@ -29,7 +30,12 @@ from bruno_memory.config.models import BreakerConfig, RetryConfig, TierConfig
 from bruno_memory.core.capabilities import Capability
 from bruno_memory.core.deadline import deadline
 from bruno_memory.core.drops import Owed
-from bruno_memory.core.errors import BrunoMemoryConfigError, CircuitOpen, TierUnavailable
+from bruno_memory.core.errors import (
+    BrunoMemoryConfigError,
+    CircuitOpen,
+    TierError,
+    TierUnavailable,
+)
 from bruno_memory.core.logs import get_logger
 from bruno_memory.core.ops import MISS, Empty, Key, Miss, Value, WriteOp
 from bruno_memory.core.queries import Query
@@ -140,8 +146,20 @@ class Fallback(PolicyTier):
         await self.inner.ping()
 
     async def aclose(self) -> None:
-        if not self._unopened:
-            await self.inner.aclose()
+        """Close the tier, first settling what it is owed: a shared cache left holding
+        what its writes skipped would serve it stale to other processes until it expires."""
+        if self._unopened:
+            return
+        if self._owed:
+            try:
+                if self.breaker is not None and self.breaker.state is State.OPEN:
+                    raise CircuitOpen("circuit open", tier=self.name, op="close")
+                await self._attempts("close", lambda: self._settle_owed("close"))
+            except TierError as exc:
+                log.warning("closed owing invalidations: other processes may read what "
+                            "this cache missed until it expires", tier=self.name,
+                            owed=len(self._owed), error=str(exc))
+        await self.inner.aclose()
 
     # -- the guarded call -----------------------------------------------------------
 
