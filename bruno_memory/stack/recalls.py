@@ -114,7 +114,13 @@ class Recalls:
                     else:  # deleted meanwhile: nothing to count on
                         del left[key]
                 for at in range(0, len(out), CHUNK):
-                    part = [e for e in out[at : at + CHUNK] if self._clean(str(e.id), left)]
+                    part = []
+                    for e in out[at : at + CHUNK]:
+                        key = str(e.id)
+                        if key in self._dirty:  # written since the read: counts wait
+                            self._requeue(key, left.pop(key))
+                        else:
+                            part.append(e)
                     if part:
                         await self._write(part)
                         self.flushed += len(part)
@@ -126,14 +132,6 @@ class Recalls:
                 raise
             finally:
                 self._inflight, self._dirty = set(), set()
-
-    def _clean(self, key: str, left: dict[str, _Count]) -> bool:
-        """Whether ``key``'s counts may still be written: a memory this process wrote since
-        the flush read it gets them back for the next flush instead."""
-        if key not in self._dirty:
-            return True
-        self._requeue(key, left.pop(key))
-        return False
 
     def _requeue(self, key: str, count: _Count) -> None:
         held = self._pending.get(key)

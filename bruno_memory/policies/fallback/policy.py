@@ -151,15 +151,23 @@ class Fallback(PolicyTier):
         if self._unopened:
             return
         if self._owed:
-            try:
-                if self.breaker is not None and self.breaker.state is State.OPEN:
-                    raise CircuitOpen("circuit open", tier=self.name, op="close")
-                await self._attempts("close", lambda: self._settle_owed("close"))
-            except TierError as exc:
-                log.warning("closed owing invalidations: other processes may read what "
-                            "this cache missed until it expires", tier=self.name,
-                            owed=len(self._owed), error=str(exc))
+            await self._settle_at_close()
         await self.inner.aclose()
+
+    async def _settle_at_close(self) -> None:
+        """Settle what is owed within the retry budget; warn when it cannot be (a cache
+        known down, its circuit open, is not tried)."""
+        b = self.breaker
+        error = "circuit open: not tried"
+        if b is None or b.state is not State.OPEN:
+            try:
+                await self._attempts("close", lambda: self._settle_owed("close"))
+                return
+            except TierError as exc:
+                error = str(exc)
+        log.warning("closed owing invalidations: other processes may read what this "
+                    "cache missed until it expires", tier=self.name, owed=len(self._owed),
+                    error=error)
 
     # -- the guarded call -----------------------------------------------------------
 
