@@ -43,7 +43,7 @@ def create_tier(cfg: TierConfig, context: TierContext, keyring: Any = None) -> T
     for name in policies_of(cfg):
         module, _, attr = POLICIES[name].partition(":")
         tier = getattr(importlib.import_module(module), attr)(tier, cfg, context)
-    if keyring is not None and not cls.in_process:
+    if keyring is not None and Capability.IN_PROCESS not in cls.capabilities:
         from bruno_memory.policies.encryption.policy import Encrypting
 
         tier = Encrypting(tier, keyring)

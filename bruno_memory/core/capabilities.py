@@ -32,6 +32,8 @@ class Capability(str, Enum):
     DROP = "drop"  # erases all it holds for its namespace, for good (``Droppable``)
     RIDES = "rides"  # its writes can ride another tier's Redis script call (``Rides``)
     CARRIES = "carries"  # its writes can carry rides in their script call (``Carries``)
+    IN_PROCESS = "in_process"  # holds what it stores in this process's memory only: its
+    # own writes send nothing (a policy around it may: ``RIDES`` says so)
     PIPELINES = "pipelines"  # a write waits on a server's round trip, the event loop free
     # meanwhile: the stack sends the next batch of writes before answering the last
     # (``stack.coalescing``)

@@ -131,13 +131,18 @@ class Engine:
     def _rides(self, then: list[tuple[Tier, list[WriteOp]]]) -> dict[str, Ride]:
         """The writes of ``then`` that ride the authoritative tier's script call (one round
         trip for all, in order): the leading ones whose tier is on its Redis server. The
-        first that cannot ride ends them, so no write goes out before one sent earlier."""
+        first whose write goes out and cannot ride ends them, so no write goes out before
+        one sent earlier; a tier in this process's memory sends nothing and is passed over
+        (it is written in its turn, once the call has returned)."""
         durable = self.routes.durable
         server = (cast(Carries, durable).carrier()
                   if Capability.CARRIES in durable.capabilities else None)
         rides: dict[str, Ride] = {}
         for tier, mine in then if server is not None else ():
-            ride = cast(Rides, tier).ride(mine) if Capability.RIDES in tier.capabilities else None
+            caps = tier.capabilities
+            if Capability.RIDES not in caps and Capability.IN_PROCESS in caps:
+                continue
+            ride = cast(Rides, tier).ride(mine) if Capability.RIDES in caps else None
             if ride is None or ride.server != server:
                 break
             rides[tier.name] = ride

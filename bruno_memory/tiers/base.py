@@ -163,7 +163,6 @@ class BaseTier(Generic[C]):
     """Shared plumbing: the config, the name and a ``repr`` without secrets."""
 
     capabilities: frozenset[Capability] = frozenset()
-    in_process: ClassVar[bool] = False  # holds data only in this process's memory
     config_model: ClassVar[type[TierConfig]]
     handlers: ClassVar[dict[type[Query[Any]], Handler]] = {}
 

@@ -94,9 +94,8 @@ class LRUTier(BaseTier[LRUConfig]):
     config_model = LRUConfig
     capabilities = frozenset(
         {Capability.WINDOWS, Capability.SESSIONS, Capability.USERS, Capability.MEMORIES,
-         Capability.CLEAR, Capability.DROP}
+         Capability.CLEAR, Capability.DROP, Capability.IN_PROCESS}
     )
-    in_process = True
 
     async def open(self) -> None:
         from cachetools import Cache, LRUCache, TTLCache

@@ -115,6 +115,39 @@ async def test_a_production_write_is_one_round_trip_journal_then_cache_then_publ
 
 @pytest.mark.redis
 @pytest.mark.postgres
+async def test_a_local_cache_without_invalidation_does_not_stop_the_hot_cache_riding(
+    redis_server: RedisServer, postgres_dsn: str, namespace: str
+) -> None:
+    """``production`` without its LRU's invalidation: the LRU sends nothing, so the hot
+    cache's write still rides the journal's append, one round trip per write, and the
+    LRU holds the write as well."""
+    from bruno_memory import build_memory
+
+    url = redis_server.url
+    memory = await build_memory({"namespace": namespace, "tiers": [
+        {"name": "local", "kind": "lru", "window": 50},
+        {"name": "hot", "kind": "redis", "url": url, "policy": "cache-skip-on-error"},
+        {"name": "durable", "kind": "postgres", "dsn": postgres_dsn,
+         "policy": "batched-journaled", "journal": {"kind": "redis", "url": url}},
+    ]})
+    try:
+        conv = (await memory.create_session("u1")).conversation_id
+        await memory.store_message(Message(role=MessageRole.USER, content="first"), conv)
+        await memory.retrieve_messages(conv, 10)  # the window is cached in both caches now
+        async with monitored(url) as seen:
+            await memory.store_message(Message(role=MessageRole.USER, content="hi"), conv)
+        assert sent(seen) == ["EVALSHA"], seen
+        inner = ran(seen)
+        assert inner[0] == "XADD" and "PUBLISH" not in inner, inner
+        assert "RPUSH" in inner, inner  # the hot cache's part: appended to its window
+        local = memory.tiers[0]
+        assert [r.message.content for r in await local.window(conv, 10)] == ["first", "hi"]
+    finally:
+        await memory.drop()
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
 async def test_concurrent_writes_share_one_round_trip(
     production: Any, redis_server: RedisServer
 ) -> None:
