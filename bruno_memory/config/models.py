@@ -146,7 +146,8 @@ class RetryConfig(Strict):
     initial: Duration = 0.02
     max_wait: Duration = 0.5
     jitter: Duration = 0.02
-    budget: Duration = 2.0  # the whole call, every attempt and pause included
+    budget: Duration = 2.0  # the whole call, every attempt and pause included (a write of
+    # more than 500 ops gets one budget per 500: ``policies.fallback.policy.BUDGET_OPS``)
 
 
 class BreakerConfig(Strict):

@@ -25,7 +25,7 @@ from bruno_memory.core.errors import (
 from bruno_memory.core.ops import EMPTY, MISS, Key, Put, Value
 from bruno_memory.policies.base import PolicyTier
 from bruno_memory.policies.fallback.breaker import State
-from bruno_memory.policies.fallback.policy import Fallback
+from bruno_memory.policies.fallback.policy import BUDGET_OPS, Fallback
 from bruno_memory.policies.write_behind.journals import create_journal
 from bruno_memory.policies.write_behind.policy import WriteBehind
 from bruno_memory.testing.clock import FakeClock
@@ -363,3 +363,31 @@ async def test_a_cache_known_down_at_close_is_not_tried_again(
         await fb.aclose()
     assert flaky.calls["write"] == 1  # only the first write reached the cache
     assert "closed owing invalidations" in caplog.text
+
+
+class SlowWrites(PolicyTier):
+    """A tier whose writes take ``per_op`` seconds for each op."""
+
+    def __init__(self, inner: Any, per_op: float) -> None:
+        super().__init__(inner)
+        self.per_op = per_op
+
+    async def write(self, ops: Sequence[Any]) -> None:
+        await asyncio.sleep(self.per_op * len(ops))
+        await self.inner.write(ops)
+
+
+async def test_a_big_write_gets_a_budget_per_budget_ops(lru: Any) -> None:
+    """The budget is per ``BUDGET_OPS`` ops: 2,000 ops taking two budgets' time land (of
+    four), where one budget for all would have failed them; a small write as slow still
+    fails."""
+    budget = RetryConfig(attempts=2, initial=0.001, max_wait=0.002, jitter=0.0, budget=0.1)
+    slow = SlowWrites(lru, per_op=0.2 / (4 * BUDGET_OPS))
+    fb = Fallback(slow, on_error="skip", retry=budget)
+    entries = [memory(f"m{i}") for i in range(2000)]
+    await fb.write([mput(e) for e in entries])
+    assert fb.skipped == 0
+    assert len(await lru.get([key_of(e) for e in entries])) == 2000
+    slow.per_op = 0.3  # one op, three budgets' time
+    await fb.write([mput(memory("late"))])
+    assert fb.skipped == 1

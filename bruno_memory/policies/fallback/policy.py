@@ -1,10 +1,11 @@
 """Fallback: retries, a circuit breaker and single flight around one tier.
 
 Only ``TierUnavailable`` is retried (exponential backoff with jitter, one time budget per
-call); cancellation and every other error pass straight through. While the circuit is
-open, reads of a cache skip it (a miss), and writes follow ``on_error``: ``fail`` raises,
-``skip`` (caches) drops the write and owes the cache an invalidation, ``queue`` raises so
-the queue around this policy journals the write and replays it on recovery.
+call, and per ``BUDGET_OPS`` ops of a bigger write); cancellation and every other error
+pass straight through. While the circuit is open, reads of a cache skip it (a miss), and
+writes follow ``on_error``: ``fail`` raises, ``skip`` (caches) drops the write and owes
+the cache an invalidation, ``queue`` raises so the queue around this policy journals the
+write and replays it on recovery.
 
 A cache that missed writes is never trusted blindly: before it serves again, what it
 missed is invalidated (``clear()`` when the tier has one and a lot was missed), and so
@@ -51,6 +52,10 @@ R = TypeVar("R")
 log = get_logger(__name__)
 _RAISE: Any = object()  # ``_read``'s miss: re-raise for the caller to degrade
 REOPEN_EVERY = 1.0  # seconds between tries to open a tier that was down at open (no breaker)
+BUDGET_OPS = 500
+"""Ops of a write that ``retry.budget`` is for: a bigger write (a bulk import, a big
+coalesced batch, a recall flush) gets one budget per this many ops, so its size alone
+never makes it miss the budget and fail, or leave a cache owing all of it."""
 
 
 def _transient(exc: BaseException) -> bool:
@@ -171,12 +176,15 @@ class Fallback(PolicyTier):
 
     # -- the guarded call -----------------------------------------------------------
 
-    async def _call(self, op: str, fn: Callable[[], Awaitable[T]], once: bool = False) -> T:
-        """``fn()`` behind the breaker, with retries (``once``: no retries and no time
-        bound, for a call doing no I/O); failures count towards opening."""
+    async def _call(
+        self, op: str, fn: Callable[[], Awaitable[T]], once: bool = False, budgets: int = 1
+    ) -> T:
+        """``fn()`` behind the breaker, with retries in ``budgets`` time budgets (``once``:
+        no retries and no time bound, for a call doing no I/O); failures count towards
+        opening."""
         await self._admit(op)
         try:
-            result = await (fn() if once else self._attempts(op, fn))
+            result = await (fn() if once else self._attempts(op, fn, budgets))
         except TierUnavailable as exc:
             if _transient(exc) and self.breaker is not None:
                 self._failed(self.breaker)
@@ -185,33 +193,35 @@ class Fallback(PolicyTier):
             self.breaker.success()
         return result
 
-    async def _attempts(self, op: str, fn: Callable[[], Awaitable[T]]) -> T:
+    async def _attempts(self, op: str, fn: Callable[[], Awaitable[T]], budgets: int = 1) -> T:
         r = self.retry
         if r is None or r.attempts == 1:
             return await fn()
+        budget = r.budget * budgets
         start = time.monotonic()
         try:
-            async with deadline(r.budget):
+            async with deadline(budget):
                 try:  # the usual case, an answer at once: no retry machinery is built
                     return await fn()
                 except TierUnavailable as exc:
                     if not _transient(exc):
                         raise
                     failed = exc
-                return await self._retried(r, fn, failed, time.monotonic() - start)
+                return await self._retried(r, fn, failed, budget - (time.monotonic() - start))
         except TimeoutError as exc:
-            raise TierUnavailable(f"no answer within the {r.budget}s budget", tier=self.name,
+            raise TierUnavailable(f"no answer within the {budget:g}s budget", tier=self.name,
                                   op=op, cause=exc) from exc
 
     async def _retried(
         self, r: RetryConfig, fn: Callable[[], Awaitable[T]], failed: TierUnavailable,
-        spent: float,
+        left: float,
     ) -> T:
-        """The retries after a first attempt that raised ``failed``, ``spent`` seconds in:
-        tenacity sees that attempt as its first (backoff and attempts count from it)."""
+        """The retries after a first attempt that raised ``failed``, with ``left`` seconds
+        of the budget: tenacity sees that attempt as its first (backoff and attempts count
+        from it)."""
         retrying = AsyncRetrying(
             retry=retry_if_exception(_transient),
-            stop=stop_after_attempt(r.attempts) | stop_before_delay(max(r.budget - spent, 0)),
+            stop=stop_after_attempt(r.attempts) | stop_before_delay(max(left, 0)),
             wait=wait_exponential_jitter(multiplier=r.initial, max=r.max_wait, jitter=r.jitter),
             sleep=self._sleep, reraise=True, before_sleep=self._count_retry,
         )
@@ -324,7 +334,7 @@ class Fallback(PolicyTier):
     # -- writes ---------------------------------------------------------------------
 
     async def write(self, ops: Sequence[WriteOp]) -> None:
-        await self._write(ops, lambda: self.inner.write(ops))
+        await self._write(ops, lambda: self.inner.write(ops), budgets=-(-len(ops) // BUDGET_OPS))
 
     def ride(self, ops: Sequence[WriteOp]) -> Ride | None:
         """The inner tier's ride, while its circuit is closed and it owes nothing (else
@@ -340,10 +350,11 @@ class Fallback(PolicyTier):
         await self._write(ops, lambda: PolicyTier.rode(self, ops, ride), once=True)
 
     async def _write(
-        self, ops: Sequence[WriteOp], fn: Callable[[], Awaitable[None]], once: bool = False
+        self, ops: Sequence[WriteOp], fn: Callable[[], Awaitable[None]], once: bool = False,
+        budgets: int = 1,
     ) -> None:
         try:
-            await self._call("write", fn, once)
+            await self._call("write", fn, once, max(budgets, 1))
         except TierUnavailable as exc:
             if self.on_error != "skip":
                 raise
