@@ -2,10 +2,11 @@
 
     python benchmarks/write_latency.py [--writes 2000] [--dsn URL] [--redis URL]
 
-Three stacks open at once, each in a namespace of its own (removed afterwards): the
+Four stacks open at once, each in a namespace of its own (removed afterwards): the
 PostgreSQL tier alone (pool of 10), ``single-node`` (LRU -> Redis -> PostgreSQL, write
-through) and ``production`` (LRU -> Redis -> PostgreSQL written behind, journaled in a
-Redis Stream). Each job writes ``--writes`` records one after the other on every stack in
+through), ``production`` (LRU -> Redis -> PostgreSQL written behind, journaled in a
+Redis Stream) and ``one-process``: ``production``'s tiers for one process, its LRU
+without pub/sub invalidation (what hearing its own invalidations costs a writer). Each job writes ``--writes`` records one after the other on every stack in
 turns (``_timing.measure_turns``: load drift hits them alike):
 
 - ``message_minted`` / ``memory_minted``: ``store_message`` / ``store_memory`` of a record
@@ -16,7 +17,8 @@ turns (``_timing.measure_turns``: load drift hits them alike):
   upsert.
 
 Each line: per stack ``p50_us``/``p99_us``; ``single_node_vs_postgres`` and
-``production_vs_single_node``, ratios of p50s (below 1: the first is faster).
+``production_vs_single_node`` and ``one_process_vs_production``, ratios of p50s (below 1:
+the first is faster).
 """
 
 from __future__ import annotations
@@ -36,13 +38,22 @@ from bruno_core.models.message import Message, MessageRole
 
 from bruno_memory import build_memory
 
-STACKS = ("postgres", "single-node", "production")
+STACKS = ("postgres", "single-node", "production", "one-process")
 
 
 async def open_stack(name: str, args: argparse.Namespace, ns: str) -> Any:
     if name == "postgres":
         tier = {"kind": "postgres", "dsn": args.dsn, "schema": ns, "max_size": 10}
         return await build_memory({"namespace": ns, "tiers": [tier]})
+    if name == "one-process":
+        return await build_memory({"namespace": ns, "tiers": [
+            {"name": "local", "kind": "lru", "max_bytes": "128MB", "window": 50},
+            {"name": "hot", "kind": "redis", "url": args.redis, "window": 100,
+             "policy": "cache-skip-on-error"},
+            {"name": "durable", "kind": "postgres", "dsn": args.dsn, "max_size": 10,
+             "policy": "batched-journaled", "write_behind": {"flushers": 2},
+             "journal": {"kind": "redis", "url": args.redis}},
+        ]})
     os.environ.update(DATABASE_URL=args.dsn, REDIS_URL=args.redis, BRUNO_MEMORY_NAMESPACE=ns)
     return await build_memory(name)
 
@@ -89,6 +100,7 @@ async def main() -> None:
                 **{name: {k: stats[name][k] for k in ("p50_us", "p99_us")} for name in STACKS},
                 "single_node_vs_postgres": ratio(stats["single-node"], stats["postgres"]),
                 "production_vs_single_node": ratio(stats["production"], stats["single-node"]),
+                "one_process_vs_production": ratio(stats["one-process"], stats["production"]),
             }), flush=True)
     finally:
         for memory in opened.values():
