@@ -6,8 +6,9 @@ Four stacks open at once, each in a namespace of its own (removed afterwards): t
 PostgreSQL tier alone (pool of 10), ``single-node`` (LRU -> Redis -> PostgreSQL, write
 through), ``production`` (LRU -> Redis -> PostgreSQL written behind, journaled in a
 Redis Stream) and ``one-process``: ``production``'s tiers for one process, its LRU
-without pub/sub invalidation (what hearing its own invalidations costs a writer). Each job writes ``--writes`` records one after the other on every stack in
-turns (``_timing.measure_turns``: load drift hits them alike):
+without pub/sub invalidation (what keeping other processes' LRUs coherent costs a
+writer). Each job writes ``--writes`` records one after the other on every stack in turns
+(``_timing.measure_turns``: load drift hits them alike):
 
 - ``message_minted`` / ``memory_minted``: ``store_message`` / ``store_memory`` of a record
   whose id its model made (``Message(role=..., content=...)``, the usual call);
@@ -16,7 +17,7 @@ turns (``_timing.measure_turns``: load drift hits them alike):
   upsert must not take another owner's record), a write-through one checks it in its
   upsert.
 
-Each line: per stack ``p50_us``/``p99_us``; ``single_node_vs_postgres`` and
+Each line: per stack ``p50_us``/``p99_us``; ``single_node_vs_postgres``,
 ``production_vs_single_node`` and ``one_process_vs_production``, ratios of p50s (below 1:
 the first is faster).
 """

@@ -391,3 +391,22 @@ async def test_a_big_write_gets_a_budget_per_budget_ops(lru: Any) -> None:
     slow.per_op = 0.3  # one op, three budgets' time
     await fb.write([mput(memory("late"))])
     assert fb.skipped == 1
+
+
+async def test_a_close_settles_a_big_debt_in_a_budget_per_budget_ops(
+    lru: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """2,000 skipped writes owe 2,000 drops; at close they are written in two budgets' time
+    (of four), where one budget for all would have left them owed, with a warning."""
+    budget = RetryConfig(attempts=2, initial=0.001, max_wait=0.002, jitter=0.0, budget=0.1)
+    flaky = FlakyTier(lru)
+    slow = SlowWrites(flaky, per_op=0.0)
+    fb = Fallback(slow, on_error="skip", retry=budget)
+    flaky.fail(times=2)  # both attempts
+    await fb.write([mput(memory(f"m{i}")) for i in range(2000)])
+    assert fb.skipped == 2000
+    slow.per_op = 0.2 / (4 * BUDGET_OPS)
+    with caplog.at_level(logging.WARNING):
+        await fb.aclose()
+    assert "closed owing" not in caplog.text
+    assert fb.metrics()["fallback"]["owed_invalidations"] == 0

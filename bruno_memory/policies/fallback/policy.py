@@ -58,6 +58,11 @@ coalesced batch, a recall flush) gets one budget per this many ops, so its size 
 never makes it miss the budget and fail, or leave a cache owing all of it."""
 
 
+def _budgets(ops: int) -> int:
+    """Time budgets for a write of ``ops`` ops (``BUDGET_OPS``)."""
+    return max(1, -(-ops // BUDGET_OPS))
+
+
 def _transient(exc: BaseException) -> bool:
     return isinstance(exc, TierUnavailable) and not isinstance(exc, CircuitOpen)
 
@@ -166,7 +171,8 @@ class Fallback(PolicyTier):
         error = "circuit open: not tried"
         if b is None or b.state is not State.OPEN:
             try:
-                await self._attempts("close", lambda: self._settle_owed("close"))
+                await self._attempts("close", lambda: self._settle_owed("close"),
+                                     _budgets(len(self._owed)))
                 return
             except TierError as exc:
                 error = str(exc)
@@ -334,7 +340,7 @@ class Fallback(PolicyTier):
     # -- writes ---------------------------------------------------------------------
 
     async def write(self, ops: Sequence[WriteOp]) -> None:
-        await self._write(ops, lambda: self.inner.write(ops), budgets=-(-len(ops) // BUDGET_OPS))
+        await self._write(ops, lambda: self.inner.write(ops), budgets=_budgets(len(ops)))
 
     def ride(self, ops: Sequence[WriteOp]) -> Ride | None:
         """The inner tier's ride, while its circuit is closed and it owes nothing (else
@@ -354,7 +360,7 @@ class Fallback(PolicyTier):
         budgets: int = 1,
     ) -> None:
         try:
-            await self._call("write", fn, once, max(budgets, 1))
+            await self._call("write", fn, once, budgets)
         except TierUnavailable as exc:
             if self.on_error != "skip":
                 raise
