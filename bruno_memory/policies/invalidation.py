@@ -218,7 +218,7 @@ class Invalidation(PolicyTier):
 
     async def _subscribed(self) -> None:
         client = self._client()
-        pubsub = client.pubsub()
+        pubsub = client.pubsub(push_handler_func=_pushed)
         try:
             await pubsub.subscribe(self.channel)
             beat = self.cfg.max_lag / 4
@@ -268,6 +268,12 @@ class Invalidation(PolicyTier):
         mine = {"in_sync": self.in_sync(), "received": self.received,
                 "published": self.published, "publish_failures": self.publish_failures}
         return {**super().metrics(), "invalidation": mine}
+
+
+async def _pushed(message: Any) -> Any:
+    """A RESP3 pub/sub message, handed on as it came: redis-py's default handler formats
+    every message for a debug log line, whether or not that log is on."""
+    return message
 
 
 async def _quietly(closing: Any, timeout: float) -> None:
