@@ -139,10 +139,11 @@ class Engine:
                   if Capability.CARRIES in durable.capabilities else None)
         rides: dict[str, Ride] = {}
         for tier, mine in then if server is not None else ():
-            caps = tier.capabilities
-            if Capability.RIDES not in caps and Capability.IN_PROCESS in caps:
-                continue
-            ride = cast(Rides, tier).ride(mine) if Capability.RIDES in caps else None
+            if Capability.RIDES not in tier.capabilities:
+                if Capability.IN_PROCESS in tier.capabilities:
+                    continue  # sends nothing: no order to keep with it
+                break
+            ride = cast(Rides, tier).ride(mine)
             if ride is None or ride.server != server:
                 break
             rides[tier.name] = ride
