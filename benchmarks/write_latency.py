@@ -15,7 +15,10 @@ writer). Each job writes ``--writes`` records one after the other on every stack
 - ``message_chosen`` / ``memory_chosen``: the same with an id the caller gave
   (``Message(id=...)``): a write-behind stack looks it up before acknowledging (an
   upsert must not take another owner's record), a write-through one checks it in its
-  upsert.
+  upsert;
+- ``message_sessionless``: ``message_minted`` into a conversation that has no session
+  (``store_message(m, "conv_123")``, bruno-core's own example): each write asks who owns
+  the conversation, which the local cache answers once it remembers there is none.
 
 Each line: per stack ``p50_us``/``p99_us``; ``single_node_vs_postgres``,
 ``production_vs_single_node`` and ``one_process_vs_production``, ratios of p50s (below 1:
@@ -40,6 +43,8 @@ from bruno_core.models.message import Message, MessageRole
 from bruno_memory import build_memory
 
 STACKS = ("postgres", "single-node", "production", "one-process")
+JOBS = ("message_minted", "message_chosen", "message_sessionless", "memory_minted",
+        "memory_chosen")
 
 
 async def open_stack(name: str, args: argparse.Namespace, ns: str) -> Any:
@@ -93,8 +98,10 @@ async def main() -> None:
             opened[name] = await open_stack(name, args, f"lat_{uuid.uuid4().hex[:8]}")
         conversations = {name: str((await m.create_session("u1")).conversation_id)
                          for name, m in opened.items()}
-        for job in ("message_minted", "message_chosen", "memory_minted", "memory_chosen"):
-            fns = {name: writer(m, conversations[name], job) for name, m in opened.items()}
+        for job in JOBS:
+            fns = {name: writer(m, conversations[name] if job != "message_sessionless"
+                                else f"bare-{uuid.uuid4().hex}", job)
+                   for name, m in opened.items()}
             stats = await measure_turns(fns, args.writes)
             print(json.dumps({
                 "job": job,

@@ -34,6 +34,8 @@ class Capability(str, Enum):
     CARRIES = "carries"  # its writes can carry rides in their script call (``Carries``)
     IN_PROCESS = "in_process"  # holds what it stores in this process's memory only: its
     # own writes send nothing (a policy around it may: ``RIDES`` says so)
+    ABSENCE = "absence"  # remembers that the authoritative tier holds nothing at a key
+    # (takes ``ops.FillAbsent``), until a write or drop of that key
     PIPELINES = "pipelines"  # a write waits on a server's round trip, the event loop free
     # meanwhile: the stack sends the next batch of writes before answering the last
     # (``stack.coalescing``)

@@ -70,6 +70,16 @@ class FillRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class FillAbsent:
+    """Cache fill: the authoritative tier holds nothing at ``key``; only a cache that
+    remembers absence (``Capability.ABSENCE``) takes it. A fill like ``FillRecord``
+    (``lease`` too): any later write or drop of ``key`` ends it."""
+
+    key: Key
+    lease: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Delete:
     """Remove the record at ``key``; idempotent."""
 
@@ -119,20 +129,21 @@ class FillWindow:
 
 
 WriteOp: TypeAlias = (
-    Put | Delete | ClearHistory | ClaimConversation | PurgeUser | FillRecord | FillWindow
+    Put | Delete | ClearHistory | ClaimConversation | PurgeUser | FillRecord | FillAbsent
+    | FillWindow
 )
-Fill: TypeAlias = FillRecord | FillWindow
+Fill: TypeAlias = FillRecord | FillAbsent | FillWindow
 Change: TypeAlias = Put | Delete | ClearHistory | ClaimConversation | PurgeUser
 
 
 def is_fill(op: WriteOp) -> TypeIs[Fill]:
     """Whether ``op`` only copies what a lower tier holds (a cache fill), changing nothing."""
-    return type(op) is FillRecord or type(op) is FillWindow
+    return type(op) is FillRecord or type(op) is FillWindow or type(op) is FillAbsent
 
 
 def op_key(op: WriteOp) -> Key | tuple[str, str]:
     """The coalescing key of an op: later ops on the same key supersede earlier ones."""
-    if isinstance(op, (Put, Delete, FillRecord)):
+    if isinstance(op, (Put, Delete, FillRecord, FillAbsent)):
         return op.key
     if isinstance(op, PurgeUser):
         return ("purge", op.user_id)

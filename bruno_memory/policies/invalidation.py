@@ -41,7 +41,7 @@ from bruno_memory.core.generations import Generations
 from bruno_memory.core.group_commit import GroupCommit
 from bruno_memory.core.logs import get_logger
 from bruno_memory.core.opcodec import DecodeError, decode_op, encode_op, frame, unframe
-from bruno_memory.core.ops import MISS, Empty, Fill, FillRecord, Key, Miss, Value, WriteOp, is_fill
+from bruno_memory.core.ops import MISS, Empty, Fill, FillWindow, Key, Miss, Value, WriteOp, is_fill
 from bruno_memory.core.records import MessageRecord
 from bruno_memory.core.rides import Parts, Ride, RideFailed
 from bruno_memory.policies.base import PolicyTier, stop_tasks
@@ -148,7 +148,7 @@ class Invalidation(PolicyTier):
         """A fill read before a remote change arrived must not bring the old value back."""
         if op.lease is None:
             return True  # not through the stack: nothing to compare with
-        target = op.key if isinstance(op, FillRecord) else _target(op.conversation_id)
+        target = _target(op.conversation_id) if isinstance(op, FillWindow) else op.key
         return op.lease == str(self._drops.stamp(target))
 
     # -- publishing -----------------------------------------------------------------

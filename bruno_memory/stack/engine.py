@@ -29,6 +29,7 @@ from bruno_memory.core.ops import (
     MISS,
     Empty,
     Fill,
+    FillAbsent,
     FillRecord,
     FillWindow,
     Key,
@@ -186,10 +187,17 @@ class Engine:
 
     # -- hot reads --------------------------------------------------------------------
 
-    async def get(self, key: Key) -> Value | None:
-        """One record, from the fastest tier that knows it; lower answers fill the caches."""
+    async def get(self, key: Key, *, fresh: bool = False) -> Value | None:
+        """One record, from the fastest tier that knows it; lower answers fill the caches
+        (an absence too, in caches that remember one: ``Capability.ABSENCE``).
+
+        ``fresh``: a remembered absence is not taken as the answer. Another process's
+        write reaches this process's caches only as fast as its invalidation: a caller
+        about to create what it found absent asks the tiers below.
+        """
         stamp_ = self.generations.stamp(key)
         missed: Missed = []
+        durable = self.routes.durable
         for tier in self.routes.readers(key.ns):
             if self._debts and not await self._settled(tier):
                 continue  # it may hold what a committed write changed: not read, not filled
@@ -197,11 +205,15 @@ class Engine:
             found = (await tier.get([key])).get(key, MISS)
             stats = self.stats[tier.name]
             stats.timed("get", perf_counter() - started)
+            if found is EMPTY and fresh and tier is not durable:
+                found = MISS
             stats.count(found is not MISS)
             if found is MISS:
                 await self._missed(missed, tier, key)
                 continue
             if found is EMPTY:
+                if missed:
+                    await self._fill(missed, FillAbsent(key), key, stamp_)
                 return None
             await self._fill(missed, FillRecord(key, found), key, stamp_)
             return found

@@ -96,7 +96,7 @@ class MemoryStack(Audited, Redacting, Doors, Restore, Owners, Sealed, MemoryInte
         owner = await self._owner(conversation_id)
         if owner is None and named:
             async with self._claiming:
-                owner = await self._owner(conversation_id)
+                owner = await self._owner(conversation_id, fresh=True)
                 if owner is None:
                     await self._store_claimed(messages, conversation_id, named)
                     return
@@ -238,7 +238,7 @@ class MemoryStack(Audited, Redacting, Doors, Restore, Owners, Sealed, MemoryInte
         found = await self._find_session(session_id)
         if found is None:
             async with self._claiming:  # one first owner, however many callers race here
-                found = await self._find_session(session_id)
+                found = await self._find_session(session_id, fresh=True)
                 if found is None:
                     found = SessionContext(
                         session_id=session_id, user_id=user_id, conversation_id=session_id
@@ -258,9 +258,9 @@ class MemoryStack(Audited, Redacting, Doors, Restore, Owners, Sealed, MemoryInte
         last = newest[-1].sort_key if newest else timestamp_key(session.started_at)
         return self._clock() - last > gap
 
-    async def _find_session(self, session_id: str) -> Any:
-        return await self._get(Key("session", session_id)) or await self._get(
-            Key("conversation", session_id)
+    async def _find_session(self, session_id: str, *, fresh: bool = False) -> Any:
+        return await self._get(Key("session", session_id), fresh=fresh) or await self._get(
+            Key("conversation", session_id), fresh=fresh
         )
 
     async def get_statistics(self, user_id: str) -> dict[str, Any]:

@@ -108,8 +108,9 @@ class Owners(Plumbing):
             )
             return {}
 
-    async def _owner(self, conversation_id: str) -> str | None:
-        """The user of the conversation's session (its owner), read through the caches.
+    async def _owner(self, conversation_id: str, *, fresh: bool = False) -> str | None:
+        """The user of the conversation's session (its owner), read through the caches
+        (``fresh``: before claiming it; see ``Engine.get``).
 
         Remembered once known (an owner is fixed): a conversation whose owner another
         process forgets stays attributed to her here until this process's ``_owners``
@@ -117,7 +118,7 @@ class Owners(Plumbing):
         """
         owner = self._owners.get(conversation_id)
         if owner is None:
-            session = await self._get(Key("conversation", conversation_id))
+            session = await self._get(Key("conversation", conversation_id), fresh=fresh)
             if isinstance(session, SessionContext):
                 owner = self._owners[conversation_id] = session.user_id
         return owner
@@ -133,7 +134,7 @@ class Owners(Plumbing):
         ``claim``: its conversation may hold messages already, which become the user's."""
         user = Key("user", session.user_id)
         ops: list[WriteOp] = [Put(Key("session", session.session_id), session)]
-        if await self._get(user) is None:
+        if await self._get(user, fresh=True) is None:  # not to overwrite a profile
             ops.append(Put(user, UserContext(user_id=session.user_id)))
         keys: list[object] = [
             Key("session", session.session_id),

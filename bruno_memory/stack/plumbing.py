@@ -229,5 +229,6 @@ class Plumbing:
                                     max_pending=cfg.max_pending)
         self._recalls.note(entries, self._clock())
 
-    async def _get(self, key: Key) -> Any:
-        return await (await self._ready()).get(key)
+    async def _get(self, key: Key, *, fresh: bool = False) -> Any:
+        """``key``'s record through the caches (``fresh``: see ``Engine.get``)."""
+        return await (await self._ready()).get(key, fresh=fresh)

@@ -12,6 +12,7 @@ from bruno_memory.core.ops import (
     ClaimConversation,
     ClearHistory,
     Delete,
+    FillAbsent,
     FillRecord,
     FillWindow,
     Namespace,
@@ -37,6 +38,8 @@ def accepts(tier: Tier, op: WriteOp) -> bool:
         return bool(caps & HOLDS[op.key.ns])
     if isinstance(op, FillRecord):
         return bool(caps & HOLDS[op.key.ns]) and Capability.DURABLE not in caps
+    if isinstance(op, FillAbsent):
+        return bool(caps & HOLDS[op.key.ns]) and Capability.ABSENCE in caps
     if isinstance(op, FillWindow):
         return Capability.WINDOWS in caps and Capability.DURABLE not in caps
     if isinstance(op, (ClearHistory, ClaimConversation)):
@@ -69,7 +72,9 @@ class Routes:
     def taking(self, op: WriteOp) -> tuple[bool, tuple[Tier, ...]]:
         """Whether the durable tier takes ``op``, and which ``followers`` do: ``accepts``,
         worked out once per kind of op (capabilities are fixed once a stack is built)."""
-        kind = (type(op), op.key.ns) if isinstance(op, (Put, Delete, FillRecord)) else type(op)
+        kind: object = type(op)
+        if isinstance(op, (Put, Delete, FillRecord, FillAbsent)):
+            kind = (kind, op.key.ns)
         found = self._taking.get(kind)
         if found is None:
             found = self._taking[kind] = (

@@ -24,6 +24,7 @@ from bruno_memory.core.ops import (
     MISS,
     ClearHistory,
     Delete,
+    FillAbsent,
     FillRecord,
     FillWindow,
     Key,
@@ -117,6 +118,23 @@ async def test_absent_key_is_a_miss_in_caches_and_empty_in_durable_tiers(tier: A
     key = Key("session", "nope")
     got = await tier.get([key])
     assert got.get(key, MISS) is (EMPTY if durable(tier) else MISS)
+
+
+@needs(C.SESSIONS, C.MEMORIES)
+async def test_a_remembered_absence_lasts_until_the_key_is_written_or_dropped(
+    tier: Any,
+) -> None:
+    """Tiers with ``absence``: a ``FillAbsent`` makes the key answer EMPTY; a write of the
+    key (a session by its conversation too) or a drop of it ends that."""
+    if C.ABSENCE not in tier.capabilities:
+        pytest.skip(f"{tier.name} remembers no absence")
+    s = SessionContext(user_id="u1")
+    conv, mem = Key("conversation", s.conversation_id), Key("memory", "m-absent")
+    await tier.write([FillAbsent(conv), FillAbsent(mem)])
+    assert await tier.get([conv, mem]) == {conv: EMPTY, mem: EMPTY}
+    await tier.write([put(s), Delete(mem)])
+    got = await tier.get([conv, mem])
+    assert got[conv] == s and got.get(mem, MISS) is MISS
 
 
 @needs(C.SESSIONS, C.USERS)

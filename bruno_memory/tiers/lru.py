@@ -12,11 +12,13 @@ from pydantic import BaseModel, field_validator
 from bruno_memory.config.models import Bytes, Duration, PositiveInt, TierConfig
 from bruno_memory.core.capabilities import Capability
 from bruno_memory.core.ops import (
+    EMPTY,
     MISS,
     ClaimConversation,
     ClearHistory,
     Delete,
     Empty,
+    FillAbsent,
     FillRecord,
     FillWindow,
     Key,
@@ -86,7 +88,8 @@ def _weigher(cfg: LRUConfig) -> Callable[[Any], int]:
 
 
 class LRUTier(BaseTier[LRUConfig]):
-    """Recent windows, sessions, users and memories of this process.
+    """Recent windows, sessions, users and memories of this process, and the keys the
+    authoritative tier was found not to hold (answered ``EMPTY``, until written or dropped).
 
     Holds immutable records only; callers get copies from the stack.
     """
@@ -94,7 +97,7 @@ class LRUTier(BaseTier[LRUConfig]):
     config_model = LRUConfig
     capabilities = frozenset(
         {Capability.WINDOWS, Capability.SESSIONS, Capability.USERS, Capability.MEMORIES,
-         Capability.CLEAR, Capability.DROP, Capability.IN_PROCESS}
+         Capability.CLEAR, Capability.DROP, Capability.IN_PROCESS, Capability.ABSENCE}
     )
 
     async def open(self) -> None:
@@ -125,7 +128,9 @@ class LRUTier(BaseTier[LRUConfig]):
 
     def _apply(self, op: WriteOp) -> None:
         cache = self._cache
-        if isinstance(op, (Put, FillRecord)):
+        if isinstance(op, FillAbsent):
+            self._store(op.key, EMPTY)  # weighs as a small record
+        elif isinstance(op, (Put, FillRecord)):
             value = op.value
             if isinstance(value, MessageRecord):
                 self._add_message(value)

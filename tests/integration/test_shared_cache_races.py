@@ -20,6 +20,7 @@ from redis.asyncio import Redis, RedisCluster
 
 from bruno_memory.build import create_tier
 from bruno_memory.config.loader import load_config
+from bruno_memory.core.errors import InvalidInput, NotFound
 from bruno_memory.core.ops import Empty, FillRecord, Key, Miss, Value
 from bruno_memory.core.records import MessageRecord
 from bruno_memory.policies.base import PolicyTier
@@ -40,6 +41,7 @@ class Held(PolicyTier):
         self.armed = False
         self.read_done = asyncio.Event()
         self.go = asyncio.Event()
+        self.reads = 0
 
     async def _hold(self) -> None:
         if self.armed:
@@ -48,6 +50,7 @@ class Held(PolicyTier):
             await self.go.wait()
 
     async def get(self, keys: Sequence[Key]) -> Any:
+        self.reads += 1
         found = await self.inner.get(keys)
         await self._hold()
         return found
@@ -401,3 +404,106 @@ async def test_the_invalidation_goes_out_only_once_the_shared_cache_holds_the_ch
         await a.close()
         await b.close()
         await drop_schema(pg["dsn"], namespace)
+
+
+# -- remembered absence (``FillAbsent``) ------------------------------------------------
+
+
+def said(text: str, user: str | None = None) -> Message:
+    return Message(role=MessageRole.USER, content=text,
+                   metadata={} if user is None else {"user_id": user})
+
+
+async def test_an_absence_read_before_another_process_claims_is_not_remembered(
+    request: pytest.FixtureRequest, namespace: str, tmp_path: Path
+) -> None:
+    """A reads that a conversation has no session and is held; B claims it and A hears
+    B's drop; A's absence fill is refused (its lease saw the drop), so A finds the owner
+    at once, without waiting for anything."""
+    url = request.getfixturevalue("redis_url")
+    pg = {"name": "durable", **postgres(request, namespace)}
+    lru = {"kind": "lru", "name": "local", "invalidation": {"url": url, "max_lag": "1s"}}
+    config = {"namespace": namespace, "tiers": [lru, pg]}
+    a = await _stack(config, namespace, tmp_path, held=True)
+    b = await _stack(config, namespace, tmp_path, held=False)
+    try:
+        await until(subscribed(a, b))
+
+        async def b_claims_and_a_hears_it() -> None:
+            before = heard(a)
+            await b.store_message(said("hello", user="u1"), "c1")
+            await until(lambda: heard(a) > before)
+
+        seen = await race(a.conversation_session("c1"), held(a), b_claims_and_a_hears_it())
+
+        assert seen is None  # A's read came first
+        owner = await a.conversation_session("c1")
+        assert owner is not None and owner.user_id == "u1"
+    finally:
+        await a.close()
+        await b.close()
+        await drop_schema(pg["dsn"], namespace)
+
+
+@pytest.fixture
+async def deaf_pair(
+    request: pytest.FixtureRequest, namespace: str, tmp_path: Path
+) -> AsyncIterator[tuple[MemoryStack, MemoryStack]]:
+    """Two stacks whose LRUs hear nothing of each other's writes, over one schema: the
+    worst lag an invalidation can have."""
+    pg = {"name": "durable", **postgres(request, namespace)}
+    config = {"namespace": namespace, "tiers": [{"kind": "lru", "name": "local"}, pg]}
+    a = await _stack(config, namespace, tmp_path, held=True)
+    b = await _stack(config, namespace, tmp_path, held=False)
+    try:
+        yield a, b
+    finally:
+        await a.close()
+        await b.close()
+        await drop_schema(pg["dsn"], namespace)
+
+
+async def test_a_remembered_absence_spares_each_later_write_its_look_up(
+    deaf_pair: tuple[MemoryStack, MemoryStack],
+) -> None:
+    """Messages of a conversation without a session: its owner is looked up in the
+    authoritative tier once, not once per message."""
+    a, _ = deaf_pair
+    reads = held(a).reads
+    for i in range(20):
+        await a.store_message(said(f"message {i}"), "c1")
+    assert held(a).reads - reads == 1
+    assert len(await a.retrieve_messages("c1")) == 20
+
+
+async def test_a_claim_reads_past_a_remembered_absence(
+    deaf_pair: tuple[MemoryStack, MemoryStack],
+) -> None:
+    """A remembers that ``c1`` has no owner; B makes u1 its owner. A's first write
+    naming u2 must not make u2 the owner: the claim asks the authoritative tier."""
+    a, b = deaf_pair
+    await a.store_message(said("before any owner"), "c1")
+    await b.store_message(said("mine", user="u1"), "c1")
+
+    with pytest.raises(InvalidInput, match="not the owner"):
+        await a.store_message(said("mine too", user="u2"), "c1")
+
+    owner = await b.conversation_session("c1")
+    assert owner is not None and owner.user_id == "u1"
+    assert await b.get_statistics("u2") == await b.get_statistics("nobody")
+
+
+async def test_a_session_start_reads_past_a_remembered_absence(
+    deaf_pair: tuple[MemoryStack, MemoryStack],
+) -> None:
+    """A remembers that ``s1`` is neither a session nor a conversation; B starts it for
+    u1. A asked for it on behalf of u2 must not start it again for u2."""
+    a, b = deaf_pair
+    assert await a.get_session("s1") is None and await a.conversation_session("s1") is None
+    await b.get_context("u1", "s1")
+
+    with pytest.raises(NotFound):
+        await a.get_context("u2", "s1")
+
+    owner = await b.conversation_session("s1")
+    assert owner is not None and owner.user_id == "u1"
