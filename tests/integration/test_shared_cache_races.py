@@ -445,6 +445,38 @@ async def test_an_absence_read_before_another_process_claims_is_not_remembered(
         await drop_schema(pg["dsn"], namespace)
 
 
+async def test_a_remembered_absence_ends_when_another_process_claims(
+    request: pytest.FixtureRequest, namespace: str, tmp_path: Path
+) -> None:
+    """A stores messages in ``c1``, which has no session, and so remembers it has no
+    owner; B's claim reaches A as a drop, and A's next messages are the owner's."""
+    url = request.getfixturevalue("redis_url")
+    pg = {"name": "durable", **postgres(request, namespace)}
+    lru = {"kind": "lru", "name": "local", "invalidation": {"url": url, "max_lag": "1s"}}
+    config = {"namespace": namespace, "tiers": [lru, pg]}
+    a = await _stack(config, namespace, tmp_path, held=True)
+    b = await _stack(config, namespace, tmp_path, held=False)
+    try:
+        await until(subscribed(a, b))
+        await a.store_message(said("first"), "c1")
+        reads = held(a).reads
+        await a.store_message(said("second"), "c1")
+        assert held(a).reads == reads  # the absence is remembered
+        before = heard(a)
+        await b.store_message(said("mine", user="u1"), "c1")
+        await until(lambda: heard(a) > before)
+
+        owner = await a.conversation_session("c1")
+        assert owner is not None and owner.user_id == "u1"
+        await a.store_message(said("third"), "c1")
+        stats = await b.get_statistics("u1")
+        assert stats["total_messages"] == 4, stats
+    finally:
+        await a.close()
+        await b.close()
+        await drop_schema(pg["dsn"], namespace)
+
+
 @pytest.fixture
 async def deaf_pair(
     request: pytest.FixtureRequest, namespace: str, tmp_path: Path
