@@ -272,19 +272,36 @@ async def test_a_fill_whose_lease_expired_fills_nothing(
         await tier.aclose()
 
 
+@contextlib.asynccontextmanager
+async def lru_pair(
+    request: pytest.FixtureRequest, namespace: str, tmp_path: Path, max_lag: str | None = "1s"
+) -> AsyncIterator[tuple[MemoryStack, MemoryStack]]:
+    """Stacks A (its durable reads can be held) and B, each an LRU over one PostgreSQL
+    schema, kept coherent over pub/sub within ``max_lag`` (``None``: each hears nothing of
+    the other's writes, the worst lag an invalidation can have)."""
+    pg = {"name": "durable", **postgres(request, namespace)}
+    lru: dict[str, Any] = {"kind": "lru", "name": "local"}
+    if max_lag is not None:
+        lru["invalidation"] = {"url": request.getfixturevalue("redis_url"), "max_lag": max_lag}
+    config = {"namespace": namespace, "tiers": [lru, pg]}
+    a = await _stack(config, namespace, tmp_path, held=True)
+    b = await _stack(config, namespace, tmp_path, held=False)
+    try:
+        if max_lag is not None:
+            await until(subscribed(a, b))
+        yield a, b
+    finally:
+        await a.close()
+        await b.close()
+        await drop_schema(pg["dsn"], namespace)
+
+
 async def test_a_local_cache_fill_read_before_a_remote_change_is_dropped_however_slow(
     request: pytest.FixtureRequest, namespace: str, tmp_path: Path
 ) -> None:
     """LRUs kept coherent over pub/sub: A's read is held until well past ``max_lag``
     after B's change arrived; A's fill is still refused (its lease saw the drop)."""
-    url = request.getfixturevalue("redis_url")
-    pg = {"name": "durable", **postgres(request, namespace)}
-    lru = {"kind": "lru", "name": "local", "invalidation": {"url": url, "max_lag": "200ms"}}
-    config = {"namespace": namespace, "tiers": [lru, pg]}
-    a = await _stack(config, namespace, tmp_path, held=True)
-    b = await _stack(config, namespace, tmp_path, held=False)
-    try:
-        await until(subscribed(a, b))
+    async with lru_pair(request, namespace, tmp_path, max_lag="200ms") as (a, b):
         old = fact("likes tea")
         await b.store_memory(old)
         new = old.model_copy(update={"content": "likes coffee"})
@@ -299,10 +316,6 @@ async def test_a_local_cache_fill_read_before_a_remote_change_is_dropped_however
 
         assert seen is not None and seen.content == "likes tea"
         assert (await a.get_memory(str(old.id))).content == "likes coffee"  # type: ignore[union-attr]
-    finally:
-        await a.close()
-        await b.close()
-        await drop_schema(pg["dsn"], namespace)
 
 
 async def test_a_fill_from_a_durable_tier_behind_a_write_behind_queue_is_undone_at_flush(
@@ -420,14 +433,7 @@ async def test_an_absence_read_before_another_process_claims_is_not_remembered(
     """A reads that a conversation has no session and is held; B claims it and A hears
     B's drop; A's absence fill is refused (its lease saw the drop), so A finds the owner
     at once, without waiting for anything."""
-    url = request.getfixturevalue("redis_url")
-    pg = {"name": "durable", **postgres(request, namespace)}
-    lru = {"kind": "lru", "name": "local", "invalidation": {"url": url, "max_lag": "1s"}}
-    config = {"namespace": namespace, "tiers": [lru, pg]}
-    a = await _stack(config, namespace, tmp_path, held=True)
-    b = await _stack(config, namespace, tmp_path, held=False)
-    try:
-        await until(subscribed(a, b))
+    async with lru_pair(request, namespace, tmp_path) as (a, b):
 
         async def b_claims_and_a_hears_it() -> None:
             before = heard(a)
@@ -439,10 +445,6 @@ async def test_an_absence_read_before_another_process_claims_is_not_remembered(
         assert seen is None  # A's read came first
         owner = await a.conversation_session("c1")
         assert owner is not None and owner.user_id == "u1"
-    finally:
-        await a.close()
-        await b.close()
-        await drop_schema(pg["dsn"], namespace)
 
 
 async def test_a_remembered_absence_ends_when_another_process_claims(
@@ -450,14 +452,7 @@ async def test_a_remembered_absence_ends_when_another_process_claims(
 ) -> None:
     """A stores messages in ``c1``, which has no session, and so remembers it has no
     owner; B's claim reaches A as a drop, and A's next messages are the owner's."""
-    url = request.getfixturevalue("redis_url")
-    pg = {"name": "durable", **postgres(request, namespace)}
-    lru = {"kind": "lru", "name": "local", "invalidation": {"url": url, "max_lag": "1s"}}
-    config = {"namespace": namespace, "tiers": [lru, pg]}
-    a = await _stack(config, namespace, tmp_path, held=True)
-    b = await _stack(config, namespace, tmp_path, held=False)
-    try:
-        await until(subscribed(a, b))
+    async with lru_pair(request, namespace, tmp_path) as (a, b):
         await a.store_message(said("first"), "c1")
         reads = held(a).reads
         await a.store_message(said("second"), "c1")
@@ -471,28 +466,15 @@ async def test_a_remembered_absence_ends_when_another_process_claims(
         await a.store_message(said("third"), "c1")
         stats = await b.get_statistics("u1")
         assert stats["total_messages"] == 4, stats
-    finally:
-        await a.close()
-        await b.close()
-        await drop_schema(pg["dsn"], namespace)
 
 
 @pytest.fixture
 async def deaf_pair(
     request: pytest.FixtureRequest, namespace: str, tmp_path: Path
 ) -> AsyncIterator[tuple[MemoryStack, MemoryStack]]:
-    """Two stacks whose LRUs hear nothing of each other's writes, over one schema: the
-    worst lag an invalidation can have."""
-    pg = {"name": "durable", **postgres(request, namespace)}
-    config = {"namespace": namespace, "tiers": [{"kind": "lru", "name": "local"}, pg]}
-    a = await _stack(config, namespace, tmp_path, held=True)
-    b = await _stack(config, namespace, tmp_path, held=False)
-    try:
-        yield a, b
-    finally:
-        await a.close()
-        await b.close()
-        await drop_schema(pg["dsn"], namespace)
+    """``lru_pair`` whose LRUs hear nothing of each other's writes."""
+    async with lru_pair(request, namespace, tmp_path, max_lag=None) as pair:
+        yield pair
 
 
 async def test_a_remembered_absence_spares_each_later_write_its_look_up(
