@@ -136,9 +136,12 @@ Fill: TypeAlias = FillRecord | FillAbsent | FillWindow
 Change: TypeAlias = Put | Delete | ClearHistory | ClaimConversation | PurgeUser
 
 
+_FILLS: Final = frozenset({FillRecord, FillAbsent, FillWindow})
+
+
 def is_fill(op: WriteOp) -> TypeIs[Fill]:
     """Whether ``op`` only copies what a lower tier holds (a cache fill), changing nothing."""
-    return type(op) is FillRecord or type(op) is FillWindow or type(op) is FillAbsent
+    return type(op) in _FILLS
 
 
 def op_key(op: WriteOp) -> Key | tuple[str, str]:
